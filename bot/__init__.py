@@ -1,0 +1,1 @@
+"""tradebot: a paper-trading bot with a complete, trustworthy audit trail."""

@@ -1,0 +1,42 @@
+"""The ports the cycle talks through. Adapters live in bot/brokers and bot/data."""
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Protocol, Sequence
+
+from bot.domain import AccountSnapshot, Fill, History, OrderAck, OrderRequest
+
+
+class MarketData(Protocol):
+    def history(self, symbols: Sequence[str], before: date, bars: int) -> History:
+        """The last `bars` daily closes of each symbol from sessions strictly before `before`.
+
+        Symbols with fewer bars, a gap or bad values in that window are left out of `closes`
+        and named in `problems`. Never raises for one bad symbol.
+        """
+        ...
+
+    def price(self, symbol: str, at: datetime) -> float:
+        """The price of `symbol` at instant `at` (UTC). Raises `DataError` when there is none."""
+        ...
+
+
+class Broker(Protocol):
+    def account(self) -> AccountSnapshot:
+        """Cash, buying power, NAV and positions now."""
+        ...
+
+    def submit_order(self, order: OrderRequest) -> OrderAck:
+        """Send one order. Idempotent per `client_order_id`: a repeat returns the first ack.
+
+        Raises `OrderRejected` with the broker's reason when refused.
+        """
+        ...
+
+    def fills(self, client_order_id: str) -> list[Fill]:
+        """Every fill of that order so far, oldest first."""
+        ...
+
+    def order_status(self, client_order_id: str) -> str | None:
+        """The order's status now, or None when the broker has no such order."""
+        ...

@@ -1,0 +1,55 @@
+"""The model interface and the data it sees."""
+from __future__ import annotations
+
+import hashlib
+import struct
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Mapping, Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class History:
+    """Daily closes a model sees: for each symbol, oldest first, ending at the session `as_of`.
+
+    Only symbols with usable data are in `closes`; `problems` names the ones left out and why.
+    """
+
+    as_of: date | None
+    closes: Mapping[str, tuple[float, ...]]
+    problems: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """What a model wants: target weights of its capital (sum <= 1), the scores behind them, why.
+
+    `hold=True` means the model cannot decide (not enough data) and the current holdings stay.
+    """
+
+    target_weights: Mapping[str, float]
+    scores: Mapping[str, float]
+    reason: str
+    hold: bool = False
+
+
+class Model(Protocol):
+    name: str
+    symbols: tuple[str, ...]
+    lookback: int  # how many daily closes per symbol `decide` needs
+
+    def decide(self, history: History) -> Decision:
+        """Pure: the same history always gives the same decision."""
+        ...
+
+
+def input_sha256(history: History) -> str:
+    """sha256 of the exact inputs: as-of date, then each symbol (sorted) and its closes as
+    little-endian float64. Replay recomputes it from rebuilt inputs to prove they match."""
+    h = hashlib.sha256((history.as_of.isoformat() if history.as_of else "").encode())
+    closes = history.closes
+    for sym in sorted(closes):
+        values = closes[sym]
+        h.update(b"\x00" + sym.encode() + b"\x00")
+        h.update(struct.pack(f"<{len(values)}d", *values))
+    return h.hexdigest()

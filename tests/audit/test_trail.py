@@ -1,0 +1,89 @@
+import os
+import stat
+
+import orjson
+import pytest
+
+from audit.records import (STREAMS, CycleCompleted, OrderFailed, OrderSubmitted, TradeExecuted)
+from audit.trail import AuditTrail
+from tests.fakes import FakeClock, utc
+
+GUIDE_ORDER = ["timestamp", "event_type", "order_id", "symbol", "side", "quantity", "price",
+               "order_type", "status", "nav", "model"]
+GUIDE_TRADE = ["timestamp", "event_type", "order_id", "symbol", "side", "quantity", "price",
+               "value", "new_position", "nav"]
+
+
+@pytest.mark.parametrize("durable", [True, False])
+def test_all_files_exist_private_from_the_start(tmp_path, durable):
+    trail = AuditTrail(tmp_path / "logs", FakeClock(utc(2025, 1, 2)), durable=durable)
+    d = tmp_path / "logs"
+    assert stat.S_IMODE(d.stat().st_mode) == 0o700
+    for name in (*STREAMS, "production.log"):
+        assert (d / name).exists(), name
+        assert stat.S_IMODE((d / name).stat().st_mode) == 0o600
+    trail.close()
+
+
+def test_existing_loose_permissions_are_tightened(tmp_path):
+    d = tmp_path / "logs"
+    d.mkdir(mode=0o755)
+    os.chmod(d, 0o755)
+    (d / "orders.jsonl").touch()
+    os.chmod(d / "orders.jsonl", 0o644)
+    AuditTrail(d, FakeClock(utc(2025, 1, 2)), durable=True).close()
+    assert stat.S_IMODE(d.stat().st_mode) == 0o700
+    assert stat.S_IMODE((d / "orders.jsonl").stat().st_mode) == 0o600
+
+
+def _lines(path):
+    return [orjson.loads(line) for line in path.read_bytes().splitlines()]
+
+
+@pytest.mark.parametrize("durable", [True, False])
+def test_records_follow_the_guide_field_order(tmp_path, durable):
+    clock = FakeClock(utc(2025, 11, 18, 14, 30))
+    trail = AuditTrail(tmp_path, clock, durable=durable)
+    trail.record(OrderSubmitted("tb-1", "SPY", "buy", 10.0, 666.23, "market", "accepted",
+                                100000.0, "M", "b-1", "2025-11-18T14:30:00+00:00"))
+    trail.record(TradeExecuted("tb-1", "SPY", "buy", 10.0, 666.25, 6662.5, 10.0, 99999.8, "M",
+                               "tb-1-1", "2025-11-18T14:30:00+00:00"))
+    trail.record(TradeExecuted("tb-2", "SPY", "sell", 5.0, 670.0, 3350.0, 5.0, 100010.0, "M",
+                               "tb-2-1", "2025-11-18T14:30:00+00:00", pnl=18.75, commission=1.0))
+    trail.close()
+    (order,) = _lines(tmp_path / "orders.jsonl")
+    assert list(order)[:len(GUIDE_ORDER)] == GUIDE_ORDER
+    assert order["timestamp"] == "2025-11-18T14:30:00.000000+00:00"
+    buy, sell = _lines(tmp_path / "trades.jsonl")
+    assert list(buy)[:len(GUIDE_TRADE)] == GUIDE_TRADE
+    assert "pnl" not in buy and "commission" not in buy
+    assert sell["pnl"] == 18.75 and sell["commission"] == 1.0
+    text = (tmp_path / "production.log").read_text()
+    assert "order_submitted" in text and "trade_executed" in text
+
+
+def test_positions_count_is_derived(tmp_path):
+    trail = AuditTrail(tmp_path, FakeClock(utc(2025, 1, 2)), durable=False)
+    trail.record(CycleCompleted(1.0, 1.0, {"SPY": 1.0, "TLT": 2.0}, 1.0, "2025-01-02T00:00:00+00:00"))
+    trail.close()
+    (rec,) = _lines(tmp_path / "performance.jsonl")
+    assert rec["positions_count"] == 2 == len(rec["positions"])
+
+
+def test_buffered_trail_writes_nothing_until_flushed(tmp_path):
+    trail = AuditTrail(tmp_path, FakeClock(utc(2025, 1, 2)), durable=False)
+    trail.record(OrderFailed("SPY", "buy", 1.0, "Insufficient buying power", {"a": 1}, "M",
+                             "tb-1", "2025-01-02T00:00:00+00:00"))
+    trail.checkpoint()
+    assert (tmp_path / "errors.jsonl").stat().st_size == 0
+    trail.flush()
+    (rec,) = _lines(tmp_path / "errors.jsonl")
+    assert rec["event_type"] == "order_error" and rec["error"] == "Insufficient buying power"
+    trail.close()
+
+
+def test_durable_trail_writes_each_line_at_once(tmp_path):
+    trail = AuditTrail(tmp_path, FakeClock(utc(2025, 1, 2)), durable=True)
+    trail.record(OrderFailed("SPY", "buy", 1.0, "x", {}, "M", "tb-1", "2025-01-02T00:00:00+00:00"))
+    assert (tmp_path / "errors.jsonl").read_bytes().endswith(b"\n")
+    trail.close()

@@ -1,0 +1,83 @@
+"""Hand-written fakes shared by the tests: a clock, a market with set prices, a failing broker."""
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta, timezone
+from typing import Sequence
+
+from bot.domain import AccountSnapshot, Fill, OrderAck, OrderRequest
+from bot.errors import DataError, OrderRejected
+from models.base import History
+
+
+def utc(*args: int) -> datetime:
+    return datetime(*args, tzinfo=timezone.utc)
+
+
+class FakeClock:
+    """Returns `t`, which the test moves; `advance` is also a `wait` for the runner."""
+
+    def __init__(self, t: datetime) -> None:
+        self.t = t
+
+    def now(self) -> datetime:
+        return self.t
+
+    def advance(self, seconds: float) -> None:
+        self.t += timedelta(seconds=max(seconds, 0.001))
+
+
+class FixedMarket:
+    """Prices set by the test; history is a flat or rising series of `bars` closes."""
+
+    def __init__(self, prices: dict[str, float], trend: float = 0.0) -> None:
+        self.prices = dict(prices)
+        self.trend = trend
+        self.bad: dict[str, str] = {}
+
+    def history(self, symbols: Sequence[str], before: date, bars: int) -> History:
+        closes, problems = {}, {}
+        for s in symbols:
+            if s in self.bad:
+                problems[s] = self.bad[s]
+            elif s in self.prices:
+                p = self.prices[s]
+                closes[s] = tuple(p * (1 + self.trend) ** (i - bars) for i in range(bars))
+        return History(before - timedelta(days=1), closes, problems)
+
+    def price(self, symbol: str, at: datetime) -> float:
+        if symbol in self.bad:
+            raise DataError(symbol, self.bad[symbol])
+        if symbol not in self.prices:
+            raise DataError(symbol, "unknown symbol")
+        return self.prices[symbol]
+
+
+class ScriptedBroker:
+    """Wraps a real broker; refuses or raises for the symbols the test names."""
+
+    def __init__(self, inner, reject: dict[str, str] | None = None,
+                 explode: dict[str, Exception] | None = None) -> None:
+        self.inner = inner
+        self.reject = reject or {}
+        self.explode = explode or {}
+        self.submitted: list[str] = []
+
+    def account(self) -> AccountSnapshot:
+        return self.inner.account()
+
+    def submit_order(self, order: OrderRequest) -> OrderAck:
+        self.submitted.append(order.client_order_id)
+        if order.symbol in self.reject:
+            raise OrderRejected(self.reject[order.symbol])
+        if order.symbol in self.explode:
+            raise self.explode[order.symbol]
+        return self.inner.submit_order(order)
+
+    def fills(self, client_order_id: str) -> list[Fill]:
+        return self.inner.fills(client_order_id)
+
+    def order_status(self, client_order_id: str) -> str | None:
+        return self.inner.order_status(client_order_id)
+
+    def close(self) -> None:
+        self.inner.close()
