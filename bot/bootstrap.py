@@ -1,0 +1,71 @@
+"""The one place that builds the bot from settings: clock, market data, broker, trail, models.
+
+No `if simulated:` below this module: the cycle only sees the ports.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TextIO
+
+from audit.trail import AuditTrail
+from bot.brokers.sim import SimBrokerConfig, SimulatedBroker
+from bot.clock import Clock
+from bot.cycle import Bot, KillSwitch, ModelShare
+from bot.domain import OrderType
+from bot.planning import RiskLimits
+from bot.ports import MarketData
+from bot.settings import Settings, parse_symbols
+from bot.state import StateStore
+from models.registry import build_model
+
+KILL_SWITCH_FILE = "KILL_SWITCH"
+ACCOUNT_DB = "paper_account.sqlite"
+STATE_DB = "state.sqlite"
+LOCK_FILE = "tradebot.lock"
+
+
+def build_market(settings: Settings, csv_dir: Path | None = None) -> MarketData:
+    directory = csv_dir or settings.csv_dir
+    if directory is not None:
+        from bot.data.csv import CsvMarketData
+        return CsvMarketData(directory)
+    from bot.data.synthetic import SyntheticMarket
+    return SyntheticMarket(settings.seed)
+
+
+def build_models(settings: Settings) -> tuple[ModelShare, ...]:
+    params = dict(lookback=settings.sector_lookback, top_n=settings.sector_top_n,
+                  trend_window=settings.sector_trend_window,
+                  trend_symbol=settings.sector_trend_symbol,
+                  defensive_symbol=settings.sector_defensive_symbol,
+                  symbols=tuple(parse_symbols(settings.equal_weight_symbols)))
+    return tuple(ModelShare(build_model(name, **params), share)
+                 for name, share in settings.model_shares)
+
+
+def build_limits(settings: Settings) -> RiskLimits:
+    return RiskLimits(min_trade_value=settings.min_trade_value,
+                      rebalance_band=settings.rebalance_band, cash_buffer=settings.cash_buffer,
+                      max_position_weight=settings.max_position_weight,
+                      max_order_value=settings.max_order_value, fractional=settings.fractional,
+                      kill_switch=False, order_type=OrderType(settings.order_type),
+                      limit_offset_bps=settings.limit_offset_bps)
+
+
+def build_bot(settings: Settings, clock: Clock, *, live: bool, log_dir: Path | None = None,
+              csv_dir: Path | None = None, echo: TextIO | None = None) -> Bot:
+    """`live=True`: durable account and state in the data directory, fsynced trail (run, cycle).
+    `live=False`: a fresh in-memory paper account and a buffered trail (simulate)."""
+    market = build_market(settings, csv_dir)
+    data_dir = settings.data_dir
+    broker_config = SimBrokerConfig(
+        starting_cash=settings.starting_cash, slippage_bps=settings.slippage_bps,
+        commission=settings.commission, fractional=settings.fractional,
+        margin_multiplier=settings.margin_multiplier,
+        nyse_hours=settings.effective_market_hours == "nyse")
+    models = build_models(settings)
+    broker = SimulatedBroker(market, clock, broker_config, data_dir / ACCOUNT_DB if live else None)
+    state = StateStore(data_dir / STATE_DB if live else None)
+    trail = AuditTrail(log_dir or settings.log_dir, clock, durable=live, echo=echo)
+    kill = KillSwitch(settings.kill_switch, data_dir / KILL_SWITCH_FILE if live else None)
+    return Bot(clock, market, broker, trail, state, models, build_limits(settings), kill)

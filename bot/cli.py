@@ -1,0 +1,286 @@
+"""The `tradebot` command: run, cycle, simulate, config.
+
+Start-up problems (bad settings, a held lock, a non-empty --out) print one line on stderr and
+exit 2 (3 for a held lock) before anything is traded. Heavy modules are imported per command.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import threading
+from datetime import date
+from pathlib import Path
+from typing import Sequence
+
+from bot.errors import ConfigError, Halt, LockHeld
+
+EXIT_CONFIG, EXIT_LOCKED, EXIT_HALTED = 2, 3, 1
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date: use YYYY-MM-DD") from None
+
+
+def _positive(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number >= 1")
+    return n
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="tradebot", description="A paper-trading bot with a complete audit trail. "
+        "Every setting comes from BOT_* environment variables or .env (see `tradebot config`).")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    r = sub.add_parser("run", help="run cycles on the schedule until Ctrl-C or SIGTERM",
+                       description="Run the scheduler loop (BOT_SCHEDULE). The first cycle runs at "
+                       "once when a slot is due; Ctrl-C or SIGTERM finishes the cycle in flight and exits 0.")
+    r.add_argument("--max-cycles", type=_positive, help="stop after N cycles")
+    c = sub.add_parser("cycle", help="run one cycle now and exit",
+                       description="Run one cycle for the latest due slot and exit.")
+    c.add_argument("--dry-run", action="store_true",
+                   help="print the plan (targets, orders, risk checks) and send nothing")
+    s = sub.add_parser("simulate", help="fast-forward through history on a fresh paper account",
+                       description="One cycle per NYSE trading day at 15:45 New York time, with "
+                       "the same cycle code, fill model and audit files as `run`.")
+    s.add_argument("--start", type=_date, required=True, help="first day, YYYY-MM-DD")
+    s.add_argument("--end", type=_date, required=True, help="last day, YYYY-MM-DD")
+    s.add_argument("--seed", type=int, help="synthetic market seed (default BOT_SEED)")
+    s.add_argument("--csv-dir", type=Path, help="daily bars from SYMBOL.csv files (default BOT_CSV_DIR)")
+    s.add_argument("--out", type=Path, help="log directory, must hold no records (default BOT_LOG_DIR)")
+    sub.add_parser("config", help="print the effective settings (secrets hidden)",
+                   description="Print every effective setting; secrets show as **********.")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return _COMMANDS[args.command](args)
+    except LockHeld as exc:
+        print(f"tradebot: {exc}", file=sys.stderr)
+        return EXIT_LOCKED
+    except ConfigError as exc:
+        print(f"tradebot: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except Halt as exc:
+        print(f"tradebot: halted: {exc}", file=sys.stderr)
+        return EXIT_HALTED
+
+
+def _settings(**overrides):
+    from bot.settings import load_settings
+    return load_settings(**overrides)
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    s = _settings()
+    for name, value in s.redacted().items():
+        print(f"BOT_{name.upper()}={'' if value is None else value}")
+    return 0
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from bot.simulate import format_summary, simulate
+    s = _settings(seed=args.seed, csv_dir=args.csv_dir)
+    out = args.out or s.log_dir
+    result = simulate(s, args.start, args.end, out, csv_dir=args.csv_dir)
+    print(format_summary(result))
+    return 0
+
+
+def _prepare_data_dir(path: Path) -> None:
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+
+
+def _live(settings, echo):
+    """Lock the data directory and build the live bot; records a refused lock in events.jsonl."""
+    from audit.records import EventRecorded
+    from bot.bootstrap import LOCK_FILE, build_bot
+    from bot.clock import SystemClock
+    from bot.locking import DataDirLock
+
+    _prepare_data_dir(settings.data_dir)
+    lock = DataDirLock(settings.data_dir / LOCK_FILE)
+    try:
+        lock.acquire()
+    except LockHeld as exc:
+        _record_refused_lock(settings, str(exc))
+        raise
+    clock = SystemClock()
+    bot = build_bot(settings, clock, live=True, echo=echo)
+    bot.trail.record(EventRecorded("bot_started", f"tradebot started (pid {os.getpid()})", {
+        "pid": os.getpid(), "command": " ".join(sys.argv[1:]) or "run", "broker": settings.broker,
+        "schedule": settings.schedule, "market_hours": settings.effective_market_hours,
+        "models": settings.models, "settings_sha256": settings.fingerprint()}))
+    bot.trail.log("INFO", "settings: " + ", ".join(
+        f"BOT_{k.upper()}={v}" for k, v in settings.redacted().items()))
+    return bot, lock
+
+
+def _record_refused_lock(settings, message: str) -> None:
+    """A single whole-line append to events.jsonl; the running bot keeps writing the rest."""
+    import orjson
+
+    from audit.timestamps import format_timestamp
+    from audit.writer import DurableFile, prepare_directory
+    from bot.clock import SystemClock
+    try:
+        prepare_directory(settings.log_dir)
+        f = DurableFile(settings.log_dir / "events.jsonl")
+        f.append(orjson.dumps({"timestamp": format_timestamp(SystemClock().now()),
+                               "event_type": "lock_refused", "message": message,
+                               "pid": os.getpid()}, option=orjson.OPT_APPEND_NEWLINE))
+        f.close()
+    except OSError:
+        pass
+
+
+def _stop(bot, lock, reason: str) -> None:
+    from audit.records import EventRecorded
+    try:
+        bot.trail.record(EventRecorded("bot_stopped", f"tradebot stopped: {reason}",
+                                       {"pid": os.getpid(), "reason": reason}))
+        bot.trail.close()
+    finally:
+        bot.state.close()
+        bot.broker.close()
+        lock.release()
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from bot.runner import Runner
+    from bot.scheduling import SlotPlanner, parse_schedule
+
+    s = _settings()
+    stop = threading.Event()
+    received: list[str] = []
+
+    def on_signal(signum, _frame):
+        received.append(signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    bot, lock = _live(s, sys.stdout)
+    planner = SlotPlanner(parse_schedule(s.schedule), s.effective_market_hours == "nyse")
+    bot.trail.log("INFO", f"schedule: {s.schedule} ({s.effective_market_hours} market hours); "
+                  f"missed slots: {s.missed_slot}")
+    reason = "max cycles reached"
+    try:
+        Runner(bot, planner, s.missed_slot, stop).run(args.max_cycles)
+        if received:
+            reason = f"{received[0]} received"
+    except Halt as exc:
+        reason = f"halted: {exc}"
+        raise
+    finally:
+        _stop(bot, lock, reason)
+    return 0
+
+
+def cmd_cycle(args: argparse.Namespace) -> int:
+    from bot.runner import guarded_cycle
+    from bot.scheduling import SlotPlanner, parse_schedule
+
+    s = _settings()
+    if args.dry_run:
+        return _dry_run(s)
+    bot, lock = _live(s, sys.stdout)
+    planner = SlotPlanner(parse_schedule(s.schedule), s.effective_market_hours == "nyse")
+    try:
+        slot = planner.latest_due(bot.clock.now())
+        if slot is None:
+            bot.trail.log("INFO", "no slot is due (market closed); nothing to do")
+            return 0
+        guarded_cycle(bot, slot)
+    finally:
+        _stop(bot, lock, "one cycle done")
+    return 0
+
+
+def _dry_run(s) -> int:
+    """Plan the latest due slot against the durable account; write and send nothing."""
+    import tempfile
+
+    from audit.timestamps import format_slot
+    from bot.bootstrap import ACCOUNT_DB, STATE_DB, build_limits, build_market, build_models
+    from bot.brokers.sim import SimBrokerConfig, SimulatedBroker
+    from bot.clock import SystemClock
+    from bot.cycle import Bot, KillSwitch, plan_cycle
+    from bot.scheduling import SlotPlanner, parse_schedule
+    from bot.state import StateStore
+
+    clock = SystemClock()
+    planner = SlotPlanner(parse_schedule(s.schedule), s.effective_market_hours == "nyse")
+    slot = planner.latest_due(clock.now()) or clock.now().replace(microsecond=0)
+    market = build_market(s)
+    with tempfile.TemporaryDirectory() as scratch:
+        # read the durable account if there is one, without creating or changing it
+        account_db = s.data_dir / ACCOUNT_DB
+        broker = SimulatedBroker(market, clock, SimBrokerConfig(starting_cash=s.starting_cash,
+                                 slippage_bps=s.slippage_bps, commission=s.commission,
+                                 fractional=s.fractional, margin_multiplier=s.margin_multiplier))
+        if account_db.exists():
+            broker = _read_only_broker(account_db, market, clock, s, Path(scratch))
+        state_db = s.data_dir / STATE_DB
+        state = StateStore(_copy(state_db, Path(scratch)) if state_db.exists() else None)
+        bot = Bot(clock, market, broker, None, state, build_models(s), build_limits(s),  # type: ignore[arg-type]
+                  KillSwitch(s.kill_switch, s.data_dir / "KILL_SWITCH"))
+        cp = plan_cycle(bot, slot)
+    print(f"dry run for slot {format_slot(slot)} (nothing is sent or recorded)")
+    print(f"account: nav {cp.account.nav:,.2f}  cash {cp.account.cash:,.2f}  "
+          f"positions {dict(cp.account.positions)}")
+    for run in cp.runs:
+        d = run.decision
+        print(f"\nmodel {run.share.model.name} (share {run.share.share:.0%}), data as of {run.history.as_of}")
+        print(f"  {d.reason}")
+        for sym, w in sorted(cp.plan.final_weights.get(run.share.model.name, {}).items()):
+            print(f"  target {sym:<6} {w:7.2%}")
+    print("\norders:" if cp.plan.orders else "\norders: none")
+    for o in cp.plan.orders:
+        print(f"  {o.side.value:<4} {o.quantity:>12.4f} {o.symbol:<6} ~{o.reference_price:>10.2f} "
+              f"[{o.model}] {o.client_order_id}")
+    print("risk checks:" if cp.plan.checks else "risk checks: none changed the plan")
+    for c in cp.plan.checks:
+        print(f"  {c.check:<20} {c.symbol or '-':<6} {c.detail} [{c.model}]")
+    for p in cp.problems:
+        print(f"  problem: {p.kind}: {p.error}")
+    if cp.kill_reason:
+        print(f"kill switch engaged: {cp.kill_reason}")
+    return 0
+
+
+def _copy(path: Path, scratch: Path) -> Path:
+    import shutil
+    import sqlite3
+    dst = scratch / path.name
+    src = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    with sqlite3.connect(dst) as out:
+        src.backup(out)
+    src.close()
+    shutil.os.chmod(dst, 0o600)
+    return dst
+
+
+def _read_only_broker(account_db: Path, market, clock, s, scratch: Path):
+    from bot.brokers.sim import SimBrokerConfig, SimulatedBroker
+    return SimulatedBroker(market, clock, SimBrokerConfig(
+        starting_cash=s.starting_cash, slippage_bps=s.slippage_bps, commission=s.commission,
+        fractional=s.fractional, margin_multiplier=s.margin_multiplier), _copy(account_db, scratch))
+
+
+_COMMANDS = {"run": cmd_run, "cycle": cmd_cycle, "simulate": cmd_simulate, "config": cmd_config}
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,291 @@
+"""One cycle: account, market data, each model, plan, submit, fills, performance snapshot.
+
+`plan_cycle` decides and writes nothing (it serves `cycle --dry-run`); `run_cycle` records and
+trades. The error policy of a cycle lives here: one failing order never stops the others, a bad
+price or bad data is recorded and its symbol left alone, a model that fails holds. Failures of the
+whole cycle propagate to the runner, which records them and carries on.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from audit.records import (ORDERS, TRADES, CycleCompleted, ErrorRecorded, EventRecorded,
+                           ModelDecided, OrderFailed, OrderSubmitted, TradeExecuted)
+from audit.tail import tail_contains
+from audit.timestamps import format_slot
+from audit.trail import AuditTrail
+from bot import calendar
+from bot.clock import Clock
+from bot.domain import AccountSnapshot, Fill, OrderRequest, Side
+from bot.errors import DataError, OrderRejected
+from bot.planning import Plan, RiskLimits, Sleeve, plan_orders
+from bot.ports import Broker, MarketData
+from bot.state import DONE, INTENT, SENT, WRITING, WRITTEN, StateStore
+from models.base import Decision, History, Model, input_sha256
+
+FINAL_STATUSES = frozenset(("filled", "rejected", "canceled", "expired", "done_for_day"))
+
+
+@dataclass(frozen=True, slots=True)
+class ModelShare:
+    """A model and the fraction of the account's NAV it manages."""
+
+    model: Model
+    share: float
+
+
+class KillSwitch:
+    """Engaged by a setting or by a file (for example `data/KILL_SWITCH`) that an operator touches."""
+
+    def __init__(self, setting: bool, path: Path | None) -> None:
+        self.setting = setting
+        self.path = path
+
+    def reason(self) -> str | None:
+        if self.setting:
+            return "BOT_KILL_SWITCH=true"
+        if self.path is not None and self.path.exists():
+            return f"kill-switch file {self.path} exists (delete it to resume trading)"
+        return None
+
+
+@dataclass(slots=True)
+class Bot:
+    """Everything a cycle needs, built by `bootstrap`."""
+
+    clock: Clock
+    market: MarketData
+    broker: Broker
+    trail: AuditTrail
+    state: StateStore
+    models: tuple[ModelShare, ...]
+    limits: RiskLimits
+    kill_switch: KillSwitch
+    reported_problems: set[tuple[str, str]] = field(default_factory=set)
+
+
+@dataclass(frozen=True, slots=True)
+class ModelRun:
+    share: ModelShare
+    history: History
+    decision: Decision
+    input_sha256: str
+
+
+@dataclass(frozen=True, slots=True)
+class CyclePlan:
+    slot: datetime
+    account: AccountSnapshot
+    runs: tuple[ModelRun, ...]
+    prices: dict[str, float]
+    plan: Plan
+    problems: tuple[ErrorRecorded, ...]
+    kill_reason: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class CycleOutcome:
+    slot: datetime
+    nav: float
+    cash: float
+    positions: dict[str, float]
+    orders: int
+    fills: int
+    errors: int
+
+
+def plan_cycle(bot: Bot, slot: datetime) -> CyclePlan:
+    """Everything up to the order list, with no side effects."""
+    cts = format_slot(slot)
+    account = bot.broker.account()
+    before = slot.astimezone(calendar.NY).date()
+    problems: list[ErrorRecorded] = []
+    runs = []
+    for ms in bot.models:
+        model = ms.model
+        history = bot.market.history(model.symbols, before, model.lookback)
+        for sym, why in history.problems.items():
+            problems.append(ErrorRecorded("data_error", f"{sym}: {why}", cts,
+                                          {"symbol": sym, "model": model.name}))
+        try:
+            decision = model.decide(history)
+        except Exception as exc:  # a broken model holds; the others go on
+            problems.append(ErrorRecorded("model_error", f"{model.name} failed: {exc!r}", cts,
+                                          {"model": model.name}))
+            decision = Decision({}, {}, f"model failed: {exc!r}", hold=True)
+        runs.append(ModelRun(ms, history, decision, input_sha256(history)))
+
+    sleeves_held = bot.state.sleeves
+    wanted: set[str] = set(account.positions)
+    for run in runs:
+        wanted.update(run.decision.target_weights)
+        wanted.update(sleeves_held.get(run.share.model.name, ()))
+    now = bot.clock.now()
+    prices: dict[str, float] = {}
+    for sym in sorted(wanted):
+        try:
+            p = round(bot.market.price(sym, now), 4)
+        except DataError as exc:
+            problems.append(ErrorRecorded("price_error", f"no usable price for {sym}: {exc.reason}",
+                                          cts, {"symbol": sym}))
+            continue
+        if not (p > 0 and math.isfinite(p)):
+            problems.append(ErrorRecorded("price_error", f"bad price for {sym}: {p!r}", cts,
+                                          {"symbol": sym, "price": None}))
+            continue
+        prices[sym] = p
+
+    kill_reason = bot.kill_switch.reason()
+    limits = bot.limits
+    if kill_reason and not limits.kill_switch:
+        limits = _with_kill_switch(limits)
+    sleeves = [Sleeve(r.share.model.name, r.share.share,
+                      None if r.decision.hold else r.decision.target_weights,
+                      sleeves_held.get(r.share.model.name, {})) for r in runs]
+    plan = plan_orders(sleeves, account.nav, account.cash, prices, limits, slot)
+    return CyclePlan(slot, account, tuple(runs), prices, plan, tuple(problems), kill_reason)
+
+
+def _with_kill_switch(limits: RiskLimits) -> RiskLimits:
+    from dataclasses import replace
+    return replace(limits, kill_switch=True)
+
+
+def run_cycle(bot: Bot, slot: datetime, *, send_orders: bool = True) -> CycleOutcome:
+    """Run one cycle for `slot` and record everything. `send_orders=False` records the plan only."""
+    trail, state, broker = bot.trail, bot.state, bot.broker
+    cts = format_slot(slot)
+    errors = _settle_open_orders(bot, cts)
+    cp = plan_cycle(bot, slot)
+    for problem in cp.problems:
+        key = (problem.kind, problem.error)
+        if key in bot.reported_problems:
+            continue
+        bot.reported_problems.add(key)
+        trail.record(problem)
+        errors += 1
+    if cp.kill_reason:
+        trail.record(EventRecorded("kill_switch_engaged", f"no new orders: {cp.kill_reason}",
+                                   {"cycle_timestamp": cts, "blocked_orders": sum(
+                                       1 for c in cp.plan.checks if c.check == "kill_switch")},
+                                   level="WARN"))
+    skip_note = None if send_orders else {"check": "missed_slot_policy", "symbol": None,
+                                          "detail": "BOT_MISSED_SLOT=record: plan recorded, no order sent"}
+    for run in cp.runs:
+        name = run.share.model.name
+        checks = [{"check": c.check, "symbol": c.symbol, "detail": c.detail}
+                  for c in cp.plan.checks if c.model == name]
+        if skip_note and any(o.model == name for o in cp.plan.orders):
+            checks.append(skip_note)
+        d = run.decision
+        trail.record(ModelDecided(
+            name, cts, run.share.share, run.history.as_of.isoformat() if run.history.as_of else None,
+            tuple(run.share.model.symbols), run.input_sha256, d.scores, d.target_weights,
+            cp.plan.final_weights.get(name, {}), tuple(checks), d.reason, d.hold))
+
+    sent = fills = 0
+    if send_orders:
+        for order in cp.plan.orders:
+            cid = order.client_order_id
+            if cid in state.order_stage:
+                trail.record(EventRecorded("order_skipped", f"{cid} was already sent for this slot",
+                                           {"order_id": cid, "cycle_timestamp": cts}, level="WARN"))
+                continue
+            data = _order_data(order, cts)
+            state.set_order_stage(cid, INTENT, data)
+            try:
+                ack = broker.submit_order(order)
+            except OrderRejected as exc:
+                trail.record(_order_failed(order, exc.reason, data, cts))
+                state.set_order_stage(cid, DONE)
+                errors += 1
+                continue
+            except Exception as exc:  # outcome unknown: stays INTENT, settled next cycle
+                trail.record(_order_failed(order, f"{type(exc).__name__}: {exc}", data, cts))
+                errors += 1
+                continue
+            trail.record(OrderSubmitted(cid, order.symbol, order.side.value, order.quantity,
+                                        order.reference_price, order.order_type.value, ack.status,
+                                        cp.account.nav, order.model, ack.broker_order_id, cts,
+                                        order.limit_price))
+            state.set_order_stage(cid, SENT)
+            sent += 1
+            fills += _record_fills(bot, cid, order.model, cts)
+
+    after = broker.account()
+    positions = {s: round(q, 9) for s, q in sorted(after.positions.items())}
+    trail.record(CycleCompleted(after.nav, after.cash, positions, after.buying_power, cts,
+                                sent, fills, errors))
+    state.complete_slot(slot)
+    trail.checkpoint()
+    return CycleOutcome(slot, after.nav, after.cash, positions, sent, fills, errors)
+
+
+def _order_data(order: OrderRequest, cts: str) -> dict:
+    return {"order_id": order.client_order_id, "symbol": order.symbol, "side": order.side.value,
+            "quantity": order.quantity, "order_type": order.order_type.value,
+            "limit_price": order.limit_price, "reference_price": order.reference_price,
+            "model": order.model, "cycle_timestamp": cts}
+
+
+def _order_failed(order: OrderRequest, error: str, data: dict, cts: str) -> OrderFailed:
+    return OrderFailed(order.symbol, order.side.value, order.quantity, error, data, order.model,
+                       order.client_order_id, cts)
+
+
+def _record_fills(bot: Bot, cid: str, model: str, cts: str) -> int:
+    """Write a trade line for every fill of `cid` not yet in the trail; close finished orders."""
+    state, trail = bot.state, bot.trail
+    n = 0
+    for f in bot.broker.fills(cid):
+        stage = state.fill_stage.get(f.fill_id)
+        if stage == WRITTEN:
+            continue
+        if stage == WRITING and tail_contains(trail.log_dir / TRADES, f'"fill_id":"{f.fill_id}"'.encode()):
+            pass  # written before a crash: only the mark was lost
+        else:
+            state.fill_writing(f.fill_id, cid)
+            trail.record(_trade(f, model, cts))
+            n += 1
+        signed = f.quantity if f.side is Side.BUY else -f.quantity
+        state.fill_written(f.fill_id, cid, model, f.symbol, signed)
+    if bot.broker.order_status(cid) in FINAL_STATUSES:
+        state.set_order_stage(cid, DONE)
+    return n
+
+
+def _trade(f: Fill, model: str, cts: str) -> TradeExecuted:
+    return TradeExecuted(f.client_order_id, f.symbol, f.side.value, f.quantity, f.price,
+                         round(f.quantity * f.price, 2), round(f.position_after, 9), f.nav_after,
+                         model, f.fill_id, cts, f.realized_pnl, f.commission)
+
+
+def _settle_open_orders(bot: Bot, cts: str) -> int:
+    """Finish orders left open by an earlier cycle or a crash: late order lines, missing fills."""
+    state, trail, broker = bot.state, bot.trail, bot.broker
+    errors = 0
+    for cid in sorted(state.open_orders):
+        data = state.order_data.get(cid, {})
+        model = data.get("model", "unknown")
+        if state.order_stage[cid] == INTENT:
+            status = broker.order_status(cid)
+            if status is None:
+                trail.record(EventRecorded("order_not_placed", f"{cid} never reached the broker; "
+                                           "the plan is made again", {"order_id": cid,
+                                                                      "cycle_timestamp": cts}))
+                state.set_order_stage(cid, DONE)
+                continue
+            if status == "rejected":
+                state.set_order_stage(cid, DONE)
+                continue
+            if not tail_contains(trail.log_dir / ORDERS, f'"order_id":"{cid}"'.encode()):
+                trail.record(OrderSubmitted(
+                    cid, data["symbol"], data["side"], data["quantity"], data["reference_price"],
+                    data["order_type"], status, bot.broker.account().nav, model, "",
+                    data["cycle_timestamp"], data.get("limit_price")))
+            state.set_order_stage(cid, SENT)
+        _record_fills(bot, cid, model, data.get("cycle_timestamp", cts))
+    return errors

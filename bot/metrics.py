@@ -1,0 +1,38 @@
+"""Pure performance figures of a value series (one value per trading day)."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import date
+from typing import Sequence
+
+TRADING_DAYS = 252
+
+
+@dataclass(frozen=True, slots=True)
+class Performance:
+    total_return: float
+    cagr: float
+    volatility: float
+    sharpe: float
+    max_drawdown: float
+
+
+def performance(values: Sequence[float], start: date, end: date) -> Performance:
+    """Total return, CAGR (calendar days), annualised volatility, Sharpe (risk-free 0) and the
+    largest peak-to-trough drop, as fractions. Zeros when fewer than two values."""
+    if len(values) < 2 or values[0] <= 0:
+        return Performance(0.0, 0.0, 0.0, 0.0, 0.0)
+    rets = [b / a - 1.0 for a, b in zip(values, values[1:]) if a > 0]
+    total = values[-1] / values[0] - 1.0
+    years = max((end - start).days, 1) / 365.25
+    cagr = (values[-1] / values[0]) ** (1 / years) - 1.0 if values[-1] > 0 else -1.0
+    mean = sum(rets) / len(rets)
+    var = sum((r - mean) ** 2 for r in rets) / (len(rets) - 1) if len(rets) > 1 else 0.0
+    sd = math.sqrt(var)
+    peak, mdd = values[0], 0.0
+    for v in values:
+        peak = max(peak, v)
+        mdd = min(mdd, v / peak - 1.0)
+    return Performance(total, cagr, sd * math.sqrt(TRADING_DAYS),
+                       mean / sd * math.sqrt(TRADING_DAYS) if sd > 0 else 0.0, mdd)

@@ -1,0 +1,135 @@
+"""The scheduler loop: waits for slots with the `schedule` library, runs cycles, never two at once.
+
+Also the policy for a failing cycle (`guarded_cycle`): record it in errors.jsonl with the
+traceback in production.log, then carry on. `Halt` (and a trail that cannot be written) stops.
+"""
+from __future__ import annotations
+
+import threading
+import traceback
+from datetime import datetime
+from typing import Callable
+
+import schedule
+
+from audit.records import ErrorRecorded, EventRecorded
+from audit.timestamps import format_slot
+from audit.writer import AuditWriteFailed
+from bot.cycle import Bot, CycleOutcome, run_cycle
+from bot.errors import AuditWriteError, Halt
+from bot.scheduling import SlotPlanner
+
+
+def guarded_cycle(bot: Bot, slot: datetime, *, send_orders: bool = True) -> CycleOutcome | None:
+    """Run a cycle; a failure is recorded and swallowed, except Halt and audit write failures."""
+    try:
+        return run_cycle(bot, slot, send_orders=send_orders)
+    except AuditWriteFailed as exc:
+        raise AuditWriteError(f"the audit trail cannot be written ({exc}); trading stopped") from exc
+    except Halt:
+        raise
+    except Exception as exc:
+        bot.trail.log("ERROR", "cycle failed:\n" + traceback.format_exc().rstrip())
+        bot.trail.record(ErrorRecorded("cycle_error", f"{type(exc).__name__}: {exc}",
+                                       format_slot(slot)))
+        bot.trail.checkpoint()
+        return None
+
+
+class Runner:
+    """Runs the cycles of a `SlotPlanner` until `stop` is set or `max_cycles` have run.
+
+    `wait(seconds)` is injected (tests pass one that advances a fake clock); it returns early
+    when `stop` is set.
+    """
+
+    def __init__(self, bot: Bot, planner: SlotPlanner, missed_slot: str,
+                 stop: threading.Event, wait: Callable[[float], object] | None = None,
+                 poll_seconds: float = 1.0) -> None:
+        self.bot = bot
+        self.planner = planner
+        self.missed_slot = missed_slot
+        self.stop = stop
+        self.wait = wait or stop.wait
+        self.poll_seconds = poll_seconds
+        self.cycles = 0
+        self.next_slot: datetime | None = None
+
+    def run(self, max_cycles: int | None = None) -> int:
+        self.max_cycles = max_cycles
+        self._start()
+        ticker = schedule.Scheduler()
+        ticker.every(self.poll_seconds).seconds.do(self._tick)
+        while not self._done():
+            now = self.bot.clock.now()
+            until_slot = (self.next_slot - now).total_seconds() if self.next_slot else self.poll_seconds
+            idle = ticker.idle_seconds
+            self.wait(max(0.0, min(idle if idle is not None else self.poll_seconds, until_slot,
+                                   self.poll_seconds)))
+            if self.stop.is_set():
+                break
+            ticker.run_pending()
+        return self.cycles
+
+    def _done(self) -> bool:
+        return self.stop.is_set() or (self.max_cycles is not None and self.cycles >= self.max_cycles)
+
+    def _start(self) -> None:
+        """The first cycle: the latest due slot, with the missed-slot policy after downtime."""
+        bot = self.bot
+        now = bot.clock.now()
+        latest = self.planner.latest_due(now)
+        last = bot.state.last_slot
+        if latest is None or (last is not None and last >= latest):
+            self._schedule_after(latest or now)
+            return
+        if last is None:
+            bot.trail.log("INFO", f"first start on this data directory: running slot {format_slot(latest)} now")
+            self._run(latest, send_orders=True)
+            return
+        missed = self.planner.count_between(last, latest, cap=10_000)
+        policy = self.missed_slot
+        bot.trail.record(EventRecorded(
+            "slot_missed", f"{missed} slot(s) missed while stopped (last completed "
+            f"{format_slot(last)}, latest due {format_slot(latest)}); BOT_MISSED_SLOT={policy}: "
+            + {"run": "running the latest one now", "skip": "skipping it",
+               "record": "recording its plan without sending orders"}[policy],
+            {"missed": missed, "last_completed": format_slot(last),
+             "latest_due": format_slot(latest), "policy": policy}, level="WARN"))
+        if policy == "skip":
+            self._schedule_after(latest)
+            return
+        self._run(latest, send_orders=(policy == "run"))
+
+    def _tick(self) -> None:
+        if self._done() or self.next_slot is None:
+            return
+        now = self.bot.clock.now()
+        if now < self.next_slot:
+            return
+        slot = self.planner.latest_due(now) or self.next_slot
+        if slot > self.next_slot:  # a long cycle overran a slot: say so, run the latest
+            skipped = self.planner.count_between(self.next_slot, slot, cap=10_000)
+            self.bot.trail.record(EventRecorded(
+                "slot_missed", f"{skipped} slot(s) passed during the previous cycle; running "
+                f"{format_slot(slot)}", {"missed": skipped, "latest_due": format_slot(slot),
+                                         "policy": "run"}, level="WARN"))
+        self._run(slot, send_orders=True)
+
+    def _run(self, slot: datetime, *, send_orders: bool) -> None:
+        guarded_cycle(self.bot, slot, send_orders=send_orders)
+        self.cycles += 1
+        self._schedule_after(slot)
+
+    def _schedule_after(self, t: datetime) -> None:
+        raw = self.planner.schedule.next_after(t)
+        nxt = self.planner.next_after(t)
+        if nxt != raw:
+            self.bot.trail.record(EventRecorded(
+                "cycle_skipped", f"market closed (NYSE regular hours): slots from {format_slot(raw)} "
+                f"are skipped; next cycle at {format_slot(nxt)}",
+                {"reason": "market_closed", "from_slot": format_slot(raw),
+                 "next_slot": format_slot(nxt), "policy": "skip"}))
+        self.next_slot = nxt
+        if not self._done():
+            self.bot.trail.log("INFO", f"next cycle at {format_slot(nxt)}")

@@ -1,0 +1,208 @@
+"""Settings from the environment and `.env` (prefix `BOT_`), validated with one-line errors.
+
+`load_settings` returns `Settings` or raises `ConfigError` whose message names the variable, the
+bad value and what is allowed. Secrets are `SecretStr`: never printed, logged or put in a repr.
+"""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any, Literal
+
+import orjson
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from bot.errors import ConfigError
+
+# What each setting allows, quoted in error messages and in the README.
+ALLOWED: dict[str, str] = {
+    "broker": "'sim' (embedded simulated paper broker) or 'alpaca'",
+    "log_dir": "a directory path",
+    "data_dir": "a directory path",
+    "csv_dir": "a directory of SYMBOL.csv files, or unset for the synthetic market",
+    "schedule": "'every N seconds|minutes|hours', 'daily at HH:MM' (New York time) or 'at market open'",
+    "market_hours": "'always' or 'nyse'",
+    "missed_slot": "'run', 'skip' or 'record'",
+    "models": "comma-separated Name or Name=share, e.g. 'SectorRotationModel_v1=0.7,EqualWeightModel_v1=0.3'",
+    "starting_cash": "a number > 0",
+    "slippage_bps": "a number from 0 to 1000 (basis points)",
+    "commission": "a number >= 0 (dollars per order)",
+    "seed": "a whole number",
+    "fractional": "true or false",
+    "margin_multiplier": "a number from 1 to 4 (1 = cash account)",
+    "order_type": "'market' or 'limit'",
+    "limit_offset_bps": "a number from 0 to 1000 (basis points)",
+    "min_trade_value": "a number >= 0 (dollars)",
+    "rebalance_band": "a number from 0 to 1 (weight)",
+    "cash_buffer": "a number from 0 to 0.99 (fraction of NAV)",
+    "max_position_weight": "a number from 0.01 to 1 (fraction of a model's capital)",
+    "max_order_value": "a number > 0 (dollars)",
+    "kill_switch": "true or false",
+    "sector_lookback": "a whole number from 5 to 756 (trading days)",
+    "sector_top_n": "a whole number from 1 to 11",
+    "sector_trend_window": "a whole number from 2 to 756 (trading days)",
+    "sector_trend_symbol": "a ticker such as SPY",
+    "sector_defensive_symbol": "a ticker such as TLT",
+    "equal_weight_symbols": "comma-separated tickers, e.g. SPY,QQQ,TLT",
+    "alpaca_api_key": "your Alpaca paper API key id",
+    "alpaca_secret_key": "your Alpaca paper secret key",
+}
+
+
+class Settings(BaseSettings):
+    """Every setting, `BOT_` + the field name in capitals. See README for each one."""
+
+    model_config = SettingsConfigDict(env_prefix="BOT_", env_file=".env", extra="ignore",
+                                      case_sensitive=False, frozen=True)
+
+    broker: Literal["sim", "alpaca"] = "sim"
+    log_dir: Path = Path("./logs")
+    data_dir: Path = Path("./data")
+    csv_dir: Path | None = None
+    schedule: str = "every 15 minutes"
+    market_hours: Literal["always", "nyse"] | None = None
+    missed_slot: Literal["run", "skip", "record"] = "run"
+    models: str = "SectorRotationModel_v1"
+    starting_cash: float = Field(100_000.0, gt=0, allow_inf_nan=False)
+    slippage_bps: float = Field(2.0, ge=0, le=1000, allow_inf_nan=False)
+    commission: float = Field(0.0, ge=0, allow_inf_nan=False)
+    seed: int = 42
+    fractional: bool = True
+    margin_multiplier: float = Field(1.0, ge=1, le=4, allow_inf_nan=False)
+    order_type: Literal["market", "limit"] = "market"
+    limit_offset_bps: float = Field(10.0, ge=0, le=1000, allow_inf_nan=False)
+    min_trade_value: float = Field(100.0, ge=0, allow_inf_nan=False)
+    rebalance_band: float = Field(0.02, ge=0, le=1, allow_inf_nan=False)
+    cash_buffer: float = Field(0.02, ge=0, le=0.99, allow_inf_nan=False)
+    max_position_weight: float = Field(1.0, ge=0.01, le=1, allow_inf_nan=False)
+    max_order_value: float = Field(250_000.0, gt=0, allow_inf_nan=False)
+    kill_switch: bool = False
+    sector_lookback: int = Field(63, ge=5, le=756)
+    sector_top_n: int = Field(3, ge=1, le=11)
+    sector_trend_window: int = Field(200, ge=2, le=756)
+    sector_trend_symbol: str = Field("SPY", pattern=r"^[A-Z][A-Z.]{0,9}$")
+    sector_defensive_symbol: str = Field("TLT", pattern=r"^[A-Z][A-Z.]{0,9}$")
+    equal_weight_symbols: str = "SPY,QQQ,TLT"
+    alpaca_api_key: SecretStr | None = None
+    alpaca_secret_key: SecretStr | None = None
+
+    @field_validator("schedule")
+    @classmethod
+    def _schedule_parses(cls, v: str) -> str:
+        from bot.scheduling import parse_schedule
+        parse_schedule(v)  # raises ValueError with the reason
+        return v.strip()
+
+    @field_validator("models")
+    @classmethod
+    def _models_parse(cls, v: str) -> str:
+        parse_model_shares(v)
+        return v
+
+    @field_validator("equal_weight_symbols")
+    @classmethod
+    def _symbols_parse(cls, v: str) -> str:
+        parse_symbols(v)
+        return v
+
+    @model_validator(mode="after")
+    def _broker_ready(self) -> "Settings":
+        if self.broker == "alpaca":
+            raise ValueError("the Alpaca broker is not available in this version yet")
+        return self
+
+    @property
+    def effective_market_hours(self) -> str:
+        return self.market_hours or ("nyse" if self.broker == "alpaca" else "always")
+
+    @property
+    def model_shares(self) -> list[tuple[str, float]]:
+        return parse_model_shares(self.models)
+
+    def redacted(self) -> dict[str, Any]:
+        """All settings as plain values, secrets shown as `**********`."""
+        out: dict[str, Any] = {}
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if isinstance(value, SecretStr):
+                value = "**********"
+            elif isinstance(value, Path):
+                value = str(value)
+            out[name] = value
+        out["market_hours"] = self.effective_market_hours
+        return out
+
+    def fingerprint(self) -> str:
+        """sha256 of the redacted settings: tells runs with different settings apart."""
+        return hashlib.sha256(orjson.dumps(self.redacted(), option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+def parse_symbols(text: str) -> list[str]:
+    symbols = [s.strip().upper() for s in text.split(",") if s.strip()]
+    if not symbols:
+        raise ValueError("no symbols given")
+    return symbols
+
+
+def parse_model_shares(text: str) -> list[tuple[str, float]]:
+    """`A=0.6,B` -> [(A, 0.6), (B, 0.4)]: names without a share split what is left equally."""
+    from models.registry import available_models
+
+    entries: list[tuple[str, float | None]] = []
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        name, _, share = part.partition("=")
+        name = name.strip()
+        if name not in available_models():
+            raise ValueError(f"unknown model {name!r}; available: {', '.join(available_models())}")
+        if any(n == name for n, _ in entries):
+            raise ValueError(f"model {name!r} is listed twice")
+        if share.strip():
+            try:
+                value = float(share)
+            except ValueError:
+                raise ValueError(f"share {share.strip()!r} of {name} is not a number") from None
+            if not 0 < value <= 1:
+                raise ValueError(f"share of {name} must be > 0 and <= 1, got {value}")
+            entries.append((name, value))
+        else:
+            entries.append((name, None))
+    if not entries:
+        raise ValueError("no model given")
+    fixed = sum(s for _, s in entries if s is not None)
+    if fixed > 1 + 1e-9:
+        raise ValueError(f"model shares add up to {fixed:g}, more than 1")
+    free = [n for n, s in entries if s is None]
+    rest = (1 - fixed) / len(free) if free else 0.0
+    if free and rest <= 0:
+        raise ValueError("the shares given leave nothing for the models without one")
+    return [(n, s if s is not None else rest) for n, s in entries]
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read settings (overrides > environment > .env > defaults) or raise a one-line ConfigError."""
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        raise ConfigError(_one_line(exc)) from None
+
+
+def _one_line(exc: ValidationError) -> str:
+    errors = exc.errors(include_url=False)
+    first = errors[0]
+    field = str(first["loc"][0]) if first["loc"] else ""
+    var = f"BOT_{field.upper()}" if field else "settings"
+    msg = str(first.get("msg", "invalid")).removeprefix("Value error, ")
+    if field:
+        value = first.get("input")
+        shown = "**********" if "key" in field else repr(value)
+        allowed = ALLOWED.get(field, "see README")
+        line = f"{var}={shown} is not valid: {msg}. Allowed: {allowed}."
+    else:
+        line = f"settings are not valid: {msg}."
+    if field == "" and "Alpaca" in msg:
+        line = "BOT_BROKER='alpaca' is not valid: the Alpaca broker is not available in this version yet. Allowed: 'sim'."
+    more = len(errors) - 1
+    return line + (f" ({more} more problem{'s' if more > 1 else ''}: fix this one first)" if more else "")

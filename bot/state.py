@@ -1,0 +1,114 @@
+"""The bot's own durable memory (not the broker's): last completed slot, each model's holdings
+(its sleeve), and the progress of every order and fill through the audit trail.
+
+The progress marks make records exactly-once across a crash: an order or fill is marked
+`writing` before its line is written and `written` after; a restart finds the `writing` ones and
+checks the trail's tail before writing them again. With `path=None` everything stays in memory
+(simulate). This module does not talk to the broker or write the trail.
+"""
+from __future__ import annotations
+
+import sqlite3
+from datetime import datetime
+from pathlib import Path
+
+import orjson
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS sleeves (model TEXT, symbol TEXT, qty REAL NOT NULL, PRIMARY KEY (model, symbol));
+CREATE TABLE IF NOT EXISTS orders (cid TEXT PRIMARY KEY, stage TEXT NOT NULL, data TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS fills (fill_id TEXT PRIMARY KEY, cid TEXT NOT NULL, stage TEXT NOT NULL);
+"""
+
+WRITING, WRITTEN = "writing", "written"
+# order stages: INTENT before it is sent, SENT once its order line is written, DONE when it has
+# reached a final status and every fill is in the trail.
+INTENT, SENT, DONE = "intent", "sent", "done"
+
+
+class StateStore:
+    """Dicts in memory, written through to SQLite (one transaction per change) when persistent."""
+
+    def __init__(self, path: Path | None) -> None:
+        self._db: sqlite3.Connection | None = None
+        self.last_slot: datetime | None = None
+        self.sleeves: dict[str, dict[str, float]] = {}
+        self.order_stage: dict[str, str] = {}
+        self.order_data: dict[str, dict] = {}
+        self.open_orders: set[str] = set()
+        self.fill_stage: dict[str, str] = {}
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(path, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.executescript(_SCHEMA)
+            self._load()
+
+    def _load(self) -> None:
+        db = self._db
+        assert db is not None
+        row = db.execute("SELECT value FROM meta WHERE key='last_slot'").fetchone()
+        self.last_slot = datetime.fromisoformat(row[0]) if row else None
+        for model, symbol, qty in db.execute("SELECT model, symbol, qty FROM sleeves"):
+            self.sleeves.setdefault(model, {})[symbol] = qty
+        for cid, stage, data in db.execute("SELECT cid, stage, data FROM orders"):
+            self.order_stage[cid] = stage
+            if stage != DONE:
+                self.open_orders.add(cid)
+                self.order_data[cid] = orjson.loads(data)
+        for fill_id, _cid, stage in db.execute("SELECT fill_id, cid, stage FROM fills"):
+            self.fill_stage[fill_id] = stage
+
+    def _exec(self, *statements: tuple[str, tuple]) -> None:
+        if self._db is None:
+            return
+        with self._db:  # one transaction
+            self._db.execute("BEGIN IMMEDIATE")
+            for sql, args in statements:
+                self._db.execute(sql, args)
+
+    # -- slots ---------------------------------------------------------------------------
+    def complete_slot(self, slot: datetime) -> None:
+        self.last_slot = slot
+        self._exec(("INSERT OR REPLACE INTO meta VALUES ('last_slot', ?)", (slot.isoformat(),)))
+
+    # -- orders --------------------------------------------------------------------------
+    def set_order_stage(self, cid: str, stage: str, data: dict | None = None) -> None:
+        """Record an order's progress; `data` (its fields, for a late record) comes with INTENT."""
+        self.order_stage[cid] = stage
+        if data is not None:
+            self.order_data[cid] = data
+        if stage == DONE:
+            self.open_orders.discard(cid)
+            data = self.order_data.pop(cid, None)
+        else:
+            self.open_orders.add(cid)
+            data = self.order_data.get(cid)
+        self._exec(("INSERT OR REPLACE INTO orders VALUES (?, ?, ?)",
+                    (cid, stage, orjson.dumps(data or {}).decode())))
+
+    # -- fills and sleeves ---------------------------------------------------------------
+    def fill_writing(self, fill_id: str, cid: str) -> None:
+        self.fill_stage[fill_id] = WRITING
+        self._exec(("INSERT OR REPLACE INTO fills VALUES (?, ?, ?)", (fill_id, cid, WRITING)))
+
+    def fill_written(self, fill_id: str, cid: str, model: str, symbol: str, signed_qty: float) -> None:
+        """Mark the fill's trade line written and move the model's sleeve, atomically."""
+        sleeve = self.sleeves.setdefault(model, {})
+        qty = round(sleeve.get(symbol, 0.0) + signed_qty, 9)
+        if abs(qty) < 1e-9:
+            sleeve.pop(symbol, None)
+        else:
+            sleeve[symbol] = qty
+        self.fill_stage[fill_id] = WRITTEN
+        self._exec(("INSERT OR REPLACE INTO fills VALUES (?, ?, ?)", (fill_id, cid, WRITTEN)),
+                   ("DELETE FROM sleeves WHERE model=? AND symbol=?", (model, symbol)),
+                   *((("INSERT INTO sleeves VALUES (?, ?, ?)", (model, symbol, qty)),)
+                     if symbol in sleeve else ()))
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None

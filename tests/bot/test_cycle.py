@@ -1,0 +1,134 @@
+import orjson
+import pytest
+
+from audit.trail import AuditTrail
+from bot.brokers.sim import SimBrokerConfig, SimulatedBroker
+from bot.cycle import Bot, KillSwitch, ModelShare, run_cycle
+from bot.planning import RiskLimits
+from bot.state import INTENT, WRITING, StateStore
+from models.equal_weight import EqualWeightModel
+from tests.fakes import FakeClock, FixedMarket, ScriptedBroker, utc
+
+SLOT = utc(2025, 3, 3, 15, 0)
+PRICES = {"SPY": 500.0, "QQQ": 400.0, "TLT": 90.0}
+
+
+def make_bot(tmp_path, *, reject=None, explode=None, kill=False, persistent=False):
+    clock = FakeClock(SLOT)
+    market = FixedMarket(PRICES)
+    sim = SimulatedBroker(market, clock, SimBrokerConfig(),
+                          tmp_path / "acct.sqlite" if persistent else None)
+    broker = ScriptedBroker(sim, reject, explode)
+    trail = AuditTrail(tmp_path / "logs", clock, durable=True)
+    state = StateStore(tmp_path / "state.sqlite" if persistent else None)
+    models = (ModelShare(EqualWeightModel(), 1.0),)
+    bot = Bot(clock, market, broker, trail, state, models, RiskLimits(),
+              KillSwitch(kill, tmp_path / "KILL_SWITCH"))
+    return bot
+
+
+def read(tmp_path, name):
+    return [orjson.loads(x) for x in (tmp_path / "logs" / name).read_bytes().splitlines()]
+
+
+def test_a_cycle_records_decision_orders_fills_and_snapshot(tmp_path):
+    bot = make_bot(tmp_path)
+    out = run_cycle(bot, SLOT)
+    orders, trades = read(tmp_path, "orders.jsonl"), read(tmp_path, "trades.jsonl")
+    assert out.orders == 3 == len(orders) == len(trades)
+    assert {o["symbol"] for o in orders} == {"QQQ", "SPY", "TLT"}
+    assert all(o["model"] == "EqualWeightModel_v1" for o in orders)
+    (perf,) = read(tmp_path, "performance.jsonl")
+    assert perf["cycle_timestamp"] == "2025-03-03T15:00:00+00:00"
+    assert perf["positions"] == {t["symbol"]: t["new_position"] for t in trades}
+    (dec,) = read(tmp_path, "decisions.jsonl")
+    assert dec["model"] == "EqualWeightModel_v1" and len(dec["input_sha256"]) == 64
+    assert dec["risk_checks"][0]["check"] == "cash_buffer"
+    assert bot.state.sleeves["EqualWeightModel_v1"] == pytest.approx(
+        {t["symbol"]: t["quantity"] for t in trades})
+    assert bot.state.last_slot == SLOT
+
+
+def test_a_rejected_order_is_recorded_and_the_others_go_on(tmp_path):
+    bot = make_bot(tmp_path, reject={"QQQ": "Insufficient buying power"})
+    out = run_cycle(bot, SLOT)
+    (err,) = read(tmp_path, "errors.jsonl")
+    assert err["event_type"] == "order_error" and err["symbol"] == "QQQ"
+    assert err["error"] == "Insufficient buying power"
+    assert err["order_data"]["order_id"] == err["order_id"]
+    assert out.orders == 2 and out.errors == 1
+    assert "QQQ" not in out.positions and len(out.positions) == 2
+
+
+def test_a_broker_exception_is_recorded_then_settled_next_cycle(tmp_path):
+    bot = make_bot(tmp_path, explode={"SPY": ConnectionError("connection reset")})
+    run_cycle(bot, SLOT)
+    (err,) = read(tmp_path, "errors.jsonl")
+    assert "connection reset" in err["error"]
+    assert INTENT in bot.state.order_stage.values()
+    bot.broker.explode.clear()
+    bot.clock.advance(900)
+    run_cycle(bot, utc(2025, 3, 3, 15, 15))
+    events = [e["event_type"] for e in read(tmp_path, "events.jsonl")]
+    assert "order_not_placed" in events
+    assert not bot.state.open_orders
+    assert "SPY" in bot.broker.account().positions  # traded in the next cycle
+
+
+def test_a_bad_price_skips_that_symbol_only(tmp_path):
+    bot = make_bot(tmp_path)
+    bot.market.prices["TLT"] = float("nan")
+    out = run_cycle(bot, SLOT)
+    errs = read(tmp_path, "errors.jsonl")
+    assert [e["event_type"] for e in errs] == ["price_error"]
+    assert set(out.positions) == {"QQQ", "SPY"}
+    (dec,) = read(tmp_path, "decisions.jsonl")
+    assert any(c["check"] == "no_price" and c["symbol"] == "TLT" for c in dec["risk_checks"])
+
+
+def test_the_kill_switch_file_blocks_orders_but_logging_goes_on(tmp_path):
+    bot = make_bot(tmp_path)
+    (tmp_path / "KILL_SWITCH").touch()
+    out = run_cycle(bot, SLOT)
+    assert out.orders == 0 and read(tmp_path, "orders.jsonl") == []
+    (ev,) = read(tmp_path, "events.jsonl")
+    assert ev["event_type"] == "kill_switch_engaged" and ev["blocked_orders"] == 3
+    (dec,) = read(tmp_path, "decisions.jsonl")
+    assert sum(c["check"] == "kill_switch" for c in dec["risk_checks"]) == 3
+    assert len(read(tmp_path, "performance.jsonl")) == 1
+
+
+def test_record_only_sends_nothing(tmp_path):
+    bot = make_bot(tmp_path)
+    out = run_cycle(bot, SLOT, send_orders=False)
+    assert out.orders == 0 and bot.broker.submitted == []
+    (dec,) = read(tmp_path, "decisions.jsonl")
+    assert dec["risk_checks"][-1]["check"] == "missed_slot_policy"
+
+
+def test_a_fill_whose_line_was_written_before_a_crash_is_not_written_twice(tmp_path):
+    bot = make_bot(tmp_path, persistent=True)
+    run_cycle(bot, SLOT)
+    trades = read(tmp_path, "trades.jsonl")
+    # simulate a crash between writing the trade line and marking it: mark it WRITING again
+    fid = trades[0]["fill_id"]
+    bot.state.fill_stage[fid] = WRITING
+    bot.state.sleeves["EqualWeightModel_v1"].pop(trades[0]["symbol"])
+    bot.state.open_orders.add(trades[0]["order_id"])
+    bot.state.order_stage[trades[0]["order_id"]] = "sent"
+    bot.state.order_data[trades[0]["order_id"]] = {"model": "EqualWeightModel_v1"}
+    bot.clock.advance(900)
+    run_cycle(bot, utc(2025, 3, 3, 15, 15))
+    assert len(read(tmp_path, "trades.jsonl")) == 3
+    assert trades[0]["symbol"] in bot.state.sleeves["EqualWeightModel_v1"]
+
+
+def test_state_survives_a_restart(tmp_path):
+    bot = make_bot(tmp_path, persistent=True)
+    run_cycle(bot, SLOT)
+    sleeves = dict(bot.state.sleeves["EqualWeightModel_v1"])
+    bot.state.close()
+    again = StateStore(tmp_path / "state.sqlite")
+    assert again.last_slot == SLOT
+    assert again.sleeves["EqualWeightModel_v1"] == pytest.approx(sleeves)
+    assert not again.open_orders
