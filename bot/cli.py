@@ -109,6 +109,7 @@ def _live(settings, echo):
     from bot.clock import SystemClock
     from bot.locking import DataDirLock
 
+    os.umask(0o077)  # the account, state and lock are private like the logs
     _prepare_data_dir(settings.data_dir)
     lock = DataDirLock(settings.data_dir / LOCK_FILE)
     try:

@@ -45,27 +45,29 @@ class Runner:
 
     def __init__(self, bot: Bot, planner: SlotPlanner, missed_slot: str,
                  stop: threading.Event, wait: Callable[[float], object] | None = None,
-                 poll_seconds: float = 1.0) -> None:
+                 poll_seconds: float = 1.0, max_wait: float = 1.0) -> None:
         self.bot = bot
         self.planner = planner
         self.missed_slot = missed_slot
         self.stop = stop
         self.wait = wait or stop.wait
-        self.poll_seconds = poll_seconds
+        self.poll_seconds = poll_seconds  # how often the schedule job looks at the clock
+        self.max_wait = max_wait  # the longest single wait, so a stop or clock jump is seen soon
         self.cycles = 0
         self.next_slot: datetime | None = None
+        self.max_cycles: int | None = None
 
     def run(self, max_cycles: int | None = None) -> int:
         self.max_cycles = max_cycles
+        if self.stop.is_set():
+            return 0
         self._start()
         ticker = schedule.Scheduler()
         ticker.every(self.poll_seconds).seconds.do(self._tick)
         while not self._done():
             now = self.bot.clock.now()
-            until_slot = (self.next_slot - now).total_seconds() if self.next_slot else self.poll_seconds
-            idle = ticker.idle_seconds
-            self.wait(max(0.0, min(idle if idle is not None else self.poll_seconds, until_slot,
-                                   self.poll_seconds)))
+            until_slot = (self.next_slot - now).total_seconds() if self.next_slot else self.max_wait
+            self.wait(max(0.0, min(until_slot, self.max_wait)))
             if self.stop.is_set():
                 break
             ticker.run_pending()

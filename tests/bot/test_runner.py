@@ -1,0 +1,104 @@
+import threading
+import time
+
+import orjson
+import pytest
+
+from bot.runner import Runner
+from bot.scheduling import SlotPlanner, parse_schedule
+from tests.bot.test_cycle import make_bot
+from tests.fakes import utc
+
+
+def fake_wait(clock):
+    def wait(seconds):
+        clock.advance(seconds)
+        time.sleep(0.002)  # lets the schedule library's 1 ms ticker come due
+    return wait
+
+
+def runner(bot, policy="run", schedule="every 15 minutes", nyse=False):
+    planner = SlotPlanner(parse_schedule(schedule), nyse)
+    return Runner(bot, planner, policy, threading.Event(), wait=fake_wait(bot.clock),
+                  poll_seconds=0.001, max_wait=86400)
+
+
+def read(tmp_path, name):
+    return [orjson.loads(x) for x in (tmp_path / "logs" / name).read_bytes().splitlines()]
+
+
+def test_first_start_runs_the_latest_due_slot_at_once_then_follows_the_clock(tmp_path):
+    bot = make_bot(tmp_path)
+    bot.clock.t = utc(2025, 3, 3, 15, 7, 12)
+    assert runner(bot).run(max_cycles=3) == 3
+    slots = [p["cycle_timestamp"] for p in read(tmp_path, "performance.jsonl")]
+    assert slots == ["2025-03-03T15:00:00+00:00", "2025-03-03T15:15:00+00:00",
+                     "2025-03-03T15:30:00+00:00"]
+
+
+def test_restart_in_a_completed_slot_waits_for_the_next(tmp_path):
+    bot = make_bot(tmp_path)
+    bot.state.complete_slot(utc(2025, 3, 3, 15, 0))
+    bot.clock.t = utc(2025, 3, 3, 15, 7)
+    runner(bot).run(max_cycles=1)
+    (perf,) = read(tmp_path, "performance.jsonl")
+    assert perf["cycle_timestamp"] == "2025-03-03T15:15:00+00:00"
+
+
+@pytest.mark.parametrize("policy,orders_expected,cycles_at_once", [
+    ("run", True, 1), ("record", False, 1), ("skip", False, 0)])
+def test_missed_slot_policy(tmp_path, policy, orders_expected, cycles_at_once):
+    bot = make_bot(tmp_path)
+    bot.state.complete_slot(utc(2025, 3, 3, 14, 0))
+    bot.clock.t = utc(2025, 3, 3, 15, 7)
+    r = runner(bot, policy)
+    r._start()
+    (ev,) = [e for e in read(tmp_path, "events.jsonl") if e["event_type"] == "slot_missed"]
+    assert ev["missed"] == 4 and ev["policy"] == policy  # 14:15, 14:30, 14:45, 15:00
+    perf = read(tmp_path, "performance.jsonl")
+    assert len(perf) == cycles_at_once
+    if cycles_at_once:
+        assert perf[0]["cycle_timestamp"] == "2025-03-03T15:00:00+00:00"
+    assert bool(read(tmp_path, "orders.jsonl")) == orders_expected
+    assert r.next_slot == utc(2025, 3, 3, 15, 15)
+
+
+def test_closed_market_slots_are_skipped_and_said_once(tmp_path):
+    bot = make_bot(tmp_path)
+    bot.clock.t = utc(2025, 3, 7, 20, 50)  # Friday after the last slot before the close
+    r = runner(bot, nyse=True)
+    r.run(max_cycles=2)
+    slots = [p["cycle_timestamp"] for p in read(tmp_path, "performance.jsonl")]
+    assert slots == ["2025-03-07T20:45:00+00:00", "2025-03-10T13:30:00+00:00"]
+    skipped = [e for e in read(tmp_path, "events.jsonl") if e["event_type"] == "cycle_skipped"]
+    assert len(skipped) == 1 and skipped[0]["reason"] == "market_closed"
+    assert skipped[0]["next_slot"] == "2025-03-10T13:30:00+00:00"
+
+
+def test_a_failing_cycle_is_recorded_and_the_scheduler_goes_on(tmp_path):
+    bot = make_bot(tmp_path)
+    bot.clock.t = utc(2025, 3, 3, 15, 1)
+    calls = {"n": 0}
+    real_account = bot.broker.account
+
+    def flaky():
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise RuntimeError("broker fell over")
+        return real_account()
+
+    bot.broker.account = flaky
+    assert runner(bot).run(max_cycles=2) == 2
+    (err,) = read(tmp_path, "errors.jsonl")
+    assert err["event_type"] == "cycle_error" and "broker fell over" in err["error"]
+    assert "Traceback" in (tmp_path / "logs" / "production.log").read_text()
+    assert len(read(tmp_path, "performance.jsonl")) == 1
+
+
+def test_stop_ends_the_loop(tmp_path):
+    bot = make_bot(tmp_path)
+    bot.clock.t = utc(2025, 3, 3, 15, 1)
+    r = runner(bot)
+    r.stop.set()
+    assert r.run() == 0
+    assert read(tmp_path, "performance.jsonl") == []
