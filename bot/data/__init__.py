@@ -1,0 +1,1 @@
+"""Market data adapters (the `MarketData` port): synthetic prices and user CSV files."""
