@@ -160,13 +160,16 @@ def run_cycle(bot: Bot, slot: datetime, *, send_orders: bool = True) -> CycleOut
     cts = format_slot(slot)
     errors = _settle_open_orders(bot, cts)
     cp = plan_cycle(bot, slot)
+    # a lasting problem (a missing CSV file, a gap) is recorded when it appears, not every cycle;
+    # once it clears, its next appearance is recorded again
+    current = {}
     for problem in cp.problems:
-        key = (problem.kind, problem.error)
-        if key in bot.reported_problems:
-            continue
-        bot.reported_problems.add(key)
-        trail.record(problem)
-        errors += 1
+        key = (problem.kind, str(problem.details.get("symbol") or problem.details.get("model")))
+        current[key] = problem
+        if key not in bot.reported_problems:
+            trail.record(problem)
+            errors += 1
+    bot.reported_problems = set(current)
     if cp.kill_reason:
         trail.record(EventRecorded("kill_switch_engaged", f"no new orders: {cp.kill_reason}",
                                    {"cycle_timestamp": cts, "blocked_orders": sum(

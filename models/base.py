@@ -5,7 +5,8 @@ import hashlib
 import struct
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Mapping, Protocol
+import sys
+from typing import Mapping, Protocol, Sequence
 
 
 @dataclass(frozen=True, slots=True)
@@ -16,7 +17,7 @@ class History:
     """
 
     as_of: date | None
-    closes: Mapping[str, tuple[float, ...]]
+    closes: Mapping[str, Sequence[float]]  # tuples, or array('d') for speed
     problems: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -51,5 +52,11 @@ def input_sha256(history: History) -> str:
     for sym in sorted(closes):
         values = closes[sym]
         h.update(b"\x00" + sym.encode() + b"\x00")
-        h.update(struct.pack(f"<{len(values)}d", *values))
+        if _LITTLE and getattr(values, "typecode", None) == "d":
+            h.update(values)  # array('d'): its bytes are already little-endian float64
+        else:
+            h.update(struct.pack(f"<{len(values)}d", *values))
     return h.hexdigest()
+
+
+_LITTLE = sys.byteorder == "little"

@@ -132,3 +132,22 @@ def test_state_survives_a_restart(tmp_path):
     assert again.last_slot == SLOT
     assert again.sleeves["EqualWeightModel_v1"] == pytest.approx(sleeves)
     assert not again.open_orders
+
+
+def test_a_lasting_data_problem_is_recorded_once_then_again_after_it_clears(tmp_path):
+    bot = make_bot(tmp_path)
+    bot.market.bad["QQQ"] = "QQQ.csv has no row for 2025-03-03: add it"
+    for minute in (0, 15, 30):
+        bot.clock.t = utc(2025, 3, 3, 15, minute)
+        run_cycle(bot, bot.clock.t)
+    kinds = [(e["event_type"], e["symbol"]) for e in read(tmp_path, "errors.jsonl")]
+    assert kinds == [("data_error", "QQQ")]  # QQQ left out of the targets: no price needed
+    del bot.market.bad["QQQ"]
+    bot.clock.t = utc(2025, 3, 3, 15, 45)
+    run_cycle(bot, bot.clock.t)
+    bot.market.bad["QQQ"] = "QQQ.csv has no row for 2025-03-04: add it"
+    bot.clock.t = utc(2025, 3, 3, 16, 0)
+    run_cycle(bot, bot.clock.t)
+    kinds = [(e["event_type"], e["symbol"]) for e in read(tmp_path, "errors.jsonl")]
+    # now QQQ is held, so its missing price matters too
+    assert kinds == [("data_error", "QQQ"), ("data_error", "QQQ"), ("price_error", "QQQ")]
