@@ -158,6 +158,7 @@ def run_cycle(bot: Bot, slot: datetime, *, send_orders: bool = True) -> CycleOut
     """Run one cycle for `slot` and record everything. `send_orders=False` records the plan only."""
     trail, state, broker = bot.trail, bot.state, bot.broker
     cts = format_slot(slot)
+    settled = bool(state.open_orders)
     errors = _settle_open_orders(bot, cts)
     cp = plan_cycle(bot, slot)
     # a lasting problem (a missing CSV file, a gap) is recorded when it appears, not every cycle;
@@ -218,7 +219,8 @@ def run_cycle(bot: Bot, slot: datetime, *, send_orders: bool = True) -> CycleOut
             sent += 1
             fills += _record_fills(bot, cid, order.model, cts)
 
-    after = broker.account()
+    # nothing sent and nothing settled: the account is as the cycle found it
+    after = broker.account() if (sent or fills or cp.plan.orders or settled) else cp.account
     positions = {s: round(q, 9) for s, q in sorted(after.positions.items())}
     trail.record(CycleCompleted(after.nav, after.cash, positions, after.buying_power, cts,
                                 sent, fills, errors))
