@@ -106,7 +106,7 @@ def plan_cycle(bot: Bot, slot: datetime) -> CyclePlan:
     runs = []
     for ms in bot.models:
         model = ms.model
-        history = bot.market.history(model.symbols, before, model.lookback)
+        history = bot.market.history(model.symbols, before, model.bars)
         for sym, why in history.problems.items():
             problems.append(ErrorRecorded("data_error", f"{sym}: {why}", cts,
                                           {"symbol": sym, "model": model.name}))

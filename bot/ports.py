@@ -2,14 +2,15 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Protocol, Sequence
+from typing import Mapping, Protocol, Sequence
 
 from bot.domain import AccountSnapshot, Fill, History, OrderAck, OrderRequest
 
 
 class MarketData(Protocol):
-    def history(self, symbols: Sequence[str], before: date, bars: int) -> History:
-        """The last `bars` daily closes of each symbol from sessions strictly before `before`.
+    def history(self, symbols: Sequence[str], before: date, bars: int | Mapping[str, int]) -> History:
+        """The last `bars` daily closes of each symbol from sessions strictly before `before`
+        (`bars` one number for all, or a number per symbol).
 
         Symbols with fewer bars, a gap or bad values in that window are left out of `closes`
         and named in `problems`. Never raises for one bad symbol.

@@ -37,7 +37,8 @@ class Decision:
 class Model(Protocol):
     name: str
     symbols: tuple[str, ...]
-    lookback: int  # how many daily closes per symbol `decide` needs
+    lookback: int  # the most daily closes `decide` needs of any symbol
+    bars: Mapping[str, int]  # how many closes it needs of each symbol (what the cycle asks for)
 
     def decide(self, history: History) -> Decision:
         """Pure: the same history always gives the same decision."""

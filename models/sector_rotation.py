@@ -66,6 +66,11 @@ class SectorRotationModel:
         self.universe = uni
         self.symbols: tuple[str, ...] = tuple(dict.fromkeys((*uni, trend_symbol, defensive_symbol)))
         self.lookback = max(self.return_window + 1, self.trend_window)
+        # only what decide() reads: sectors their return window, the trend symbol its average
+        need = {sym: self.return_window + 1 for sym in uni}
+        need[trend_symbol] = max(need.get(trend_symbol, 1), self.trend_window)
+        need.setdefault(defensive_symbol, 1)
+        self.bars: dict[str, int] = {sym: need[sym] for sym in self.symbols}
         self._trend_key = f"{trend_symbol}_vs_sma{trend_window}"
         self._weight = 1.0 / self.top_n
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta, timezone
-from typing import Sequence
+from typing import Mapping, Sequence
 
 from bot.domain import AccountSnapshot, Fill, OrderAck, OrderRequest
 from bot.errors import DataError, OrderRejected
@@ -34,14 +34,15 @@ class FixedMarket:
         self.trend = trend
         self.bad: dict[str, str] = {}
 
-    def history(self, symbols: Sequence[str], before: date, bars: int) -> History:
+    def history(self, symbols: Sequence[str], before: date, bars: int | Mapping[str, int]) -> History:
         closes, problems = {}, {}
         for s in symbols:
+            n = bars if isinstance(bars, int) else bars[s]
             if s in self.bad:
                 problems[s] = self.bad[s]
             elif s in self.prices:
                 p = self.prices[s]
-                closes[s] = tuple(p * (1 + self.trend) ** (i - bars) for i in range(bars))
+                closes[s] = tuple(p * (1 + self.trend) ** (i - n) for i in range(n))
         return History(before - timedelta(days=1), closes, problems)
 
     def price(self, symbol: str, at: datetime) -> float:

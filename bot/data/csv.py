@@ -219,7 +219,8 @@ class CsvMarketData:
             self._files[symbol] = s
         return s
 
-    def history(self, symbols: Sequence[str], before: date, bars: int) -> History:
+    def history(self, symbols: Sequence[str], before: date,
+                bars: int | Mapping[str, int]) -> History:
         """The last `bars` closes of each symbol from the NYSE sessions strictly before `before`.
 
         Every symbol's window is the same `bars` sessions. A file that starts after the window
@@ -227,24 +228,26 @@ class CsvMarketData:
         window does, or a gap or dropped row in the window leaves the symbol out of `closes` and
         names it in `problems`. Raises ValueError for bars < 1 or dates outside 1990-2100.
         """
-        if bars < 1:
+        per_symbol = not isinstance(bars, int)
+        if min(bars.values(), default=1) < 1 if per_symbol else bars < 1:  # type: ignore[union-attr]
             raise ValueError(f"bars must be >= 1, got {bars}")
         info = self._before.get(before)
         if info is None:
             n = session_index(before)
             info = self._before[before] = (n, session_date(n - 1) if n > 0 else None)
         n, last = info
-        lo = n - bars
         closes: dict[str, Sequence[float]] = {}
         problems: dict[str, str] = {}
         for sym in symbols:
+            want = bars[sym] if per_symbol else bars  # type: ignore[index]
+            lo = n - want
             s = self._files.get(sym) or self._series(sym)
             if isinstance(s, str):
                 problems[sym] = s
             elif lo < s.start:
                 continue  # the file starts later (a fund not listed yet): absent, not a problem
             elif n > s.end:
-                problems[sym] = self._coverage(s, before, bars, lo, n)
+                problems[sym] = self._coverage(s, before, want, lo, n)
             elif s.bad_prefix[n - s.start] != s.bad_prefix[lo - s.start]:
                 problems[sym] = self._first_bad(s, lo, n)
             else:

@@ -23,7 +23,7 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from functools import lru_cache
-from typing import Sequence
+from typing import Mapping, Sequence
 
 from bot.calendar import LAST_YEAR, NY, is_trading_day, session, session_date, session_index
 from bot.errors import DataError
@@ -220,13 +220,15 @@ class SyntheticMarket:
 
     # -- MarketData -------------------------------------------------------------------------
 
-    def history(self, symbols: Sequence[str], before: date, bars: int) -> History:
+    def history(self, symbols: Sequence[str], before: date,
+                bars: int | Mapping[str, int]) -> History:
         """The last `bars` closes of each symbol from sessions strictly before `before`.
 
         A symbol whose data starts too late for the window is simply absent (a fund not listed
         yet); an invalid name is left out and named in `problems`. Raises ValueError for bars < 1 or dates past 2100.
         """
-        if bars < 1:
+        per_symbol = not isinstance(bars, int)
+        if min(bars.values(), default=1) < 1 if per_symbol else bars < 1:  # type: ignore[union-attr]
             raise ValueError(f"bars must be >= 1, got {bars}")
         info = self._before.get(before)
         if info is None:
@@ -240,7 +242,7 @@ class SyntheticMarket:
             if s is None:
                 problems[sym] = f"invalid symbol {sym!r}: expected 1-10 of A-Z and '.'"
                 continue
-            lo = n - bars - s.start
+            lo = n - (bars[sym] if per_symbol else bars) - s.start  # type: ignore[index,operator]
             if lo < 0:  # not listed long enough yet (XLRE, XLC): absent, which is no problem
                 continue
             if n - s.start > len(s.closes):

@@ -239,3 +239,9 @@ def test_property_weights_are_the_best_scores(rets: dict[str, float], spy_last: 
     for s in rets:
         if s not in picked:
             assert d.scores[s] <= worst_picked
+
+
+def test_bars_ask_only_for_what_decide_reads() -> None:
+    m = SectorRotationModel()
+    assert m.bars["XLK"] == 64 and m.bars["SPY"] == 200 and m.bars["TLT"] == 1
+    assert set(m.bars) == set(m.symbols) and max(m.bars.values()) == m.lookback

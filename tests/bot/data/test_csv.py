@@ -296,3 +296,10 @@ def test_garbage_never_crashes(tmp_path: Path, table: list[list[str]]) -> None:
             assert data.price("SPY", at) > 0
         except DataError as err:
             assert "SPY" in str(err)
+
+
+def test_history_takes_bars_per_symbol(tmp_path: Path) -> None:
+    write(tmp_path, "SPY", rows(JAN))
+    write(tmp_path, "QQQ", rows(JAN))
+    h = CsvMarketData(tmp_path).history(["SPY", "QQQ"], date(2024, 1, 12), {"SPY": 5, "QQQ": 2})
+    assert len(h.closes["SPY"]) == 5 and tuple(h.closes["QQQ"]) == tuple(h.closes["SPY"][-2:])

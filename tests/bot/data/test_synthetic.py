@@ -200,3 +200,11 @@ def test_price_follows_previous_trading_day_on_weekends() -> None:
     assert friday == date(2024, 6, 7)
     assert market.price("IWM", datetime(2024, 6, 8, 16, 0, tzinfo=UTC)) == close
     assert market.price("IWM", datetime(2024, 6, 10, 13, 0, tzinfo=UTC)) == close  # Monday 09:00 NY
+
+
+def test_history_takes_bars_per_symbol() -> None:
+    market = SyntheticMarket(42)
+    h = market.history(["SPY", "TLT"], date(2024, 3, 1), {"SPY": 200, "TLT": 3})
+    assert len(h.closes["SPY"]) == 200 and len(h.closes["TLT"]) == 3
+    full = market.history(["TLT"], date(2024, 3, 1), 200)
+    assert list(h.closes["TLT"]) == list(full.closes["TLT"][-3:])
