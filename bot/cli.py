@@ -190,7 +190,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_cycle(args: argparse.Namespace) -> int:
-    from bot.runner import guarded_cycle
+    from bot.runner import guarded_cycle, manual_slot
     from bot.scheduling import SlotPlanner, parse_schedule
 
     s = _settings()
@@ -199,46 +199,47 @@ def cmd_cycle(args: argparse.Namespace) -> int:
     bot, lock = _live(s, sys.stdout)
     planner = SlotPlanner(parse_schedule(s.schedule), s.effective_market_hours == "nyse")
     try:
-        slot = planner.latest_due(bot.clock.now())
-        if slot is None:
-            bot.trail.log("INFO", "no slot is due (market closed); nothing to do")
-            return 0
-        guarded_cycle(bot, slot)
+        slot = manual_slot(bot, planner)
+        if slot is not None:
+            guarded_cycle(bot, slot)
     finally:
         _stop(bot, lock, "one cycle done")
     return 0
 
 
 def _dry_run(s) -> int:
-    """Plan the latest due slot against the durable account; write and send nothing."""
+    """Plan the latest due slot on a scratch copy of the account and state; send and record nothing."""
+    import shutil
     import tempfile
 
     from audit.timestamps import format_slot
-    from bot.bootstrap import ACCOUNT_DB, STATE_DB, build_limits, build_market, build_models
-    from bot.brokers.sim import SimBrokerConfig, SimulatedBroker
+    from bot.bootstrap import ACCOUNT_DB, KILL_SWITCH_FILE, STATE_DB, build_bot
     from bot.clock import SystemClock
-    from bot.cycle import Bot, KillSwitch, plan_cycle
+    from bot.cycle import plan_cycle
     from bot.scheduling import SlotPlanner, parse_schedule
-    from bot.state import StateStore
 
     clock = SystemClock()
     planner = SlotPlanner(parse_schedule(s.schedule), s.effective_market_hours == "nyse")
     slot = planner.latest_due(clock.now()) or clock.now().replace(microsecond=0)
-    market = build_market(s)
     with tempfile.TemporaryDirectory() as scratch:
-        # read the durable account if there is one, without creating or changing it
-        account_db = s.data_dir / ACCOUNT_DB
-        broker = SimulatedBroker(market, clock, SimBrokerConfig(starting_cash=s.starting_cash,
-                                 slippage_bps=s.slippage_bps, commission=s.commission,
-                                 fractional=s.fractional, margin_multiplier=s.margin_multiplier))
-        if account_db.exists():
-            broker = _read_only_broker(account_db, market, clock, s, Path(scratch))
-        state_db = s.data_dir / STATE_DB
-        state = StateStore(_copy(state_db, Path(scratch)) if state_db.exists() else None)
-        bot = Bot(clock, market, broker, None, state, build_models(s), build_limits(s),  # type: ignore[arg-type]
-                  KillSwitch(s.kill_switch, s.data_dir / "KILL_SWITCH"))
+        data = Path(scratch) / "data"
+        data.mkdir()
+        for name in (ACCOUNT_DB, STATE_DB):
+            if (s.data_dir / name).exists():
+                _copy_db(s.data_dir / name, data / name)
+        if (s.data_dir / KILL_SWITCH_FILE).exists():
+            shutil.copyfile(s.data_dir / KILL_SWITCH_FILE, data / KILL_SWITCH_FILE)
+        bot = build_bot(s.model_copy(update={"data_dir": data}), clock, live=True,
+                        log_dir=Path(scratch) / "logs")
         cp = plan_cycle(bot, slot)
-    print(f"dry run for slot {format_slot(slot)} (nothing is sent or recorded)")
+        bot.state.close()
+        bot.broker.close()
+    _print_plan(cp, format_slot(slot))
+    return 0
+
+
+def _print_plan(cp, slot_text: str) -> None:
+    print(f"dry run for slot {slot_text} (nothing is sent or recorded)")
     print(f"account: nav {cp.account.nav:,.2f}  cash {cp.account.cash:,.2f}  "
           f"positions {dict(cp.account.positions)}")
     for run in cp.runs:
@@ -258,26 +259,15 @@ def _dry_run(s) -> int:
         print(f"  problem: {p.kind}: {p.error}")
     if cp.kill_reason:
         print(f"kill switch engaged: {cp.kill_reason}")
-    return 0
 
 
-def _copy(path: Path, scratch: Path) -> Path:
-    import shutil
+def _copy_db(path: Path, dst: Path) -> None:
+    """A consistent copy of a live SQLite database (the running bot may be writing it)."""
     import sqlite3
-    dst = scratch / path.name
     src = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     with sqlite3.connect(dst) as out:
         src.backup(out)
     src.close()
-    shutil.os.chmod(dst, 0o600)
-    return dst
-
-
-def _read_only_broker(account_db: Path, market, clock, s, scratch: Path):
-    from bot.brokers.sim import SimBrokerConfig, SimulatedBroker
-    return SimulatedBroker(market, clock, SimBrokerConfig(
-        starting_cash=s.starting_cash, slippage_bps=s.slippage_bps, commission=s.commission,
-        fractional=s.fractional, margin_multiplier=s.margin_multiplier), _copy(account_db, scratch))
 
 
 _COMMANDS = {"run": cmd_run, "cycle": cmd_cycle, "simulate": cmd_simulate, "config": cmd_config}

@@ -15,6 +15,7 @@ import schedule
 from audit.records import ErrorRecorded, EventRecorded
 from audit.timestamps import format_slot
 from audit.writer import AuditWriteFailed
+from bot import calendar
 from bot.cycle import Bot, CycleOutcome, run_cycle
 from bot.errors import AuditWriteError, Halt
 from bot.scheduling import SlotPlanner
@@ -34,6 +35,28 @@ def guarded_cycle(bot: Bot, slot: datetime, *, send_orders: bool = True) -> Cycl
                                        format_slot(slot)))
         bot.trail.checkpoint()
         return None
+
+
+def manual_slot(bot: Bot, planner: SlotPlanner) -> datetime | None:
+    """The slot `tradebot cycle` runs: the latest due slot when it has not run yet, else this
+    very second (an off-schedule manual cycle, recorded as such). None, recorded, when NYSE
+    hours are asked for and the market is closed."""
+    now = bot.clock.now()
+    if planner.nyse_hours and not calendar.is_open(now):
+        nxt = planner.next_after(now)
+        bot.trail.record(EventRecorded(
+            "cycle_skipped", f"market closed (NYSE regular hours): nothing sent; next slot "
+            f"{format_slot(nxt)}", {"reason": "market_closed", "next_slot": format_slot(nxt),
+                                     "policy": "skip"}))
+        return None
+    slot = planner.latest_due(now)
+    last = bot.state.last_slot
+    if slot is None or (last is not None and last >= slot):
+        slot = now.replace(microsecond=0)
+        bot.trail.record(EventRecorded(
+            "manual_cycle", f"the latest scheduled slot already ran: manual cycle at {format_slot(slot)}",
+            {"cycle_timestamp": format_slot(slot)}))
+    return slot
 
 
 class Runner:

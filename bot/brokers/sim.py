@@ -137,13 +137,16 @@ class SimulatedBroker:
     # -- the Broker port -----------------------------------------------------------------
     def account(self) -> AccountSnapshot:
         now = self._clock.now()
-        self._work_open_orders(now)
-        prices = {sym: self._price_or_last(sym, now) for sym in self.positions}
-        nav = self.cash + sum(p[0] * prices[s] for s, p in self.positions.items())
-        return AccountSnapshot(
-            nav=round(nav, 2), cash=round(self.cash, 2),
-            buying_power=round(self._buying_power(nav), 2),
-            positions={s: p[0] for s, p in self.positions.items()}, prices=prices)
+        if self._working:
+            self._work_open_orders(now)
+        price = self._price_or_last
+        prices, positions, nav = {}, {}, self.cash
+        for sym, (qty, _avg) in self.positions.items():
+            prices[sym] = p = price(sym, now)
+            positions[sym] = qty
+            nav += qty * p
+        return AccountSnapshot(round(nav, 2), round(self.cash, 2),
+                               round(self._buying_power(nav), 2), positions, prices)
 
     def submit_order(self, order: OrderRequest) -> OrderAck:
         existing = self._orders.get(order.client_order_id)

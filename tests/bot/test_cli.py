@@ -63,11 +63,14 @@ def test_run_one_cycle_then_restart_in_the_same_slot(tmp_path):
         assert stat.S_IMODE(f.stat().st_mode) & 0o077 == 0, f
     perf = lines(logs / "performance.jsonl")
     assert len(perf) == 1
-    # `cycle` right after: the same slot is due and must not trade twice
+    # `cycle` right after: that slot already ran, so this is a manual cycle of its own
     proc = tradebot(tmp_path, "cycle")
     assert proc.returncode == 0, proc.stderr
     orders = lines(logs / "orders.jsonl")
     assert len({o["order_id"] for o in orders}) == len(orders)
+    perf = lines(logs / "performance.jsonl")
+    assert len(perf) == 2 and perf[0]["cycle_timestamp"] != perf[1]["cycle_timestamp"]
+    assert "manual_cycle" in [e["event_type"] for e in lines(logs / "events.jsonl")]
 
 
 def test_dry_run_prints_the_plan_and_writes_nothing(tmp_path):
@@ -121,3 +124,14 @@ def test_simulate_validates_dates(tmp_path):
     assert proc.returncode == 2 and "before --start" in proc.stderr
     proc = tradebot(tmp_path, "simulate", "--start", "2024-13-01", "--end", "2024-01-01")
     assert proc.returncode == 2 and "not a date" in proc.stderr
+
+
+def test_dry_run_reads_the_real_account_and_the_kill_switch(tmp_path):
+    assert tradebot(tmp_path, "run", "--max-cycles", "1").returncode == 0
+    before = (tmp_path / "logs" / "orders.jsonl").read_bytes()
+    (tmp_path / "data" / "KILL_SWITCH").touch()
+    proc = tradebot(tmp_path, "cycle", "--dry-run", BOT_MODELS="EqualWeightModel_v1")
+    assert proc.returncode == 0, proc.stderr
+    assert "positions {" in proc.stdout and "positions {}" not in proc.stdout
+    assert "kill switch engaged" in proc.stdout
+    assert (tmp_path / "logs" / "orders.jsonl").read_bytes() == before

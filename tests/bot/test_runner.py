@@ -102,3 +102,22 @@ def test_stop_ends_the_loop(tmp_path):
     r.stop.set()
     assert r.run() == 0
     assert read(tmp_path, "performance.jsonl") == []
+
+
+def test_manual_cycle_takes_the_due_slot_once_then_this_second(tmp_path):
+    from bot.runner import manual_slot
+    bot = make_bot(tmp_path)
+    bot.clock.t = utc(2025, 3, 3, 15, 7, 12, 5)
+    planner = SlotPlanner(parse_schedule("every 15 minutes"), False)
+    assert manual_slot(bot, planner) == utc(2025, 3, 3, 15, 0)
+    bot.state.complete_slot(utc(2025, 3, 3, 15, 0))
+    assert manual_slot(bot, planner) == utc(2025, 3, 3, 15, 7, 12)
+
+
+def test_manual_cycle_in_a_closed_market_sends_nothing(tmp_path):
+    from bot.runner import manual_slot
+    bot = make_bot(tmp_path)
+    bot.clock.t = utc(2025, 3, 8, 15)  # a Saturday
+    assert manual_slot(bot, SlotPlanner(parse_schedule("every 15 minutes"), True)) is None
+    (ev,) = read(tmp_path, "events.jsonl")
+    assert ev["event_type"] == "cycle_skipped" and ev["next_slot"] == "2025-03-10T13:30:00+00:00"
