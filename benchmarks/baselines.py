@@ -74,7 +74,28 @@ def _time(code: str, start: str, end: str) -> tuple[float, int]:
     return time.perf_counter() - t0, int(out.strip().splitlines()[-1])
 
 
+PLAIN_LOOP = r'''
+import sys, datetime as dt, time, tempfile, os, orjson
+sys.path.insert(0, {root!r})
+from bot import calendar
+days = calendar.trading_days(dt.date.fromisoformat({start!r}), dt.date.fromisoformat({end!r}))
+with tempfile.TemporaryDirectory() as tmp:
+    with open(os.path.join(tmp, "performance.jsonl"), "wb") as f:
+        nav = 100000.0
+        for d in days:
+            nav *= 1.0001
+            f.write(orjson.dumps({{"timestamp": d.isoformat() + "T20:45:00.000000+00:00",
+                                  "event_type": "cycle_complete", "nav": nav, "cash": 1.0,
+                                  "positions_count": 1, "positions": {{"SPY": 1.0}},
+                                  "buying_power": 1.0, "cycle_timestamp": d.isoformat()}},
+                                 option=orjson.OPT_APPEND_NEWLINE))
+print(len(days))
+'''
+
+
 def run_baselines(start: str, end: str):
+    seconds, n = _time(PLAIN_LOOP, start, end)
+    yield "plain orjson JSONL loop (whole process)", seconds, n
     for name, module, code in (("backtrader (whole process)", "backtrader", BACKTRADER),
                                ("bt (whole process)", "bt", BT)):
         if importlib.util.find_spec(module) is None:
