@@ -8,9 +8,11 @@ whole cycle propagate to the runner, which records them and carries on.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+import time
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from pathlib import Path
+from typing import Callable
 
 from audit.records import (ORDERS, TRADES, CycleCompleted, ErrorRecorded, EventRecorded,
                            ModelDecided, OrderFailed, OrderSubmitted, TradeExecuted)
@@ -23,7 +25,7 @@ from bot.domain import AccountSnapshot, Fill, OrderRequest, Side
 from bot.errors import DataError, OrderRejected
 from bot.planning import Plan, RiskLimits, Sleeve, plan_orders
 from bot.ports import Broker, MarketData
-from bot.state import DONE, INTENT, SENT, WRITING, WRITTEN, StateStore
+from bot.state import DONE, INTENT, SENT, StateStore
 from models.base import Decision, History, Model, input_sha256
 
 FINAL_STATUSES = frozenset(("filled", "rejected", "canceled", "expired", "done_for_day"))
@@ -64,6 +66,9 @@ class Bot:
     models: tuple[ModelShare, ...]
     limits: RiskLimits
     kill_switch: KillSwitch
+    sleep: Callable[[float], object] = time.sleep  # between fill polls (tests inject their own)
+    fill_timeout: float = 30.0  # seconds an order is followed within its cycle
+    poll_interval: float = 1.0
     reported_problems: set[tuple[str, str]] = field(default_factory=set)
 
 
@@ -158,8 +163,9 @@ def run_cycle(bot: Bot, slot: datetime, *, send_orders: bool = True) -> CycleOut
     """Run one cycle for `slot` and record everything. `send_orders=False` records the plan only."""
     trail, state, broker = bot.trail, bot.state, bot.broker
     cts = format_slot(slot)
-    settled = bool(state.open_orders)
-    errors = _settle_open_orders(bot, cts)
+    settled = bool(state.open_orders or state.writing)
+    fills = _settle_open_orders(bot, cts)
+    errors = 0
     cp = plan_cycle(bot, slot)
     # a lasting problem (a missing CSV file, a gap) is recorded when it appears, not every cycle;
     # once it clears, its next appearance is recorded again
@@ -190,7 +196,8 @@ def run_cycle(bot: Bot, slot: datetime, *, send_orders: bool = True) -> CycleOut
             tuple(run.share.model.symbols), run.input_sha256, d.scores, d.target_weights,
             cp.plan.final_weights.get(name, {}), tuple(checks), d.reason, d.hold))
 
-    sent = fills = 0
+    sent = 0
+    sent_ids: list[tuple[str, str]] = []
     if send_orders:
         for order in cp.plan.orders:
             cid = order.client_order_id
@@ -217,7 +224,9 @@ def run_cycle(bot: Bot, slot: datetime, *, send_orders: bool = True) -> CycleOut
                                         order.limit_price))
             state.set_order_stage(cid, SENT)
             sent += 1
+            sent_ids.append((cid, order.model))
             fills += _record_fills(bot, cid, order.model, cts)
+        fills += _await_fills(bot, sent_ids, cts)
 
     # nothing sent and nothing settled: the account is as the cycle found it
     after = broker.account() if (sent or fills or cp.plan.orders or settled) else cp.account
@@ -242,24 +251,27 @@ def _order_failed(order: OrderRequest, error: str, data: dict, cts: str) -> Orde
 
 
 def _record_fills(bot: Bot, cid: str, model: str, cts: str) -> int:
-    """Write a trade line for every fill of `cid` not yet in the trail; close finished orders."""
+    """Write a trade line for every fill of `cid` not yet in the trail (write-ahead through the
+    state store); mark the order DONE once it is final. Returns the number of lines written."""
     state, trail = bot.state, bot.trail
     n = 0
-    for f in bot.broker.fills(cid):
-        stage = state.fill_stage.get(f.fill_id)
-        if stage == WRITTEN:
+    for f in bot.broker.fills(cid, state.filled_qty.get(cid, 0.0)):
+        if f.fill_id in state.fill_stage:
             continue
-        if stage == WRITING and tail_contains(trail.log_dir / TRADES, f'"fill_id":"{f.fill_id}"'.encode()):
-            pass  # written before a crash: only the mark was lost
-        else:
-            state.fill_writing(f.fill_id, cid)
-            trail.record(_trade(f, model, cts))
-            n += 1
-        signed = f.quantity if f.side is Side.BUY else -f.quantity
-        state.fill_written(f.fill_id, cid, model, f.symbol, signed)
-    if bot.broker.order_status(cid) in FINAL_STATUSES:
+        rec = _trade(f, model, cts)
+        state.fill_writing(f.fill_id, cid, f.quantity, _fields(rec))
+        trail.record(rec)
+        state.fill_written(f.fill_id, cid, model, f.symbol,
+                           f.quantity if f.side is Side.BUY else -f.quantity)
+        n += 1
+    ack = bot.broker.order_status(cid)
+    if ack is not None and ack.status in FINAL_STATUSES:
         state.set_order_stage(cid, DONE)
     return n
+
+
+def _fields(rec: TradeExecuted) -> dict:
+    return {f.name: getattr(rec, f.name) for f in fields(rec)}
 
 
 def _trade(f: Fill, model: str, cts: str) -> TradeExecuted:
@@ -268,29 +280,76 @@ def _trade(f: Fill, model: str, cts: str) -> TradeExecuted:
                          model, f.fill_id, cts, f.realized_pnl, f.commission)
 
 
+def _finish_interrupted_fills(bot: Bot) -> int:
+    """Fills stored but not known written when the process died: write the ones the trail lacks."""
+    state, trail = bot.state, bot.trail
+    n = 0
+    for fill_id, data in sorted(state.writing.items()):
+        rec = TradeExecuted(**data)
+        if not tail_contains(trail.log_dir / TRADES, f'"fill_id":"{fill_id}"'.encode()):
+            trail.record(rec)
+            n += 1
+        state.fill_written(fill_id, rec.order_id, rec.model, rec.symbol,
+                           rec.quantity if rec.side == "buy" else -rec.quantity)
+    return n
+
+
 def _settle_open_orders(bot: Bot, cts: str) -> int:
-    """Finish orders left open by an earlier cycle or a crash: late order lines, missing fills."""
+    """Finish what an earlier cycle or a crash left open: fill lines written halfway, orders sent
+    but not recorded, fills that came after a cycle's deadline. An order still working now is
+    cancelled, so the new plan starts from what is really held. Returns the fills written."""
     state, trail, broker = bot.state, bot.trail, bot.broker
-    errors = 0
+    fills = _finish_interrupted_fills(bot)
     for cid in sorted(state.open_orders):
         data = state.order_data.get(cid, {})
         model = data.get("model", "unknown")
+        order_cts = data.get("cycle_timestamp", cts)
+        ack = broker.order_status(cid)
         if state.order_stage[cid] == INTENT:
-            status = broker.order_status(cid)
-            if status is None:
+            if ack is None:
                 trail.record(EventRecorded("order_not_placed", f"{cid} never reached the broker; "
                                            "the plan is made again", {"order_id": cid,
                                                                       "cycle_timestamp": cts}))
                 state.set_order_stage(cid, DONE)
                 continue
-            if status == "rejected":
+            if ack.status == "rejected":
                 state.set_order_stage(cid, DONE)
                 continue
             if not tail_contains(trail.log_dir / ORDERS, f'"order_id":"{cid}"'.encode()):
                 trail.record(OrderSubmitted(
                     cid, data["symbol"], data["side"], data["quantity"], data["reference_price"],
-                    data["order_type"], status, bot.broker.account().nav, model, "",
-                    data["cycle_timestamp"], data.get("limit_price")))
+                    data["order_type"], ack.status, broker.account().nav, model,
+                    ack.broker_order_id, order_cts, data.get("limit_price")))
             state.set_order_stage(cid, SENT)
-        _record_fills(bot, cid, model, data.get("cycle_timestamp", cts))
-    return errors
+        fills += _record_fills(bot, cid, model, order_cts)
+        if cid in state.open_orders:  # still working since its own cycle: cancel the rest
+            broker.cancel_order(cid)
+            trail.record(EventRecorded("order_canceled", f"{cid} was still open at the next cycle: "
+                                       "the rest of it is cancelled before planning again",
+                                       {"order_id": cid, "cycle_timestamp": cts}, level="WARN"))
+            fills += _record_fills(bot, cid, model, order_cts)
+    return fills
+
+
+def _await_fills(bot: Bot, sent: list[tuple[str, str]], cts: str) -> int:
+    """Follow this cycle's orders until each is final or the fill deadline passes; an order still
+    open then is recorded, and settled at the next cycle."""
+    state = bot.state
+    deadline = bot.clock.now().timestamp() + bot.fill_timeout
+    n = 0
+    waiting = [(cid, model) for cid, model in sent if cid in state.open_orders]
+    while waiting:
+        for cid, model in waiting:
+            n += _record_fills(bot, cid, model, cts)
+        waiting = [(cid, model) for cid, model in waiting if cid in state.open_orders]
+        if not waiting or bot.clock.now().timestamp() >= deadline:
+            break
+        bot.sleep(bot.poll_interval)
+    for cid, _model in waiting:
+        ack = bot.broker.order_status(cid)
+        bot.trail.record(EventRecorded(
+            "order_open_at_deadline", f"{cid} is still {ack.status if ack else 'unknown'} after "
+            f"{bot.fill_timeout:g}s: its fills are recorded at the next cycle",
+            {"order_id": cid, "status": ack.status if ack else None, "cycle_timestamp": cts},
+            level="WARN"))
+    return n

@@ -34,10 +34,23 @@ class Broker(Protocol):
         """
         ...
 
-    def fills(self, client_order_id: str) -> list[Fill]:
-        """Every fill of that order so far, oldest first."""
+    def fills(self, client_order_id: str, recorded_qty: float = 0.0) -> list[Fill]:
+        """The order's fills beyond its first `recorded_qty` shares (those already in the trail),
+        oldest first. Fill ids are stable: the same fill always has the same id."""
         ...
 
-    def order_status(self, client_order_id: str) -> str | None:
-        """The order's status now, or None when the broker has no such order."""
+    def order_status(self, client_order_id: str) -> OrderAck | None:
+        """The order's ids and status now, or None when the broker has no such order."""
+        ...
+
+    def open_orders(self) -> list[str]:
+        """Client order ids of every order still working at the broker."""
+        ...
+
+    def cancel_order(self, client_order_id: str) -> None:
+        """Cancel what is left of a working order (no error if it is already final)."""
+        ...
+
+    def close(self) -> None:
+        """Release connections and files."""
         ...

@@ -1,9 +1,10 @@
 """The bot's own durable memory (not the broker's): last completed slot, each model's holdings
 (its sleeve), and the progress of every order and fill through the audit trail.
 
-The progress marks make records exactly-once across a crash: an order or fill is marked
-`writing` before its line is written and `written` after; a restart finds the `writing` ones and
-checks the trail's tail before writing them again. With `path=None` everything stays in memory
+The progress marks make records exactly-once across a crash: a fill is stored with its whole
+trade record and marked `writing` before its line is written, and `written` after; a restart
+finds the `writing` ones and writes them unless the trail's tail already has them (a write-ahead
+log). Orders go INTENT (before sending) -> SENT (order line written) -> DONE. With `path=None` everything stays in memory
 (simulate). This module does not talk to the broker or write the trail.
 """
 from __future__ import annotations
@@ -18,7 +19,8 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS sleeves (model TEXT, symbol TEXT, qty REAL NOT NULL, PRIMARY KEY (model, symbol));
 CREATE TABLE IF NOT EXISTS orders (cid TEXT PRIMARY KEY, stage TEXT NOT NULL, data TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS fills (fill_id TEXT PRIMARY KEY, cid TEXT NOT NULL, stage TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS fills (fill_id TEXT PRIMARY KEY, cid TEXT NOT NULL, stage TEXT NOT NULL,
+  qty REAL NOT NULL, record TEXT NOT NULL);
 """
 
 WRITING, WRITTEN = "writing", "written"
@@ -38,6 +40,8 @@ class StateStore:
         self.order_data: dict[str, dict] = {}
         self.open_orders: set[str] = set()
         self.fill_stage: dict[str, str] = {}
+        self.filled_qty: dict[str, float] = {}  # per order: the shares whose fills are recorded
+        self.writing: dict[str, dict] = {}  # fill id -> its trade record, not yet known written
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(path, isolation_level=None)
@@ -58,8 +62,12 @@ class StateStore:
             if stage != DONE:
                 self.open_orders.add(cid)
                 self.order_data[cid] = orjson.loads(data)
-        for fill_id, _cid, stage in db.execute("SELECT fill_id, cid, stage FROM fills"):
+        for fill_id, cid, stage, qty, record in db.execute(
+                "SELECT fill_id, cid, stage, qty, record FROM fills"):
             self.fill_stage[fill_id] = stage
+            self.filled_qty[cid] = self.filled_qty.get(cid, 0.0) + qty
+            if stage == WRITING:
+                self.writing[fill_id] = orjson.loads(record)
 
     def _exec(self, *statements: tuple[str, tuple]) -> None:
         if self._db is None:
@@ -90,9 +98,13 @@ class StateStore:
                     (cid, stage, orjson.dumps(data or {}).decode())))
 
     # -- fills and sleeves ---------------------------------------------------------------
-    def fill_writing(self, fill_id: str, cid: str) -> None:
+    def fill_writing(self, fill_id: str, cid: str, qty: float, record: dict) -> None:
+        """Store a fill and its trade record before the line is written (write-ahead)."""
         self.fill_stage[fill_id] = WRITING
-        self._exec(("INSERT OR REPLACE INTO fills VALUES (?, ?, ?)", (fill_id, cid, WRITING)))
+        self.filled_qty[cid] = self.filled_qty.get(cid, 0.0) + qty
+        self.writing[fill_id] = record
+        self._exec(("INSERT OR REPLACE INTO fills VALUES (?, ?, ?, ?, ?)",
+                    (fill_id, cid, WRITING, qty, orjson.dumps(record).decode())))
 
     def fill_written(self, fill_id: str, cid: str, model: str, symbol: str, signed_qty: float) -> None:
         """Mark the fill's trade line written and move the model's sleeve, atomically."""
@@ -103,7 +115,8 @@ class StateStore:
         else:
             sleeve[symbol] = qty
         self.fill_stage[fill_id] = WRITTEN
-        self._exec(("INSERT OR REPLACE INTO fills VALUES (?, ?, ?)", (fill_id, cid, WRITTEN)),
+        self.writing.pop(fill_id, None)
+        self._exec(("UPDATE fills SET stage=? WHERE fill_id=?", (WRITTEN, fill_id)),
                    ("DELETE FROM sleeves WHERE model=? AND symbol=?", (model, symbol)),
                    *((("INSERT INTO sleeves VALUES (?, ?, ?)", (model, symbol, qty)),)
                      if symbol in sleeve else ()))

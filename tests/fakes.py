@@ -74,11 +74,17 @@ class ScriptedBroker:
             raise self.explode[order.symbol]
         return self.inner.submit_order(order)
 
-    def fills(self, client_order_id: str) -> list[Fill]:
-        return self.inner.fills(client_order_id)
+    def fills(self, client_order_id: str, recorded_qty: float = 0.0) -> list[Fill]:
+        return self.inner.fills(client_order_id, recorded_qty)
 
-    def order_status(self, client_order_id: str) -> str | None:
+    def order_status(self, client_order_id: str) -> OrderAck | None:
         return self.inner.order_status(client_order_id)
+
+    def open_orders(self) -> list[str]:
+        return self.inner.open_orders()
+
+    def cancel_order(self, client_order_id: str) -> None:
+        self.inner.cancel_order(client_order_id)
 
     def close(self) -> None:
         self.inner.close()

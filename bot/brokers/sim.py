@@ -172,13 +172,31 @@ class SimulatedBroker:
         self._persist(rec, fill)
         return OrderAck(order.client_order_id, rec.broker_id, "accepted")
 
-    def fills(self, client_order_id: str) -> list[Fill]:
-        self._work_open_orders(self._clock.now())
-        return list(self._fills.get(client_order_id, ()))
+    def fills(self, client_order_id: str, recorded_qty: float = 0.0) -> list[Fill]:
+        if self._working:
+            self._work_open_orders(self._clock.now())
+        out, done = [], 0.0
+        for f in self._fills.get(client_order_id, ()):
+            done += f.quantity
+            if done > recorded_qty + _EPS:
+                out.append(f)
+        return out
 
-    def order_status(self, client_order_id: str) -> str | None:
+    def order_status(self, client_order_id: str) -> OrderAck | None:
         rec = self._orders.get(client_order_id)
-        return rec.status if rec else None
+        return OrderAck(client_order_id, rec.broker_id, rec.status) if rec else None
+
+    def open_orders(self) -> list[str]:
+        if self._working:
+            self._work_open_orders(self._clock.now())
+        return sorted(self._working)
+
+    def cancel_order(self, client_order_id: str) -> None:
+        rec = self._orders.get(client_order_id)
+        if rec is not None and rec.status == "new":
+            rec.status = "canceled"
+            self._working.discard(client_order_id)
+            self._persist(rec, None)
 
     # -- internals -----------------------------------------------------------------------
     def _buying_power(self, nav: float) -> float:

@@ -5,7 +5,8 @@ from audit.trail import AuditTrail
 from bot.brokers.sim import SimBrokerConfig, SimulatedBroker
 from bot.cycle import Bot, KillSwitch, ModelShare, run_cycle
 from bot.planning import RiskLimits
-from bot.state import INTENT, WRITING, StateStore
+from bot.domain import Side
+from bot.state import INTENT, StateStore
 from models.equal_weight import EqualWeightModel
 from tests.fakes import FakeClock, FixedMarket, ScriptedBroker, utc
 
@@ -106,21 +107,32 @@ def test_record_only_sends_nothing(tmp_path):
     assert dec["risk_checks"][-1]["check"] == "missed_slot_policy"
 
 
-def test_a_fill_whose_line_was_written_before_a_crash_is_not_written_twice(tmp_path):
+@pytest.mark.parametrize("line_written", [True, False])
+def test_a_crash_between_fill_and_mark_writes_the_line_exactly_once(tmp_path, line_written):
+    from bot.cycle import _fields, _trade
+    from bot.domain import OrderRequest
+    from bot.state import SENT
     bot = make_bot(tmp_path, persistent=True)
-    run_cycle(bot, SLOT)
-    trades = read(tmp_path, "trades.jsonl")
-    # simulate a crash between writing the trade line and marking it: mark it WRITING again
-    fid = trades[0]["fill_id"]
-    bot.state.fill_stage[fid] = WRITING
-    bot.state.sleeves["EqualWeightModel_v1"].pop(trades[0]["symbol"])
-    bot.state.open_orders.add(trades[0]["order_id"])
-    bot.state.order_stage[trades[0]["order_id"]] = "sent"
-    bot.state.order_data[trades[0]["order_id"]] = {"model": "EqualWeightModel_v1"}
-    bot.clock.advance(900)
-    run_cycle(bot, utc(2025, 3, 3, 15, 15))
-    assert len(read(tmp_path, "trades.jsonl")) == 3
-    assert trades[0]["symbol"] in bot.state.sleeves["EqualWeightModel_v1"]
+    cid = "tb-20250303T150000Z-EqualWeightModel_v1-SPY-buy"
+    order = OrderRequest(cid, "SPY", Side.BUY, 10.0, 500.0, "EqualWeightModel_v1")
+    bot.state.set_order_stage(cid, INTENT, {"model": "EqualWeightModel_v1", "symbol": "SPY",
+                                            "cycle_timestamp": "2025-03-03T15:00:00+00:00"})
+    bot.broker.submit_order(order)
+    bot.state.set_order_stage(cid, SENT)
+    (fill,) = bot.broker.fills(cid)
+    rec = _trade(fill, "EqualWeightModel_v1", "2025-03-03T15:00:00+00:00")
+    bot.state.fill_writing(fill.fill_id, cid, fill.quantity, _fields(rec))
+    if line_written:
+        bot.trail.record(rec)
+    bot.state.close()  # the process dies here
+    again = make_bot(tmp_path, persistent=True)
+    assert fill.fill_id in again.state.writing
+    again.clock.t = utc(2025, 3, 3, 15, 15)
+    run_cycle(again, again.clock.t)
+    lines = [t for t in read(tmp_path, "trades.jsonl") if t["fill_id"] == fill.fill_id]
+    assert len(lines) == 1 and lines[0]["quantity"] == 10.0
+    assert again.state.sleeves["EqualWeightModel_v1"]["SPY"] >= 10.0
+    assert not again.state.writing and cid not in again.state.open_orders
 
 
 def test_state_survives_a_restart(tmp_path):
@@ -151,3 +163,26 @@ def test_a_lasting_data_problem_is_recorded_once_then_again_after_it_clears(tmp_
     kinds = [(e["event_type"], e["symbol"]) for e in read(tmp_path, "errors.jsonl")]
     # now QQQ is held, so its missing price matters too
     assert kinds == [("data_error", "QQQ"), ("data_error", "QQQ"), ("price_error", "QQQ")]
+
+
+def test_an_order_open_at_the_deadline_is_recorded_then_cancelled_next_cycle(tmp_path):
+    from bot.domain import OrderType
+    bot = make_bot(tmp_path)
+    # limit orders 10 bps through the reference, fills 50 bps worse: they never cross
+    bot.broker.inner.config = SimBrokerConfig(slippage_bps=50)
+    bot.broker.inner._slip = 0.005
+    bot.limits = RiskLimits(order_type=OrderType.LIMIT, limit_offset_bps=10)
+    naps = []
+    bot.sleep = lambda s: (naps.append(s), bot.clock.advance(s))
+    bot.fill_timeout, bot.poll_interval = 5.0, 1.0
+    out = run_cycle(bot, SLOT)
+    assert out.orders == 3 and out.fills == 0
+    assert len(naps) == 5  # polled until the deadline, with the injected sleep
+    events = read(tmp_path, "events.jsonl")
+    assert [e["event_type"] for e in events] == ["order_open_at_deadline"] * 3
+    assert all(e["status"] == "new" for e in events)
+    bot.clock.advance(900)
+    run_cycle(bot, utc(2025, 3, 3, 15, 15))
+    canceled = [e for e in read(tmp_path, "events.jsonl") if e["event_type"] == "order_canceled"]
+    assert {e["order_id"] for e in canceled} == {e["order_id"] for e in events}
+    assert all(bot.broker.order_status(e["order_id"]).status == "canceled" for e in canceled)

@@ -29,7 +29,7 @@ def test_buy_fills_with_adverse_slippage_and_commission():
     assert f.price == pytest.approx(500.5)
     assert b.cash == pytest.approx(100_000 - 5005.0 - 1.0)
     assert f.position_after == 10 and f.realized_pnl is None
-    assert b.order_status("o1") == "filled"
+    assert b.order_status("o1").status == "filled"
 
 
 def test_sell_reports_realised_pnl_on_average_cost():
@@ -48,7 +48,7 @@ def test_insufficient_buying_power_changes_nothing():
     with pytest.raises(OrderRejected, match="Insufficient buying power"):
         b.submit_order(order("o1", "SPY", "buy", 1000))
     assert b.account() == before
-    assert b.fills("o1") == [] and b.order_status("o1") == "rejected"
+    assert b.fills("o1") == [] and b.order_status("o1").status == "rejected"
 
 
 def test_selling_more_than_held_is_refused_with_alpacas_words():
@@ -85,11 +85,11 @@ def test_limit_order_waits_until_marketable_then_expires_at_the_close():
     assert ack.status == "new" and b.fills("o1") == []
     market.prices["SPY"] = 489.0
     (f,) = b.fills("o1")
-    assert f.price == 489.0 and b.order_status("o1") == "filled"
+    assert f.price == 489.0 and b.order_status("o1").status == "filled"
     b.submit_order(order("o2", "SPY", "buy", 1, order_type=OrderType.LIMIT, limit_price=400.0))
     clock.t = utc(2025, 3, 3, 21, 1)  # after the 16:00 New York close
     b.account()
-    assert b.order_status("o2") == "expired"
+    assert b.order_status("o2").status == "expired"
 
 
 def test_account_survives_a_restart(tmp_path):
