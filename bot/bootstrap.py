@@ -4,8 +4,9 @@ No `if simulated:` below this module: the cycle only sees the ports.
 """
 from __future__ import annotations
 
+import time
 from pathlib import Path
-from typing import TextIO
+from typing import Callable, TextIO
 
 from audit.trail import AuditTrail
 from bot.brokers.sim import SimBrokerConfig, SimulatedBroker
@@ -13,7 +14,8 @@ from bot.clock import Clock
 from bot.cycle import Bot, KillSwitch, ModelShare
 from bot.domain import OrderType
 from bot.planning import RiskLimits
-from bot.ports import MarketData
+from bot import calendar as nyse
+from bot.ports import MarketCalendar, MarketData
 from bot.settings import Settings, parse_symbols
 from bot.state import StateStore
 from models.registry import build_model
@@ -52,20 +54,49 @@ def build_limits(settings: Settings) -> RiskLimits:
                       limit_offset_bps=settings.limit_offset_bps)
 
 
+def build_alpaca(settings: Settings, clock: Clock, sleep: Callable[[float], None] | None = None):
+    """Broker, market data and calendar on Alpaca paper, each SDK client hardened."""
+    from alpaca.data.historical import StockHistoricalDataClient
+    from alpaca.trading.client import TradingClient
+
+    from bot.alpaca_edge import Reader, harden
+    from bot.brokers.alpaca import AlpacaBroker
+    from bot.data.alpaca import AlpacaCalendar, AlpacaMarketData
+
+    assert settings.alpaca_api_key is not None and settings.alpaca_secret_key is not None
+    key, secret = (settings.alpaca_api_key.get_secret_value(),
+                   settings.alpaca_secret_key.get_secret_value())
+    trading = harden(TradingClient(key, secret, paper=True, url_override=settings.alpaca_trading_url),
+                     settings.http_timeout)
+    data = harden(StockHistoricalDataClient(key, secret, url_override=settings.alpaca_data_url),
+                  settings.http_timeout)
+    read = Reader(settings.read_retries, sleep)
+    return (AlpacaBroker(trading, clock, read),
+            AlpacaMarketData(data, settings.alpaca_feed, clock, read),
+            AlpacaCalendar(trading, clock, read))
+
+
 def build_bot(settings: Settings, clock: Clock, *, live: bool, log_dir: Path | None = None,
-              csv_dir: Path | None = None, echo: TextIO | None = None) -> Bot:
-    """`live=True`: durable account and state in the data directory, fsynced trail (run, cycle).
-    `live=False`: a fresh in-memory paper account and a buffered trail (simulate)."""
-    market = build_market(settings, csv_dir)
+              csv_dir: Path | None = None, echo: TextIO | None = None,
+              sleep: Callable[[float], None] = time.sleep) -> Bot:
+    """`live=True`: the configured broker (a durable simulated account in the data directory, or
+    Alpaca paper) and a fsynced trail (run, cycle). `live=False`: a fresh in-memory simulated
+    account and a buffered trail (simulate never touches a live account)."""
     data_dir = settings.data_dir
-    broker_config = SimBrokerConfig(
-        starting_cash=settings.starting_cash, slippage_bps=settings.slippage_bps,
-        commission=settings.commission, fractional=settings.fractional,
-        margin_multiplier=settings.margin_multiplier,
-        nyse_hours=settings.effective_market_hours == "nyse")
-    models = build_models(settings)
-    broker = SimulatedBroker(market, clock, broker_config, data_dir / ACCOUNT_DB if live else None)
+    calendar: MarketCalendar = nyse  # type: ignore[assignment]
+    if live and settings.broker == "alpaca":
+        broker, market, calendar = build_alpaca(settings, clock, sleep)
+    else:
+        market = build_market(settings, csv_dir)
+        broker = SimulatedBroker(market, clock, SimBrokerConfig(
+            starting_cash=settings.starting_cash, slippage_bps=settings.slippage_bps,
+            commission=settings.commission, fractional=settings.fractional,
+            margin_multiplier=settings.margin_multiplier,
+            nyse_hours=settings.effective_market_hours == "nyse"),
+            data_dir / ACCOUNT_DB if live else None)
     state = StateStore(data_dir / STATE_DB if live else None)
     trail = AuditTrail(log_dir or settings.log_dir, clock, durable=live, echo=echo)
     kill = KillSwitch(settings.kill_switch, data_dir / KILL_SWITCH_FILE if live else None)
-    return Bot(clock, market, broker, trail, state, models, build_limits(settings), kill)
+    return Bot(clock, market, broker, trail, state, build_models(settings), build_limits(settings),
+               kill, calendar=calendar, reconcile_policy=settings.reconcile, sleep=sleep,
+               fill_timeout=settings.fill_timeout)

@@ -14,7 +14,7 @@ from datetime import date
 from pathlib import Path
 from typing import Sequence
 
-from bot.errors import ConfigError, Halt, LockHeld
+from bot.errors import ConfigError, Halt, LockHeld, TradebotError
 
 EXIT_CONFIG, EXIT_LOCKED, EXIT_HALTED = 2, 3, 1
 
@@ -75,6 +75,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Halt as exc:
         print(f"tradebot: halted: {exc}", file=sys.stderr)
         return EXIT_HALTED
+    except TradebotError as exc:  # e.g. the broker cannot be reached at start-up
+        print(f"tradebot: stopped: {exc}", file=sys.stderr)
+        return EXIT_HALTED
 
 
 def _settings(**overrides):
@@ -125,6 +128,15 @@ def _live(settings, echo):
         "models": settings.models, "settings_sha256": settings.fingerprint()}))
     bot.trail.log("INFO", "settings: " + ", ".join(
         f"BOT_{k.upper()}={v}" for k, v in settings.redacted().items()))
+    try:  # check the broker before the first cycle: bad keys stop here, with one clear line
+        from bot.reconcile import reconcile
+        account = bot.broker.account()
+        bot.trail.log("INFO", f"broker {settings.broker} answered: nav {account.nav:,.2f}, "
+                      f"cash {account.cash:,.2f}, {len(account.positions)} positions")
+        reconcile(bot, account, None, settings.reconcile)
+    except Exception as exc:
+        _stop(bot, lock, f"start-up check failed: {exc}")
+        raise
     return bot, lock
 
 
@@ -173,7 +185,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     bot, lock = _live(s, sys.stdout)
-    planner = SlotPlanner(parse_schedule(s.schedule), s.effective_market_hours == "nyse")
+    planner = SlotPlanner(parse_schedule(s.schedule), s.effective_market_hours == "nyse", bot.calendar)
     bot.trail.log("INFO", f"schedule: {s.schedule} ({s.effective_market_hours} market hours); "
                   f"missed slots: {s.missed_slot}")
     reason = "max cycles reached"
@@ -197,7 +209,7 @@ def cmd_cycle(args: argparse.Namespace) -> int:
     if args.dry_run:
         return _dry_run(s)
     bot, lock = _live(s, sys.stdout)
-    planner = SlotPlanner(parse_schedule(s.schedule), s.effective_market_hours == "nyse")
+    planner = SlotPlanner(parse_schedule(s.schedule), s.effective_market_hours == "nyse", bot.calendar)
     try:
         slot = manual_slot(bot, planner)
         if slot is not None:

@@ -22,9 +22,10 @@ from audit.trail import AuditTrail
 from bot import calendar
 from bot.clock import Clock
 from bot.domain import AccountSnapshot, Fill, OrderRequest, Side
-from bot.errors import DataError, OrderRejected
+from bot.errors import DataError, OrderRejected, SkipAndRecord
 from bot.planning import Plan, RiskLimits, Sleeve, plan_orders
-from bot.ports import Broker, MarketData
+from bot.ports import Broker, MarketCalendar, MarketData
+from bot.reconcile import reconcile
 from bot.state import DONE, INTENT, SENT, StateStore
 from models.base import Decision, History, Model, input_sha256
 
@@ -66,6 +67,8 @@ class Bot:
     models: tuple[ModelShare, ...]
     limits: RiskLimits
     kill_switch: KillSwitch
+    calendar: MarketCalendar = calendar  # type: ignore[assignment]  (the module is one)
+    reconcile_policy: str = "adopt"
     sleep: Callable[[float], object] = time.sleep  # between fill polls (tests inject their own)
     fill_timeout: float = 30.0  # seconds an order is followed within its cycle
     poll_interval: float = 1.0
@@ -102,10 +105,11 @@ class CycleOutcome:
     errors: int
 
 
-def plan_cycle(bot: Bot, slot: datetime) -> CyclePlan:
+def plan_cycle(bot: Bot, slot: datetime, account: AccountSnapshot | None = None) -> CyclePlan:
     """Everything up to the order list, with no side effects."""
     cts = format_slot(slot)
-    account = bot.broker.account()
+    if account is None:
+        account = bot.broker.account()
     before = slot.astimezone(calendar.NY).date()
     problems: list[ErrorRecorded] = []
     runs = []
@@ -166,7 +170,9 @@ def run_cycle(bot: Bot, slot: datetime, *, send_orders: bool = True) -> CycleOut
     settled = bool(state.open_orders or state.writing)
     fills = _settle_open_orders(bot, cts)
     errors = 0
-    cp = plan_cycle(bot, slot)
+    account = broker.account()
+    settled |= reconcile(bot, account, cts, bot.reconcile_policy)
+    cp = plan_cycle(bot, slot, account)
     # a lasting problem (a missing CSV file, a gap) is recorded when it appears, not every cycle;
     # once it clears, its next appearance is recorded again
     current = {}
@@ -214,6 +220,11 @@ def run_cycle(bot: Bot, slot: datetime, *, send_orders: bool = True) -> CycleOut
                 state.set_order_stage(cid, DONE)
                 errors += 1
                 continue
+            except SkipAndRecord as exc:  # verified not placed: nothing at the broker
+                trail.record(_order_failed(order, str(exc), data, cts))
+                state.forget_order(cid)
+                errors += 1
+                continue
             except Exception as exc:  # outcome unknown: stays INTENT, settled next cycle
                 trail.record(_order_failed(order, f"{type(exc).__name__}: {exc}", data, cts))
                 errors += 1
@@ -255,7 +266,7 @@ def _record_fills(bot: Bot, cid: str, model: str, cts: str) -> int:
     state store); mark the order DONE once it is final. Returns the number of lines written."""
     state, trail = bot.state, bot.trail
     n = 0
-    for f in bot.broker.fills(cid, state.filled_qty.get(cid, 0.0)):
+    for f in bot.broker.fills(cid, state.filled_qty.get(cid, 0.0), state.filled_value.get(cid, 0.0)):
         if f.fill_id in state.fill_stage:
             continue
         rec = _trade(f, model, cts)
@@ -310,7 +321,7 @@ def _settle_open_orders(bot: Bot, cts: str) -> int:
                 trail.record(EventRecorded("order_not_placed", f"{cid} never reached the broker; "
                                            "the plan is made again", {"order_id": cid,
                                                                       "cycle_timestamp": cts}))
-                state.set_order_stage(cid, DONE)
+                state.forget_order(cid)
                 continue
             if ack.status == "rejected":
                 state.set_order_stage(cid, DONE)

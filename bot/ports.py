@@ -34,9 +34,10 @@ class Broker(Protocol):
         """
         ...
 
-    def fills(self, client_order_id: str, recorded_qty: float = 0.0) -> list[Fill]:
-        """The order's fills beyond its first `recorded_qty` shares (those already in the trail),
-        oldest first. Fill ids are stable: the same fill always has the same id."""
+    def fills(self, client_order_id: str, recorded_qty: float = 0.0,
+              recorded_value: float = 0.0) -> list[Fill]:
+        """The order's fills beyond its first `recorded_qty` shares (those already in the trail,
+        worth `recorded_value` at their fill prices), oldest first. Fill ids are stable."""
         ...
 
     def order_status(self, client_order_id: str) -> OrderAck | None:
@@ -54,3 +55,16 @@ class Broker(Protocol):
     def close(self) -> None:
         """Release connections and files."""
         ...
+
+
+class MarketCalendar(Protocol):
+    """When the market trades. The `bot.calendar` module (built-in NYSE rules) is one;
+    the Alpaca adapter, which asks the broker's clock and calendar, is another."""
+
+    def is_open(self, at: datetime) -> bool: ...
+
+    def session(self, d: date) -> tuple[datetime, datetime] | None: ...
+
+    def next_open(self, at: datetime) -> datetime: ...
+
+    def previous_trading_day(self, d: date) -> date: ...

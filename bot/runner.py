@@ -15,7 +15,6 @@ import schedule
 from audit.records import ErrorRecorded, EventRecorded
 from audit.timestamps import format_slot
 from audit.writer import AuditWriteFailed
-from bot import calendar
 from bot.cycle import Bot, CycleOutcome, run_cycle
 from bot.errors import AuditWriteError, Halt
 from bot.scheduling import SlotPlanner
@@ -42,7 +41,7 @@ def manual_slot(bot: Bot, planner: SlotPlanner) -> datetime | None:
     very second (an off-schedule manual cycle, recorded as such). None, recorded, when NYSE
     hours are asked for and the market is closed."""
     now = bot.clock.now()
-    if planner.nyse_hours and not calendar.is_open(now):
+    if planner.nyse_hours and not planner.cal.is_open(now):
         nxt = planner.next_after(now)
         bot.trail.record(EventRecorded(
             "cycle_skipped", f"market closed (NYSE regular hours): nothing sent; next slot "
@@ -147,7 +146,7 @@ class Runner:
         self._schedule_after(slot)
 
     def _schedule_after(self, t: datetime) -> None:
-        raw = self.planner.schedule.next_after(t)
+        raw = self.planner.raw_next_after(t)
         nxt = self.planner.next_after(t)
         if nxt != raw:
             self.bot.trail.record(EventRecorded(

@@ -12,6 +12,7 @@ from datetime import date, datetime, time, timedelta, timezone
 from typing import Protocol
 
 from bot import calendar
+from bot.ports import MarketCalendar
 
 _EVERY = re.compile(r"^every\s+(?:(\d+)\s+)?(second|minute|hour)s?$")
 _DAILY = re.compile(r"^daily\s+at\s+(\d{1,2}):(\d{2})$")
@@ -22,11 +23,11 @@ _TICK = timedelta(microseconds=1)
 class Schedule(Protocol):
     text: str
 
-    def latest_at_or_before(self, t: datetime) -> datetime | None:
-        """The latest slot <= t (ignoring market hours)."""
+    def latest_at_or_before(self, t: datetime, cal: MarketCalendar = calendar) -> datetime | None:
+        """The latest slot <= t (ignoring market hours; `cal` only for market-bound schedules)."""
         ...
 
-    def next_after(self, t: datetime) -> datetime:
+    def next_after(self, t: datetime, cal: MarketCalendar = calendar) -> datetime:
         """The first slot > t (ignoring market hours)."""
         ...
 
@@ -36,11 +37,11 @@ class Every:
     text: str
     seconds: int
 
-    def latest_at_or_before(self, t: datetime) -> datetime:
+    def latest_at_or_before(self, t: datetime, cal: MarketCalendar = calendar) -> datetime:
         n = int((t - _EPOCH).total_seconds()) // self.seconds
         return _EPOCH + timedelta(seconds=n * self.seconds)
 
-    def next_after(self, t: datetime) -> datetime:
+    def next_after(self, t: datetime, cal: MarketCalendar = calendar) -> datetime:
         return self.latest_at_or_before(t) + timedelta(seconds=self.seconds)
 
 
@@ -54,12 +55,12 @@ class DailyAt:
     def _on(self, d: date) -> datetime:
         return datetime.combine(d, self.at, tzinfo=calendar.NY).astimezone(timezone.utc)
 
-    def latest_at_or_before(self, t: datetime) -> datetime:
+    def latest_at_or_before(self, t: datetime, cal: MarketCalendar = calendar) -> datetime:
         d = t.astimezone(calendar.NY).date()
         slot = self._on(d)
         return slot if slot <= t else self._on(d - timedelta(days=1))
 
-    def next_after(self, t: datetime) -> datetime:
+    def next_after(self, t: datetime, cal: MarketCalendar = calendar) -> datetime:
         d = t.astimezone(calendar.NY).date()
         slot = self._on(d)
         return slot if slot > t else self._on(d + timedelta(days=1))
@@ -71,17 +72,17 @@ class AtMarketOpen:
 
     text: str
 
-    def latest_at_or_before(self, t: datetime) -> datetime | None:
+    def latest_at_or_before(self, t: datetime, cal: MarketCalendar = calendar) -> datetime | None:
         d = t.astimezone(calendar.NY).date()
         for _ in range(15):
-            s = calendar.session(d)
+            s = cal.session(d)
             if s and s[0] <= t:
                 return s[0]
             d -= timedelta(days=1)
         return None
 
-    def next_after(self, t: datetime) -> datetime:
-        return calendar.next_open(t)
+    def next_after(self, t: datetime, cal: MarketCalendar = calendar) -> datetime:
+        return cal.next_open(t)
 
 
 def parse_schedule(text: str) -> Schedule:
@@ -107,39 +108,45 @@ def parse_schedule(text: str) -> Schedule:
 
 @dataclass(frozen=True)
 class SlotPlanner:
-    """Slots of a schedule, restricted to NYSE sessions when `nyse_hours`."""
+    """Slots of a schedule, restricted to market sessions when `nyse_hours`."""
 
     schedule: Schedule
     nyse_hours: bool
+    cal: MarketCalendar = calendar  # type: ignore[assignment]  (the module is a MarketCalendar)
 
     def allowed(self, slot: datetime) -> bool:
-        return not self.nyse_hours or calendar.is_open(slot)
+        return not self.nyse_hours or self.cal.is_open(slot)
 
     def latest_due(self, now: datetime) -> datetime | None:
         """The latest allowed slot <= now, looking back at most 10 days."""
-        slot = self.schedule.latest_at_or_before(now)
+        cal, sched = self.cal, self.schedule
+        slot = sched.latest_at_or_before(now, cal)
         limit = now - timedelta(days=10)
         while slot is not None and slot >= limit:
             if self.allowed(slot):
                 return slot
             if self.nyse_hours:  # jump back to the last slot before the previous close
                 d = slot.astimezone(calendar.NY).date()
-                s = calendar.session(d)
-                close = s[1] if s and slot >= s[1] else calendar.session(
-                    calendar.previous_trading_day(d))[1]
-                slot = self.schedule.latest_at_or_before(close - _TICK)
+                s = cal.session(d)
+                close = s[1] if s and slot >= s[1] else cal.session(cal.previous_trading_day(d))[1]
+                slot = sched.latest_at_or_before(close - _TICK, cal)
             else:
-                slot = self.schedule.latest_at_or_before(slot - _TICK)
+                slot = sched.latest_at_or_before(slot - _TICK, cal)
         return None
 
     def next_after(self, t: datetime) -> datetime:
         """The first allowed slot > t."""
-        slot = self.schedule.next_after(t)
+        cal, sched = self.cal, self.schedule
+        slot = sched.next_after(t, cal)
         for _ in range(10_000):
             if self.allowed(slot):
                 return slot
-            slot = self.schedule.next_after(calendar.next_open(slot) - _TICK)
+            slot = sched.next_after(cal.next_open(slot) - _TICK, cal)
         raise RuntimeError(f"no allowed slot found after {t}")
+
+    def raw_next_after(self, t: datetime) -> datetime:
+        """The schedule's next slot > t, open market or not."""
+        return self.schedule.next_after(t, self.cal)
 
     def count_between(self, after: datetime, until: datetime, cap: int = 100_000) -> int:
         """How many allowed slots lie in (after, until]."""
@@ -150,4 +157,3 @@ class SlotPlanner:
                 break
             n += 1
         return n
-

@@ -47,6 +47,13 @@ ALLOWED: dict[str, str] = {
     "equal_weight_symbols": "comma-separated tickers, e.g. SPY,QQQ,TLT",
     "alpaca_api_key": "your Alpaca paper API key id",
     "alpaca_secret_key": "your Alpaca paper secret key",
+    "alpaca_trading_url": "an http(s) URL (default Alpaca's paper trading host)",
+    "alpaca_data_url": "an http(s) URL (default Alpaca's market data host)",
+    "alpaca_feed": "'iex' (free plan), 'sip' or 'delayed_sip'",
+    "http_timeout": "a number of seconds from 0.1 to 300",
+    "read_retries": "a whole number from 0 to 10",
+    "fill_timeout": "a number of seconds from 0 to 3600",
+    "reconcile": "'adopt' (record and carry on) or 'halt' (record and stop trading)",
 }
 
 
@@ -86,6 +93,13 @@ class Settings(BaseSettings):
     equal_weight_symbols: str = "SPY,QQQ,TLT"
     alpaca_api_key: SecretStr | None = None
     alpaca_secret_key: SecretStr | None = None
+    alpaca_trading_url: str = Field("https://paper-api.alpaca.markets", pattern=r"^https?://\S+$")
+    alpaca_data_url: str = Field("https://data.alpaca.markets", pattern=r"^https?://\S+$")
+    alpaca_feed: Literal["iex", "sip", "delayed_sip"] = "iex"
+    http_timeout: float = Field(10.0, ge=0.1, le=300, allow_inf_nan=False)
+    read_retries: int = Field(3, ge=0, le=10)
+    fill_timeout: float = Field(30.0, ge=0, le=3600, allow_inf_nan=False)
+    reconcile: Literal["adopt", "halt"] = "adopt"
 
     @field_validator("schedule")
     @classmethod
@@ -109,7 +123,11 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _broker_ready(self) -> "Settings":
         if self.broker == "alpaca":
-            raise ValueError("the Alpaca broker is not available in this version yet")
+            for name in ("alpaca_api_key", "alpaca_secret_key"):
+                value = getattr(self, name)
+                if value is None or not value.get_secret_value().strip():
+                    raise ValueError(f"BOT_{name.upper()} is missing: BOT_BROKER=alpaca needs "
+                                     "your Alpaca paper keys (in .env or the environment)")
         return self
 
     @property
@@ -202,7 +220,7 @@ def _one_line(exc: ValidationError) -> str:
         line = f"{var}={shown} is not valid: {msg}. Allowed: {allowed}."
     else:
         line = f"settings are not valid: {msg}."
-    if field == "" and "Alpaca" in msg:
-        line = "BOT_BROKER='alpaca' is not valid: the Alpaca broker is not available in this version yet. Allowed: 'sim'."
+    if not field and msg.startswith("BOT_"):
+        line = msg + "."
     more = len(errors) - 1
     return line + (f" ({more} more problem{'s' if more > 1 else ''}: fix this one first)" if more else "")

@@ -41,6 +41,7 @@ class StateStore:
         self.open_orders: set[str] = set()
         self.fill_stage: dict[str, str] = {}
         self.filled_qty: dict[str, float] = {}  # per order: the shares whose fills are recorded
+        self.filled_value: dict[str, float] = {}  # ... and what they were worth
         self.writing: dict[str, dict] = {}  # fill id -> its trade record, not yet known written
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -65,9 +66,10 @@ class StateStore:
         for fill_id, cid, stage, qty, record in db.execute(
                 "SELECT fill_id, cid, stage, qty, record FROM fills"):
             self.fill_stage[fill_id] = stage
-            self.filled_qty[cid] = self.filled_qty.get(cid, 0.0) + qty
+            data = orjson.loads(record)
+            self._count(cid, qty, data)
             if stage == WRITING:
-                self.writing[fill_id] = orjson.loads(record)
+                self.writing[fill_id] = data
 
     def _exec(self, *statements: tuple[str, tuple]) -> None:
         if self._db is None:
@@ -97,14 +99,25 @@ class StateStore:
         self._exec(("INSERT OR REPLACE INTO orders VALUES (?, ?, ?)",
                     (cid, stage, orjson.dumps(data or {}).decode())))
 
+    def forget_order(self, cid: str) -> None:
+        """An order the broker never placed: drop it, so the same slot may send it again."""
+        self.order_stage.pop(cid, None)
+        self.order_data.pop(cid, None)
+        self.open_orders.discard(cid)
+        self._exec(("DELETE FROM orders WHERE cid=?", (cid,)))
+
     # -- fills and sleeves ---------------------------------------------------------------
     def fill_writing(self, fill_id: str, cid: str, qty: float, record: dict) -> None:
         """Store a fill and its trade record before the line is written (write-ahead)."""
         self.fill_stage[fill_id] = WRITING
-        self.filled_qty[cid] = self.filled_qty.get(cid, 0.0) + qty
+        self._count(cid, qty, record)
         self.writing[fill_id] = record
         self._exec(("INSERT OR REPLACE INTO fills VALUES (?, ?, ?, ?, ?)",
                     (fill_id, cid, WRITING, qty, orjson.dumps(record).decode())))
+
+    def _count(self, cid: str, qty: float, record: dict) -> None:
+        self.filled_qty[cid] = self.filled_qty.get(cid, 0.0) + qty
+        self.filled_value[cid] = self.filled_value.get(cid, 0.0) + qty * record.get("price", 0.0)
 
     def fill_written(self, fill_id: str, cid: str, model: str, symbol: str, signed_qty: float) -> None:
         """Mark the fill's trade line written and move the model's sleeve, atomically."""
@@ -118,6 +131,18 @@ class StateStore:
         self.writing.pop(fill_id, None)
         self._exec(("UPDATE fills SET stage=? WHERE fill_id=?", (WRITTEN, fill_id)),
                    ("DELETE FROM sleeves WHERE model=? AND symbol=?", (model, symbol)),
+                   *((("INSERT INTO sleeves VALUES (?, ?, ?)", (model, symbol, qty)),)
+                     if symbol in sleeve else ()))
+
+    def adjust_sleeve(self, model: str, symbol: str, delta: float) -> None:
+        """Move a sleeve by `delta` shares outside any fill (reconciliation)."""
+        sleeve = self.sleeves.setdefault(model, {})
+        qty = round(sleeve.get(symbol, 0.0) + delta, 9)
+        if abs(qty) < 1e-9:
+            sleeve.pop(symbol, None)
+        else:
+            sleeve[symbol] = qty
+        self._exec(("DELETE FROM sleeves WHERE model=? AND symbol=?", (model, symbol)),
                    *((("INSERT INTO sleeves VALUES (?, ?, ?)", (model, symbol, qty)),)
                      if symbol in sleeve else ()))
 

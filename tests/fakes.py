@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta, timezone
 from typing import Mapping, Sequence
 
-from bot.domain import AccountSnapshot, Fill, OrderAck, OrderRequest
+from bot.domain import AccountSnapshot, Fill, OrderAck, OrderRequest  # noqa: F401
 from bot.errors import DataError, OrderRejected
 from models.base import History
 
@@ -74,8 +74,9 @@ class ScriptedBroker:
             raise self.explode[order.symbol]
         return self.inner.submit_order(order)
 
-    def fills(self, client_order_id: str, recorded_qty: float = 0.0) -> list[Fill]:
-        return self.inner.fills(client_order_id, recorded_qty)
+    def fills(self, client_order_id: str, recorded_qty: float = 0.0,
+              recorded_value: float = 0.0) -> list[Fill]:
+        return self.inner.fills(client_order_id, recorded_qty, recorded_value)
 
     def order_status(self, client_order_id: str) -> OrderAck | None:
         return self.inner.order_status(client_order_id)

@@ -55,18 +55,31 @@ def sh(base: Path, command: str) -> str:
 
 
 def test_guide_format_checker_passes(run_dir):
+    check_format(run_dir)
+
+
+def check_format(run_dir: Path, allow_empty: tuple[str, ...] = ("errors.jsonl",)) -> None:
     proc = subprocess.run([sys.executable, str(CHECKER), str(run_dir / "logs"), "--allow-empty",
-                           "errors.jsonl"], capture_output=True, text=True)
+                           *allow_empty], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout
     assert "0 failed" in proc.stdout
 
 
 def test_every_jq_recipe_of_the_guide(run_dir):
+    orders = records(run_dir, "orders.jsonl")
+    assert len(orders) > 50 and any(o["symbol"] == "SPY" for o in orders)
+    assert any(t.get("pnl") is not None for t in records(run_dir, "trades.jsonl"))
+    check_jq_recipes(run_dir)
+
+
+def check_jq_recipes(run_dir: Path) -> None:
+    """Run the guide's eight jq recipes verbatim in `run_dir` (which holds `logs/`) and check
+    each answer against the records."""
     recipes = [b.strip() for b in _blocks("bash", "## Querying Logs with `jq`", "## Querying Logs with Python")]
     assert len(recipes) == 8
     orders, trades = records(run_dir, "orders.jsonl"), records(run_dir, "trades.jsonl")
     perf, errors = records(run_dir, "performance.jsonl"), records(run_dir, "errors.jsonl")
-    assert len(orders) > 50 and any(o["symbol"] == "SPY" for o in orders)
+    assert orders and trades and perf
     decoder = json.JSONDecoder()
 
     def stream(text: str) -> list:
@@ -79,7 +92,9 @@ def test_every_jq_recipe_of_the_guide(run_dir):
                 i += 1
         return out
 
-    spy, sides, value, nav_csv, errs, latest, window, win = (sh(run_dir, r) for r in recipes)
+    closed_any = any(t.get("pnl") is not None for t in trades)
+    spy, sides, value, nav_csv, errs, latest, window, win = (
+        sh(run_dir, r) if (i < 7 or closed_any) else "" for i, r in enumerate(recipes))
     assert stream(spy) == [o for o in orders if o["symbol"] == "SPY"]
     counts = defaultdict(int)
     for o in orders:
@@ -98,7 +113,8 @@ def test_every_jq_recipe_of_the_guide(run_dir):
     shifted = recipes[6].replace("2025-11-18", day).replace("2025-11-19", nxt)
     assert stream(sh(run_dir, shifted)) == busy and busy
     closed = [t for t in trades if t.get("pnl") is not None]
-    assert closed, "sells carry realised pnl"
+    if not closed:  # the guide's recipe divides by zero then: jq reports an error
+        return
     wins = sum(t["pnl"] > 0 for t in closed)
     losses = sum(t["pnl"] < 0 for t in closed)
     assert json.loads(win) == {"total": len(closed), "wins": wins, "losses": losses,
@@ -120,6 +136,10 @@ def _run_snippet(code: str, base: Path) -> str:
 
 
 def test_guide_python_snippet(run_dir):
+    check_python_snippet(run_dir)
+
+
+def check_python_snippet(run_dir: Path) -> None:
     (code,) = _blocks("python", "## Querying Logs with Python", "## Loading Logs into pandas")
     printed = _run_snippet(code, run_dir).splitlines()
     by_day = defaultdict(list)
@@ -131,7 +151,11 @@ def test_guide_python_snippet(run_dir):
 
 
 def test_guide_pandas_snippet(run_dir):
-    pd = pytest.importorskip("pandas")
+    check_pandas_snippet(run_dir)
+
+
+def check_pandas_snippet(run_dir: Path) -> None:
+    import pandas as pd
     (code,) = _blocks("python", "## Loading Logs into pandas", "## Log Rotation")
     printed = _run_snippet(code, run_dir)
     orders = records(run_dir, "orders.jsonl")
@@ -146,6 +170,10 @@ def test_guide_pandas_snippet(run_dir):
 
 
 def test_trades_add_up_to_the_last_snapshot(run_dir):
+    check_trades_add_up(run_dir)
+
+
+def check_trades_add_up(run_dir: Path) -> None:
     held: dict[str, float] = defaultdict(float)
     for t in records(run_dir, "trades.jsonl"):
         held[t["symbol"]] += t["quantity"] if t["side"] == "buy" else -t["quantity"]

@@ -172,7 +172,8 @@ class SimulatedBroker:
         self._persist(rec, fill)
         return OrderAck(order.client_order_id, rec.broker_id, "accepted")
 
-    def fills(self, client_order_id: str, recorded_qty: float = 0.0) -> list[Fill]:
+    def fills(self, client_order_id: str, recorded_qty: float = 0.0,
+              recorded_value: float = 0.0) -> list[Fill]:
         if self._working:
             self._work_open_orders(self._clock.now())
         out, done = [], 0.0

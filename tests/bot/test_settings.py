@@ -54,10 +54,16 @@ def test_bad_value_gives_one_line_naming_variable_value_and_fix(monkeypatch, var
         assert w in msg
 
 
-def test_alpaca_is_refused_until_it_exists(monkeypatch):
+def test_alpaca_needs_both_keys(monkeypatch):
     monkeypatch.setenv("BOT_BROKER", "alpaca")
-    with pytest.raises(ConfigError, match="BOT_BROKER='alpaca'"):
+    monkeypatch.setenv("BOT_ALPACA_API_KEY", "PKCANARY")
+    with pytest.raises(ConfigError) as info:
         load_settings()
+    assert str(info.value).startswith("BOT_ALPACA_SECRET_KEY is missing")
+    assert "CANARY" not in str(info.value) and "\n" not in str(info.value)
+    monkeypatch.setenv("BOT_ALPACA_SECRET_KEY", "SKCANARY")
+    s = load_settings()
+    assert s.effective_market_hours == "nyse" and s.alpaca_feed == "iex"
 
 
 def test_secrets_are_hidden(monkeypatch):

@@ -1,0 +1,318 @@
+"""Alpaca paper trading through the real alpaca-py SDK against the local server in
+tests/alpaca_server.py: the guide's checks, then every fault of the issue, each asserting the
+POSTs the server saw (never two for one order), the records, and that the bot goes on."""
+from __future__ import annotations
+
+import inspect
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.bootstrap import build_bot
+from bot.cycle import run_cycle
+from bot.planning import client_order_id
+from bot.settings import load_settings
+from tests.alpaca_server import FakeAlpaca
+from tests.fakes import FakeClock, utc
+
+PRICES = {"SPY": 500.0, "QQQ": 400.0, "TLT": 90.0}
+SLOT = utc(2025, 3, 3, 15, 0)  # a Monday, in session
+MODEL = "EqualWeightModel_v1"
+
+
+@pytest.fixture
+def server():
+    with FakeAlpaca(prices=dict(PRICES), api_key="PKCANARY0001", secret_key="SKCANARY0002") as fake:
+        yield fake
+        assert not fake.errors, fake.errors
+
+
+def make_bot(tmp_path, server, monkeypatch, **overrides):
+    monkeypatch.chdir(tmp_path)
+    for k in list(os.environ):
+        if k.startswith("BOT_"):
+            monkeypatch.delenv(k)
+    settings = load_settings(**{
+        "broker": "alpaca", "alpaca_api_key": server.api_key, "alpaca_secret_key": server.secret_key,
+        "alpaca_trading_url": server.url, "alpaca_data_url": server.url,
+        "data_dir": tmp_path / "data", "log_dir": tmp_path / "logs", "http_timeout": 0.5,
+        "fill_timeout": 5, "models": MODEL, **overrides})
+    clock = FakeClock(SLOT)
+    server.now = clock.now
+    naps: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        naps.append(seconds)
+        clock.advance(seconds)
+
+    (tmp_path / "data").mkdir(exist_ok=True)
+    sleep.naps = naps  # type: ignore[attr-defined]
+    return build_bot(settings, clock, live=True, sleep=sleep)
+
+
+def read(tmp_path, name):
+    path = tmp_path / "logs" / name
+    return [json.loads(x) for x in path.read_text().splitlines()] if path.exists() else []
+
+
+def cid(symbol: str, side: str = "buy", slot=SLOT) -> str:
+    return client_order_id(slot, MODEL, symbol, side)
+
+
+# -- the SDK internals we rely on ------------------------------------------------------------
+def test_sdk_retry_and_session_internals_are_where_we_expect():
+    """Fails loudly when a new alpaca-py renames what `harden` sets."""
+    from alpaca.common.rest import RESTClient
+    from alpaca.data.historical import StockHistoricalDataClient
+    from alpaca.trading.client import TradingClient
+
+    from bot.alpaca_edge import SDK_ATTRIBUTES, harden
+
+    source = inspect.getsource(RESTClient)
+    assert "self._session.request(" in source and "self._retry_codes" in source
+    assert "retry = self._retry" in source
+    for client in (TradingClient("k", "s", paper=True), StockHistoricalDataClient("k", "s")):
+        assert all(hasattr(client, a) for a in SDK_ATTRIBUTES)
+        assert client._retry == 3 and 429 in client._retry_codes  # what we turn off
+        harden(client, 1.5)
+        assert client._retry == 0 and client._retry_codes == [] and client._session.timeout == 1.5
+
+
+def test_check_sdk_names_what_is_missing():
+    from bot.alpaca_edge import check_sdk
+
+    with pytest.raises(RuntimeError, match="_retry, _retry_codes, _session"):
+        check_sdk(object())
+
+
+# -- a normal run ----------------------------------------------------------------------------
+def test_cycles_on_alpaca_pass_the_guides_checks(tmp_path, server, monkeypatch):
+    from tests import test_end_to_end as guide
+
+    bot = make_bot(tmp_path, server, monkeypatch)
+    out = run_cycle(bot, SLOT)
+    assert out.orders == 3 and out.fills == 3 and out.errors == 0
+    orders = read(tmp_path, "orders.jsonl")
+    for o in orders:
+        assert server.post_count(o["order_id"]) == 1
+        assert o["broker_order_id"] == server.order_by_client_id(o["order_id"])["id"]
+    # prices move; the next cycles rebalance and sell with realised pnl
+    server.prices.update(SPY=560.0, TLT=80.0)
+    bot.clock.t = utc(2025, 3, 3, 15, 15)
+    run_cycle(bot, bot.clock.t)
+    trades = read(tmp_path, "trades.jsonl")
+    assert any(t["side"] == "sell" and t["pnl"] > 0 for t in trades)
+    perf = read(tmp_path, "performance.jsonl")[-1]
+    assert perf["positions"] == pytest.approx({s: q for s, (q, _) in server.positions.items()})
+    assert perf["nav"] == pytest.approx(server.cash + sum(
+        q * server.prices[s] for s, (q, _) in server.positions.items()), abs=0.01)
+    guide.check_format(tmp_path)
+    guide.check_jq_recipes(tmp_path)
+    guide.check_python_snippet(tmp_path)
+    guide.check_pandas_snippet(tmp_path)
+    guide.check_trades_add_up(tmp_path)
+
+
+def test_partial_fills_are_one_record_each_with_the_real_quantities(tmp_path, server, monkeypatch):
+    server.fill_mode, server.partial_steps = "partial", 3
+    bot = make_bot(tmp_path, server, monkeypatch)
+    run_cycle(bot, SLOT)
+    trades = read(tmp_path, "trades.jsonl")
+    for o in read(tmp_path, "orders.jsonl"):
+        mine = [t for t in trades if t["order_id"] == o["order_id"]]
+        assert len(mine) == 3
+        assert sum(t["quantity"] for t in mine) == pytest.approx(o["quantity"])
+        assert [t["new_position"] for t in mine] == pytest.approx(
+            [sum(t["quantity"] for t in mine[:i + 1]) for i in range(3)])
+    assert bot.sleep.naps  # it polled, with the injected sleep
+
+
+# -- faults ----------------------------------------------------------------------------------
+def test_429_on_reads_is_retried_with_backoff(tmp_path, server, monkeypatch):
+    bot = make_bot(tmp_path, server, monkeypatch)
+    server.fail_next("GET", "/v2/account", 429, {"code": 42910000, "message": "rate limit exceeded"},
+                     count=2)
+    out = run_cycle(bot, SLOT)
+    assert out.orders == 3 and read(tmp_path, "errors.jsonl") == []
+    assert len(bot.sleep.naps) >= 2 and bot.sleep.naps[1] > 0
+    assert sum(1 for m, p in server.requests if m == "GET" and p.startswith("/v2/account")) >= 3
+
+
+def test_504_after_the_order_was_accepted_adopts_it(tmp_path, server, monkeypatch):
+    bot = make_bot(tmp_path, server, monkeypatch)
+    server.accept_then_fail(504)
+    out = run_cycle(bot, SLOT)
+    assert out.orders == 3 and read(tmp_path, "errors.jsonl") == []
+    assert server.post_count() == 3 and all(server.post_count(cid(s)) == 1 for s in PRICES)
+
+
+def test_a_timeout_after_the_order_was_placed_adopts_it(tmp_path, server, monkeypatch):
+    bot = make_bot(tmp_path, server, monkeypatch)
+    server.hang_next("POST", "/v2/orders", 1.5, then_process=True)
+    out = run_cycle(bot, SLOT)
+    assert out.orders == 3 and out.errors == 0
+    assert server.post_count() == 3
+
+
+def test_a_timeout_before_the_order_was_placed_is_recorded_not_placed(tmp_path, server, monkeypatch):
+    bot = make_bot(tmp_path, server, monkeypatch)
+    server.hang_next("POST", "/v2/orders", 1.5, then_process=False)
+    out = run_cycle(bot, SLOT)
+    (err,) = read(tmp_path, "errors.jsonl")
+    assert err["event_type"] == "order_error" and "not placed" in err["error"]
+    assert "timeout" in err["error"]
+    assert out.orders == 2 and server.post_count() == 3
+    assert server.post_count(err["order_id"]) == 1
+
+
+def test_insufficient_buying_power_is_recorded_with_the_brokers_words(tmp_path, server, monkeypatch):
+    server.cash = 50_000.0
+    bot = make_bot(tmp_path, server, monkeypatch, cash_buffer=0.0)
+    server.fail_next("POST", "/v2/orders", 403, {"code": 40310000, "message": "insufficient buying power"})
+    out = run_cycle(bot, SLOT)
+    (err,) = read(tmp_path, "errors.jsonl")
+    assert err["error"] == "insufficient buying power (HTTP 403)"
+    assert err["symbol"] == "QQQ" and err["order_data"]["order_id"] == cid("QQQ")
+    assert out.orders == 2 and server.post_count(cid("QQQ")) == 1
+
+
+def test_insufficient_qty_available_on_a_sell(tmp_path, server, monkeypatch):
+    bot = make_bot(tmp_path, server, monkeypatch)
+    run_cycle(bot, SLOT)
+    held = server.positions["TLT"][0]
+    server.change_position("TLT", held / 2)  # sold by hand...
+    bot.state.sleeves[MODEL]["TLT"] = held  # ...and our books did not notice yet
+    bot.reconcile_policy = "adopt"
+    from bot.domain import OrderRequest, Side
+    order = OrderRequest("manual-sell-1", "TLT", Side.SELL, held, 90.0, MODEL)
+    from bot.errors import OrderRejected
+    with pytest.raises(OrderRejected, match=r"insufficient qty available for order .*\(HTTP 403\)"):
+        bot.broker.submit_order(order)
+    assert server.post_count("manual-sell-1") == 1
+
+
+def test_a_duplicate_client_order_id_is_looked_up_not_sent_again(tmp_path, server, monkeypatch):
+    bot = make_bot(tmp_path, server, monkeypatch)
+    server.add_open_order(cid("SPY"), "SPY", "buy", 1.0)  # a POST of ours that got through earlier
+    out = run_cycle(bot, SLOT)
+    spy = [o for o in read(tmp_path, "orders.jsonl") if o["symbol"] == "SPY"]
+    assert len(spy) == 1 and spy[0]["broker_order_id"] == server.order_by_client_id(cid("SPY"))["id"]
+    assert server.post_count(cid("SPY")) == 1  # the one 422 answered; no second attempt
+    assert out.orders == 3
+
+
+def test_an_html_502_page_is_recorded_readably(tmp_path, server, monkeypatch):
+    bot = make_bot(tmp_path, server, monkeypatch)
+    server.fail_next("POST", "/v2/orders", 502,
+                     "<html><head><title>502 Bad Gateway</title></head><body><h1>502 Bad Gateway</h1></body></html>")
+    run_cycle(bot, SLOT)
+    (err,) = read(tmp_path, "errors.jsonl")
+    assert "502" in err["error"] and "<" not in err["error"] and "not placed" in err["error"]
+    assert server.post_count(err["order_id"]) == 1
+
+
+def test_5xx_on_every_read_fails_the_cycle_cleanly_and_the_next_one_runs(tmp_path, server, monkeypatch):
+    from bot.runner import guarded_cycle
+    bot = make_bot(tmp_path, server, monkeypatch)
+    server.fail_next("GET", "/v2/account", 503, {"code": 50300000, "message": "service unavailable"},
+                     count=10)
+    assert guarded_cycle(bot, SLOT) is None
+    (err,) = read(tmp_path, "errors.jsonl")
+    assert err["event_type"] == "cycle_error" and "503" in err["error"]
+    server._faults.clear()
+    bot.clock.t = utc(2025, 3, 3, 15, 15)
+    assert guarded_cycle(bot, bot.clock.t) is not None
+
+
+def test_an_order_open_at_the_deadline_fills_into_the_next_cycle(tmp_path, server, monkeypatch):
+    server.fill_mode = "never"
+    bot = make_bot(tmp_path, server, monkeypatch, fill_timeout=3)
+    out = run_cycle(bot, SLOT)
+    assert out.orders == 3 and out.fills == 0
+    opened = [e for e in read(tmp_path, "events.jsonl") if e["event_type"] == "order_open_at_deadline"]
+    assert len(opened) == 3
+    server.fill_order(cid("SPY"))  # fills while the bot waits for its next slot
+    bot.clock.t = utc(2025, 3, 3, 15, 15)
+    run_cycle(bot, bot.clock.t)
+    spy = [t for t in read(tmp_path, "trades.jsonl") if t["order_id"] == cid("SPY")]
+    assert len(spy) == 1 and spy[0]["cycle_timestamp"] == "2025-03-03T15:00:00+00:00"
+    canceled = {e["order_id"] for e in read(tmp_path, "events.jsonl") if e["event_type"] == "order_canceled"}
+    assert canceled == {cid("QQQ"), cid("TLT")}
+    assert server.order_by_client_id(cid("QQQ"))["status"] == "canceled"
+
+
+def test_a_position_changed_behind_our_back_is_reconciled(tmp_path, server, monkeypatch):
+    bot = make_bot(tmp_path, server, monkeypatch)
+    run_cycle(bot, SLOT)
+    server.prices["XLK"] = 200.0
+    server.change_position("XLK", 5.0, 200.0)
+    bot.clock.t = utc(2025, 3, 3, 15, 15)
+    run_cycle(bot, bot.clock.t)
+    (rec,) = [e for e in read(tmp_path, "events.jsonl") if e["event_type"] == "reconciliation"]
+    assert rec["positions"] == {"XLK": {"trail": 0.0, "broker": 5.0}}
+
+
+def test_a_restart_in_the_middle_of_a_rebalance_sends_nothing_twice(tmp_path, server, monkeypatch):
+    bot = make_bot(tmp_path, server, monkeypatch)
+    real_submit, calls = bot.broker.submit_order, []
+
+    def dies_after_second_post(order):
+        calls.append(order.client_order_id)
+        ack = real_submit(order)
+        if len(calls) == 2:
+            raise KeyboardInterrupt("killed right after the POST")
+        return ack
+
+    bot.broker.submit_order = dies_after_second_post
+    with pytest.raises(KeyboardInterrupt):
+        run_cycle(bot, SLOT)
+    bot.state.close()
+    again = make_bot(tmp_path, server, monkeypatch)
+    run_cycle(again, SLOT)  # the restart takes the same slot
+    orders = read(tmp_path, "orders.jsonl")
+    assert sorted(o["order_id"] for o in orders) == sorted(cid(s) for s in PRICES)
+    assert all(server.post_count(cid(s)) == 1 for s in PRICES)
+    trades = read(tmp_path, "trades.jsonl")
+    assert sorted(t["order_id"] for t in trades) == sorted(cid(s) for s in PRICES)
+
+
+def test_a_closed_market_skips_the_cycle_and_says_so(tmp_path, server, monkeypatch):
+    from bot.runner import manual_slot
+    from bot.scheduling import SlotPlanner, parse_schedule
+    server.market_open = False
+    bot = make_bot(tmp_path, server, monkeypatch)
+    assert manual_slot(bot, SlotPlanner(parse_schedule("every 15 minutes"), True, bot.calendar)) is None
+    (ev,) = read(tmp_path, "events.jsonl")
+    assert ev["event_type"] == "cycle_skipped" and ev["reason"] == "market_closed"
+    assert ev["next_slot"] == "2025-03-03T15:15:00+00:00"
+
+
+# -- start-up with bad keys, and secrets -----------------------------------------------------
+def test_bad_keys_stop_start_up_with_one_clear_line_and_no_secret_anywhere(tmp_path, server):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BOT_")}
+    env.update(BOT_BROKER="alpaca", BOT_ALPACA_API_KEY="PKWRONGCANARY9",
+               BOT_ALPACA_SECRET_KEY="SKWRONGCANARY9", BOT_ALPACA_TRADING_URL=server.url,
+               BOT_ALPACA_DATA_URL=server.url, BOT_LOG_DIR=str(tmp_path / "logs"),
+               BOT_DATA_DIR=str(tmp_path / "data"), BOT_READ_RETRIES="0")
+    proc = subprocess.run([sys.executable, "-m", "bot", "run", "--max-cycles", "1"], cwd=tmp_path,
+                          env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    assert "Alpaca refused the API keys (401" in proc.stderr and proc.stderr.count("\n") == 1
+    assert server.post_count() == 0
+    texts = [proc.stdout, proc.stderr] + [p.read_text(errors="replace")
+                                          for p in (tmp_path / "logs").iterdir()]
+    assert not any("CANARY" in t for t in texts)
+    assert "bot_stopped" in (tmp_path / "logs" / "events.jsonl").read_text()
+
+
+def test_config_shows_the_alpaca_settings_without_secrets(tmp_path, server):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BOT_")}
+    env.update(BOT_BROKER="alpaca", BOT_ALPACA_API_KEY="PKCANARY", BOT_ALPACA_SECRET_KEY="SKCANARY")
+    proc = subprocess.run([sys.executable, "-m", "bot", "config"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True)
+    assert "BOT_ALPACA_FEED=iex" in proc.stdout and "BOT_MARKET_HOURS=nyse" in proc.stdout
+    assert "CANARY" not in proc.stdout
