@@ -205,14 +205,27 @@ def test_a_duplicate_client_order_id_is_looked_up_not_sent_again(tmp_path, serve
     assert out.orders == 3
 
 
-def test_an_html_502_page_is_recorded_readably(tmp_path, server, monkeypatch):
+def assert_no_secret(tmp_path: Path) -> None:
+    for path in tmp_path.rglob("*"):
+        if path.is_file():
+            assert b"CANARY" not in path.read_bytes(), path
+
+
+@pytest.mark.parametrize("status,body,words", [
+    (502, "<html><head><title>502 Bad Gateway</title></head><body><h1>502 Bad Gateway</h1></body></html>",
+     "HTTP 502 non-JSON error page: 502 Bad Gateway"),
+    (429, {"code": 42910000, "message": "rate limit exceeded"}, "HTTP 429 rate limit exceeded"),
+    (500, {"code": 50010000, "message": "internal server error"}, "HTTP 500 internal server error"),
+])
+def test_a_failed_post_is_looked_up_and_recorded_not_placed(tmp_path, server, monkeypatch,
+                                                            status, body, words):
     bot = make_bot(tmp_path, server, monkeypatch)
-    server.fail_next("POST", "/v2/orders", 502,
-                     "<html><head><title>502 Bad Gateway</title></head><body><h1>502 Bad Gateway</h1></body></html>")
-    run_cycle(bot, SLOT)
+    server.fail_next("POST", "/v2/orders", status, body)
+    out = run_cycle(bot, SLOT)
     (err,) = read(tmp_path, "errors.jsonl")
-    assert "502" in err["error"] and "<" not in err["error"] and "not placed" in err["error"]
-    assert server.post_count(err["order_id"]) == 1
+    assert words in err["error"] and "<" not in err["error"] and "not placed" in err["error"]
+    assert server.post_count(err["order_id"]) == 1 and out.orders == 2
+    assert_no_secret(tmp_path)
 
 
 def test_5xx_on_every_read_fails_the_cycle_cleanly_and_the_next_one_runs(tmp_path, server, monkeypatch):
@@ -226,6 +239,7 @@ def test_5xx_on_every_read_fails_the_cycle_cleanly_and_the_next_one_runs(tmp_pat
     server._faults.clear()
     bot.clock.t = utc(2025, 3, 3, 15, 15)
     assert guarded_cycle(bot, bot.clock.t) is not None
+    assert_no_secret(tmp_path)
 
 
 def test_an_order_open_at_the_deadline_fills_into_the_next_cycle(tmp_path, server, monkeypatch):
@@ -316,3 +330,36 @@ def test_config_shows_the_alpaca_settings_without_secrets(tmp_path, server):
                           capture_output=True, text=True)
     assert "BOT_ALPACA_FEED=iex" in proc.stdout and "BOT_MARKET_HOURS=nyse" in proc.stdout
     assert "CANARY" not in proc.stdout
+
+
+@pytest.mark.live
+@pytest.mark.skipif(not (os.environ.get("ALPACA_LIVE_API_KEY") and os.environ.get("ALPACA_LIVE_SECRET_KEY")),
+                    reason="set ALPACA_LIVE_API_KEY and ALPACA_LIVE_SECRET_KEY (paper keys) to run")
+def test_one_cycle_against_real_alpaca_paper(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BOT_")}
+    env.update(BOT_BROKER="alpaca", BOT_ALPACA_API_KEY=os.environ["ALPACA_LIVE_API_KEY"],
+               BOT_ALPACA_SECRET_KEY=os.environ["ALPACA_LIVE_SECRET_KEY"],
+               BOT_LOG_DIR=str(tmp_path / "logs"), BOT_DATA_DIR=str(tmp_path / "data"),
+               BOT_MODELS="EqualWeightModel_v1", BOT_EQUAL_WEIGHT_SYMBOLS="SPY")
+    proc = subprocess.run([sys.executable, "-m", "bot", "cycle"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    events = (tmp_path / "logs" / "events.jsonl").read_text()
+    assert "bot_started" in events and "bot_stopped" in events
+
+
+def test_tradebot_run_on_alpaca_end_to_end(tmp_path, server):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BOT_")}
+    env.update(BOT_BROKER="alpaca", BOT_ALPACA_API_KEY=server.api_key,
+               BOT_ALPACA_SECRET_KEY=server.secret_key, BOT_ALPACA_TRADING_URL=server.url,
+               BOT_ALPACA_DATA_URL=server.url, BOT_LOG_DIR=str(tmp_path / "logs"),
+               BOT_DATA_DIR=str(tmp_path / "data"), BOT_MARKET_HOURS="always",
+               BOT_MODELS=MODEL, BOT_FILL_TIMEOUT="5")
+    proc = subprocess.run([sys.executable, "-m", "bot", "run", "--max-cycles", "1"], cwd=tmp_path,
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    orders = read(tmp_path, "orders.jsonl")
+    assert len(orders) == 3 and len(read(tmp_path, "trades.jsonl")) == 3
+    assert all(server.post_count(o["order_id"]) == 1 for o in orders)
+    assert "broker alpaca answered" in (tmp_path / "logs" / "production.log").read_text()
+    assert_no_secret(tmp_path)
