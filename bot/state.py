@@ -121,30 +121,27 @@ class StateStore:
 
     def fill_written(self, fill_id: str, cid: str, model: str, symbol: str, signed_qty: float) -> None:
         """Mark the fill's trade line written and move the model's sleeve, atomically."""
-        sleeve = self.sleeves.setdefault(model, {})
-        qty = round(sleeve.get(symbol, 0.0) + signed_qty, 9)
-        if abs(qty) < 1e-9:
-            sleeve.pop(symbol, None)
-        else:
-            sleeve[symbol] = qty
         self.fill_stage[fill_id] = WRITTEN
         self.writing.pop(fill_id, None)
         self._exec(("UPDATE fills SET stage=? WHERE fill_id=?", (WRITTEN, fill_id)),
-                   ("DELETE FROM sleeves WHERE model=? AND symbol=?", (model, symbol)),
-                   *((("INSERT INTO sleeves VALUES (?, ?, ?)", (model, symbol, qty)),)
-                     if symbol in sleeve else ()))
+                   *self._move(model, symbol, signed_qty))
 
     def adjust_sleeve(self, model: str, symbol: str, delta: float) -> None:
         """Move a sleeve by `delta` shares outside any fill (reconciliation)."""
+        self._exec(*self._move(model, symbol, delta))
+
+    def _move(self, model: str, symbol: str, delta: float) -> list[tuple[str, tuple]]:
+        """Change a sleeve in memory; the statements that store the change."""
         sleeve = self.sleeves.setdefault(model, {})
         qty = round(sleeve.get(symbol, 0.0) + delta, 9)
+        statements: list[tuple[str, tuple]] = [
+            ("DELETE FROM sleeves WHERE model=? AND symbol=?", (model, symbol))]
         if abs(qty) < 1e-9:
             sleeve.pop(symbol, None)
         else:
             sleeve[symbol] = qty
-        self._exec(("DELETE FROM sleeves WHERE model=? AND symbol=?", (model, symbol)),
-                   *((("INSERT INTO sleeves VALUES (?, ?, ?)", (model, symbol, qty)),)
-                     if symbol in sleeve else ()))
+            statements.append(("INSERT INTO sleeves VALUES (?, ?, ?)", (model, symbol, qty)))
+        return statements
 
     def close(self) -> None:
         if self._db is not None:
