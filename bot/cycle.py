@@ -22,7 +22,7 @@ from audit.trail import AuditTrail
 from bot import calendar
 from bot.clock import Clock
 from bot.domain import AccountSnapshot, Fill, OrderRequest, Side
-from bot.errors import DataError, OrderRejected, SkipAndRecord
+from bot.errors import DataError, Halt, OrderRejected, SkipAndRecord
 from bot.planning import Plan, RiskLimits, Sleeve, plan_orders
 from bot.ports import Broker, MarketCalendar, MarketData
 from bot.reconcile import reconcile
@@ -169,76 +169,21 @@ def run_cycle(bot: Bot, slot: datetime, *, send_orders: bool = True) -> CycleOut
     cts = format_slot(slot)
     settled = bool(state.open_orders or state.writing)
     fills = _settle_open_orders(bot, cts)
-    errors = 0
     account = broker.account()
     settled |= reconcile(bot, account, cts, bot.reconcile_policy)
     cp = plan_cycle(bot, slot, account)
-    # a lasting problem (a missing CSV file, a gap) is recorded when it appears, not every cycle;
-    # once it clears, its next appearance is recorded again
-    current = {}
-    for problem in cp.problems:
-        key = (problem.kind, str(problem.details.get("symbol") or problem.details.get("model")))
-        current[key] = problem
-        if key not in bot.reported_problems:
-            trail.record(problem)
-            errors += 1
-    bot.reported_problems = set(current)
+    errors = _record_problems(bot, cp)
     if cp.kill_reason:
         trail.record(EventRecorded("kill_switch_engaged", f"no new orders: {cp.kill_reason}",
                                    {"cycle_timestamp": cts, "blocked_orders": sum(
                                        1 for c in cp.plan.checks if c.check == "kill_switch")},
                                    level="WARN"))
-    skip_note = None if send_orders else {"check": "missed_slot_policy", "symbol": None,
-                                          "detail": "BOT_MISSED_SLOT=record: plan recorded, no order sent"}
-    for run in cp.runs:
-        name = run.share.model.name
-        checks = [{"check": c.check, "symbol": c.symbol, "detail": c.detail}
-                  for c in cp.plan.checks if c.model == name]
-        if skip_note and any(o.model == name for o in cp.plan.orders):
-            checks.append(skip_note)
-        d = run.decision
-        trail.record(ModelDecided(
-            name, cts, run.share.share, run.history.as_of.isoformat() if run.history.as_of else None,
-            tuple(run.share.model.symbols), run.input_sha256, d.scores, d.target_weights,
-            cp.plan.final_weights.get(name, {}), tuple(checks), d.reason, d.hold))
-
+    _record_decisions(bot, cp, cts, send_orders)
     sent = 0
-    sent_ids: list[tuple[str, str]] = []
     if send_orders:
-        for order in cp.plan.orders:
-            cid = order.client_order_id
-            if cid in state.order_stage:
-                trail.record(EventRecorded("order_skipped", f"{cid} was already sent for this slot",
-                                           {"order_id": cid, "cycle_timestamp": cts}, level="WARN"))
-                continue
-            data = _order_data(order, cts)
-            state.set_order_stage(cid, INTENT, data)
-            try:
-                ack = broker.submit_order(order)
-            except OrderRejected as exc:
-                trail.record(_order_failed(order, exc.reason, data, cts))
-                state.set_order_stage(cid, DONE)
-                errors += 1
-                continue
-            except SkipAndRecord as exc:  # verified not placed: nothing at the broker
-                trail.record(_order_failed(order, str(exc), data, cts))
-                state.forget_order(cid)
-                errors += 1
-                continue
-            except Exception as exc:  # outcome unknown: stays INTENT, settled next cycle
-                trail.record(_order_failed(order, f"{type(exc).__name__}: {exc}", data, cts))
-                errors += 1
-                continue
-            trail.record(OrderSubmitted(cid, order.symbol, order.side.value, order.quantity,
-                                        order.reference_price, order.order_type.value, ack.status,
-                                        cp.account.nav, order.model, ack.broker_order_id, cts,
-                                        order.limit_price))
-            state.set_order_stage(cid, SENT)
-            sent += 1
-            sent_ids.append((cid, order.model))
-            fills += _record_fills(bot, cid, order.model, cts)
-        fills += _await_fills(bot, sent_ids, cts)
-
+        sent, new_fills, failed = _submit_all(bot, cp, cts)
+        fills += new_fills
+        errors += failed
     # nothing sent and nothing settled: the account is as the cycle found it
     after = broker.account() if (sent or fills or cp.plan.orders or settled) else cp.account
     positions = {s: round(q, 9) for s, q in sorted(after.positions.items())}
@@ -247,6 +192,81 @@ def run_cycle(bot: Bot, slot: datetime, *, send_orders: bool = True) -> CycleOut
     state.complete_slot(slot)
     trail.checkpoint()
     return CycleOutcome(slot, after.nav, after.cash, positions, sent, fills, errors)
+
+
+def _record_problems(bot: Bot, cp: CyclePlan) -> int:
+    """Record data, price and model problems. A lasting one (a missing CSV file, a gap) is
+    recorded when it appears, not every cycle; once it clears, a new appearance is recorded."""
+    current, n = set(), 0
+    for problem in cp.problems:
+        key = (problem.kind, str(problem.details.get("symbol") or problem.details.get("model")))
+        current.add(key)
+        if key not in bot.reported_problems:
+            bot.trail.record(problem)
+            n += 1
+    bot.reported_problems = current
+    return n
+
+
+def _record_decisions(bot: Bot, cp: CyclePlan, cts: str, send_orders: bool) -> None:
+    skip_note = None if send_orders else {
+        "check": "missed_slot_policy", "symbol": None,
+        "detail": "BOT_MISSED_SLOT=record: plan recorded, no order sent"}
+    for run in cp.runs:
+        name = run.share.model.name
+        checks = [{"check": c.check, "symbol": c.symbol, "detail": c.detail}
+                  for c in cp.plan.checks if c.model == name]
+        if skip_note and any(o.model == name for o in cp.plan.orders):
+            checks.append(skip_note)
+        d = run.decision
+        bot.trail.record(ModelDecided(
+            name, cts, run.share.share, run.history.as_of.isoformat() if run.history.as_of else None,
+            tuple(run.share.model.symbols), run.input_sha256, d.scores, d.target_weights,
+            cp.plan.final_weights.get(name, {}), tuple(checks), d.reason, d.hold))
+
+
+def _submit_all(bot: Bot, cp: CyclePlan, cts: str) -> tuple[int, int, int]:
+    """Send the plan's orders (sells first), one failure never stopping the others; follow
+    their fills. Returns (orders sent, fill lines written, errors recorded)."""
+    trail, state = bot.trail, bot.state
+    sent = fills = errors = 0
+    sent_ids: list[tuple[str, str]] = []
+    for order in cp.plan.orders:
+        cid = order.client_order_id
+        if cid in state.order_stage:
+            trail.record(EventRecorded("order_skipped", f"{cid} was already sent for this slot",
+                                       {"order_id": cid, "cycle_timestamp": cts}, level="WARN"))
+            continue
+        data = _order_data(order, cts)
+        state.set_order_stage(cid, INTENT, data)
+        try:
+            ack = bot.broker.submit_order(order)
+        except OrderRejected as exc:
+            trail.record(_order_failed(order, exc.reason, data, cts))
+            state.set_order_stage(cid, DONE)
+            errors += 1
+            continue
+        except SkipAndRecord as exc:  # verified not placed: nothing at the broker
+            trail.record(_order_failed(order, str(exc), data, cts))
+            state.forget_order(cid)
+            errors += 1
+            continue
+        except Halt:
+            raise
+        except Exception as exc:  # outcome unknown: stays INTENT, settled next cycle
+            trail.record(_order_failed(order, f"{type(exc).__name__}: {exc}", data, cts))
+            errors += 1
+            continue
+        trail.record(OrderSubmitted(cid, order.symbol, order.side.value, order.quantity,
+                                    order.reference_price, order.order_type.value, ack.status,
+                                    cp.account.nav, order.model, ack.broker_order_id, cts,
+                                    order.limit_price))
+        state.set_order_stage(cid, SENT)
+        sent += 1
+        sent_ids.append((cid, order.model))
+        fills += _record_fills(bot, cid, order.model, cts)
+    fills += _await_fills(bot, sent_ids, cts)
+    return sent, fills, errors
 
 
 def _order_data(order: OrderRequest, cts: str) -> dict:
