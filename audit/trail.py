@@ -2,8 +2,9 @@
 
 `record` stamps a record with the clock, writes it as one whole line to its stream and a readable
 line to production.log. Live trails (`durable=True`) fdatasync order and trade lines before
-returning and every other stream at each `checkpoint`; simulation trails buffer and flush at
-checkpoints. It does not rotate files or keep hash chains.
+returning, and at each `checkpoint` (every cycle, and at close) fdatasync every stream and sign
+its chain; simulation trails buffer whole lines and sign as they flush. What the streams notice
+(a torn tail repaired, a file rotated or truncated under us) is recorded in events.jsonl.
 """
 from __future__ import annotations
 
@@ -13,9 +14,10 @@ from typing import Callable, Protocol, TextIO
 
 import orjson
 
-from audit.records import ORDERS, PRODUCTION_LOG, STREAMS, TRADES, Record
+from audit.records import ORDERS, PRODUCTION_LOG, STREAMS, TRADES, EventRecorded, Record
+from audit.stream import Stream
 from audit.timestamps import format_timestamp
-from audit.writer import BufferedFile, DurableFile, prepare_directory
+from audit.writer import prepare_directory
 
 _DUMPS = orjson.dumps
 _NEWLINE = orjson.OPT_APPEND_NEWLINE
@@ -29,19 +31,39 @@ class _Clock(Protocol):
 class AuditTrail:
     """Writes records to the log directory; all seven files exist from construction on."""
 
-    def __init__(self, log_dir: Path, clock: _Clock, *, durable: bool,
-                 echo: TextIO | None = None) -> None:
+    def __init__(self, log_dir: Path, clock: _Clock, *, durable: bool, key: bytes,
+                 echo: TextIO | None = None, max_bytes: int = 0, backups: int = 5,
+                 compress: bool = False) -> None:
         self.log_dir = Path(log_dir)
         self.durable = durable
         self._now: Callable[[], datetime] = clock.now
         self._echo = echo
         prepare_directory(self.log_dir)
-        opener = DurableFile if durable else BufferedFile
-        self._files = {name: opener(self.log_dir / name) for name in STREAMS}
-        self._text = opener(self.log_dir / PRODUCTION_LOG)
-        self.counts = dict.fromkeys(STREAMS, 0)
 
-    def record(self, rec: Record) -> str:
+        def stream(name: str) -> Stream:
+            return Stream(self.log_dir, name, key, durable=durable, stamp=self._stamp,
+                          max_bytes=max_bytes, backups=backups, compress=compress)
+        self._files = {name: stream(name) for name in STREAMS}
+        self._text = stream(PRODUCTION_LOG)
+        self.counts = dict.fromkeys(STREAMS, 0)
+        self._record_notices()
+
+    def _stamp(self) -> str:
+        return format_timestamp(self._now())
+
+    def _record_notices(self) -> None:
+        """Record what the streams noticed (repairs, rotations, truncations) in events.jsonl."""
+        for _ in range(10):
+            pending = [(n, f) for f in (*self._files.values(), self._text) for n in f.notices]
+            if not pending:
+                return
+            for f in (*self._files.values(), self._text):
+                f.notices = []
+            for (kind, message, details), _f in pending:
+                level = "INFO" if kind in ("rotation", "expired") else "WARN"
+                self.record(EventRecorded(kind, message, details, level=level), notices=False)
+
+    def record(self, rec: Record, *, notices: bool = True) -> str:
         """Write one record; returns its timestamp."""
         ts = format_timestamp(self._now())
         stream = rec.stream
@@ -51,6 +73,8 @@ class AuditTrail:
             f.sync()
         self.counts[stream] += 1
         self._write_text(f"{ts} {rec.level:<5} {rec.event_type}: {rec.describe()}\n")
+        if notices and self.durable and (f.notices or self._text.notices):
+            self._record_notices()
         return ts
 
     def log(self, level: str, message: str) -> None:
@@ -65,12 +89,14 @@ class AuditTrail:
             self._echo.flush()
 
     def checkpoint(self) -> None:
-        """Live trails: fdatasync every stream. Simulation trails keep buffering (they flush
-        whole lines each MiB and at `flush`/`close`): an fsync per simulated day costs 8-40x."""
+        """Live trails: fdatasync every stream and sign its chain. Simulation trails keep
+        buffering (they flush whole lines and sign each MiB and at close): an fsync per simulated
+        day costs 8-40x."""
         if self.durable:
             for f in self._files.values():
-                f.sync()
-            self._text.sync()
+                f.checkpoint()
+            self._text.checkpoint()
+            self._record_notices()
 
     def flush(self) -> None:
         """Hand everything buffered to the files (no fsync)."""
@@ -82,3 +108,9 @@ class AuditTrail:
         for f in self._files.values():
             f.close()
         self._text.close()
+
+    def rotate(self) -> None:
+        """Rotate every stream now (built-in rotation; used by tests and `max_bytes`)."""
+        for f in (*self._files.values(), self._text):
+            f.rotate("requested")
+        self._record_notices()

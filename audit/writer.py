@@ -1,9 +1,8 @@
 """Append-only files for the trail: one whole line per write, mode 0600.
 
-`DurableFile` is for live cycles: each line is one `os.write` on an O_APPEND descriptor, and
-`sync()` fdatasyncs it. `BufferedFile` is for `simulate`: lines are collected and written in
-large whole-line chunks (never a half line), flushed at checkpoints and at the end.
-Neither rotates files or chains hashes.
+`DurableFile` appends whole lines with one `os.write` each on an O_APPEND descriptor; `sync()`
+fdatasyncs. The trail's streams (`stream.py`) add rotation and the hash chain on top of the
+same rules.
 """
 from __future__ import annotations
 
@@ -69,48 +68,6 @@ class DurableFile:
 
     def flush(self) -> None:
         """Nothing is buffered here."""
-
-    def close(self) -> None:
-        if self._fd >= 0:
-            self.sync()
-            os.close(self._fd)
-            self._fd = -1
-
-
-class BufferedFile:
-    """Collects whole lines and writes them in chunks; `sync` flushes and fdatasyncs."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._fd = _open_append(path)
-        self._lines: list[bytes] = []
-        self._size = 0
-
-    def append(self, line: bytes) -> None:
-        self._lines.append(line)
-        self._size += len(line)
-        if self._size >= _BUFFER_LIMIT:
-            self.flush()
-
-    def flush(self) -> None:
-        if not self._lines:
-            return
-        chunk = b"".join(self._lines)
-        self._lines.clear()
-        self._size = 0
-        view = memoryview(chunk)
-        try:
-            while view:
-                view = view[os.write(self._fd, view):]
-        except OSError as exc:
-            raise AuditWriteFailed(exc.errno, f"cannot write {self.path}: {exc.strerror}") from exc
-
-    def sync(self) -> None:
-        self.flush()
-        try:
-            os.fdatasync(self._fd)
-        except OSError as exc:
-            raise AuditWriteFailed(exc.errno, f"cannot sync {self.path}: {exc.strerror}") from exc
 
     def close(self) -> None:
         if self._fd >= 0:

@@ -8,7 +8,9 @@ import time
 from pathlib import Path
 from typing import Callable, TextIO
 
+from audit.records import EventRecorded
 from audit.trail import AuditTrail
+from bot.audit_key import is_generated, load_key
 from bot.brokers.sim import SimBrokerConfig, SimulatedBroker
 from bot.clock import Clock
 from bot.cycle import Bot, KillSwitch, ModelShare
@@ -24,6 +26,7 @@ KILL_SWITCH_FILE = "KILL_SWITCH"
 ACCOUNT_DB = "paper_account.sqlite"
 STATE_DB = "state.sqlite"
 LOCK_FILE = "tradebot.lock"
+INBOX_DIR = "inbox"
 
 
 def build_market(settings: Settings, csv_dir: Path | None = None) -> MarketData:
@@ -95,8 +98,16 @@ def build_bot(settings: Settings, clock: Clock, *, live: bool, log_dir: Path | N
             nyse_hours=settings.effective_market_hours == "nyse"),
             data_dir / ACCOUNT_DB if live else None)
     state = StateStore(data_dir / STATE_DB if live else None)
-    trail = AuditTrail(log_dir or settings.log_dir, clock, durable=live, echo=echo)
+    key, origin = load_key(settings, create=True)
+    trail = AuditTrail(log_dir or settings.log_dir, clock, durable=live, key=key, echo=echo,
+                       max_bytes=settings.log_max_bytes, backups=settings.log_backups,
+                       compress=settings.log_compress)
+    if is_generated(origin):
+        trail.record(EventRecorded(
+            "audit_key_generated", f"no BOT_AUDIT_KEY or BOT_AUDIT_KEY_FILE: an audit key was "
+            f"{origin}; keep it (and back it up apart from the logs) to verify this trail",
+            {"key_file": origin.removeprefix("generated ")}, level="WARN"))
     kill = KillSwitch(settings.kill_switch, data_dir / KILL_SWITCH_FILE if live else None)
     return Bot(clock, market, broker, trail, state, build_models(settings), build_limits(settings),
                kill, calendar=calendar, reconcile_policy=settings.reconcile, sleep=sleep,
-               fill_timeout=settings.fill_timeout)
+               fill_timeout=settings.fill_timeout, inbox=data_dir / INBOX_DIR if live else None)

@@ -59,6 +59,15 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", type=Path, help="log directory, must hold no records (default BOT_LOG_DIR)")
     sub.add_parser("config", help="print the effective settings (secrets hidden)",
                    description="Print every effective setting; secrets show as **********.")
+    a = sub.add_parser("audit", help="check the audit trail",
+                       description="Tools that check the audit trail.")
+    asub = a.add_subparsers(dest="audit_command", required=True, metavar="AUDIT_COMMAND")
+    v = asub.add_parser("verify", help="verify every file of the trail against its signed chain",
+                        description="Check each segment of every stream (active, .N and .N.gz) "
+                        "against its signed chain. Exit 0: valid (unsealed lines are a warning); "
+                        "1: something was altered or is missing; 2: the key is missing or wrong, "
+                        "or bad arguments.")
+    v.add_argument("logs_dir", nargs="?", type=Path, help="log directory (default BOT_LOG_DIR)")
     return p
 
 
@@ -141,26 +150,23 @@ def _live(settings, echo):
 
 
 def _record_refused_lock(settings, message: str) -> None:
-    """A single whole-line append to events.jsonl; the running bot keeps writing the rest."""
-    import orjson
-
+    """Leave a note for the running bot, which records it in events.jsonl (one writer per file)."""
     from audit.timestamps import format_timestamp
-    from audit.writer import DurableFile, prepare_directory
+    from bot.bootstrap import INBOX_DIR
     from bot.clock import SystemClock
+    from bot.inbox import post
     try:
-        prepare_directory(settings.log_dir)
-        f = DurableFile(settings.log_dir / "events.jsonl")
-        f.append(orjson.dumps({"timestamp": format_timestamp(SystemClock().now()),
-                               "event_type": "lock_refused", "message": message,
-                               "pid": os.getpid()}, option=orjson.OPT_APPEND_NEWLINE))
-        f.close()
+        post(settings.data_dir / INBOX_DIR, "lock_refused", message,
+             {"pid": os.getpid(), "refused_at": format_timestamp(SystemClock().now())})
     except OSError:
         pass
 
 
 def _stop(bot, lock, reason: str) -> None:
     from audit.records import EventRecorded
+    from bot.cycle import record_inbox
     try:
+        record_inbox(bot)
         bot.trail.record(EventRecorded("bot_stopped", f"tradebot stopped: {reason}",
                                        {"pid": os.getpid(), "reason": reason}))
         bot.trail.close()
@@ -282,7 +288,22 @@ def _copy_db(path: Path, dst: Path) -> None:
     src.close()
 
 
-_COMMANDS = {"run": cmd_run, "cycle": cmd_cycle, "simulate": cmd_simulate, "config": cmd_config}
+def cmd_audit(args: argparse.Namespace) -> int:
+    from audit.verify import format_report, verify
+    from bot.audit_key import load_key
+
+    s = _settings()
+    logs = args.logs_dir or s.log_dir
+    if not logs.is_dir():
+        raise ConfigError(f"{logs} is not a directory: give the log directory to verify")
+    key, _origin = load_key(s, create=False)
+    report = verify(logs, key)
+    print(format_report(report))
+    return report.exit_code
+
+
+_COMMANDS = {"run": cmd_run, "cycle": cmd_cycle, "simulate": cmd_simulate, "config": cmd_config,
+             "audit": cmd_audit}
 
 
 if __name__ == "__main__":

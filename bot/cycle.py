@@ -19,7 +19,7 @@ from audit.records import (ORDERS, TRADES, CycleCompleted, ErrorRecorded, EventR
 from audit.tail import tail_contains
 from audit.timestamps import format_slot
 from audit.trail import AuditTrail
-from bot import calendar
+from bot import calendar, inbox
 from bot.clock import Clock
 from bot.domain import AccountSnapshot, Fill, OrderRequest, Side
 from bot.errors import DataError, Halt, OrderRejected, SkipAndRecord
@@ -72,6 +72,7 @@ class Bot:
     sleep: Callable[[float], object] = time.sleep  # between fill polls (tests inject their own)
     fill_timeout: float = 30.0  # seconds an order is followed within its cycle
     poll_interval: float = 1.0
+    inbox: Path | None = None  # notes from other processes (bot/inbox.py)
     reported_problems: set[tuple[str, str]] = field(default_factory=set)
 
 
@@ -167,6 +168,7 @@ def run_cycle(bot: Bot, slot: datetime, *, send_orders: bool = True) -> CycleOut
     """Run one cycle for `slot` and record everything. `send_orders=False` records the plan only."""
     trail, state, broker = bot.trail, bot.state, bot.broker
     cts = format_slot(slot)
+    record_inbox(bot)
     settled = bool(state.open_orders or state.writing)
     fills = _settle_open_orders(bot, cts)
     account = broker.account()
@@ -192,6 +194,12 @@ def run_cycle(bot: Bot, slot: datetime, *, send_orders: bool = True) -> CycleOut
     state.complete_slot(slot)
     trail.checkpoint()
     return CycleOutcome(slot, after.nav, after.cash, positions, sent, fills, errors)
+
+
+def record_inbox(bot: Bot) -> None:
+    """Record the notes other processes left for us (a refused second `run`)."""
+    for kind, message, details in inbox.drain(bot.inbox):
+        bot.trail.record(EventRecorded(kind, message, details, level="WARN"))
 
 
 def _record_problems(bot: Bot, cp: CyclePlan) -> int:

@@ -54,6 +54,12 @@ ALLOWED: dict[str, str] = {
     "read_retries": "a whole number from 0 to 10",
     "fill_timeout": "a number of seconds from 0 to 3600",
     "reconcile": "'adopt' (record and carry on) or 'halt' (record and stop trading)",
+    "audit_key": "a secret string of at least 16 characters",
+    "audit_key_file": "a readable file outside the log directory (e.g. a Docker secret)",
+    "log_max_bytes": "a whole number of bytes, 0 to turn built-in rotation off",
+    "log_backups": "a whole number from 0 to 1000",
+    "log_compress": "true or false",
+    "on_audit_failure": "'exit' (stop with exit code 1) or 'wait' (stay up, trade nothing)",
 }
 
 
@@ -100,6 +106,12 @@ class Settings(BaseSettings):
     read_retries: int = Field(3, ge=0, le=10)
     fill_timeout: float = Field(30.0, ge=0, le=3600, allow_inf_nan=False)
     reconcile: Literal["adopt", "halt"] = "adopt"
+    audit_key: SecretStr | None = None
+    audit_key_file: Path | None = None
+    log_max_bytes: int = Field(10_000_000, ge=0)
+    log_backups: int = Field(5, ge=0, le=1000)
+    log_compress: bool = False
+    on_audit_failure: Literal["exit", "wait"] = "exit"
 
     @field_validator("schedule")
     @classmethod
@@ -119,6 +131,20 @@ class Settings(BaseSettings):
     def _symbols_parse(cls, v: str) -> str:
         parse_symbols(v)
         return v
+
+    @model_validator(mode="after")
+    def _audit_key_outside_logs(self) -> "Settings":
+        if self.audit_key is not None and len(self.audit_key.get_secret_value()) < 16:
+            raise ValueError("BOT_AUDIT_KEY is too short: use at least 16 characters")
+        f = self.audit_key_file
+        if f is not None:
+            if not f.is_file():
+                raise ValueError(f"BOT_AUDIT_KEY_FILE={str(f)!r} is not a readable file: point it at "
+                                 "your key file (for example a Docker secret)")
+            if f.resolve().parent == self.log_dir.resolve():
+                raise ValueError("BOT_AUDIT_KEY_FILE is inside BOT_LOG_DIR: keep the key away from "
+                                 "the logs it protects")
+        return self
 
     @model_validator(mode="after")
     def _broker_ready(self) -> "Settings":

@@ -8,6 +8,8 @@ from audit.records import (STREAMS, CycleCompleted, OrderFailed, OrderSubmitted,
 from audit.trail import AuditTrail
 from tests.fakes import FakeClock, utc
 
+KEY = b"test-audit-key-0123456789"
+
 GUIDE_ORDER = ["timestamp", "event_type", "order_id", "symbol", "side", "quantity", "price",
                "order_type", "status", "nav", "model"]
 GUIDE_TRADE = ["timestamp", "event_type", "order_id", "symbol", "side", "quantity", "price",
@@ -16,7 +18,7 @@ GUIDE_TRADE = ["timestamp", "event_type", "order_id", "symbol", "side", "quantit
 
 @pytest.mark.parametrize("durable", [True, False])
 def test_all_files_exist_private_from_the_start(tmp_path, durable):
-    trail = AuditTrail(tmp_path / "logs", FakeClock(utc(2025, 1, 2)), durable=durable)
+    trail = AuditTrail(tmp_path / "logs", FakeClock(utc(2025, 1, 2)), durable=durable, key=KEY)
     d = tmp_path / "logs"
     assert stat.S_IMODE(d.stat().st_mode) == 0o700
     for name in (*STREAMS, "production.log"):
@@ -31,7 +33,7 @@ def test_existing_loose_permissions_are_tightened(tmp_path):
     os.chmod(d, 0o755)
     (d / "orders.jsonl").touch()
     os.chmod(d / "orders.jsonl", 0o644)
-    AuditTrail(d, FakeClock(utc(2025, 1, 2)), durable=True).close()
+    AuditTrail(d, FakeClock(utc(2025, 1, 2)), durable=True, key=KEY).close()
     assert stat.S_IMODE(d.stat().st_mode) == 0o700
     assert stat.S_IMODE((d / "orders.jsonl").stat().st_mode) == 0o600
 
@@ -43,7 +45,7 @@ def _lines(path):
 @pytest.mark.parametrize("durable", [True, False])
 def test_records_follow_the_guide_field_order(tmp_path, durable):
     clock = FakeClock(utc(2025, 11, 18, 14, 30))
-    trail = AuditTrail(tmp_path, clock, durable=durable)
+    trail = AuditTrail(tmp_path, clock, durable=durable, key=KEY)
     trail.record(OrderSubmitted("tb-1", "SPY", "buy", 10.0, 666.23, "market", "accepted",
                                 100000.0, "M", "b-1", "2025-11-18T14:30:00+00:00"))
     trail.record(TradeExecuted("tb-1", "SPY", "buy", 10.0, 666.25, 6662.5, 10.0, 99999.8, "M",
@@ -63,7 +65,7 @@ def test_records_follow_the_guide_field_order(tmp_path, durable):
 
 
 def test_positions_count_is_derived(tmp_path):
-    trail = AuditTrail(tmp_path, FakeClock(utc(2025, 1, 2)), durable=False)
+    trail = AuditTrail(tmp_path, FakeClock(utc(2025, 1, 2)), durable=False, key=KEY)
     trail.record(CycleCompleted(1.0, 1.0, {"SPY": 1.0, "TLT": 2.0}, 1.0, "2025-01-02T00:00:00+00:00"))
     trail.close()
     (rec,) = _lines(tmp_path / "performance.jsonl")
@@ -71,7 +73,7 @@ def test_positions_count_is_derived(tmp_path):
 
 
 def test_buffered_trail_writes_nothing_until_flushed(tmp_path):
-    trail = AuditTrail(tmp_path, FakeClock(utc(2025, 1, 2)), durable=False)
+    trail = AuditTrail(tmp_path, FakeClock(utc(2025, 1, 2)), durable=False, key=KEY)
     trail.record(OrderFailed("SPY", "buy", 1.0, "Insufficient buying power", {"a": 1}, "M",
                              "tb-1", "2025-01-02T00:00:00+00:00"))
     trail.checkpoint()
@@ -83,7 +85,7 @@ def test_buffered_trail_writes_nothing_until_flushed(tmp_path):
 
 
 def test_durable_trail_writes_each_line_at_once(tmp_path):
-    trail = AuditTrail(tmp_path, FakeClock(utc(2025, 1, 2)), durable=True)
+    trail = AuditTrail(tmp_path, FakeClock(utc(2025, 1, 2)), durable=True, key=KEY)
     trail.record(OrderFailed("SPY", "buy", 1.0, "x", {}, "M", "tb-1", "2025-01-02T00:00:00+00:00"))
     assert (tmp_path / "errors.jsonl").read_bytes().endswith(b"\n")
     trail.close()

@@ -20,7 +20,7 @@ def make_bot(tmp_path, *, reject=None, explode=None, kill=False, persistent=Fals
     sim = SimulatedBroker(market, clock, SimBrokerConfig(),
                           tmp_path / "acct.sqlite" if persistent else None)
     broker = ScriptedBroker(sim, reject, explode)
-    trail = AuditTrail(tmp_path / "logs", clock, durable=True)
+    trail = AuditTrail(tmp_path / "logs", clock, durable=True, key=b"test-audit-key-0123456789")
     state = StateStore(tmp_path / "state.sqlite" if persistent else None)
     models = (ModelShare(EqualWeightModel(), 1.0),)
     bot = Bot(clock, market, broker, trail, state, models, RiskLimits(),

@@ -40,7 +40,7 @@ def make_bot(tmp_path, server, monkeypatch, **overrides):
         "broker": "alpaca", "alpaca_api_key": server.api_key, "alpaca_secret_key": server.secret_key,
         "alpaca_trading_url": server.url, "alpaca_data_url": server.url,
         "data_dir": tmp_path / "data", "log_dir": tmp_path / "logs", "http_timeout": 0.5,
-        "fill_timeout": 5, "models": MODEL, **overrides})
+        "fill_timeout": 5, "models": MODEL, "audit_key": "test-audit-key-0123456789", **overrides})
     clock = FakeClock(SLOT)
     server.now = clock.now
     naps: list[float] = []

@@ -1,0 +1,434 @@
+"""Crash lab: run the real `tradebot run` as a subprocess, `kill -9` it, restart it, and check
+that the audit trail and the paper account still agree.
+
+Used by tests/test_crash_recovery.py (a few kills) and benchmarks/kill_restart.py (hundreds).
+
+`check_trail(tmp)` returns every violated invariant as a message starting with its letter
+("b: ..."), an empty list when all hold:
+
+  a  every line of every *.jsonl (and rotated `name.N` / `name.N.gz`) is a JSON object and every
+     file ends with a newline (a torn tail must have been repaired by the restart)
+  b  orders.jsonl: order ids unique; one order_submitted line per broker order not rejected;
+     no order line without a broker order (or for a rejected one)
+  c  trades.jsonl: fill ids unique; one trade_executed line per broker fill with the same
+     quantity and price; no trade line without a broker fill
+  d  performance.jsonl: a slot completes once (cycle_timestamp unique)
+  e  decisions.jsonl: (cycle_timestamp, model) unique; every completed cycle has its decisions
+  f  errors.jsonl: no two order_error lines for one order id
+  g  trade lines summed per symbol (buy +, sell -) equal the broker's positions table
+  h  no order sent twice: one broker_order_id per order id in orders.jsonl, at most one order
+     per (cycle_timestamp, model, symbol, side)
+  i  every order the broker rejected has exactly one order_error line (not lost)
+  j  no cycle_error: the lab injects nothing but kills, so every cycle must carry on
+  k  (strict=True only) no `reconciliation` record: nothing but the bot trades this account, so
+     the broker and the trail never really differ
+
+The check may run while the bot is running (the benchmark checks after every restart): the
+broker and the trail are compared only for orders whose slot (from the client order id
+`tb-<YYYYmmddTHHMMSSZ>-...`) is at or before the latest completed cycle; later ones may be in
+flight. Positions are compared the same way (the broker's positions less its fills of later
+slots, read in one SQLite snapshot). Run it when at least one cycle has completed since the
+last kill.
+"""
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import re
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections import Counter, defaultdict
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+LAB_SETTINGS = {
+    "BOT_SCHEDULE": "every 1 second",
+    "BOT_MARKET_HOURS": "always",
+    "BOT_MODELS": "SectorRotationModel_v1=0.5,EqualWeightModel_v1=0.5",
+    "BOT_REBALANCE_BAND": "0",
+    "BOT_MIN_TRADE_VALUE": "0",
+    "BOT_FILL_TIMEOUT": "2",
+}
+STREAM_NAMES = ("orders.jsonl", "trades.jsonl", "performance.jsonl", "errors.jsonl",
+                "decisions.jsonl", "events.jsonl")
+_CID_SLOT = re.compile(r"^tb-(\d{8}T\d{6})(?:\.(\d{1,6}))?Z-")
+_TOL = 1e-6
+_NAN = float("nan")
+
+
+# -- processes ----------------------------------------------------------------------------
+
+def log_dir(tmp: Path) -> Path:
+    return Path(tmp) / "logs"
+
+
+def data_dir(tmp: Path) -> Path:
+    return Path(tmp) / "data"
+
+
+def account_db(tmp: Path) -> Path:
+    return data_dir(tmp) / "paper_account.sqlite"
+
+
+def env_for(tmp: Path, **overrides: str) -> dict[str, str]:
+    """A clean environment (no inherited BOT_*) for a lab in `tmp`; `overrides` are BOT_* too."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BOT_")}
+    env.update(LAB_SETTINGS)
+    env["BOT_LOG_DIR"] = str(log_dir(tmp))
+    env["BOT_DATA_DIR"] = str(data_dir(tmp))
+    env.update(overrides)
+    return env
+
+
+def start(tmp: Path, env: dict[str, str] | None = None, *args: str) -> subprocess.Popen:
+    """Start `python -m bot run` in `tmp`; its stdout/stderr go to tmp/run-<n>.out/.err."""
+    tmp = Path(tmp)
+    n = sum(1 for _ in tmp.glob("run-*.out")) + 1
+    out = open(tmp / f"run-{n:04d}.out", "wb")
+    err = open(tmp / f"run-{n:04d}.err", "wb")
+    try:
+        proc = subprocess.Popen([sys.executable, "-m", "bot", "run", *args], cwd=tmp,
+                                env=env or env_for(tmp), stdout=out, stderr=err,
+                                stdin=subprocess.DEVNULL)
+    finally:
+        out.close()
+        err.close()
+    proc.lab_err = tmp / f"run-{n:04d}.err"  # type: ignore[attr-defined]
+    proc.started_at = time.monotonic()  # type: ignore[attr-defined]
+    return proc
+
+
+def kill9(proc: subprocess.Popen) -> None:
+    """SIGKILL the process (it may have exited already) and reap it."""
+    if proc.poll() is None:
+        os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
+def stop(proc: subprocess.Popen, timeout: float = 30.0) -> int:
+    """SIGTERM and wait; returns the exit code (the process is killed if it hangs)."""
+    if proc.poll() is None:
+        os.kill(proc.pid, signal.SIGTERM)
+    try:
+        return proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        kill9(proc)
+        raise
+
+
+def stderr_of(proc: subprocess.Popen, limit: int = 4000) -> str:
+    path = getattr(proc, "lab_err", None)
+    if path is None or not Path(path).exists():
+        return ""
+    return Path(path).read_text(errors="replace")[-limit:]
+
+
+def count_cycles(tmp: Path) -> int:
+    """cycle_complete lines written so far (rotated segments included)."""
+    return sum(_raw(p).count(b'"event_type":"cycle_complete"')
+               for p in stream_files(log_dir(tmp), "performance.jsonl"))
+
+
+def wait_for_records(tmp: Path, n_cycles: int, timeout: float,
+                     proc: subprocess.Popen | None = None) -> int:
+    """Wait until performance.jsonl holds at least `n_cycles` cycle_complete lines.
+
+    Raises TimeoutError, or RuntimeError when `proc` exits first (with its stderr)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        n = count_cycles(tmp)
+        if n >= n_cycles:
+            return n
+        if proc is not None and proc.poll() is not None:
+            n = count_cycles(tmp)
+            if n >= n_cycles:
+                return n
+            raise RuntimeError(f"the bot exited ({proc.returncode}) after {n} of {n_cycles} "
+                               f"cycles: {stderr_of(proc)}")
+        if time.monotonic() >= deadline:
+            raise TimeoutError(f"{n} of {n_cycles} cycles after {timeout:g}s"
+                               + (f"; stderr: {stderr_of(proc)}" if proc is not None else ""))
+        time.sleep(0.02)
+
+
+# -- reading the trail --------------------------------------------------------------------
+
+def stream_files(directory: Path, name: str) -> list[Path]:
+    """Rotated siblings oldest first (`name.N`/`name.N.gz`, N descending), then the active file."""
+    rotated = []
+    pattern = re.compile(rf"^{re.escape(name)}\.(\d+)(\.gz)?$")
+    if directory.is_dir():
+        for p in directory.iterdir():
+            m = pattern.match(p.name)
+            if m:
+                rotated.append((int(m.group(1)), p))
+    files = [p for _n, p in sorted(rotated, key=lambda t: -t[0])]
+    if (directory / name).exists():
+        files.append(directory / name)
+    return files
+
+
+def _raw(path: Path) -> bytes:
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return b""
+    if path.name.endswith(".gz"):
+        try:
+            return gzip.decompress(data)
+        except (OSError, EOFError) as exc:  # a gzip being written, or damaged
+            return f"<<unreadable gzip: {exc}>>".encode()
+    return data
+
+
+def _read_whole(path: Path, settle: float = 0.3) -> bytes:
+    """The file's bytes; an unterminated last line is read again for up to `settle` seconds
+    (a running bot may be in the middle of its write)."""
+    data = _raw(path)
+    deadline = time.monotonic() + settle
+    while data and not data.endswith(b"\n") and time.monotonic() < deadline:
+        time.sleep(0.02)
+        data = _raw(path)
+    return data
+
+
+def read_records(directory: Path, name: str, problems: list[str] | None = None) -> list[dict]:
+    """Every record of a stream (rotated segments first); unreadable lines go to `problems`."""
+    out: list[dict] = []
+    for path in stream_files(directory, name):
+        data = _read_whole(path)
+        if data and not data.endswith(b"\n") and problems is not None:
+            tail = data[data.rfind(b"\n") + 1:][:80]
+            problems.append(f"a: {path.name} does not end with a newline (torn last line {tail!r})")
+        for n, line in enumerate(data.split(b"\n"), 1):
+            if not line:
+                continue
+            try:
+                rec = json.loads(line)
+            except ValueError:
+                rec = None
+            if not isinstance(rec, dict):
+                if problems is not None and not (n == data.count(b"\n") + 1):
+                    problems.append(f"a: {path.name} line {n} is not a JSON object: {line[:80]!r}")
+                continue
+            out.append(rec)
+    return out
+
+
+def slot_of_order(cid: str) -> datetime | None:
+    m = _CID_SLOT.match(cid or "")
+    if not m:
+        return None
+    t = datetime.strptime(m.group(1), "%Y%m%dT%H%M%S").replace(tzinfo=timezone.utc)
+    if m.group(2):
+        t = t.replace(microsecond=int(m.group(2).ljust(6, "0")))
+    return t
+
+
+def _slot(text: Any) -> datetime | None:
+    try:
+        return datetime.fromisoformat(text)
+    except (TypeError, ValueError):
+        return None
+
+
+def broker_snapshot(tmp: Path) -> dict[str, Any]:
+    """orders, fills and positions of the paper account, read in one read-only snapshot."""
+    con = sqlite3.connect(f"file:{account_db(tmp)}?mode=ro", uri=True, isolation_level=None,
+                          timeout=10)
+    try:
+        con.row_factory = sqlite3.Row
+        con.execute("BEGIN")
+        orders = [dict(r) for r in con.execute("SELECT * FROM orders ORDER BY rowid")]
+        fills = [dict(r) for r in con.execute("SELECT * FROM fills ORDER BY rowid")]
+        positions = {r["symbol"]: r["qty"] for r in con.execute("SELECT symbol, qty FROM positions")}
+        con.execute("COMMIT")
+    finally:
+        con.close()
+    return {"orders": orders, "fills": fills, "positions": positions}
+
+
+def _close(a: Any, b: float) -> bool:
+    try:
+        a = float(a)
+    except (TypeError, ValueError):
+        return False
+    return abs(a - b) <= 1e-9 * max(1.0, abs(a), abs(b))
+
+
+def check_trail(tmp: Path, *, strict: bool = False) -> list[str]:
+    """Every violated invariant (see the module docstring); [] when all hold."""
+    logs = log_dir(tmp)
+    v: list[str] = []
+
+    # performance first: it fixes the cut-off for the broker comparison (see module docstring)
+    perf = read_records(logs, "performance.jsonl", v)
+    cycles = [r for r in perf if r.get("event_type") == "cycle_complete"]
+    slots = [s for s in (_slot(r.get("cycle_timestamp")) for r in cycles) if s is not None]
+    cutoff = max(slots) if slots else None
+    if cutoff is None:
+        v.append("d: no cycle_complete record: the check needs a completed cycle")
+
+    def settled(cid: str) -> bool:
+        s = slot_of_order(cid)
+        return cutoff is not None and (s is None or s <= cutoff)
+
+    try:
+        broker = broker_snapshot(tmp)
+    except sqlite3.Error as exc:
+        v.append(f"g: cannot read the paper account {account_db(tmp)}: {exc}")
+        broker = {"orders": [], "fills": [], "positions": {}}
+    orders = read_records(logs, "orders.jsonl", v)
+    trades = read_records(logs, "trades.jsonl", v)
+    errors = read_records(logs, "errors.jsonl", v)
+    decisions = read_records(logs, "decisions.jsonl", v)
+    events = read_records(logs, "events.jsonl", v)
+    # (a) also for any other *.jsonl in the directory
+    for p in sorted(logs.glob("*.jsonl")):
+        if p.name not in STREAM_NAMES:
+            read_records(logs, p.name, v)
+
+    # (b) orders
+    submitted = [r for r in orders if r.get("event_type") == "order_submitted"]
+    by_cid: dict[str, list[dict]] = defaultdict(list)
+    for r in submitted:
+        by_cid[r.get("order_id")].append(r)
+    for cid, rs in by_cid.items():
+        if len(rs) > 1:
+            v.append(f"b: order_id {cid} has {len(rs)} order_submitted lines")
+    border = {o["cid"]: o for o in broker["orders"]}
+    for cid, o in border.items():
+        if not settled(cid):
+            continue
+        n = len(by_cid.get(cid, ()))
+        if o["status"] != "rejected" and n != 1:
+            v.append(f"b: broker order {cid} ({o['status']}) has {n} order_submitted lines")
+        if o["status"] == "rejected" and n:
+            v.append(f"b: broker order {cid} was rejected but has {n} order_submitted lines")
+    for cid in by_cid:
+        if settled(cid) and cid not in border:
+            v.append(f"b: order_submitted {cid} has no broker order")
+
+    # (c) trades
+    executed = [r for r in trades if r.get("event_type") == "trade_executed"]
+    by_fill: dict[str, list[dict]] = defaultdict(list)
+    for r in executed:
+        by_fill[r.get("fill_id")].append(r)
+    for fid, rs in by_fill.items():
+        if len(rs) > 1:
+            v.append(f"c: fill_id {fid} has {len(rs)} trade_executed lines")
+    bfill = {f["fill_id"]: f for f in broker["fills"]}
+    for fid, f in bfill.items():
+        if not settled(f["cid"]):
+            continue
+        rs = by_fill.get(fid, [])
+        if len(rs) != 1:
+            v.append(f"c: broker fill {fid} has {len(rs)} trade_executed lines")
+        for r in rs:
+            if not (_close(r.get("quantity", _NAN), f["qty"])
+                    and _close(r.get("price", _NAN), f["price"])):
+                v.append(f"c: trade line {fid}: {r.get('quantity')} @ {r.get('price')}, "
+                         f"broker {f['qty']} @ {f['price']}")
+    for fid, rs in by_fill.items():
+        if settled(rs[0].get("order_id", "")) and fid not in bfill:
+            v.append(f"c: trade_executed {fid} has no broker fill")
+
+    # (d) a slot completes once
+    for cts, n in Counter(r.get("cycle_timestamp") for r in cycles).items():
+        if n > 1:
+            v.append(f"d: cycle {cts} has {n} cycle_complete lines")
+
+    # (e) one decision per model per slot; a completed cycle has them all
+    decided = [r for r in decisions if r.get("event_type") == "model_decision"]
+    pairs = Counter((r.get("cycle_timestamp"), r.get("model")) for r in decided)
+    for (cts, model), n in pairs.items():
+        if n > 1:
+            v.append(f"e: cycle {cts} has {n} model_decision lines for {model}")
+    models = {m for _c, m in pairs}
+    for r in cycles:
+        missing = sorted(m for m in models if (r.get("cycle_timestamp"), m) not in pairs)
+        if missing:
+            v.append(f"e: cycle {r.get('cycle_timestamp')} completed without a model_decision "
+                     f"for {', '.join(missing)}")
+
+    # (f) order errors once
+    order_errors = [r for r in errors if r.get("event_type") == "order_error"]
+    for cid, n in Counter(r.get("order_id") for r in order_errors).items():
+        if n > 1:
+            v.append(f"f: order_id {cid} has {n} order_error lines")
+
+    # (g) positions: trade lines vs the broker (less its fills of later, maybe in-flight slots)
+    from_trail: dict[str, float] = defaultdict(float)
+    for r in executed:
+        if settled(r.get("order_id", "")):
+            sign = 1.0 if r.get("side") == "buy" else -1.0
+            from_trail[r.get("symbol")] += sign * float(r.get("quantity") or 0.0)
+    at_broker: dict[str, float] = defaultdict(float, broker["positions"])
+    for f in broker["fills"]:
+        if not settled(f["cid"]):
+            at_broker[f["symbol"]] -= f["qty"] if f["side"] == "buy" else -f["qty"]
+    for sym in sorted(set(from_trail) | set(at_broker)):
+        a, b = from_trail.get(sym, 0.0), at_broker.get(sym, 0.0)
+        if abs(a - b) > _TOL:
+            v.append(f"g: {sym}: trade lines sum to {a:.9g}, the broker holds {b:.9g}")
+
+    # (h) never sent twice
+    for cid, rs in by_cid.items():
+        ids = {r.get("broker_order_id") for r in rs}
+        if len(ids) > 1:
+            v.append(f"h: order_id {cid} has {len(ids)} broker_order_ids: {sorted(map(str, ids))}")
+        o = border.get(cid)
+        if o is not None and any(i != o["broker_id"] for i in ids):
+            v.append(f"h: order_id {cid}: broker_order_id in the trail differs from the broker's "
+                     f"{o['broker_id']}")
+    keys = Counter((r.get("cycle_timestamp"), r.get("model"), r.get("symbol"), r.get("side"))
+                   for r in submitted)
+    for key, n in keys.items():
+        if n > 1:
+            v.append(f"h: {n} orders for (cycle, model, symbol, side) {key}")
+
+    # (i) a rejection the broker knows is in errors.jsonl exactly once
+    err_by_cid = Counter(r.get("order_id") for r in order_errors)
+    for cid, o in border.items():
+        if settled(cid) and o["status"] == "rejected" and err_by_cid.get(cid, 0) != 1:
+            v.append(f"i: broker rejected {cid} ({o['reason']}) but errors.jsonl has "
+                     f"{err_by_cid.get(cid, 0)} order_error lines for it")
+
+    # (j) cycles carry on
+    for r in errors:
+        if r.get("event_type") == "cycle_error":
+            v.append(f"j: cycle_error at {r.get('cycle_timestamp')}: {str(r.get('error'))[:200]}")
+
+    # (k) strict: the broker and the trail never really differed
+    if strict:
+        for r in events:
+            if r.get("event_type") == "reconciliation":
+                v.append(f"k: reconciliation record at {r.get('timestamp')} "
+                         f"(cycle {r.get('cycle_timestamp', 'start-up')}): {r.get('message')}")
+    return v
+
+
+def summary(tmp: Path) -> dict[str, int]:
+    """Counts for reports: cycles, orders and fills at the broker, trail lines, notable events."""
+    logs = log_dir(tmp)
+    out: dict[str, int] = {"cycles": count_cycles(tmp)}
+    try:
+        b = broker_snapshot(tmp)
+        out["broker_orders"] = len(b["orders"])
+        out["broker_fills"] = len(b["fills"])
+        out["broker_rejected"] = sum(1 for o in b["orders"] if o["status"] == "rejected")
+    except sqlite3.Error:
+        pass
+    out["order_lines"] = len(read_records(logs, "orders.jsonl"))
+    out["trade_lines"] = len(read_records(logs, "trades.jsonl"))
+    kinds = Counter(r.get("event_type") for r in read_records(logs, "events.jsonl"))
+    for kind in ("bot_started", "bot_stopped", "slot_missed", "reconciliation", "order_not_placed",
+                 "order_skipped", "order_canceled", "repair"):
+        out[kind] = kinds.get(kind, 0)
+    out["torn_files"] = sum(1 for _ in logs.glob("*.torn-*")) if logs.is_dir() else 0
+    return out
