@@ -6,7 +6,8 @@ away (the guide's `mv orders.jsonl orders.jsonl.1; touch orders.jsonl`, logrotat
 is sealed in the chain and a new file is opened (mode 0600 whatever `touch` made it); a file
 shrunk under us (logrotate's `copytruncate`) is sealed and reported as possible loss. With
 `max_bytes` the stream rotates itself to `.1`, `.2`, ... (optionally gzipped), keeping
-`backups` files and sealing pruned ones as expired. Simulation streams (`durable=False`) buffer
+`backups` files and sealing pruned ones as expired (chain records only, no events). Simulation
+streams (`durable=False`) buffer
 whole lines and write them in large chunks. Each notable thing that happens is appended to
 `notices` for the trail to record; this module writes no records of its own.
 """
@@ -15,6 +16,7 @@ from __future__ import annotations
 import gzip
 import os
 import shutil
+import stat
 from pathlib import Path
 from typing import Any, Callable
 
@@ -49,7 +51,7 @@ def _open_append(path: Path) -> int:
 def repair_tail(path: Path, stamp: str, json_lines: bool) -> dict[str, Any] | None:
     """Move a torn last line (no newline, bad JSON, NUL bytes) aside to `<name>.torn-<stamp>` and
     truncate the file to its last whole line. Returns what was done, or None."""
-    if not path.exists() or path.stat().st_size == 0:
+    if not path.is_file() or path.stat().st_size == 0:  # a device (e.g. /dev/full) is left alone
         return None
     data = path.read_bytes()
     end = len(data)
@@ -80,7 +82,7 @@ def repair_tail(path: Path, stamp: str, json_lines: bool) -> dict[str, Any] | No
 
 def damaged_lines(path: Path, json_lines: bool, limit: int = 20) -> list[int]:
     """Line numbers (1-based) of broken lines before the end; reported, never truncated."""
-    if not path.exists():
+    if not path.is_file():
         return []
     bad = []
     for n, raw in enumerate(path.read_bytes().splitlines(), 1):
@@ -146,7 +148,8 @@ class Stream:
             self._seal("renamed", inode=last.get("inode"))
             self.notices.append(("rotation", f"{self.name} was rotated while the bot was stopped: "
                                  f"segment {self.state.segment - 1} sealed", {"file": self.name}))
-        lines = self.path.read_bytes().splitlines(keepends=True) if st.st_size else []
+        regular = stat.S_ISREG(st.st_mode)
+        lines = self.path.read_bytes().splitlines(keepends=True) if regular and st.st_size else []
         s = self.state
         if len(lines) < s.lines:
             self.notices.append(("integrity_warning", f"{self.name} has {len(lines)} lines but its "
@@ -278,9 +281,6 @@ class Stream:
                 src.unlink()
                 self._chain.write(self.state, {"type": "expired", "ts": self._stamp(),
                                                "segment": newest_sealed - n, "file": src.name})
-                self.notices.append(("expired", f"{src.name} deleted by retention "
-                                     f"(BOT_LOG_BACKUPS={self.backups}); sealed as expired",
-                                     {"file": src.name}))
             else:
                 src.rename(self._rotated(n + 1))
         if self.backups > 0:
@@ -297,8 +297,8 @@ class Stream:
             self._chain.write(self.state, {"type": "expired", "ts": self._stamp(),
                                            "segment": newest_sealed, "file": self.name})
         self._fd = _open_append(self.path)
-        self.notices.append(("rotation", f"{self.name} reached {self.max_bytes} bytes: rotated to "
-                             f"{self._rotated(1).name}", {"file": self.name, "reason": reason}))
+        # built-in rotation is ordinary: the seal and expiry records in the chain say it all
+        # (a notice here would be written, and could rotate again, without end)
 
     def close(self) -> None:
         if self._fd >= 0:

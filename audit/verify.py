@@ -42,7 +42,7 @@ class StreamReport:
 
     @property
     def ok(self) -> bool:
-        return not self.problems and all(s.status in (VALID, EXPIRED) for s in self.segments)
+        return not self.problems and all(s.status in (VALID, EXPIRED, UNSEALED) for s in self.segments)
 
 
 @dataclass
@@ -97,9 +97,13 @@ def verify_stream(log_dir: Path, name: str, key: bytes) -> tuple[StreamReport | 
         if not active.exists() and not rotated:
             return None, 0
         n = len(read_lines(active)) if active.exists() else 0
-        if n or rotated:
+        if rotated:
             rep.problems.append(f"{name}{CHAIN_SUFFIX} is missing: nothing of {name} can be checked")
-        return rep, 0
+        elif n:  # written but never signed yet (a first cycle cut short)
+            rep.segments.append(SegmentReport(name, 0, UNSEALED, n,
+                                              f"{n} line(s), none signed yet (no {name}{CHAIN_SUFFIX})"))
+            rep.unsealed += n
+        return rep, n
 
     # 1. the sidecar itself: signatures and order
     prev = ""

@@ -14,7 +14,7 @@ from datetime import date
 from pathlib import Path
 from typing import Sequence
 
-from bot.errors import ConfigError, Halt, LockHeld, TradebotError
+from bot.errors import AuditWriteError, ConfigError, Halt, LockHeld, TradebotError
 
 EXIT_CONFIG, EXIT_LOCKED, EXIT_HALTED = 2, 3, 1
 
@@ -163,6 +163,8 @@ def _record_refused_lock(settings, message: str) -> None:
 
 
 def _stop(bot, lock, reason: str) -> None:
+    """Record the stop, sign and close the trail, release everything; a trail that can no
+    longer be written does not keep the rest from being released."""
     from audit.records import EventRecorded
     from bot.cycle import record_inbox
     try:
@@ -170,6 +172,8 @@ def _stop(bot, lock, reason: str) -> None:
         bot.trail.record(EventRecorded("bot_stopped", f"tradebot stopped: {reason}",
                                        {"pid": os.getpid(), "reason": reason}))
         bot.trail.close()
+    except OSError as exc:
+        print(f"tradebot: could not record the stop in the trail: {exc}", file=sys.stderr)
     finally:
         bot.state.close()
         bot.broker.close()
@@ -177,6 +181,7 @@ def _stop(bot, lock, reason: str) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from audit.writer import AuditWriteFailed
     from bot.runner import Runner
     from bot.scheduling import SlotPlanner, parse_schedule
 
@@ -199,12 +204,36 @@ def cmd_run(args: argparse.Namespace) -> int:
         Runner(bot, planner, s.missed_slot, stop).run(args.max_cycles)
         if received:
             reason = f"{received[0]} received"
+    except (AuditWriteError, AuditWriteFailed) as exc:
+        why = str(exc) if isinstance(exc, AuditWriteError) else \
+            f"the audit trail cannot be written ({exc}); trading stopped"
+        reason = f"halted: {why}"
+        print(f"tradebot: {reason}", file=sys.stderr, flush=True)
+        _try_log(bot, reason)
+        if s.on_audit_failure == "wait":  # stay up for the operator; trade nothing
+            print("tradebot: BOT_ON_AUDIT_FAILURE=wait: trading stopped; waiting for SIGTERM",
+                  file=sys.stderr, flush=True)
+            stop.wait()
+        _stop(bot, lock, reason)
+        return EXIT_HALTED
     except Halt as exc:
         reason = f"halted: {exc}"
-        raise
-    finally:
         _stop(bot, lock, reason)
+        raise
+    except BaseException as exc:
+        _stop(bot, lock, f"stopped by {type(exc).__name__}")
+        raise
+    _stop(bot, lock, reason)
     return 0
+
+
+def _try_log(bot, message: str) -> None:
+    """Write to whatever log still works."""
+    try:
+        bot.trail.log("ERROR", message)
+        bot.trail.checkpoint()
+    except OSError:
+        pass
 
 
 def cmd_cycle(args: argparse.Namespace) -> int:
