@@ -121,6 +121,7 @@ class Stream:
         self._dirty = False
         if durable:
             self._repair()
+            self._tidy()
         self._chain = ChainWriter(directory / (name + CHAIN_SUFFIX), key)
         self.state = resume(read_chain(self._chain.path))
         self._fd = _open_append(self.path)
@@ -284,14 +285,11 @@ class Stream:
             else:
                 src.rename(self._rotated(n + 1))
         if self.backups > 0:
-            target = self._rotated(1)
+            plain = self.directory / f"{self.name}.1"
+            self.path.rename(plain)  # atomic: the sealed segment is whole under one name
+            _fsync_dir(self.directory)
             if self.compress:
-                with open(self.path, "rb") as src_f, gzip.open(target, "wb") as dst:
-                    shutil.copyfileobj(src_f, dst)
-                os.chmod(target, FILE_MODE)
-                self.path.unlink()
-            else:
-                self.path.rename(target)
+                self._compress(plain)
         else:
             self.path.unlink()
             self._chain.write(self.state, {"type": "expired", "ts": self._stamp(),
@@ -299,6 +297,33 @@ class Stream:
         self._fd = _open_append(self.path)
         # built-in rotation is ordinary: the seal and expiry records in the chain say it all
         # (a notice here would be written, and could rotate again, without end)
+
+    def _compress(self, plain: Path) -> None:
+        """`.N` -> `.N.gz` through a temporary file: at every instant one whole copy has a
+        segment name (a crash in between leaves both, which `_tidy` resolves at start-up)."""
+        gz = plain.with_name(plain.name + ".gz")
+        tmp = plain.with_name(plain.name + ".gz.tmp")
+        with open(plain, "rb") as src_f, gzip.open(tmp, "wb") as dst:
+            shutil.copyfileobj(src_f, dst)
+        os.chmod(tmp, FILE_MODE)
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.rename(tmp, gz)
+        plain.unlink()
+        _fsync_dir(self.directory)
+
+    def _tidy(self) -> None:
+        """Finish a rotation a crash interrupted: drop temporary files, keep one copy of each
+        rotated segment, compress what should be compressed."""
+        for tmp in self.directory.glob(self.name + ".*.gz.tmp"):
+            tmp.unlink()
+        for n in range(1, self.backups + 2):
+            plain = self.directory / f"{self.name}.{n}"
+            gz = self.directory / f"{self.name}.{n}.gz"
+            if plain.exists() and gz.exists():
+                plain.unlink()  # the .gz was renamed into place whole: it is the copy to keep
+            elif plain.exists() and self.compress:
+                self._compress(plain)
 
     def close(self) -> None:
         if self._fd >= 0:

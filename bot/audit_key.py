@@ -31,12 +31,14 @@ def load_key(settings: Settings, *, create: bool) -> tuple[bytes, str]:
         raise ConfigError(f"no audit key: set BOT_AUDIT_KEY or BOT_AUDIT_KEY_FILE, or keep "
                           f"{path} (generated at the first start)")
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
         os.write(fd, secrets.token_hex(32).encode() + b"\n")
         os.fsync(fd)
     finally:
         os.close(fd)
+    os.rename(tmp, path)  # a whole key or none, even if killed right here
     return path.read_bytes().strip(), f"generated {path}"
 
 

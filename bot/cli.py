@@ -9,7 +9,6 @@ import argparse
 import os
 import signal
 import sys
-import threading
 from datetime import date
 from pathlib import Path
 from typing import Sequence
@@ -138,7 +137,9 @@ def _live(settings, echo):
     bot.trail.log("INFO", "settings: " + ", ".join(
         f"BOT_{k.upper()}={v}" for k, v in settings.redacted().items()))
     try:  # check the broker before the first cycle: bad keys stop here, with one clear line
+        from bot.cycle import recover
         from bot.reconcile import reconcile
+        recover(bot)  # crash leftovers first, so they are not mistaken for differences
         account = bot.broker.account()
         bot.trail.log("INFO", f"broker {settings.broker} answered: nav {account.nav:,.2f}, "
                       f"cash {account.cash:,.2f}, {len(account.positions)} positions")
@@ -182,11 +183,11 @@ def _stop(bot, lock, reason: str) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from audit.writer import AuditWriteFailed
-    from bot.runner import Runner
+    from bot.runner import Runner, StopFlag
     from bot.scheduling import SlotPlanner, parse_schedule
 
     s = _settings()
-    stop = threading.Event()
+    stop = StopFlag()
     received: list[str] = []
 
     def on_signal(signum, _frame):
@@ -213,7 +214,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         if s.on_audit_failure == "wait":  # stay up for the operator; trade nothing
             print("tradebot: BOT_ON_AUDIT_FAILURE=wait: trading stopped; waiting for SIGTERM",
                   file=sys.stderr, flush=True)
-            stop.wait()
+            stop.wait(float("inf"))
         _stop(bot, lock, reason)
         return EXIT_HALTED
     except Halt as exc:

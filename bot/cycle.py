@@ -14,7 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Callable
 
-from audit.records import (ORDERS, TRADES, CycleCompleted, ErrorRecorded, EventRecorded,
+from audit.records import (DECISIONS, ERRORS, ORDERS, PERFORMANCE, TRADES, CycleCompleted, ErrorRecorded, EventRecorded,
                            ModelDecided, OrderFailed, OrderSubmitted, TradeExecuted)
 from audit.tail import tail_contains
 from audit.timestamps import format_slot
@@ -169,18 +169,20 @@ def run_cycle(bot: Bot, slot: datetime, *, send_orders: bool = True) -> CycleOut
     trail, state, broker = bot.trail, bot.state, bot.broker
     cts = format_slot(slot)
     record_inbox(bot)
+    rerun = state.started_slot == slot  # this slot's cycle began before and was cut short
+    state.start_slot(slot)
     settled = bool(state.open_orders or state.writing)
     fills = _settle_open_orders(bot, cts)
     account = broker.account()
     settled |= reconcile(bot, account, cts, bot.reconcile_policy)
     cp = plan_cycle(bot, slot, account)
-    errors = _record_problems(bot, cp)
+    errors = 0 if rerun else _record_problems(bot, cp)
     if cp.kill_reason:
         trail.record(EventRecorded("kill_switch_engaged", f"no new orders: {cp.kill_reason}",
                                    {"cycle_timestamp": cts, "blocked_orders": sum(
                                        1 for c in cp.plan.checks if c.check == "kill_switch")},
                                    level="WARN"))
-    _record_decisions(bot, cp, cts, send_orders)
+    _record_decisions(bot, cp, cts, send_orders, rerun)
     sent = 0
     if send_orders:
         sent, new_fills, failed = _submit_all(bot, cp, cts)
@@ -216,12 +218,16 @@ def _record_problems(bot: Bot, cp: CyclePlan) -> int:
     return n
 
 
-def _record_decisions(bot: Bot, cp: CyclePlan, cts: str, send_orders: bool) -> None:
+def _record_decisions(bot: Bot, cp: CyclePlan, cts: str, send_orders: bool, rerun: bool) -> None:
+    """One `model_decision` per model per slot: a resumed slot keeps the ones already written."""
     skip_note = None if send_orders else {
         "check": "missed_slot_policy", "symbol": None,
         "detail": "BOT_MISSED_SLOT=record: plan recorded, no order sent"}
     for run in cp.runs:
         name = run.share.model.name
+        if rerun and tail_contains(bot.trail.log_dir / DECISIONS,
+                                   f'"model":"{name}","cycle_timestamp":"{cts}"'.encode()):
+            continue
         checks = [{"check": c.check, "symbol": c.symbol, "detail": c.detail}
                   for c in cp.plan.checks if c.model == name]
         if skip_note and any(o.model == name for o in cp.plan.orders):
@@ -333,7 +339,22 @@ def _finish_interrupted_fills(bot: Bot) -> int:
     return n
 
 
-def _settle_open_orders(bot: Bot, cts: str) -> int:
+def recover(bot: Bot) -> None:
+    """At start-up, before anything compares or trades: finish what a crash interrupted (fill
+    and order lines, orders sent but not recorded), then close a slot whose cycle had in fact
+    completed (its snapshot is in the trail; only the mark was lost)."""
+    record_inbox(bot)
+    _settle_open_orders(bot, None)
+    state = bot.state
+    started = state.started_slot
+    if started is not None and (state.last_slot is None or state.last_slot < started):
+        if tail_contains(bot.trail.log_dir / PERFORMANCE,
+                         f'"cycle_timestamp":"{format_slot(started)}"'.encode()):
+            state.complete_slot(started)
+    bot.trail.checkpoint()
+
+
+def _settle_open_orders(bot: Bot, cts: str | None) -> int:
     """Finish what an earlier cycle or a crash left open: fill lines written halfway, orders sent
     but not recorded, fills that came after a cycle's deadline. An order still working now is
     cancelled, so the new plan starts from what is really held. Returns the fills written."""
@@ -342,16 +363,20 @@ def _settle_open_orders(bot: Bot, cts: str) -> int:
     for cid in sorted(state.open_orders):
         data = state.order_data.get(cid, {})
         model = data.get("model", "unknown")
-        order_cts = data.get("cycle_timestamp", cts)
+        order_cts = data.get("cycle_timestamp", cts or "")
         ack = broker.order_status(cid)
         if state.order_stage[cid] == INTENT:
             if ack is None:
                 trail.record(EventRecorded("order_not_placed", f"{cid} never reached the broker; "
                                            "the plan is made again", {"order_id": cid,
-                                                                      "cycle_timestamp": cts}))
+                                                                      "cycle_timestamp": order_cts}))
                 state.forget_order(cid)
                 continue
-            if ack.status == "rejected":
+            if ack.status == "rejected":  # refused before we could record it: record it now
+                if not tail_contains(trail.log_dir / ERRORS, f'"order_id":"{cid}"'.encode()):
+                    trail.record(OrderFailed(
+                        data["symbol"], data["side"], data["quantity"],
+                        ack.reason or "rejected by the broker", data, model, cid, order_cts))
                 state.set_order_stage(cid, DONE)
                 continue
             if not tail_contains(trail.log_dir / ORDERS, f'"order_id":"{cid}"'.encode()):
@@ -365,7 +390,7 @@ def _settle_open_orders(bot: Bot, cts: str) -> int:
             broker.cancel_order(cid)
             trail.record(EventRecorded("order_canceled", f"{cid} was still open at the next cycle: "
                                        "the rest of it is cancelled before planning again",
-                                       {"order_id": cid, "cycle_timestamp": cts}, level="WARN"))
+                                       {"order_id": cid, "cycle_timestamp": order_cts}, level="WARN"))
             fills += _record_fills(bot, cid, model, order_cts)
     return fills
 

@@ -38,11 +38,13 @@ class OrderRequest:
 
 @dataclass(frozen=True, slots=True)
 class OrderAck:
-    """The broker accepted an order. `status` is the broker's word (accepted, new, filled...)."""
+    """An order the broker knows: its ids and its status in the broker's words (accepted, new,
+    filled, rejected...); `reason` says why, for a rejected one, when the broker says."""
 
     client_order_id: str
     broker_order_id: str
     status: str
+    reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,7 +36,7 @@ def reconcile(bot, account: AccountSnapshot, cts: str | None, policy: str,
     unknown = sorted(set(bot.broker.open_orders()) - bot.state.open_orders) if check_orders else []
     if not diffs and not unknown:
         return False
-    parts = [f"{sym}: trail {e:g}, broker {a:g}" for sym, (e, a) in sorted(diffs.items())]
+    parts = [f"{sym}: trail {e:.9g}, broker {a:.9g}" for sym, (e, a) in sorted(diffs.items())]
     if unknown:
         parts.append(f"open orders the trail does not know: {', '.join(unknown)}")
     action = ("adopted: our books now match the broker" if policy == "adopt"

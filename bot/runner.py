@@ -6,6 +6,7 @@ traceback in production.log, then carry on. `Halt` (and a trail that cannot be w
 from __future__ import annotations
 
 import threading
+import time
 import traceback
 from datetime import datetime
 from typing import Callable
@@ -58,6 +59,30 @@ def manual_slot(bot: Bot, planner: SlotPlanner) -> datetime | None:
     return slot
 
 
+class StopFlag:
+    """What a signal handler sets: a plain attribute. (`threading.Event.set` takes a lock, and a
+    handler that runs while the main thread holds it inside `Event.wait` deadlocks.)"""
+
+    def __init__(self) -> None:
+        self.requested = False
+
+    def set(self) -> None:
+        self.requested = True
+
+    def is_set(self) -> bool:
+        return self.requested
+
+    def wait(self, seconds: float) -> bool:
+        """Sleep up to `seconds` (forever for inf), waking within 0.2 s of a stop request."""
+        deadline = time.monotonic() + seconds
+        while not self.requested:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            time.sleep(min(left, 0.2))
+        return True
+
+
 class Runner:
     """Runs the cycles of a `SlotPlanner` until `stop` is set or `max_cycles` have run.
 
@@ -66,7 +91,7 @@ class Runner:
     """
 
     def __init__(self, bot: Bot, planner: SlotPlanner, missed_slot: str,
-                 stop: threading.Event, wait: Callable[[float], object] | None = None,
+                 stop: StopFlag | threading.Event, wait: Callable[[float], object] | None = None,
                  poll_seconds: float = 1.0, max_wait: float = 1.0) -> None:
         self.bot = bot
         self.planner = planner
@@ -89,7 +114,9 @@ class Runner:
         while not self._done():
             now = self.bot.clock.now()
             until_slot = (self.next_slot - now).total_seconds() if self.next_slot else self.max_wait
-            self.wait(max(0.0, min(until_slot, self.max_wait)))
+            # sleep until both the slot and the ticker are due (never spin on a due slot)
+            idle = ticker.idle_seconds or 0.0
+            self.wait(max(0.0, min(self.max_wait, max(until_slot, idle))))
             if self.stop.is_set():
                 break
             ticker.run_pending()
@@ -109,6 +136,12 @@ class Runner:
             return
         if last is None:
             bot.trail.log("INFO", f"first start on this data directory: running slot {format_slot(latest)} now")
+            self._run(latest, send_orders=True)
+            return
+        if bot.state.started_slot == latest:  # a cycle cut short (a crash): finish it now
+            bot.trail.record(EventRecorded(
+                "slot_resumed", f"the cycle for {format_slot(latest)} was interrupted: resuming it",
+                {"cycle_timestamp": format_slot(latest)}, level="WARN"))
             self._run(latest, send_orders=True)
             return
         missed = self.planner.count_between(last, latest, cap=10_000)

@@ -35,6 +35,7 @@ class StateStore:
     def __init__(self, path: Path | None) -> None:
         self._db: sqlite3.Connection | None = None
         self.last_slot: datetime | None = None
+        self.started_slot: datetime | None = None  # the slot whose cycle began last
         self.sleeves: dict[str, dict[str, float]] = {}
         self.order_stage: dict[str, str] = {}
         self.order_data: dict[str, dict] = {}
@@ -54,8 +55,10 @@ class StateStore:
     def _load(self) -> None:
         db = self._db
         assert db is not None
-        row = db.execute("SELECT value FROM meta WHERE key='last_slot'").fetchone()
-        self.last_slot = datetime.fromisoformat(row[0]) if row else None
+        meta = dict(db.execute("SELECT key, value FROM meta"))
+        self.last_slot = datetime.fromisoformat(meta["last_slot"]) if "last_slot" in meta else None
+        self.started_slot = (datetime.fromisoformat(meta["started_slot"])
+                             if "started_slot" in meta else None)
         for model, symbol, qty in db.execute("SELECT model, symbol, qty FROM sleeves"):
             self.sleeves.setdefault(model, {})[symbol] = qty
         for cid, stage, data in db.execute("SELECT cid, stage, data FROM orders"):
@@ -80,6 +83,10 @@ class StateStore:
                 self._db.execute(sql, args)
 
     # -- slots ---------------------------------------------------------------------------
+    def start_slot(self, slot: datetime) -> None:
+        self.started_slot = slot
+        self._exec(("INSERT OR REPLACE INTO meta VALUES ('started_slot', ?)", (slot.isoformat(),)))
+
     def complete_slot(self, slot: datetime) -> None:
         self.last_slot = slot
         self._exec(("INSERT OR REPLACE INTO meta VALUES ('last_slot', ?)", (slot.isoformat(),)))

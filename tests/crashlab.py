@@ -81,19 +81,135 @@ def env_for(tmp: Path, **overrides: str) -> dict[str, str]:
     env.update(LAB_SETTINGS)
     env["BOT_LOG_DIR"] = str(log_dir(tmp))
     env["BOT_DATA_DIR"] = str(data_dir(tmp))
+    env["PYTHONFAULTHANDLER"] = "1"  # a hung bot shows its stack on SIGABRT (see `stop`)
     env.update(overrides)
     return env
 
 
-def start(tmp: Path, env: dict[str, str] | None = None, *args: str) -> subprocess.Popen:
-    """Start `python -m bot run` in `tmp`; its stdout/stderr go to tmp/run-<n>.out/.err."""
+# `python -c CRASH_DRIVER SPEC run ...`: the real CLI, which SIGKILLs itself at one precise point
+# (the same death as an outside `kill -9`, without the timing lottery). SPEC is one of
+#   record:<event_type>:<n>   just after the n-th record of that type is written to the trail
+#   broker:<n>                just after the paper broker committed its n-th fill (the order is
+#                             placed and filled; nothing of it is in the trail yet)
+#   broker-rejected:<n>       just after the paper broker stored its n-th rejection
+#   state:<method>:<n>        just after the n-th call of StateStore.<method> (e.g. fill_writing)
+#   after:<module>:<name>:<n> just after the n-th call of <module>.<name> (a function or
+#                             Class.method, e.g. after:shutil:copyfileobj:1)
+#   before-move:<file>:<n>    just before the n-th rename/replace/unlink of a file named <file>
+#                             (a rotation moving or removing the active stream)
+#   after-move:<file>:<n>     just after it
+#   sigterm-in-event-wait:<n> no crash: a SIGTERM delivered inside the n-th wait of the
+#                             scheduler for its next slot
+#   none                      no crash
+# Any of them dumps every thread's traceback to stderr on SIGUSR1 (faulthandler).
+CRASH_DRIVER = r"""
+import faulthandler, os, signal, sys
+faulthandler.register(signal.SIGUSR1, all_threads=True)  # `kill -USR1`: where is it stuck?
+spec, argv = sys.argv[1], sys.argv[2:]
+kind, _, rest = spec.partition(":")
+seen = [0]
+
+def hit(n):
+    seen[0] += 1
+    if seen[0] == n:
+        sys.stdout.flush()
+        os.kill(os.getpid(), signal.SIGKILL)
+
+if kind == "record":
+    event, n = rest.rsplit(":", 1)
+    import audit.trail as trail
+    orig_record = trail.AuditTrail.record
+    def record(self, rec, *a, **k):
+        out = orig_record(self, rec, *a, **k)
+        if rec.event_type == event:
+            hit(int(n))
+        return out
+    trail.AuditTrail.record = record
+elif kind in ("broker", "broker-rejected"):
+    import bot.brokers.sim as sim
+    orig_persist = sim.SimulatedBroker._persist
+    def _persist(self, order, fill):
+        orig_persist(self, order, fill)
+        if (fill is not None) if kind == "broker" else (order.status == "rejected"):
+            hit(int(rest))
+    sim.SimulatedBroker._persist = _persist
+elif kind in ("state", "after"):
+    import importlib
+    if kind == "state":
+        rest = "bot.state:StateStore." + rest
+    module, name, n = rest.split(":")
+    owner = importlib.import_module(module)
+    *path, attr = name.split(".")
+    for part in path:
+        owner = getattr(owner, part)
+    orig = getattr(owner, attr)
+    def patched(*a, **k):
+        out = orig(*a, **k)
+        hit(int(n))
+        return out
+    setattr(owner, attr, patched)
+elif kind in ("before-move", "after-move"):
+    # the n-th rename/replace/unlink of a file with this name (a rotation moving or removing
+    # the active file): just before it, or just after it
+    target, n = rest.rsplit(":", 1)
+    for fname in ("rename", "replace", "unlink", "remove"):
+        def make(orig):
+            def moved(src, *a, **k):
+                mine = os.path.basename(os.fspath(src)) == target
+                if mine and kind == "before-move":
+                    hit(int(n))
+                out = orig(src, *a, **k)
+                if mine and kind == "after-move":
+                    hit(int(n))
+                return out
+            return moved
+        setattr(os, fname, make(getattr(os, fname)))
+elif kind == "sigterm-in-event-wait":
+    # SIGTERM arrives while the scheduler waits for its next slot (the runner's StopFlag.wait;
+    # an earlier threading.Event there deadlocked when the handler called Event.set()).
+    import time
+    import bot.runner as runner
+    orig_wait = runner.StopFlag.wait
+    def wait(self, seconds):
+        seen[0] += 1
+        if seen[0] == int(rest):
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.01)  # the Python-level handler runs here
+        return orig_wait(self, seconds)
+    runner.StopFlag.wait = wait
+elif kind != "none":  # none: no crash, only the traceback dump on SIGUSR1
+    raise SystemExit(f"unknown crash point {spec!r}")
+sys.argv = ["tradebot", *argv]
+from bot.cli import main
+raise SystemExit(main())
+"""
+
+
+# Two capital splits to alternate at each restart: prices of the synthetic market move at most
+# once a minute (and not at all outside NYSE sessions), so without a change every cycle after
+# the first one trades only dust; a new split makes the restart's first cycle rebalance for real.
+CHURN_MODELS = ("SectorRotationModel_v1=0.5,EqualWeightModel_v1=0.5",
+                "SectorRotationModel_v1=0.2,EqualWeightModel_v1=0.8")
+
+
+def churn_env(tmp: Path, n: int, **overrides: str) -> dict[str, str]:
+    """`env_for` with the n-th capital split of CHURN_MODELS."""
+    return env_for(tmp, BOT_MODELS=CHURN_MODELS[n % len(CHURN_MODELS)], **overrides)
+
+
+def start(tmp: Path, env: dict[str, str] | None = None, *args: str,
+          crash_at: str | None = None, command: str = "run") -> subprocess.Popen:
+    """Start `python -m bot <command>` (run by default) in `tmp`; its stdout/stderr go to
+    tmp/run-<n>.out/.err. `crash_at` (see CRASH_DRIVER) makes it SIGKILL itself at that point."""
     tmp = Path(tmp)
     n = sum(1 for _ in tmp.glob("run-*.out")) + 1
     out = open(tmp / f"run-{n:04d}.out", "wb")
     err = open(tmp / f"run-{n:04d}.err", "wb")
+    cmd = [sys.executable, "-m", "bot", command, *args]
+    if crash_at is not None:
+        cmd = [sys.executable, "-c", CRASH_DRIVER, crash_at, command, *args]
     try:
-        proc = subprocess.Popen([sys.executable, "-m", "bot", "run", *args], cwd=tmp,
-                                env=env or env_for(tmp), stdout=out, stderr=err,
+        proc = subprocess.Popen(cmd, cwd=tmp, env=env or env_for(tmp), stdout=out, stderr=err,
                                 stdin=subprocess.DEVNULL)
     finally:
         out.close()
@@ -110,15 +226,31 @@ def kill9(proc: subprocess.Popen) -> None:
     proc.wait()
 
 
-def stop(proc: subprocess.Popen, timeout: float = 30.0) -> int:
-    """SIGTERM and wait; returns the exit code (the process is killed if it hangs)."""
+class StopTimeout(AssertionError):
+    """The bot did not exit after SIGTERM."""
+
+
+def stop(proc: subprocess.Popen, timeout: float = 15.0) -> int:
+    """SIGTERM and wait; returns the exit code (see `wait_exit`)."""
     if proc.poll() is None:
         os.kill(proc.pid, signal.SIGTERM)
+    return wait_exit(proc, timeout)
+
+
+def wait_exit(proc: subprocess.Popen, timeout: float = 15.0) -> int:
+    """The exit code. A bot still running after `timeout` gets SIGABRT (faulthandler, on
+    through PYTHONFAULTHANDLER, prints where every thread is) and StopTimeout is raised with
+    that traceback."""
     try:
         return proc.wait(timeout)
     except subprocess.TimeoutExpired:
-        kill9(proc)
-        raise
+        os.kill(proc.pid, signal.SIGABRT)
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            kill9(proc)
+        raise StopTimeout(f"still running after {timeout:g}s (SIGTERM sent?); its stack then:\n"
+                          f"{stderr_of(proc, 3000)}") from None
 
 
 def stderr_of(proc: subprocess.Popen, limit: int = 4000) -> str:

@@ -185,7 +185,7 @@ class SimulatedBroker:
 
     def order_status(self, client_order_id: str) -> OrderAck | None:
         rec = self._orders.get(client_order_id)
-        return OrderAck(client_order_id, rec.broker_id, rec.status) if rec else None
+        return OrderAck(client_order_id, rec.broker_id, rec.status, rec.reason) if rec else None
 
     def open_orders(self) -> list[str]:
         if self._working:
