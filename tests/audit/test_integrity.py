@@ -309,3 +309,14 @@ def test_events_of_a_trail_stay_valid_json_lines(tmp_path):
     t.record(EventRecorded("x", "y"))
     t.close()
     assert events(tmp_path)[0]["event_type"] == "x"
+
+
+def test_recovery_finds_a_line_that_was_rotated_away(tmp_path):
+    from audit.tail import tail_contains
+    t = trail(tmp_path, compress=True)
+    write(t, 3)
+    t._files["errors.jsonl"].rotate("size")
+    t.close()
+    assert not (tmp_path / "errors.jsonl").read_bytes()
+    assert tail_contains(tmp_path / "errors.jsonl", b'"order_id":"tb-2"')
+    assert not tail_contains(tmp_path / "errors.jsonl", b'"order_id":"tb-9"')

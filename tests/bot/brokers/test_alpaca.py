@@ -167,6 +167,7 @@ def test_a_timeout_before_the_order_was_placed_is_recorded_not_placed(tmp_path, 
     assert "timeout" in err["error"]
     assert out.orders == 2 and server.post_count() == 3
     assert server.post_count(err["order_id"]) == 1
+    assert_no_secret(tmp_path)
 
 
 def test_insufficient_buying_power_is_recorded_with_the_brokers_words(tmp_path, server, monkeypatch):
