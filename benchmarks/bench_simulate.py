@@ -74,7 +74,7 @@ def main() -> None:
             print(f"{name:<42}{'not installed':>19}")
         else:
             print(f"{name:<42}{seconds:>9.3f}{n / seconds:>10.0f}   ratio ours/{name.split()[0]}: "
-                  f"{(days / whole) / (n / seconds):.1f}x whole process")
+                  f"{(days / whole) / (n / seconds):.2f}x whole process")
 
 
 if __name__ == "__main__":
