@@ -86,6 +86,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except TradebotError as exc:  # e.g. the broker cannot be reached at start-up
         print(f"tradebot: stopped: {exc}", file=sys.stderr)
         return EXIT_HALTED
+    except OSError as exc:  # a log or data directory that cannot be used: one line, no trace
+        where = f" ({exc.filename})" if exc.filename else ""
+        print(f"tradebot: stopped: {exc.strerror or exc}{where}: check that the log and data "
+              "directories exist, are writable and have free space", file=sys.stderr)
+        return EXIT_HALTED
 
 
 def _settings(**overrides):
