@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: run test bench clean
+.PHONY: run test bench bench-all clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,11 @@ test: $(DEV_STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_simulate.py
+
+bench-all: bench
+	$(BIN)/python benchmarks/bench_fsync.py
+	$(BIN)/python benchmarks/bench_verify.py
+	$(BIN)/python benchmarks/kill_restart.py --kills 200
 
 clean:
 	rm -rf $(VENV) build *.egg-info
