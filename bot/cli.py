@@ -135,6 +135,8 @@ def _live(settings, echo):
         raise
     clock = SystemClock()
     bot = build_bot(settings, clock, live=True, echo=echo)
+    if settings.log_level == "debug":
+        _debug_logging(bot)
     bot.trail.record(EventRecorded("bot_started", f"tradebot started (pid {os.getpid()})", {
         "pid": os.getpid(), "command": " ".join(sys.argv[1:]) or "run", "broker": settings.broker,
         "schedule": settings.schedule, "market_hours": settings.effective_market_hours,
@@ -153,6 +155,23 @@ def _live(settings, echo):
         _stop(bot, lock, f"start-up check failed: {exc}")
         raise
     return bot, lock
+
+
+def _debug_logging(bot) -> None:
+    """BOT_LOG_LEVEL=debug: the libraries' own log lines (urllib3, alpaca-py...) go to
+    production.log too. Keys travel in HTTP headers, which these libraries do not log."""
+    import logging
+
+    class ToTrail(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            try:
+                bot.trail.log(record.levelname, f"{record.name}: {record.getMessage()}")
+            except Exception:  # noqa: BLE001 - logging must never break a cycle
+                self.handleError(record)
+
+    root = logging.getLogger()
+    root.setLevel(logging.DEBUG)
+    root.addHandler(ToTrail())
 
 
 def _record_refused_lock(settings, message: str) -> None:

@@ -60,6 +60,7 @@ ALLOWED: dict[str, str] = {
     "log_backups": "a whole number from 0 to 1000",
     "log_compress": "true or false",
     "on_audit_failure": "'exit' (stop with exit code 1) or 'wait' (stay up, trade nothing)",
+    "log_level": "'info' or 'debug' (debug adds the HTTP libraries' own log lines)",
 }
 
 
@@ -112,6 +113,7 @@ class Settings(BaseSettings):
     log_backups: int = Field(5, ge=0, le=1000)
     log_compress: bool = False
     on_audit_failure: Literal["exit", "wait"] = "exit"
+    log_level: Literal["info", "debug"] = "info"
 
     @field_validator("schedule")
     @classmethod
