@@ -349,13 +349,19 @@ def test_one_cycle_against_real_alpaca_paper(tmp_path):
     assert "bot_started" in events and "bot_stopped" in events
 
 
-def test_tradebot_run_on_alpaca_end_to_end(tmp_path, server):
+def cli_env(tmp_path: Path, server: FakeAlpaca, **extra: str) -> dict[str, str]:
+    """The environment of a `python -m bot` subprocess trading on the local server."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("BOT_")}
     env.update(BOT_BROKER="alpaca", BOT_ALPACA_API_KEY=server.api_key,
                BOT_ALPACA_SECRET_KEY=server.secret_key, BOT_ALPACA_TRADING_URL=server.url,
                BOT_ALPACA_DATA_URL=server.url, BOT_LOG_DIR=str(tmp_path / "logs"),
-               BOT_DATA_DIR=str(tmp_path / "data"), BOT_MARKET_HOURS="always",
-               BOT_MODELS=MODEL, BOT_FILL_TIMEOUT="5")
+               BOT_DATA_DIR=str(tmp_path / "data"), BOT_MARKET_HOURS="always", BOT_MODELS=MODEL)
+    env.update(extra)
+    return env
+
+
+def test_tradebot_run_on_alpaca_end_to_end(tmp_path, server):
+    env = cli_env(tmp_path, server, BOT_FILL_TIMEOUT="5")
     proc = subprocess.run([sys.executable, "-m", "bot", "run", "--max-cycles", "1"], cwd=tmp_path,
                           env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
@@ -368,13 +374,8 @@ def test_tradebot_run_on_alpaca_end_to_end(tmp_path, server):
 
 def test_a_canary_key_never_leaks_with_debug_logging_on(tmp_path, server):
     """Debug logging on, then failures: a 500 on the order POST, a timeout, a 503 on reads."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BOT_")}
-    env.update(BOT_BROKER="alpaca", BOT_ALPACA_API_KEY=server.api_key,
-               BOT_ALPACA_SECRET_KEY=server.secret_key, BOT_ALPACA_TRADING_URL=server.url,
-               BOT_ALPACA_DATA_URL=server.url, BOT_LOG_DIR=str(tmp_path / "logs"),
-               BOT_DATA_DIR=str(tmp_path / "data"), BOT_MARKET_HOURS="always",
-               BOT_MODELS=MODEL, BOT_FILL_TIMEOUT="2", BOT_LOG_LEVEL="debug",
-               BOT_HTTP_TIMEOUT="0.5", BOT_READ_RETRIES="1")
+    env = cli_env(tmp_path, server, BOT_FILL_TIMEOUT="2", BOT_LOG_LEVEL="debug",
+                  BOT_HTTP_TIMEOUT="0.5", BOT_READ_RETRIES="1")
     server.fail_next("POST", "/v2/orders", 500, {"code": 50010000, "message": "internal error"})
     server.hang_next("POST", "/v2/orders", 1.5, then_process=False)
     server.fail_next("GET", "/v2/stocks/trades/latest", 503, "<html>503</html>", count=2)
