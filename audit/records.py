@@ -97,12 +97,14 @@ class CycleCompleted:
     orders: int = 0
     fills: int = 0
     errors: int = 0
+    prices: Mapping[str, float] = field(default_factory=dict)  # marks of the positions + benchmark
 
     def to_dict(self, ts: str) -> dict[str, Any]:
         return {"timestamp": ts, "event_type": self.event_type, "nav": self.nav, "cash": self.cash,
                 "positions_count": len(self.positions), "positions": dict(self.positions),
                 "buying_power": self.buying_power, "cycle_timestamp": self.cycle_timestamp,
-                "orders": self.orders, "fills": self.fills, "errors": self.errors}
+                "orders": self.orders, "fills": self.fills, "errors": self.errors,
+                "prices": dict(self.prices)}
 
     def describe(self) -> str:
         return (f"cycle {self.cycle_timestamp} done: nav {self.nav:.2f}, cash {self.cash:.2f}, "

@@ -144,12 +144,11 @@ def _live(settings, echo):
     bot.trail.log("INFO", "settings: " + ", ".join(
         f"BOT_{k.upper()}={v}" for k, v in settings.redacted().items()))
     try:  # check the broker before the first cycle: bad keys stop here, with one clear line
-        from bot.cycle import recover
+        from bot.cycle import record_account, recover
         from bot.reconcile import reconcile
         recover(bot)  # crash leftovers first, so they are not mistaken for differences
         account = bot.broker.account()
-        bot.trail.log("INFO", f"broker {settings.broker} answered: nav {account.nav:,.2f}, "
-                      f"cash {account.cash:,.2f}, {len(account.positions)} positions")
+        record_account(bot, account, f"broker {settings.broker}")
         reconcile(bot, account, None, settings.reconcile)
     except Exception as exc:
         _stop(bot, lock, f"start-up check failed: {exc}")

@@ -22,7 +22,7 @@ from audit.trail import AuditTrail
 from bot import calendar, inbox
 from bot.clock import Clock
 from bot.domain import AccountSnapshot, Fill, OrderRequest, Side
-from bot.errors import DataError, Halt, OrderRejected, SkipAndRecord
+from bot.errors import DataError, Halt, OrderRejected, RetryLater, SkipAndRecord
 from bot.planning import Plan, RiskLimits, Sleeve, plan_orders
 from bot.ports import Broker, MarketCalendar, MarketData
 from bot.reconcile import reconcile
@@ -30,6 +30,7 @@ from bot.state import DONE, INTENT, SENT, StateStore
 from models.base import Decision, History, Model, input_sha256
 
 FINAL_STATUSES = frozenset(("filled", "rejected", "canceled", "expired", "done_for_day"))
+BENCHMARK = "SPY"  # its price goes into every snapshot, for buy-and-hold comparisons
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,10 +193,37 @@ def run_cycle(bot: Bot, slot: datetime, *, send_orders: bool = True) -> CycleOut
     after = broker.account() if (sent or fills or cp.plan.orders or settled) else cp.account
     positions = {s: round(q, 9) for s, q in sorted(after.positions.items())}
     trail.record(CycleCompleted(after.nav, after.cash, positions, after.buying_power, cts,
-                                sent, fills, errors))
+                                sent, fills, errors, _marks(bot, after, cp.prices)))
     state.complete_slot(slot)
     trail.checkpoint()
     return CycleOutcome(slot, after.nav, after.cash, positions, sent, fills, errors)
+
+
+def _marks(bot: Bot, account: AccountSnapshot, planned: dict[str, float]) -> dict[str, float]:
+    """The prices the snapshot's NAV used for each position, and the benchmark's price: replay
+    and reports value the portfolio from the trail alone with them."""
+    marks = {s: round(p, 4) for s, p in sorted(account.prices.items()) if s in account.positions}
+    bench = account.prices.get(BENCHMARK) or planned.get(BENCHMARK)
+    if bench is None:
+        try:
+            bench = bot.market.price(BENCHMARK, bot.clock.now())
+        except (DataError, RetryLater):
+            bench = None
+    if bench is not None and math.isfinite(bench) and bench > 0:
+        marks[BENCHMARK] = round(bench, 4)
+    return marks
+
+
+def record_account(bot: Bot, account: AccountSnapshot, source: str) -> None:
+    """Record the account as the broker reports it at start-up (`account_checked`): replay starts
+    from it, and a later one shows what changed while the bot was stopped."""
+    positions = {s: round(q, 9) for s, q in sorted(account.positions.items())}
+    bot.trail.record(EventRecorded(
+        "account_checked", f"{source} answered: nav {account.nav:,.2f}, cash {account.cash:,.2f}, "
+        f"{len(positions)} positions", {
+            "nav": account.nav, "cash": account.cash, "buying_power": account.buying_power,
+            "positions": positions,
+            "prices": {s: round(p, 4) for s, p in sorted(account.prices.items()) if s in positions}}))
 
 
 def record_inbox(bot: Bot) -> None:

@@ -18,11 +18,11 @@ from bot.bootstrap import build_bot
 from bot.clock import SimulatedClock
 from bot.errors import ConfigError, DataError
 from bot.metrics import Performance, performance
+from bot.cycle import BENCHMARK, record_account
 from bot.runner import guarded_cycle
 from bot.settings import Settings
 
 CYCLE_TIME = time(15, 45)
-BENCHMARK = "SPY"
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +70,7 @@ def simulate(settings: Settings, start: date, end: date, log_dir: Path,
                                        "days": len(days), "seed": settings.seed,
                                        "csv_dir": str(csv_dir or settings.csv_dir or ""),
                                        "settings_sha256": settings.fingerprint()}))
+    record_account(bot, bot.broker.account(), "simulated broker")
     _warm_up(bot, days[-1])
     navs: list[float] = []
     bench: list[float] = []
