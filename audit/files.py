@@ -1,0 +1,129 @@
+"""Read a stream of the trail across all its files, oldest first: `name.N[.gz]` from the highest
+N down to `name.1`, then the active file. Reading only: nothing here writes or repairs.
+
+`iter_lines` yields every line with its file and line number (for messages that point at it);
+`iter_chunks` yields big blocks of whole lines for scans that skip lines before parsing them;
+`iter_records` parses each line with orjson and reports an unreadable one instead of stopping.
+"""
+from __future__ import annotations
+
+import gzip
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator
+
+import orjson
+
+_ROTATED = re.compile(r"^\.(\d+)(\.gz)?$")
+CHUNK = 8 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    """Where a record came from: `file` (its name, e.g. `trades.jsonl.2.gz`) and 1-based `line`."""
+
+    file: str
+    line: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}"
+
+
+def segments(log_dir: Path, name: str) -> list[Path]:
+    """The files of stream `name`, oldest first (missing ones are simply absent)."""
+    rotated = []
+    for p in log_dir.glob(name + ".*"):
+        m = _ROTATED.match(p.name[len(name):])
+        if m and p.is_file():
+            rotated.append((int(m.group(1)), p))
+    files = [p for _n, p in sorted(rotated, reverse=True)]
+    active = log_dir / name
+    if active.is_file():
+        files.append(active)
+    return files
+
+
+def _open(path: Path):
+    return gzip.open(path, "rb") if path.name.endswith(".gz") else open(path, "rb")
+
+
+def iter_chunks(path: Path, size: int = CHUNK) -> Iterator[bytes]:
+    """Blocks of whole lines (each ends with b"\\n", except an unterminated last line)."""
+    with _open(path) as f:
+        rest = b""
+        while True:
+            block = f.read(size)
+            if not block:
+                break
+            block = rest + block
+            cut = block.rfind(b"\n") + 1
+            if cut == 0:
+                rest = block
+                continue
+            rest = block[cut:]
+            yield block[:cut]
+        if rest:
+            yield rest
+
+
+def iter_lines(log_dir: Path, name: str) -> Iterator[tuple[Line, bytes]]:
+    """Every non-blank line of the stream (without its newline), oldest first."""
+    for path in segments(log_dir, name):
+        yield from iter_lines_of(path)
+
+
+def iter_records(log_dir: Path, name: str,
+                 on_bad: Callable[[Line, str], None] | None = None) -> Iterator[tuple[Line, dict]]:
+    """Every record of the stream, oldest first. A line that is not a JSON object is passed to
+    `on_bad(where, why)` (if given) and skipped."""
+    loads = orjson.loads
+    for where, raw in iter_lines(log_dir, name):
+        try:
+            rec = loads(raw)
+        except orjson.JSONDecodeError as exc:
+            if on_bad is not None:
+                on_bad(where, f"not JSON ({exc})")
+            continue
+        if not isinstance(rec, dict):
+            if on_bad is not None:
+                on_bad(where, "not a JSON object")
+            continue
+        yield where, rec
+
+
+def last_line(log_dir: Path, name: str) -> tuple[str, bytes] | None:
+    """(file name, newest line) of the stream, read from the end of the newest non-empty file:
+    it costs the same on a file of a million lines as on one of ten."""
+    for path in reversed(segments(log_dir, name)):
+        if path.name.endswith(".gz"):
+            found = None
+            for found in iter_lines_of(path):
+                pass
+            if found is not None:
+                return path.name, found[1]
+            continue
+        with open(path, "rb") as f:
+            pos = f.seek(0, 2)
+            tail = b""
+            while pos > 0:
+                step = min(65536, pos)
+                pos -= step
+                f.seek(pos)
+                tail = f.read(step) + tail
+                if tail.strip() and tail.rstrip().rfind(b"\n") >= 0:
+                    break
+            line = tail.rstrip().rsplit(b"\n", 1)[-1]
+            if line.strip():
+                return path.name, line
+    return None
+
+
+def iter_lines_of(path: Path) -> Iterator[tuple[Line, bytes]]:
+    """Every non-blank line of one file, with its line number."""
+    n = 0
+    for chunk in iter_chunks(path):
+        for raw in chunk.splitlines():
+            n += 1
+            if raw.strip():
+                yield Line(path.name, n), raw
