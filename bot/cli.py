@@ -1,4 +1,4 @@
-"""The `tradebot` command: run, cycle, simulate, config.
+"""The `tradebot` command: run, cycle, simulate, config, audit, logs, replay, report.
 
 Start-up problems (bad settings, a held lock, a non-empty --out) print one line on stderr and
 exit 2 (3 for a held lock) before anything is traded. Heavy modules are imported per command.
@@ -67,7 +67,28 @@ def build_parser() -> argparse.ArgumentParser:
                         "1: something was altered or is missing; 2: the key is missing or wrong, "
                         "or bad arguments.")
     v.add_argument("logs_dir", nargs="?", type=Path, help="log directory (default BOT_LOG_DIR)")
+    v.add_argument("--logs-dir", dest="logs_dir_opt", type=Path, metavar="DIR",
+                   help="log directory (the same as the positional argument)")
+    _add_trail_tools(sub)
     return p
+
+
+def _add_trail_tools(sub) -> None:
+    """`logs`, `replay` and `report`: they read the trail only (BOT_LOG_DIR or --logs-dir)."""
+    from bot.replay_cli import add_replay_parser
+    try:
+        from bot.logs_cli import add_logs_parser
+    except ImportError:  # pragma: no cover  (until the query engine lands)
+        add_logs_parser = None
+    try:
+        from bot.report import add_report_parser
+    except ImportError:  # pragma: no cover
+        add_report_parser = None
+    if add_logs_parser is not None:
+        add_logs_parser(sub)
+    add_replay_parser(sub)
+    if add_report_parser is not None:
+        add_report_parser(sub)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -86,6 +107,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except TradebotError as exc:  # e.g. the broker cannot be reached at start-up
         print(f"tradebot: stopped: {exc}", file=sys.stderr)
         return EXIT_HALTED
+    except BrokenPipeError:  # `tradebot logs ... | head`: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except OSError as exc:  # a log or data directory that cannot be used: one line, no trace
         where = f" ({exc.filename})" if exc.filename else ""
         print(f"tradebot: stopped: {exc.strerror or exc}{where}: check that the log and data "
@@ -346,7 +370,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
     from bot.audit_key import load_key
 
     s = _settings()
-    logs = args.logs_dir or s.log_dir
+    logs = args.logs_dir or args.logs_dir_opt or s.log_dir
     if not logs.is_dir():
         raise ConfigError(f"{logs} is not a directory: give the log directory to verify")
     key, _origin = load_key(s, create=False)
@@ -355,8 +379,28 @@ def cmd_audit(args: argparse.Namespace) -> int:
     return report.exit_code
 
 
+def _trail_dir(args: argparse.Namespace) -> Path:
+    from bot.settings import trail_log_dir
+    return args.logs_dir if getattr(args, "logs_dir", None) else trail_log_dir()
+
+
+def cmd_logs(args: argparse.Namespace) -> int:
+    from bot.logs_cli import logs_main
+    return logs_main(args, _trail_dir(args))
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from bot.replay_cli import replay_main
+    return replay_main(args, _trail_dir(args), _settings)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from bot.report import report_main
+    return report_main(args, _trail_dir(args))
+
+
 _COMMANDS = {"run": cmd_run, "cycle": cmd_cycle, "simulate": cmd_simulate, "config": cmd_config,
-             "audit": cmd_audit}
+             "audit": cmd_audit, "logs": cmd_logs, "replay": cmd_replay, "report": cmd_report}
 
 
 if __name__ == "__main__":

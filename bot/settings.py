@@ -227,6 +227,25 @@ def parse_model_shares(text: str) -> list[tuple[str, float]]:
     return [(n, s if s is not None else rest) for n, s in entries]
 
 
+class TrailSettings(BaseSettings):
+    """Only what the trail tools (`logs`, `replay`, `report`) need: a bad trading setting does
+    not stop someone reading the logs."""
+
+    model_config = SettingsConfigDict(env_prefix="BOT_", env_file=".env", extra="ignore",
+                                      case_sensitive=False, frozen=True)
+
+    log_dir: Path = Path("./logs")
+
+
+def trail_log_dir() -> Path:
+    """BOT_LOG_DIR (environment, then .env), else ./logs."""
+    try:
+        return TrailSettings().log_dir
+    except ValidationError as exc:
+        raise ConfigError(f"BOT_LOG_DIR is not usable ({exc.errors()[0]['msg']}): give a directory "
+                          "path, or pass --logs-dir DIR") from None
+
+
 def load_settings(**overrides: Any) -> Settings:
     """Read settings (overrides > environment > .env > defaults) or raise a one-line ConfigError."""
     try:

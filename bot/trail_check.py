@@ -1,0 +1,337 @@
+"""Check a trail against itself: every inconsistency with its file and line.
+
+Errors (the trail contradicts itself): a trade whose order is missing, or whose symbol, side or
+model differ from its order; a fill recorded twice or more than its order's quantity; a `value`
+that is not quantity x price; a `new_position` that does not follow from the earlier fills; a
+snapshot whose positions disagree with the fills before it, or whose `nav` is not its cash plus
+its positions at its own prices; a scheduled slot with no `cycle_complete` and nothing in the
+trail that says why. Warnings (facts worth knowing, not contradictions): slots the trail says
+were missed or failed, cash that moved without a fill (dividends, fees), an account that changed
+while the bot was stopped. This reads the trail; it never repairs it (see `audit verify` for
+tampering, which this does not detect).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+
+from audit.files import Line, iter_records
+from audit.records import ERRORS, EVENTS, ORDERS
+from audit.timestamps import format_slot
+from bot.ledger import Drift, Step, replay
+from bot.scheduling import SlotPlanner, parse_schedule
+from bot.simulate import slots as simulated_slots
+
+ERROR, WARNING = "error", "warning"
+MAX_SLOTS = 200_000  # slots enumerated per gap before giving up on listing them
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    severity: str
+    where: Line | None
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.where}: " if self.where else ""
+        return f"{self.severity.upper():<7} {where}{self.message}"
+
+
+@dataclass
+class CheckResult:
+    findings: list[Finding] = field(default_factory=list)
+    fills: int = 0
+    cycles: int = 0
+    orders: int = 0
+    first: str | None = None
+    last: str | None = None
+    final: Step | None = None
+
+    @property
+    def errors(self) -> list[Finding]:
+        return [f for f in self.findings if f.severity == ERROR]
+
+    @property
+    def consistent(self) -> bool:
+        return not self.errors
+
+
+@dataclass(frozen=True, slots=True)
+class _Order:
+    where: Line
+    symbol: str
+    side: str
+    model: str | None
+    quantity: float
+
+
+def check(log_dir: Path, keep_steps: list[Step] | None = None) -> CheckResult:
+    """Replay the trail and report every inconsistency. `keep_steps` (a list) receives the steps."""
+    out = CheckResult()
+    bad = lambda where, why: out.findings.append(Finding(ERROR, where, f"unreadable line: {why}"))
+    orders = _orders(log_dir, out, bad)
+    filled: dict[str, float] = {}
+    fill_ids: dict[str, Line] = {}
+    cycles: dict[str, _Cycle] = {}
+    opens = since = 0
+    for step in replay(log_dir):
+        rec, where = step.record, step.where
+        out.first = out.first or step.timestamp
+        out.last = step.timestamp
+        if keep_steps is not None:
+            keep_steps.append(step)
+        if step.kind == "fill":
+            out.fills += 1
+            since += 1
+            _check_fill(step, orders, filled, fill_ids, out)
+        elif step.kind == "cycle":
+            out.cycles += 1
+            cts = rec.get("cycle_timestamp")
+            if isinstance(cts, str):
+                if cts in cycles:
+                    out.findings.append(Finding(ERROR, where, f"a second cycle_complete for slot "
+                                                f"{cts} (the first is at {cycles[cts].where})"))
+                cycles.setdefault(cts, _Cycle(where, step.timestamp))
+            _check_snapshot(step, out)
+            said = rec.get("fills")
+            if isinstance(said, int) and since < said:
+                out.findings.append(Finding(ERROR, where, f"the snapshot counts {said} fills recorded "
+                                            f"in this cycle, the trail has {since}: a fill line is "
+                                            "missing"))
+            since = 0
+        else:
+            opens += 1
+            if step.drift is not None and opens > 1:
+                out.findings.append(Finding(WARNING, where, "at this start-up the broker's account "
+                                            "differed from the trail's: " + _describe(step.drift)
+                                            + " (see the reconciliation event that follows)"))
+        out.final = step
+    _check_unfilled(log_dir, orders, filled, out)
+    _check_gaps(log_dir, cycles, out)
+    return out
+
+
+def _check_unfilled(log_dir: Path, orders: dict[str, _Order], filled: dict[str, float],
+                    out: CheckResult) -> None:
+    """An order short of fills needs an error or an event (cancelled, expired...) saying why."""
+    short = {oid for oid, o in orders.items() if filled.get(oid, 0.0) < o.quantity - 1e-6}
+    if not short:
+        return
+    for name in (ERRORS, EVENTS):
+        for _where, rec in iter_records(log_dir, name):
+            short.discard(rec.get("order_id"))
+    for oid in sorted(short, key=lambda o: (orders[o].where.file, orders[o].where.line)):
+        o = orders[oid]
+        out.findings.append(Finding(WARNING, o.where, f"order {oid} has fills for "
+                                    f"{filled.get(oid, 0.0):g} of {o.quantity:g} and nothing in the "
+                                    "trail says why (no error, cancellation or expiry)"))
+
+
+def _orders(log_dir: Path, out: CheckResult, bad) -> dict[str, _Order]:
+    orders: dict[str, _Order] = {}
+    for where, rec in iter_records(log_dir, ORDERS, bad):
+        oid = rec.get("order_id")
+        if not isinstance(oid, str):
+            out.findings.append(Finding(ERROR, where, "order without an order_id"))
+            continue
+        out.orders += 1
+        if oid in orders:
+            out.findings.append(Finding(ERROR, where, f"order {oid} is recorded twice (first at "
+                                        f"{orders[oid].where})"))
+            continue
+        orders[oid] = _Order(where, str(rec.get("symbol")), str(rec.get("side")), rec.get("model"),
+                             float(rec.get("quantity") or 0.0))
+    return orders
+
+
+def _check_fill(step: Step, orders: dict[str, _Order], filled: dict[str, float],
+                fill_ids: dict[str, Line], out: CheckResult) -> None:
+    rec, where = step.record, step.where
+    add = lambda msg: out.findings.append(Finding(ERROR, where, msg))
+    oid, sym, side = rec.get("order_id"), rec.get("symbol"), rec.get("side")
+    order = orders.get(oid) if isinstance(oid, str) else None
+    if order is None:
+        add(f"trade of {side} {rec.get('quantity')} {sym} has no order {oid} in {ORDERS}")
+    else:
+        for name, mine, theirs in (("symbol", sym, order.symbol), ("side", side, order.side),
+                                   ("model", rec.get("model"), order.model)):
+            if mine != theirs:
+                add(f"trade {name} {mine!r} differs from its order's {theirs!r} ({order.where})")
+        filled[oid] = filled.get(oid, 0.0) + float(rec["quantity"])
+        if filled[oid] > order.quantity + 1e-6:
+            add(f"fills of {oid} add up to {filled[oid]:g}, more than the order's "
+                f"{order.quantity:g} ({order.where})")
+    fid = rec.get("fill_id")
+    if isinstance(fid, str):
+        if fid in fill_ids:
+            add(f"fill {fid} is recorded twice (first at {fill_ids[fid]})")
+        fill_ids.setdefault(fid, where)
+    q, p, v = float(rec["quantity"]), float(rec["price"]), float(rec["value"])
+    if abs(v - q * p) > 0.0051 + 1e-12 * abs(v):
+        add(f"value {v:.2f} is not quantity x price ({q:g} x {p:g} = {q * p:.2f})")
+    expected = step.total.positions[sym].quantity
+    recorded = rec.get("new_position")
+    if not isinstance(recorded, (int, float)) or abs(float(recorded) - expected) > 1e-6:
+        add(f"new_position {recorded} of {sym} does not follow from the earlier fills "
+            f"(they give {expected:g})")
+
+
+def _check_snapshot(step: Step, out: CheckResult) -> None:
+    rec, where = step.record, step.where
+    add = lambda sev, msg: out.findings.append(Finding(sev, where, msg))
+    drift = step.drift
+    if drift is not None and drift.positions:
+        add(ERROR, "snapshot positions disagree with the fills before it: " + _describe(
+            Drift(drift.positions, None)) + " (the replay carries on from the snapshot)")
+    if drift is not None and drift.cash is not None:
+        rebuilt, recorded = drift.cash
+        add(WARNING, f"cash {recorded:,.2f} differs from the fills' {rebuilt:,.2f} by "
+            f"{recorded - rebuilt:+,.2f}: a dividend, fee or interest the trail does not record, "
+            "or a missing fill")
+    positions = rec.get("positions")
+    if isinstance(positions, dict) and rec.get("positions_count") != len(positions):
+        add(ERROR, f"positions_count {rec.get('positions_count')} but {len(positions)} positions")
+    prices, cash, nav = rec.get("prices"), rec.get("cash"), rec.get("nav")
+    if isinstance(prices, dict) and isinstance(positions, dict) and isinstance(nav, (int, float)) \
+            and isinstance(cash, (int, float)) and all(s in prices for s in positions):
+        valued = cash + sum(float(q) * float(prices[s]) for s, q in positions.items())
+        if abs(valued - nav) > 0.0151:
+            add(ERROR, f"nav {nav:,.2f} is not cash plus positions at the snapshot's prices "
+                f"({valued:,.2f})")
+
+
+def _describe(drift: Drift) -> str:
+    parts = [f"{s} {rebuilt:g} from the fills, {recorded:g} recorded"
+             for s, (rebuilt, recorded) in drift.positions.items()]
+    if drift.cash is not None:
+        parts.append(f"cash {drift.cash[0]:,.2f} from the fills, {drift.cash[1]:,.2f} recorded")
+    return "; ".join(parts)
+
+
+# -- gaps in cycles --------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class _Cycle:
+    where: Line
+    written: str  # the snapshot's own timestamp
+
+
+@dataclass(frozen=True, slots=True)
+class _Declared:
+    """Slots a `slot_missed` event owns up to: (after, latest_due), `latest_due` too if skipped."""
+
+    where: Line
+    after: str | None
+    latest_due: str
+    skipped: bool
+
+    def covers(self, slot: str, completed: list[str]) -> bool:
+        after = self.after
+        if after is None:  # a cycle overran: the missed slots follow the last one completed
+            before = [c for c in completed if c < self.latest_due]
+            after = before[-1] if before else ""
+        return after < slot < self.latest_due or (self.skipped and slot == self.latest_due)
+
+
+def _check_gaps(log_dir: Path, cycles: dict[str, _Cycle], out: CheckResult) -> None:
+    """Every scheduled slot needs a `cycle_complete`, or a record of why it has none."""
+    failed: dict[str, Line] = {}
+    for where, rec in iter_records(log_dir, ERRORS):
+        if rec.get("event_type") == "cycle_error" and isinstance(rec.get("cycle_timestamp"), str):
+            failed.setdefault(rec["cycle_timestamp"], where)
+    runs: list[tuple[Line, dict]] = []
+    declared: list[_Declared] = []
+    finished = False
+    for where, rec in iter_records(log_dir, EVENTS):
+        kind = rec.get("event_type")
+        if kind in ("simulation_started", "bot_started"):
+            runs.append((where, rec))
+        elif kind == "simulation_finished":
+            finished = True
+        elif kind == "slot_missed" and isinstance(rec.get("latest_due"), str):
+            declared.append(_Declared(where, rec.get("last_completed"), rec["latest_due"],
+                                      rec.get("policy") == "skip"))
+    if not runs:
+        if cycles:
+            out.findings.append(Finding(WARNING, None, "no simulation_started or bot_started event: "
+                                        "the schedule is unknown, so gaps in cycles are not checked"))
+        return
+    completed = sorted(cycles)
+    seen: set[str] = set()
+
+    def report(expected: list[str], schedule: str) -> None:
+        gaps = []
+        for slot in expected:
+            if slot in cycles or slot in seen:
+                continue
+            seen.add(slot)
+            if slot in failed:
+                out.findings.append(Finding(WARNING, failed[slot], f"slot {slot} has no "
+                                            "cycle_complete: its cycle failed"))
+                continue
+            owner = next((d for d in declared if d.covers(slot, completed)), None)
+            if owner is not None:
+                out.findings.append(Finding(WARNING, owner.where, f"slot {slot} has no "
+                                            "cycle_complete: recorded as missed"))
+                continue
+            gaps.append(slot)
+        for slot in gaps[:50]:
+            out.findings.append(Finding(ERROR, None, f"gap in cycles: scheduled slot {slot} has no "
+                                        f"cycle_complete in performance.jsonl ({schedule})"))
+        if len(gaps) > 50:
+            out.findings.append(Finding(ERROR, None, f"... and {len(gaps) - 50} more scheduled "
+                                        "slots with no cycle_complete"))
+
+    for i, (where, rec) in enumerate(runs):
+        start_ts = str(rec.get("timestamp", ""))
+        next_ts = str(runs[i + 1][1].get("timestamp", "")) if i + 1 < len(runs) else None
+        mine = [c for c in completed if cycles[c].written >= start_ts
+                and (next_ts is None or cycles[c].written < next_ts)]
+        if rec.get("event_type") == "simulation_started":
+            expected = _simulated(rec)
+            if expected is None:
+                out.findings.append(Finding(ERROR, where, "simulation_started without a valid "
+                                            "start and end: gaps are not checked"))
+                continue
+            if not (finished and next_ts is None):  # stopped early: check up to its last cycle
+                expected = [s for s in expected if mine and s <= mine[-1]]
+            report(expected, "the simulation runs every NYSE trading day at 15:45 New York time")
+            continue
+        if not mine:
+            continue
+        try:
+            planner = SlotPlanner(parse_schedule(str(rec.get("schedule"))),
+                                  rec.get("market_hours") == "nyse")
+        except ValueError as exc:
+            out.findings.append(Finding(WARNING, where, f"schedule not understood ({exc}): gaps "
+                                        "in this run are not checked"))
+            continue
+        # this run answers for the slots from the last cycle before it started to its own last one
+        before = [c for c in completed if c < mine[0]]
+        expected = _slots_between(planner, before[-1] if before else mine[0], mine[-1])
+        if expected is None:
+            out.findings.append(Finding(WARNING, where, f"more than {MAX_SLOTS:,} scheduled slots "
+                                        "in this run: gaps are not checked"))
+            continue
+        report(expected, f"BOT_SCHEDULE={rec.get('schedule')!r}, "
+                         f"BOT_MARKET_HOURS={rec.get('market_hours')!r}")
+
+
+def _simulated(rec: dict) -> list[str] | None:
+    try:
+        start, end = date.fromisoformat(rec["start"]), date.fromisoformat(rec["end"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    return [format_slot(s) for s in simulated_slots(start, end)]
+
+
+def _slots_between(planner: SlotPlanner, first: str, last: str) -> list[str] | None:
+    t, end = datetime.fromisoformat(first), datetime.fromisoformat(last)
+    out = [first]
+    while len(out) <= MAX_SLOTS:
+        t = planner.next_after(t)
+        if t > end:
+            return out
+        out.append(format_slot(t))
+    return None
