@@ -202,7 +202,7 @@ def run_cycle(bot: Bot, slot: datetime, *, send_orders: bool = True) -> CycleOut
 def _marks(bot: Bot, account: AccountSnapshot, planned: dict[str, float]) -> dict[str, float]:
     """The prices the snapshot's NAV used for each position, and the benchmark's price: replay
     and reports value the portfolio from the trail alone with them."""
-    marks = {s: round(p, 4) for s, p in sorted(account.prices.items()) if s in account.positions}
+    marks = {s: p for s, p in sorted(account.prices.items()) if s in account.positions}
     bench = account.prices.get(BENCHMARK) or planned.get(BENCHMARK)
     if bench is None:
         try:
@@ -210,7 +210,7 @@ def _marks(bot: Bot, account: AccountSnapshot, planned: dict[str, float]) -> dic
         except (DataError, RetryLater):
             bench = None
     if bench is not None and math.isfinite(bench) and bench > 0:
-        marks[BENCHMARK] = round(bench, 4)
+        marks[BENCHMARK] = bench
     return marks
 
 
@@ -223,7 +223,7 @@ def record_account(bot: Bot, account: AccountSnapshot, source: str) -> None:
         f"{len(positions)} positions", {
             "nav": account.nav, "cash": account.cash, "buying_power": account.buying_power,
             "positions": positions,
-            "prices": {s: round(p, 4) for s, p in sorted(account.prices.items()) if s in positions}}))
+            "prices": {s: p for s, p in sorted(account.prices.items()) if s in positions}}))
 
 
 def record_inbox(bot: Bot) -> None:
