@@ -80,15 +80,11 @@ def _add_trail_tools(sub) -> None:
         from bot.logs_cli import add_logs_parser
     except ImportError:  # pragma: no cover  (until the query engine lands)
         add_logs_parser = None
-    try:
-        from bot.report import add_report_parser
-    except ImportError:  # pragma: no cover
-        add_report_parser = None
+    from bot.report import add_report_parser
     if add_logs_parser is not None:
         add_logs_parser(sub)
     add_replay_parser(sub)
-    if add_report_parser is not None:
-        add_report_parser(sub)
+    add_report_parser(sub)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
