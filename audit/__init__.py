@@ -1,4 +1,8 @@
 """The audit trail: JSONL streams and production.log exactly as the user guide describes them.
 
-Nothing here imports from `bot`: records take plain values.
+Nothing here imports from `bot`: records take plain values. `audit.load(stream, logs_dir)`
+gives one stream as a pandas DataFrame (pandas is imported only when it is called).
 """
+from audit.load import load  # the function shadows the submodule name; `from audit.load import X` still works
+
+__all__ = ["load"]

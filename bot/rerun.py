@@ -1,0 +1,257 @@
+"""Re-run a recorded cycle's model decisions with the current code and settings, and compare.
+
+For each `model_decision` of the cycle, the model's inputs are rebuilt from the configured data
+source exactly as `plan_cycle` builds them, their `input_sha256` is checked against the recorded
+one, and `decide` runs again. The result says what changed (scores, target weights, reason,
+hold, capital share) or that nothing did; a hash mismatch comes with its likely causes.
+
+Read-only: no broker, no trail, no account, no state; the log directory is only read. Final
+weights and orders are not re-planned (they depend on that moment's account and prices).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Mapping
+
+from audit.files import Line
+from audit.records import DECISIONS, EVENTS
+from bot import calendar
+from bot.bootstrap import build_market, build_models
+from bot.explain import Entry, Neighbors, parse_cycle, scan
+from bot.ports import MarketData
+from bot.settings import Settings
+from models.base import Decision, input_sha256
+
+_RUN_EVENTS = ("simulation_started", "bot_started")
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One difference between the recorded decision and the re-run: `before` -> `after`
+    (None: absent on that side). `key` is the symbol for scores and weights."""
+
+    what: str  # "score", "target weight", "reason", "hold" or "capital share"
+    key: str | None
+    before: Any
+    after: Any
+
+
+@dataclass(frozen=True, slots=True)
+class RerunResult:
+    """One model's decision in one cycle, then and now."""
+
+    cycle_timestamp: str
+    model: str
+    where: Line  # the recorded model_decision
+    recorded_sha256: str | None
+    rerun_sha256: str | None  # None: not re-run (the model is not configured now)
+    changes: tuple[Change, ...] = ()
+    hints: tuple[str, ...] = ()  # why the inputs differ, when they do
+    problems: Mapping[str, str] = field(default_factory=dict)  # data problems of the rebuilt inputs
+    note: str | None = None  # not configured now, or the model failed now
+
+    @property
+    def configured(self) -> bool:
+        return self.rerun_sha256 is not None
+
+    @property
+    def inputs_match(self) -> bool:
+        return self.configured and self.rerun_sha256 == self.recorded_sha256
+
+    @property
+    def unchanged(self) -> bool:
+        return self.configured and not self.changes
+
+
+def build_market_data(settings: Settings) -> MarketData:
+    """The market data the configured bot reads, and nothing else (no broker, trail or account):
+    CSV files or the synthetic market as `build_bot` does, or Alpaca's data API."""
+    if settings.broker != "alpaca":
+        return build_market(settings)
+    from alpaca.data.historical import StockHistoricalDataClient
+
+    from bot.alpaca_edge import Reader, harden
+    from bot.clock import SystemClock
+    from bot.data.alpaca import AlpacaMarketData
+
+    assert settings.alpaca_api_key is not None and settings.alpaca_secret_key is not None
+    client = harden(StockHistoricalDataClient(settings.alpaca_api_key.get_secret_value(),
+                                              settings.alpaca_secret_key.get_secret_value(),
+                                              url_override=settings.alpaca_data_url),
+                    settings.http_timeout)
+    return AlpacaMarketData(client, settings.alpaca_feed, SystemClock(), Reader(settings.read_retries))
+
+
+def rerun_cycle(settings: Settings, log_dir: Path, cycle: str,
+                market: MarketData | None = None) -> list[RerunResult]:
+    """Re-run every recorded model decision of the cycle(s) `cycle` names (see
+    `bot.explain.parse_cycle`), in trail order. `market` defaults to the configured data source.
+    Raises ValueError for an unreadable TIMESTAMP, LookupError naming the nearest cycles when
+    the trail has no decision for it."""
+    query = parse_cycle(cycle)
+    log_dir = Path(log_dir)
+    near = Neighbors(query)
+    decisions = scan(log_dir, DECISIONS, (query.needle,),
+                     lambda r: r.get("event_type") == "model_decision"
+                     and query.matches(r.get("cycle_timestamp")), peek=near)
+    if not decisions:
+        raise near.error(log_dir)
+    runs = scan(log_dir, EVENTS, tuple(f'"{k}"'.encode() for k in _RUN_EVENTS),
+                lambda r: r.get("event_type") in _RUN_EVENTS)
+    models = {ms.model.name: ms for ms in build_models(settings)}
+    market = market if market is not None else build_market_data(settings)
+    results = []
+    for entry in sorted(decisions, key=lambda e: e.timestamp):
+        run = next((r for r in reversed(runs) if r.timestamp <= entry.timestamp), None)
+        results.append(_rerun_one(entry, settings, models, market, run))
+    return results
+
+
+def _rerun_one(entry: Entry, settings: Settings, models: dict, market: MarketData,
+               run: Entry | None) -> RerunResult:
+    rec = entry.record
+    cts, name = str(rec.get("cycle_timestamp")), str(rec.get("model"))
+    recorded = rec.get("input_sha256")
+    if name not in models:
+        return RerunResult(cts, name, entry.where, recorded, None, note=(
+            f"not re-run: {name} is not configured now (BOT_MODELS={settings.models}); add it "
+            "to BOT_MODELS to re-run it"))
+    ms = models[name]
+    model = ms.model
+    before = datetime.fromisoformat(cts).astimezone(calendar.NY).date()
+    history = market.history(model.symbols, before, model.bars)  # exactly as plan_cycle does
+    sha = input_sha256(history)
+    note = None
+    try:
+        decision = model.decide(history)
+    except Exception as exc:  # as the cycle does: a failing model holds
+        decision = Decision({}, {}, f"model failed: {exc!r}", hold=True)
+        note = f"{name} failed now: {exc!r}"
+    hints: tuple[str, ...] = ()
+    if sha != recorded:
+        hints = _hints(rec, history.as_of.isoformat() if history.as_of else None,
+                       tuple(model.symbols), dict(history.problems), settings, run)
+    return RerunResult(cts, name, entry.where, recorded, sha,
+                       _changes(rec, decision, ms.share), hints, dict(history.problems), note)
+
+
+def _changes(rec: dict, now: Decision, share: float) -> tuple[Change, ...]:
+    out: list[Change] = []
+    then_share = rec.get("capital_share")
+    if isinstance(then_share, (int, float)) and not math.isclose(then_share, share, abs_tol=1e-12):
+        out.append(Change("capital share", None, then_share, share))
+    for what, then, after in (("score", rec.get("scores") or {}, now.scores),
+                              ("target weight", rec.get("target_weights") or {}, now.target_weights)):
+        for key in sorted(set(then) | set(after)):
+            a, b = _value(then.get(key)), _value(after.get(key))
+            if a != b:
+                out.append(Change(what, key, a, b))
+    if rec.get("reason") != now.reason:
+        out.append(Change("reason", None, rec.get("reason"), now.reason))
+    if bool(rec.get("hold")) != now.hold:
+        out.append(Change("hold", None, bool(rec.get("hold")), now.hold))
+    return tuple(out)
+
+
+def _value(v: object) -> object:
+    """A score or weight as the trail stores it: JSON has no NaN or infinity (they become null)."""
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    return v
+
+
+def _hints(rec: dict, as_of: str | None, symbols: tuple[str, ...], problems: dict[str, str],
+           settings: Settings, run: Entry | None) -> tuple[str, ...]:
+    """The likely causes of an input hash mismatch, the specific ones first."""
+    out: list[str] = []
+    r = run.record if run is not None else {}
+    kind = r.get("event_type")
+    now_csv = str(settings.csv_dir or "")
+    if kind == "simulation_started":
+        then_csv = str(r.get("csv_dir") or "")
+        if then_csv != now_csv:
+            out.append(f"the run read {_source(then_csv)}, now {_source(now_csv)}: set "
+                       f"BOT_CSV_DIR={then_csv or '(unset)'} as the run had it")
+        elif not now_csv and settings.broker == "sim" and r.get("seed") != settings.seed:
+            out.append(f"the run simulated with seed {r.get('seed')}, now BOT_SEED={settings.seed}: "
+                       f"set BOT_SEED={r.get('seed')} as the run had it")
+    elif kind == "bot_started" and r.get("broker") not in (None, settings.broker):
+        out.append(f"the run used BOT_BROKER={r.get('broker')}, now BOT_BROKER={settings.broker}: "
+                   "another data source")
+    if kind and r.get("settings_sha256") == settings.fingerprint():
+        out.append("the settings are the run's own (settings_sha256 matches): the data itself "
+                   "changed since")
+    then_symbols = tuple(rec.get("symbols") or ())
+    if then_symbols and set(then_symbols) != set(symbols):
+        added = sorted(set(symbols) - set(then_symbols))
+        gone = sorted(set(then_symbols) - set(symbols))
+        out.append("the model reads other symbols now (" + "; ".join(
+            p for p in (f"added {', '.join(added)}" if added else "",
+                        f"dropped {', '.join(gone)}" if gone else "") if p)
+                   + "): BOT_EQUAL_WEIGHT_SYMBOLS or a BOT_SECTOR_* symbol changed")
+    if rec.get("as_of") != as_of:
+        out.append(f"the data then ended on {rec.get('as_of') or 'no date (no data)'}, now on "
+                   f"{as_of or 'no date (no data)'}")
+    for sym, why in sorted(problems.items()):
+        out.append(f"{sym} is unusable now: {why}")
+    generic = ("a different BOT_SEED, BOT_CSV_DIR or data source (BOT_BROKER) than the run; "
+               "CSV files edited since; a model setting that changes how many closes it reads "
+               "(BOT_SECTOR_LOOKBACK, BOT_SECTOR_TREND_WINDOW)")
+    if settings.broker == "alpaca":
+        generic += "; Alpaca adjusts past daily bars for later splits and dividends"
+    out.append(("other " if out else "") + "likely causes: " + generic)
+    return tuple(out)
+
+
+def _source(csv_dir: str) -> str:
+    return f"CSV files from {csv_dir}" if csv_dir else "the synthetic market"
+
+
+def format_rerun(results: list[RerunResult]) -> str:
+    """The re-run as text: per cycle, per model, whether the inputs match and what changed."""
+    lines: list[str] = []
+    cycle = None
+    for r in results:
+        if r.cycle_timestamp != cycle:
+            cycle = r.cycle_timestamp
+            if lines:
+                lines.append("")
+            lines.append(f"re-run of cycle {cycle} with the current code and settings "
+                         "(nothing written, no order placed):")
+        if not r.configured:
+            lines.append(f"{r.model} ({r.where}): {r.note}")
+            continue
+        if r.inputs_match:
+            lines.append(f"{r.model} ({r.where}): inputs match (sha256 {r.rerun_sha256})")
+        else:
+            lines.append(f"{r.model} ({r.where}): INPUTS DIFFER: recorded sha256 "
+                         f"{r.recorded_sha256}, rebuilt {r.rerun_sha256}; the comparison below "
+                         "is not of the same inputs")
+            lines.extend(f"  {h}" for h in r.hints)
+        if r.note:
+            lines.append(f"  {r.note}")
+        if not r.changes:
+            lines.append("  no change")
+        for c in r.changes:
+            label = f"{c.what} {c.key}" if c.key is not None else c.what
+            lines.append(f"  {label}: {_show(c, c.before)} -> {_show(c, c.after)}")
+    if lines:
+        lines.append("")
+        lines.append("(final weights and orders are not re-planned: they depend on the account "
+                     "and prices of that moment)")
+    return "\n".join(lines)
+
+
+def _show(c: Change, v: Any) -> str:
+    if v is None:
+        return "(none)"
+    if c.what in ("target weight", "capital share") and isinstance(v, (int, float)):
+        return f"{v:.2%}"
+    if c.what == "score" and isinstance(v, (int, float)):
+        return repr(v)  # every digit: a change in the last one shows
+    if c.what == "reason":
+        return repr(v)
+    return str(v)
