@@ -59,24 +59,46 @@ def build_limits(settings: Settings) -> RiskLimits:
 
 def build_alpaca(settings: Settings, clock: Clock, sleep: Callable[[float], None] | None = None):
     """Broker, market data and calendar on Alpaca paper, each SDK client hardened."""
-    from alpaca.data.historical import StockHistoricalDataClient
     from alpaca.trading.client import TradingClient
 
     from bot.alpaca_edge import Reader, harden
     from bot.brokers.alpaca import AlpacaBroker
     from bot.data.alpaca import AlpacaCalendar, AlpacaMarketData
 
-    assert settings.alpaca_api_key is not None and settings.alpaca_secret_key is not None
-    key, secret = (settings.alpaca_api_key.get_secret_value(),
-                   settings.alpaca_secret_key.get_secret_value())
+    key, secret = _alpaca_keys(settings)
     trading = harden(TradingClient(key, secret, paper=True, url_override=settings.alpaca_trading_url),
                      settings.http_timeout)
-    data = harden(StockHistoricalDataClient(key, secret, url_override=settings.alpaca_data_url),
-                  settings.http_timeout)
+    data = _alpaca_data_client(settings)
     read = Reader(settings.read_retries, sleep)
     return (AlpacaBroker(trading, clock, read),
             AlpacaMarketData(data, settings.alpaca_feed, clock, read),
             AlpacaCalendar(trading, clock, read))
+
+
+def _alpaca_keys(settings: Settings) -> tuple[str, str]:
+    assert settings.alpaca_api_key is not None and settings.alpaca_secret_key is not None
+    return settings.alpaca_api_key.get_secret_value(), settings.alpaca_secret_key.get_secret_value()
+
+
+def _alpaca_data_client(settings: Settings):
+    from alpaca.data.historical import StockHistoricalDataClient
+
+    from bot.alpaca_edge import harden
+    key, secret = _alpaca_keys(settings)
+    return harden(StockHistoricalDataClient(key, secret, url_override=settings.alpaca_data_url),
+                  settings.http_timeout)
+
+
+def build_market_data(settings: Settings) -> MarketData:
+    """The market data the configured bot reads, and nothing else (no broker, trail or account):
+    CSV files or the synthetic market as `build_bot` does, or Alpaca's data API."""
+    if settings.broker != "alpaca":
+        return build_market(settings)
+    from bot.alpaca_edge import Reader
+    from bot.clock import SystemClock
+    from bot.data.alpaca import AlpacaMarketData
+    return AlpacaMarketData(_alpaca_data_client(settings), settings.alpaca_feed, SystemClock(),
+                            Reader(settings.read_retries))
 
 
 def build_bot(settings: Settings, clock: Clock, *, live: bool, log_dir: Path | None = None,

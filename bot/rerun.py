@@ -19,7 +19,7 @@ from typing import Any, Mapping
 from audit.files import Line
 from audit.records import DECISIONS, EVENTS
 from bot import calendar
-from bot.bootstrap import build_market, build_models
+from bot.bootstrap import build_market_data, build_models
 from bot.explain import Entry, Neighbors, parse_cycle, scan
 from bot.ports import MarketData
 from bot.settings import Settings
@@ -64,25 +64,6 @@ class RerunResult:
     @property
     def unchanged(self) -> bool:
         return self.configured and not self.changes
-
-
-def build_market_data(settings: Settings) -> MarketData:
-    """The market data the configured bot reads, and nothing else (no broker, trail or account):
-    CSV files or the synthetic market as `build_bot` does, or Alpaca's data API."""
-    if settings.broker != "alpaca":
-        return build_market(settings)
-    from alpaca.data.historical import StockHistoricalDataClient
-
-    from bot.alpaca_edge import Reader, harden
-    from bot.clock import SystemClock
-    from bot.data.alpaca import AlpacaMarketData
-
-    assert settings.alpaca_api_key is not None and settings.alpaca_secret_key is not None
-    client = harden(StockHistoricalDataClient(settings.alpaca_api_key.get_secret_value(),
-                                              settings.alpaca_secret_key.get_secret_value(),
-                                              url_override=settings.alpaca_data_url),
-                    settings.http_timeout)
-    return AlpacaMarketData(client, settings.alpaca_feed, SystemClock(), Reader(settings.read_retries))
 
 
 def rerun_cycle(settings: Settings, log_dir: Path, cycle: str,
