@@ -207,7 +207,7 @@ def _marks(bot: Bot, account: AccountSnapshot, planned: dict[str, float]) -> dic
     if bench is None:
         try:
             bench = bot.market.price(BENCHMARK, bot.clock.now())
-        except (DataError, RetryLater):
+        except (SkipAndRecord, RetryLater):  # the benchmark is a nicety: never fail a cycle for it
             bench = None
     if bench is not None and math.isfinite(bench) and bench > 0:
         marks[BENCHMARK] = bench
