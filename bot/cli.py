@@ -80,7 +80,7 @@ def _add_trail_tools(sub) -> None:
         from bot.logs_cli import add_logs_parser
     except ImportError:  # pragma: no cover  (until the query engine lands)
         add_logs_parser = None
-    from bot.report import add_report_parser
+    from bot.report_cli import add_report_parser
     if add_logs_parser is not None:
         add_logs_parser(sub)
     add_replay_parser(sub)
@@ -391,7 +391,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from bot.report import report_main
+    from bot.report_cli import report_main
     return report_main(args, _trail_dir(args))
 
 

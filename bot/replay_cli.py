@@ -10,12 +10,13 @@ import argparse
 import csv
 import sys
 from pathlib import Path
-from typing import Callable, TextIO
+from typing import TYPE_CHECKING, Callable, TextIO
 
 import orjson
 
-from bot.ledger import Book, Step
-from bot.trail_check import CheckResult, check
+if TYPE_CHECKING:  # the parser is built at every start of `tradebot`: keep its imports light
+    from bot.ledger import Book, Step
+    from bot.trail_check import CheckResult
 
 
 def add_replay_parser(sub) -> None:
@@ -42,6 +43,7 @@ def replay_main(args: argparse.Namespace, log_dir: Path, settings: Callable[[], 
                 out: TextIO = sys.stdout) -> int:
     """Run `tradebot replay`; `settings` loads the full settings (only --rerun needs them)."""
     from bot.errors import ConfigError
+    from bot.trail_check import check
     if not log_dir.is_dir():
         raise ConfigError(f"{log_dir} is not a directory: give the log directory with --logs-dir "
                           "DIR or BOT_LOG_DIR")

@@ -16,7 +16,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.report import add_report_parser, report_main, write_report
+from bot.report import write_report
+from bot.report_cli import add_report_parser, report_main
 from bot.report_charts import BENCH_COLOR, NAV_COLOR
 from tests.trails import copy_trail
 

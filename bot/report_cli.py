@@ -1,0 +1,45 @@
+"""The `report` subcommand's arguments and handler. Light on purpose: `tradebot` builds every
+parser at start-up, and matplotlib and the ledger load only when a report is written."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def add_report_parser(subparsers) -> argparse.ArgumentParser:
+    """The `report` subcommand: --logs-dir, -o/--out (required), --png."""
+    p = subparsers.add_parser(
+        "report", help="write an HTML report of a trail (NAV, drawdown, P&L, trades, errors)",
+        description="Write one self-contained HTML file (viewable offline) with the NAV and "
+        "drawdown charts, headline figures against buy-and-hold SPY, returns by month, P&L by "
+        "model and by symbol, the trades and the errors; and a PNG of the NAV curve. "
+        "Exit 0: written; 1: the trail has nothing to report yet; 2: bad arguments.")
+    p.add_argument("--logs-dir", type=Path, help="log directory (default BOT_LOG_DIR)")
+    p.add_argument("-o", "--out", type=Path, required=True, help="the HTML file to write")
+    p.add_argument("--png", type=Path,
+                   help="the NAV chart PNG to write (default: next to the HTML, as <stem>.png)")
+    return p
+
+
+def report_main(args: argparse.Namespace, default_log_dir: Path) -> int:
+    """Run `tradebot report`; prints one line on success (stdout) or on failure (stderr)."""
+    logs = args.logs_dir or default_log_dir
+    if not logs.is_dir():
+        print(f"tradebot: {logs} is not a directory: give the log directory to report on "
+              "(--logs-dir)", file=sys.stderr)
+        return 2
+    png = args.png if args.png is not None else args.out.with_suffix(".png")
+    if png.resolve() == args.out.resolve():
+        print(f"tradebot: the PNG would overwrite the HTML ({args.out}): name the HTML *.html "
+              "or give --png", file=sys.stderr)
+        return 2
+    from bot.report import NothingToReport, write_report
+    try:
+        s = write_report(logs, args.out, png)
+    except NothingToReport as exc:
+        print(f"tradebot: {exc}", file=sys.stderr)
+        return 1
+    print(f"report {s.html} and {s.png}: {s.start} to {s.end}, {s.cycles:,} cycles, "
+          f"{s.trades:,} trades, {s.errors:,} errors")
+    return 0
