@@ -8,6 +8,7 @@ its chain; simulation trails buffer whole lines and sign as they flush. What the
 """
 from __future__ import annotations
 
+import time
 from datetime import datetime
 from pathlib import Path
 from typing import Callable, Protocol, TextIO
@@ -17,7 +18,7 @@ import orjson
 from audit.records import ORDERS, PRODUCTION_LOG, STREAMS, TRADES, EventRecorded, Record
 from audit.stream import Stream
 from audit.timestamps import format_timestamp
-from audit.writer import prepare_directory
+from audit.writer import AuditWriteFailed, prepare_directory
 
 _DUMPS = orjson.dumps
 _NEWLINE = orjson.OPT_APPEND_NEWLINE
@@ -28,8 +29,21 @@ class _Clock(Protocol):
     def now(self) -> datetime: ...
 
 
+class TrailListener(Protocol):
+    """Told what the trail did (metrics, alerts). Must not raise; must not write to the trail."""
+
+    def recorded(self, rec: Record, timestamp: str) -> None: ...
+
+    def synced(self, seconds: float) -> None: ...
+
+    def write_failed(self, error: str) -> None: ...
+
+
 class AuditTrail:
-    """Writes records to the log directory; all seven files exist from construction on."""
+    """Writes records to the log directory; all seven files exist from construction on.
+
+    `listeners` hear of every record written, every fsync's duration and every write failure.
+    """
 
     def __init__(self, log_dir: Path, clock: _Clock, *, durable: bool, key: bytes,
                  echo: TextIO | None = None, max_bytes: int = 0, backups: int = 5,
@@ -46,6 +60,7 @@ class AuditTrail:
         self._files = {name: stream(name) for name in STREAMS}
         self._text = stream(PRODUCTION_LOG)
         self.counts = dict.fromkeys(STREAMS, 0)
+        self.listeners: list[TrailListener] = []
         self._record_notices()
 
     def _stamp(self) -> str:
@@ -68,14 +83,34 @@ class AuditTrail:
         ts = format_timestamp(self._now())
         stream = rec.stream
         f = self._files[stream]
-        f.append(_DUMPS(rec.to_dict(ts), option=_NEWLINE))
-        if self.durable and stream in _SYNC_AT_ONCE:
-            f.sync()
+        try:
+            f.append(_DUMPS(rec.to_dict(ts), option=_NEWLINE))
+            if self.durable and stream in _SYNC_AT_ONCE:
+                self._timed(f.sync)
+        except AuditWriteFailed as exc:
+            self._failed(exc)
+            raise
         self.counts[stream] += 1
         self._write_text(f"{ts} {rec.level:<5} {rec.event_type}: {rec.describe()}\n")
+        for listener in self.listeners:
+            listener.recorded(rec, ts)
         if notices and self.durable and (f.notices or self._text.notices):
             self._record_notices()
         return ts
+
+    def _timed(self, sync: Callable[[], None]) -> None:
+        if not self.listeners:
+            sync()
+            return
+        started = time.perf_counter()
+        sync()
+        seconds = time.perf_counter() - started
+        for listener in self.listeners:
+            listener.synced(seconds)
+
+    def _failed(self, exc: AuditWriteFailed) -> None:
+        for listener in self.listeners:
+            listener.write_failed(str(exc))
 
     def log(self, level: str, message: str) -> None:
         """A production.log line only (start-up banner, tracebacks, schedule notes)."""
@@ -93,9 +128,12 @@ class AuditTrail:
         buffering (they flush whole lines and sign each MiB and at close): an fsync per simulated
         day costs 8-40x."""
         if self.durable:
-            for f in self._files.values():
-                f.checkpoint()
-            self._text.checkpoint()
+            try:
+                for f in (*self._files.values(), self._text):
+                    self._timed(f.checkpoint)
+            except AuditWriteFailed as exc:
+                self._failed(exc)
+                raise
             self._record_notices()
 
     def flush(self) -> None:

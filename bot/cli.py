@@ -171,7 +171,7 @@ def _live(settings, echo):
         record_account(bot, account, f"broker {settings.broker}")
         reconcile(bot, account, None, settings.reconcile)
     except Exception as exc:
-        _stop(bot, lock, f"start-up check failed: {exc}")
+        _stop(bot, lock, f"start-up check failed: {exc}", halted=True)
         raise
     return bot, lock
 
@@ -206,11 +206,27 @@ def _record_refused_lock(settings, message: str) -> None:
         pass
 
 
-def _stop(bot, lock, reason: str) -> None:
+def _halted(bot, reason: str) -> None:
+    """Tell the observers (an alert goes out) that trading stopped on its own."""
+    for observer in bot.observers:
+        try:
+            observer.halted(reason)
+        except Exception as exc:  # an observer never keeps the bot from stopping cleanly
+            print(f"tradebot: {type(observer).__name__} failed: {exc!r}", file=sys.stderr)
+
+
+def _stop(bot, lock, reason: str, *, halted: bool = False) -> None:
     """Record the stop, sign and close the trail, release everything; a trail that can no
     longer be written does not keep the rest from being released."""
     from audit.records import EventRecorded
     from bot.cycle import record_inbox
+    if halted:
+        _halted(bot, reason)
+    for observer in bot.observers:
+        try:
+            observer.close()
+        except Exception as exc:
+            print(f"tradebot: {type(observer).__name__} failed at stop: {exc!r}", file=sys.stderr)
     try:
         record_inbox(bot)
         bot.trail.record(EventRecorded("bot_stopped", f"tradebot stopped: {reason}",
@@ -254,6 +270,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         reason = f"halted: {why}"
         print(f"tradebot: {reason}", file=sys.stderr, flush=True)
         _try_log(bot, reason)
+        _halted(bot, reason)
         if s.on_audit_failure == "wait":  # stay up for the operator; trade nothing
             print("tradebot: BOT_ON_AUDIT_FAILURE=wait: trading stopped; waiting for SIGTERM",
                   file=sys.stderr, flush=True)
@@ -262,7 +279,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         return EXIT_HALTED
     except Halt as exc:
         reason = f"halted: {exc}"
-        _stop(bot, lock, reason)
+        _stop(bot, lock, reason, halted=True)
         raise
     except BaseException as exc:
         _stop(bot, lock, f"stopped by {type(exc).__name__}")

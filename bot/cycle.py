@@ -22,6 +22,7 @@ from audit.trail import AuditTrail
 from bot import calendar, inbox
 from bot.clock import Clock
 from bot.domain import AccountSnapshot, Fill, OrderRequest, Side
+from bot.observers import CycleObserver
 from bot.errors import DataError, Halt, OrderRejected, RetryLater, SkipAndRecord
 from bot.planning import Plan, RiskLimits, Sleeve, plan_orders
 from bot.ports import Broker, MarketCalendar, MarketData
@@ -74,6 +75,7 @@ class Bot:
     fill_timeout: float = 30.0  # seconds an order is followed within its cycle
     poll_interval: float = 1.0
     inbox: Path | None = None  # notes from other processes (bot/inbox.py)
+    observers: tuple[CycleObserver, ...] = ()  # heartbeat, metrics, alerts (bot/observers.py)
     reported_problems: set[tuple[str, str]] = field(default_factory=set)
 
 

@@ -18,23 +18,45 @@ from audit.timestamps import format_slot
 from audit.writer import AuditWriteFailed
 from bot.cycle import Bot, CycleOutcome, run_cycle
 from bot.errors import AuditWriteError, Halt
+from bot.observers import CycleReport
 from bot.scheduling import SlotPlanner
 
 
 def guarded_cycle(bot: Bot, slot: datetime, *, send_orders: bool = True) -> CycleOutcome | None:
     """Run a cycle; a failure is recorded and swallowed, except Halt and audit write failures."""
+    started, clock = bot.clock.now(), time.perf_counter()
     try:
-        return run_cycle(bot, slot, send_orders=send_orders)
+        out = run_cycle(bot, slot, send_orders=send_orders)
     except AuditWriteFailed as exc:
+        _tell(bot, slot, started, clock, f"the audit trail cannot be written: {exc}")
         raise AuditWriteError(f"the audit trail cannot be written ({exc}); trading stopped") from exc
-    except Halt:
+    except Halt as exc:
+        _tell(bot, slot, started, clock, f"halted: {exc}")
         raise
     except Exception as exc:
         bot.trail.log("ERROR", "cycle failed:\n" + traceback.format_exc().rstrip())
         bot.trail.record(ErrorRecorded("cycle_error", f"{type(exc).__name__}: {exc}",
                                        format_slot(slot)))
         bot.trail.checkpoint()
+        _tell(bot, slot, started, clock, f"{type(exc).__name__}: {exc}")
         return None
+    _tell(bot, slot, started, clock, None, out)
+    return out
+
+
+def _tell(bot: Bot, slot: datetime, started: datetime, clock: float, error: str | None,
+          out: CycleOutcome | None = None) -> None:
+    """Tell the observers how the cycle went (they never raise into the cycle)."""
+    if not bot.observers:
+        return
+    report = CycleReport(slot, started, time.perf_counter() - clock, error,
+                         out.nav if out else None, out.cash if out else None,
+                         out.orders if out else 0, out.fills if out else 0, out.errors if out else 0)
+    for observer in bot.observers:
+        try:
+            observer.cycle_finished(report)
+        except Exception as exc:  # an observer's bug must not stop trading
+            bot.trail.log("ERROR", f"{type(observer).__name__} failed: {exc!r}")
 
 
 def manual_slot(bot: Bot, planner: SlotPlanner) -> datetime | None:

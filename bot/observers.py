@@ -1,0 +1,42 @@
+"""What the runner tells the outside about cycles: the heartbeat file, metrics and alerts listen.
+
+An observer must not raise and must not trade or write to the trail; it is told after the fact.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class CycleReport:
+    """One cycle as the runner saw it: `error` is None when it completed."""
+
+    slot: datetime
+    started: datetime
+    seconds: float
+    error: str | None = None
+    nav: float | None = None
+    cash: float | None = None
+    orders: int = 0
+    fills: int = 0
+    errors: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+class CycleObserver(Protocol):
+    def cycle_finished(self, report: CycleReport) -> None:
+        """After every cycle, completed or failed."""
+        ...
+
+    def halted(self, reason: str) -> None:
+        """Trading stopped for good in this process (a Halt, the trail cannot be written)."""
+        ...
+
+    def close(self) -> None:
+        """The process is stopping: finish what is in flight (briefly) and let go."""
+        ...
