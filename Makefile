@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: run test bench bench-all clean
+.PHONY: run test bench bench-query bench-all clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,7 +28,10 @@ test: $(DEV_STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_simulate.py
 
-bench-all: bench
+bench-query: $(DEV_STAMP)
+	$(BIN)/python benchmarks/bench_query.py
+
+bench-all: bench bench-query
 	$(BIN)/python benchmarks/bench_fsync.py
 	$(BIN)/python benchmarks/bench_verify.py
 	$(BIN)/python benchmarks/kill_restart.py --kills 200

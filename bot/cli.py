@@ -75,14 +75,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_trail_tools(sub) -> None:
     """`logs`, `replay` and `report`: they read the trail only (BOT_LOG_DIR or --logs-dir)."""
+    from bot.logs_cli import add_logs_parser
     from bot.replay_cli import add_replay_parser
-    try:
-        from bot.logs_cli import add_logs_parser
-    except ImportError:  # pragma: no cover  (until the query engine lands)
-        add_logs_parser = None
     from bot.report_cli import add_report_parser
-    if add_logs_parser is not None:
-        add_logs_parser(sub)
+    add_logs_parser(sub)
     add_replay_parser(sub)
     add_report_parser(sub)
 
@@ -393,8 +389,11 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
 
 def _trail_dir(args: argparse.Namespace) -> Path:
+    """--logs-dir, else BOT_LOG_DIR (settings are loaded only then: they cost 0.2 s)."""
+    if getattr(args, "logs_dir", None):
+        return args.logs_dir
     from bot.settings import trail_log_dir
-    return args.logs_dir if getattr(args, "logs_dir", None) else trail_log_dir()
+    return trail_log_dir()
 
 
 def cmd_logs(args: argparse.Namespace) -> int:
