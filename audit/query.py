@@ -39,7 +39,7 @@ import msgspec
 import orjson
 from msgspec import Raw
 
-from audit.files import Line, last_line, segments
+from audit.files import Line, iter_chunks, last_line, segments
 from audit.jqfmt import RowError, jq_csv, jq_dumps, jq_key, jq_numbers, jq_tsv
 from audit.records import ERRORS, ORDERS, PERFORMANCE, TRADES
 
@@ -493,6 +493,16 @@ def _as_double(v: Any) -> float | None:
         return math.inf if v > 0 else -math.inf
 
 
+def _numbers(data: bytes, field: str, filters) -> list[float]:
+    """The non-null numbers of `field` in the block's records that pass `filters`, in order."""
+    recs = _decoder(_fast_fields({field: "float"}, filters)).decode_lines(data)
+    vals = map(attrgetter(field), recs)
+    keep = filters.mask(recs)
+    if keep is not None:
+        vals = compress(vals, keep)
+    return [v for v in vals if v is not None]
+
+
 @dataclass(frozen=True, slots=True)
 class _Values(_Query):
     """The numbers of `field` in order, nulls left out (what `map(.field) | add` adds)."""
@@ -503,13 +513,7 @@ class _Values(_Query):
         return (self.field,) + tuple(f for f in self.filters.fields if f != self.field)
 
     def fast(self, data):
-        fields = _fast_fields({self.field: "float"}, self.filters)
-        recs = _decoder(fields).decode_lines(data)
-        vals = map(attrgetter(self.field), recs)
-        keep = self.filters.mask(recs)
-        if keep is not None:
-            vals = compress(vals, keep)
-        return array("d", [v for v in vals if v is not None])
+        return array("d", _numbers(data, self.field, self.filters))
 
     def exact(self, items):
         out = array("d")
@@ -539,13 +543,7 @@ class _Signs(_Query):
         return (self.field,) + tuple(f for f in self.filters.fields if f != self.field)
 
     def fast(self, data):
-        fields = _fast_fields({self.field: "float"}, self.filters)
-        recs = _decoder(fields).decode_lines(data)
-        vals = map(attrgetter(self.field), recs)
-        keep = self.filters.mask(recs)
-        if keep is not None:
-            vals = compress(vals, keep)
-        vals = [v for v in vals if v is not None]
+        vals = _numbers(data, self.field, self.filters)
         return len(vals), sum(map((0.0).__lt__, vals)), sum(map((0.0).__gt__, vals))
 
     def exact(self, items):
@@ -674,22 +672,10 @@ def _pieces(paths: list[Path], size: int) -> Iterator[_Piece]:
 
 
 def _gz_pieces(path: Path, size: int) -> Iterator[_Piece]:
-    with gzip.open(path, "rb") as f:
-        rest, pos = b"", 0
-        while True:
-            block = f.read(size)
-            if not block:
-                break
-            block = rest + block
-            cut = block.rfind(b"\n") + 1
-            if cut == 0:
-                rest = block
-                continue
-            rest = block[cut:]
-            yield _Piece(str(path), pos, pos + cut, block[:cut])
-            pos += cut
-        if rest:
-            yield _Piece(str(path), pos, pos + len(rest), rest)
+    pos = 0
+    for block in iter_chunks(path, size):
+        yield _Piece(str(path), pos, pos + len(block), block)
+        pos += len(block)
 
 
 def _jobs(paths: list[Path], jobs: int | None) -> int:

@@ -15,6 +15,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from audit import query as q
+from tests.jqrun import jq, values
 from audit.files import segments
 from audit.jqfmt import jq_csv, jq_dumps, jq_key, jq_number, jq_numbers, jq_tsv
 
@@ -22,26 +23,6 @@ F = q.Filters
 WIN_RATE = ("-s 'map(select(.pnl != null)) | {total: length, wins: map(select(.pnl > 0)) | length, "
             "losses: map(select(.pnl < 0)) | length} | .win_rate = (.wins / .total * 100)'")
 SIDES = "-s 'group_by(.side) | map({side: .[0].side, count: length})'"
-
-
-def jq(args: str, data: bytes, check: bool = True) -> bytes:
-    proc = subprocess.run("jq " + args, shell=True, input=data, capture_output=True)
-    if check:
-        assert proc.returncode == 0, proc.stderr
-    return proc.stdout
-
-
-def values(text: bytes) -> list:
-    """Every JSON value of a jq output (pretty or not), numbers as doubles, as jq holds them."""
-    dec = json.JSONDecoder(parse_int=float)
-    s, pos, out = text.decode(), 0, []
-    while True:
-        while pos < len(s) and s[pos].isspace():
-            pos += 1
-        if pos == len(s):
-            return out
-        v, pos = dec.raw_decode(s, pos)
-        out.append(v)
 
 
 # ---------------------------------------------------------------- jq's printing

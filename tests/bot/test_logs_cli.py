@@ -18,6 +18,7 @@ import pytest
 from audit.files import segments
 from benchmarks.trailgen import write_trail
 from bot.logs_cli import add_logs_parser, logs_main
+from tests.jqrun import jq, values
 from tests.trails import ROOT, clean_env
 
 WIN_RATE = ("-s 'map(select(.pnl != null)) | {total: length, wins: map(select(.pnl > 0)) | length, "
@@ -40,24 +41,6 @@ def logs(capsysbinary, *argv: str, default: Path = Path("/nonexistent/logs")) ->
 def cat(log_dir: Path, stream: str) -> bytes:
     return b"".join(gzip.decompress(p.read_bytes()) if p.name.endswith(".gz") else p.read_bytes()
                     for p in segments(log_dir, stream))
-
-
-def jq(args: str, data: bytes) -> bytes:
-    proc = subprocess.run("jq " + args, shell=True, input=data, capture_output=True)
-    assert proc.returncode == 0, proc.stderr
-    return proc.stdout
-
-
-def values(text: bytes) -> list:
-    dec = json.JSONDecoder(parse_int=float)
-    s, pos, out = text.decode(), 0, []
-    while True:
-        while pos < len(s) and s[pos].isspace():
-            pos += 1
-        if pos == len(s):
-            return out
-        v, pos = dec.raw_decode(s, pos)
-        out.append(v)
 
 
 @pytest.fixture(scope="module")
