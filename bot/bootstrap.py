@@ -14,6 +14,7 @@ from bot.audit_key import is_generated, load_key
 from bot.brokers.sim import SimBrokerConfig, SimulatedBroker
 from bot.clock import Clock
 from bot.cycle import Bot, KillSwitch, ModelShare
+from bot.observers import CycleObserver
 from bot.domain import OrderType
 from bot.planning import RiskLimits
 from bot import calendar as nyse
@@ -124,6 +125,7 @@ def build_bot(settings: Settings, clock: Clock, *, live: bool, log_dir: Path | N
     trail = AuditTrail(log_dir or settings.log_dir, clock, durable=live, key=key, echo=echo,
                        max_bytes=settings.log_max_bytes, backups=settings.log_backups,
                        compress=settings.log_compress)
+    observers = build_observers(settings, trail, clock) if live else ()
     if is_generated(origin):
         trail.record(EventRecorded(
             "audit_key_generated", f"no BOT_AUDIT_KEY or BOT_AUDIT_KEY_FILE: an audit key was "
@@ -132,4 +134,22 @@ def build_bot(settings: Settings, clock: Clock, *, live: bool, log_dir: Path | N
     kill = KillSwitch(settings.kill_switch, data_dir / KILL_SWITCH_FILE if live else None)
     return Bot(clock, market, broker, trail, state, build_models(settings), build_limits(settings),
                kill, calendar=calendar, reconcile_policy=settings.reconcile, sleep=sleep,
-               fill_timeout=settings.fill_timeout, inbox=data_dir / INBOX_DIR if live else None)
+               fill_timeout=settings.fill_timeout, inbox=data_dir / INBOX_DIR if live else None,
+               observers=observers)
+
+
+def build_observers(settings: Settings, trail: AuditTrail, clock: Clock) -> tuple[CycleObserver, ...]:
+    """What watches a live bot: metrics (BOT_METRICS_PORT) and alerts (BOT_ALERT_WEBHOOK_URL),
+    both off by default; they hear every record the trail writes and every cycle."""
+    observers: list = []
+    if settings.metrics_port is not None:
+        from bot.telemetry import Metrics
+        metrics = Metrics()
+        metrics.serve(settings.metrics_host, settings.metrics_port)  # one-line ConfigError if taken
+        observers.append(metrics)
+    if settings.alert_webhook_url is not None:
+        from bot.alerts import WebhookAlerts
+        observers.append(WebhookAlerts(settings.alert_webhook_url.get_secret_value(),
+                                       settings.alert_after_failures, clock=clock, log=trail.log))
+    trail.listeners.extend(observers)
+    return tuple(observers)

@@ -61,6 +61,11 @@ ALLOWED: dict[str, str] = {
     "log_compress": "true or false",
     "on_audit_failure": "'exit' (stop with exit code 1) or 'wait' (stay up, trade nothing)",
     "log_level": "'info' or 'debug' (debug adds the HTTP libraries' own log lines)",
+    "health_grace": "a number of seconds from 0 to 86400",
+    "metrics_port": "a port number from 1 to 65535, or unset to turn metrics off",
+    "metrics_host": "an address to listen on, e.g. 0.0.0.0 (all) or 127.0.0.1",
+    "alert_webhook_url": "an http(s) URL that takes a JSON POST, or unset for no alerts",
+    "alert_after_failures": "a whole number from 1 to 1000 (cycles failing in a row)",
 }
 
 
@@ -114,6 +119,11 @@ class Settings(BaseSettings):
     log_compress: bool = False
     on_audit_failure: Literal["exit", "wait"] = "exit"
     log_level: Literal["info", "debug"] = "info"
+    health_grace: float = Field(300.0, ge=0, le=86400, allow_inf_nan=False)
+    metrics_port: int | None = Field(None, ge=1, le=65535)
+    metrics_host: str = Field("0.0.0.0", pattern=r"^\S+$")
+    alert_webhook_url: SecretStr | None = None
+    alert_after_failures: int = Field(3, ge=1, le=1000)
 
     @field_validator("schedule")
     @classmethod
@@ -147,6 +157,15 @@ class Settings(BaseSettings):
                 raise ValueError("BOT_AUDIT_KEY_FILE is inside BOT_LOG_DIR: keep the key away from "
                                  "the logs it protects")
         return self
+
+    @field_validator("alert_webhook_url")
+    @classmethod
+    def _webhook_is_http(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is not None and not v.get_secret_value().strip():
+            return None
+        if v is not None and not v.get_secret_value().startswith(("http://", "https://")):
+            raise ValueError("BOT_ALERT_WEBHOOK_URL must start with http:// or https://")
+        return v
 
     @model_validator(mode="after")
     def _broker_ready(self) -> "Settings":
@@ -262,7 +281,7 @@ def _one_line(exc: ValidationError) -> str:
     msg = str(first.get("msg", "invalid")).removeprefix("Value error, ")
     if field:
         value = first.get("input")
-        shown = "**********" if "key" in field else repr(value)
+        shown = "**********" if "key" in field or "url" in field and "alert" in field else repr(value)
         allowed = ALLOWED.get(field, "see README")
         line = f"{var}={shown} is not valid: {msg}. Allowed: {allowed}."
     else:
