@@ -115,6 +115,9 @@ class WebhookAlerts:
         return f"WebhookAlerts(the alert webhook, after_failures={self.after_failures})"
 
     # --- CycleObserver ---------------------------------------------------------------------
+    def started(self) -> None:
+        """Nothing to do at start-up."""
+
     def cycle_finished(self, report: CycleReport) -> None:
         if report.ok:
             if not self._kill_this_cycle:

@@ -139,8 +139,9 @@ def build_bot(settings: Settings, clock: Clock, *, live: bool, log_dir: Path | N
 
 
 def build_observers(settings: Settings, trail: AuditTrail, clock: Clock) -> tuple[CycleObserver, ...]:
-    """What watches a live bot: metrics (BOT_METRICS_PORT) and alerts (BOT_ALERT_WEBHOOK_URL),
-    both off by default; they hear every record the trail writes and every cycle."""
+    """What watches a live bot: the heartbeat `tradebot health` reads (always), metrics
+    (BOT_METRICS_PORT) and alerts (BOT_ALERT_WEBHOOK_URL), both off by default; these two hear
+    every record the trail writes and every cycle."""
     observers: list = []
     if settings.metrics_port is not None:
         from bot.telemetry import Metrics
@@ -152,4 +153,8 @@ def build_observers(settings: Settings, trail: AuditTrail, clock: Clock) -> tupl
         observers.append(WebhookAlerts(settings.alert_webhook_url.get_secret_value(),
                                        settings.alert_after_failures, clock=clock, log=trail.log))
     trail.listeners.extend(observers)
-    return tuple(observers)
+    from bot.heartbeat import HEARTBEAT_FILE, Heartbeat
+    heartbeat = Heartbeat(settings.data_dir / HEARTBEAT_FILE, {
+        "schedule": settings.schedule, "market_hours": settings.effective_market_hours,
+        "broker": settings.broker}, now=clock.now)
+    return (heartbeat, *observers)

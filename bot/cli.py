@@ -69,6 +69,19 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("logs_dir", nargs="?", type=Path, help="log directory (default BOT_LOG_DIR)")
     v.add_argument("--logs-dir", dest="logs_dir_opt", type=Path, metavar="DIR",
                    help="log directory (the same as the positional argument)")
+    sub.add_parser("health", help="exit 0 when the last cycle is recent and ok and the logs are writable",
+                   description="Read the heartbeat the cycle writes in the data directory (the broker "
+                   "is never called) and check that the last cycle finished within the schedule's "
+                   "interval (plus BOT_HEALTH_GRACE), completed, reached the broker, did not halt, and "
+                   "that the log and data directories can be written. Exit 0: healthy; 1: unhealthy, "
+                   "with the reasons on one line. The Docker HEALTHCHECK runs it.")
+    b = sub.add_parser("backup", help="write one tar.gz of the logs and data directory (never the key)",
+                       description="Archive the whole log directory (rotated segments, chains, "
+                       "production.log) and the data directory (SQLite copied consistently, safe while "
+                       "the bot runs) into one private tar.gz. The audit key is never included: back "
+                       "it up separately.")
+    b.add_argument("--out", type=Path, metavar="FILE", help="archive to write, or a directory for it "
+                   "(default tradebot-backup-YYYYmmddTHHMMSSZ.tar.gz here); never overwritten")
     _add_trail_tools(sub)
     return p
 
@@ -125,9 +138,17 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     from bot.simulate import format_summary, simulate
     s = _settings(seed=args.seed, csv_dir=args.csv_dir)
     out = args.out or s.log_dir
+    _check_directories(out, s.data_dir)  # the data directory may get the generated audit key
     result = simulate(s, args.start, args.end, out, csv_dir=args.csv_dir)
     print(format_summary(result))
     return 0
+
+
+def _check_directories(log_dir: Path, data_dir: Path) -> None:
+    """A directory this user cannot write stops start-up with one line naming it and the UID."""
+    from bot.health import check_writable
+    check_writable(log_dir, "log directory")
+    check_writable(data_dir, "data directory")
 
 
 def _prepare_data_dir(path: Path) -> None:
@@ -142,6 +163,7 @@ def _live(settings, echo):
     from bot.locking import DataDirLock
 
     os.umask(0o077)  # the account, state and lock are private like the logs
+    _check_directories(settings.log_dir, settings.data_dir)
     _prepare_data_dir(settings.data_dir)
     lock = DataDirLock(settings.data_dir / LOCK_FILE)
     try:
@@ -166,6 +188,8 @@ def _live(settings, echo):
         account = bot.broker.account()
         record_account(bot, account, f"broker {settings.broker}")
         reconcile(bot, account, None, settings.reconcile)
+        for observer in bot.observers:
+            observer.started()
     except Exception as exc:
         _stop(bot, lock, f"start-up check failed: {exc}", halted=True)
         raise
@@ -333,7 +357,8 @@ def _dry_run(s) -> int:
                 _copy_db(s.data_dir / name, data / name)
         if (s.data_dir / KILL_SWITCH_FILE).exists():
             shutil.copyfile(s.data_dir / KILL_SWITCH_FILE, data / KILL_SWITCH_FILE)
-        bot = build_bot(s.model_copy(update={"data_dir": data}), clock, live=True,
+        bot = build_bot(s.model_copy(update={"data_dir": data, "metrics_port": None,
+                                             "alert_webhook_url": None}), clock, live=True,
                         log_dir=Path(scratch) / "logs")
         cp = plan_cycle(bot, slot)
         bot.state.close()
@@ -388,6 +413,21 @@ def cmd_audit(args: argparse.Namespace) -> int:
     return report.exit_code
 
 
+def cmd_health(args: argparse.Namespace) -> int:
+    from bot.health import health_main
+    try:
+        s = _settings()
+    except ConfigError as exc:  # exit 1 for Docker's HEALTHCHECK, not 2
+        print(f"unhealthy: {exc}")
+        return 1
+    return health_main(s)
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    from bot.backup import backup_main
+    return backup_main(args, _settings())
+
+
 def _trail_dir(args: argparse.Namespace) -> Path:
     """--logs-dir, else BOT_LOG_DIR (settings are loaded only then: they cost 0.2 s)."""
     if getattr(args, "logs_dir", None):
@@ -412,7 +452,8 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 _COMMANDS = {"run": cmd_run, "cycle": cmd_cycle, "simulate": cmd_simulate, "config": cmd_config,
-             "audit": cmd_audit, "logs": cmd_logs, "replay": cmd_replay, "report": cmd_report}
+             "audit": cmd_audit, "logs": cmd_logs, "replay": cmd_replay, "report": cmd_report,
+             "health": cmd_health, "backup": cmd_backup}
 
 
 if __name__ == "__main__":

@@ -29,6 +29,10 @@ class CycleReport:
 
 
 class CycleObserver(Protocol):
+    def started(self) -> None:
+        """The bot passed its start-up checks and is about to run cycles."""
+        ...
+
     def cycle_finished(self, report: CycleReport) -> None:
         """After every cycle, completed or failed."""
         ...

@@ -100,6 +100,9 @@ class Metrics:
             self._thread = None
 
     # --- CycleObserver ---------------------------------------------------------------------
+    def started(self) -> None:
+        """Nothing to do at start-up."""
+
     def cycle_finished(self, report: CycleReport) -> None:
         self.cycles.labels(outcome="completed" if report.ok else "failed").inc()
         self.last_cycle.set(report.started.timestamp() + report.seconds)
