@@ -214,8 +214,8 @@ def check_writable(path: Path, what: str) -> None:
     a temporary file; else a ConfigError of one line naming the directory, the UID/GID this
     process runs as, the directory's owner and mode, and the fix."""
     uid, gid = os.geteuid(), os.getegid()
-    fix = (f"chown it to {uid}:{gid} on the host, or build the image with "
-           "--build-arg UID=$(id -u) GID=$(id -g)")
+    fix = (f"chown it to {uid}:{gid} on the host, or run the container as the directory's owner "
+           "(TRADEBOT_UID and TRADEBOT_GID in docker/.env, then `docker compose build`)")
     try:
         path.mkdir(parents=True, exist_ok=True, mode=0o700)
     except FileExistsError:

@@ -394,8 +394,9 @@ def test_check_writable_names_the_directory_the_user_owner_mode_and_fix(unprivil
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == (
         f"the log directory {logs} is not writable by UID {uid} (GID {gid}): it belongs to UID "
-        f"{owner} with mode 0555; chown it to {uid}:{gid} on the host, or build the image "
-        "with --build-arg UID=$(id -u) GID=$(id -g)\n")
+        f"{owner} with mode 0555; chown it to {uid}:{gid} on the host, or run the container as "
+        "the directory's owner (TRADEBOT_UID and TRADEBOT_GID in docker/.env, then `docker "
+        "compose build`)\n")
     assert list(logs.iterdir()) == []
 
 
@@ -409,8 +410,9 @@ def test_check_writable_names_the_parent_it_cannot_create_in(unprivileged, share
     assert proc.stdout == (
         f"the log directory {parent / 'logs'} cannot be created by UID {uid} (GID {gid}) "
         f"(Permission denied): its parent {parent} belongs to UID {parent.stat().st_uid} with "
-        f"mode 0555; create it and chown it to {uid}:{gid} on the host, or build the image with "
-        "--build-arg UID=$(id -u) GID=$(id -g)\n")
+        f"mode 0555; create it and chown it to {uid}:{gid} on the host, or run the container as "
+        "the directory's owner (TRADEBOT_UID and TRADEBOT_GID in docker/.env, then `docker "
+        "compose build`)\n")
 
 
 def test_check_writable_creates_a_missing_directory_and_leaves_nothing_behind(tmp_path):
