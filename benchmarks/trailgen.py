@@ -5,6 +5,7 @@ lines each (about 280-400 bytes a line), deterministic, timestamps one minute ap
 """
 from __future__ import annotations
 
+import math
 import random
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -28,7 +29,7 @@ def write_trail(out: Path, lines: int, seed: int = 7) -> None:
     with open(out / "orders.jsonl", "wb") as o, open(out / "trades.jsonl", "wb") as t, \
             open(out / "performance.jsonl", "wb") as p, open(out / "errors.jsonl", "wb") as e:
         pos: dict[str, float] = {}
-        nav = cash = 100_000.0
+        cash = 100_000.0
         for i in range(lines):
             ts, cts = _ts(i, rng.randrange(1, 999_999))
             sym = SYMBOLS[i % len(SYMBOLS)]
@@ -37,7 +38,8 @@ def write_trail(out: Path, lines: int, seed: int = 7) -> None:
             price = round(rng.uniform(20, 700), 4)
             model = MODELS[i % 2]
             oid = f"tb-{cts[:19].replace('-', '').replace(':', '')}Z-{model}-{sym}-{side}"
-            nav = round(nav * (1 + rng.gauss(0.0002, 0.01)), 2)
+            # a NAV of the guide's magnitude (about 100,000) that wanders, never drifting away
+            nav = round(100_000 * math.exp(0.3 * math.sin(i / 25_000)) * (1 + rng.gauss(0, 0.002)), 2)
             o.write(orjson.dumps({
                 "timestamp": ts, "event_type": "order_submitted", "order_id": oid, "symbol": sym,
                 "side": side, "quantity": qty, "price": price, "order_type": "market",
