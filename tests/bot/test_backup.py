@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import gzip
-import os
 import sqlite3
 import stat
 import tarfile
@@ -26,12 +25,7 @@ NOW = datetime(2025, 3, 3, 15, 7, 9, tzinfo=timezone.utc)
 KEY = b"0123456789abcdef-the-secret-audit-key"
 
 
-@pytest.fixture(autouse=True)
-def no_bot_env(monkeypatch, tmp_path):
-    for k in list(os.environ):
-        if k.startswith("BOT_"):
-            monkeypatch.delenv(k)
-    monkeypatch.chdir(tmp_path)
+pytestmark = pytest.mark.usefixtures("no_bot_env")
 
 
 @pytest.fixture(scope="module")

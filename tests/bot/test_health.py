@@ -33,12 +33,7 @@ NOBODY = 65534
 SLOT = datetime(2025, 3, 3, 15, 0, tzinfo=timezone.utc)  # a Monday, 10:00 in New York
 
 
-@pytest.fixture(autouse=True)
-def no_bot_env(monkeypatch, tmp_path):
-    for k in list(os.environ):
-        if k.startswith("BOT_"):
-            monkeypatch.delenv(k)
-    monkeypatch.chdir(tmp_path)
+pytestmark = pytest.mark.usefixtures("no_bot_env")
 
 
 def settings(base: Path, **changes) -> Settings:

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import hashlib
-import os
 from pathlib import Path
 
 import pytest
@@ -15,12 +14,7 @@ from tests.trails import TWO_MODELS, copy_trail
 CYCLE = "2024-03-28T19:45:00+00:00"
 
 
-@pytest.fixture(autouse=True)
-def no_bot_env(monkeypatch, tmp_path):
-    for k in list(os.environ):
-        if k.startswith("BOT_"):
-            monkeypatch.delenv(k)
-    monkeypatch.chdir(tmp_path)
+pytestmark = pytest.mark.usefixtures("no_bot_env")
 
 
 @pytest.fixture

@@ -20,12 +20,7 @@ from tests.bot.test_cycle import SLOT, make_bot
 from tests.fakes import FakeClock, utc
 
 
-@pytest.fixture(autouse=True)
-def no_bot_env(monkeypatch, tmp_path):
-    for k in list(os.environ):
-        if k.startswith("BOT_"):
-            monkeypatch.delenv(k)
-    monkeypatch.chdir(tmp_path)
+pytestmark = pytest.mark.usefixtures("no_bot_env")
 
 
 @pytest.fixture
