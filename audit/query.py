@@ -365,6 +365,11 @@ def _column(raws: list, fmt: str) -> list[bytes] | None:
 
 # ---------------------------------------------------------------- the queries
 
+def _plus_filter_fields(own: tuple[str, ...], filters) -> tuple[str, ...]:
+    """The fields a query reads: its own, then those its filters need that it does not read."""
+    return own + tuple(f for f in filters.fields if f not in own)
+
+
 @dataclass(frozen=True, slots=True)
 class _Query:
     stream: str
@@ -457,7 +462,7 @@ class _Groups(_Query):
     field: str = "side"
 
     def raw_fields(self):
-        return (self.field,) + tuple(f for f in self.filters.fields if f != self.field)
+        return _plus_filter_fields((self.field,), self.filters)
 
     def fast(self, data):
         fields = _fast_fields({self.field: "str"}, self.filters)
@@ -510,7 +515,7 @@ class _Values(_Query):
     field: str = "value"
 
     def raw_fields(self):
-        return (self.field,) + tuple(f for f in self.filters.fields if f != self.field)
+        return _plus_filter_fields((self.field,), self.filters)
 
     def fast(self, data):
         return array("d", _numbers(data, self.field, self.filters))
@@ -540,7 +545,7 @@ class _Signs(_Query):
     field: str = "pnl"
 
     def raw_fields(self):
-        return (self.field,) + tuple(f for f in self.filters.fields if f != self.field)
+        return _plus_filter_fields((self.field,), self.filters)
 
     def fast(self, data):
         vals = _numbers(data, self.field, self.filters)
@@ -573,7 +578,7 @@ class _Rows(_Query):
     numeric: tuple[str, ...] = ()  # columns expected to hold numbers (decoded as doubles at once)
 
     def raw_fields(self):
-        return self.columns + tuple(f for f in self.filters.fields if f not in self.columns)
+        return _plus_filter_fields(self.columns, self.filters)
 
     def fast(self, data):
         f = self.filters

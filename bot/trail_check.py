@@ -107,20 +107,17 @@ def check(log_dir: Path, keep_steps: list[Step] | None = None) -> CheckResult:
                                             "differed from the trail's: " + _describe(step.drift)
                                             + " (see the reconciliation event that follows)"))
         out.final = step
-    _check_unfilled(log_dir, orders, filled, out)
-    _check_gaps(log_dir, cycles, out)
+    notes = _read_notes(log_dir)
+    _check_unfilled(notes, orders, filled, out)
+    _check_gaps(notes, cycles, out)
     return out
 
 
-def _check_unfilled(log_dir: Path, orders: dict[str, _Order], filled: dict[str, float],
+def _check_unfilled(notes: "_Notes", orders: dict[str, _Order], filled: dict[str, float],
                     out: CheckResult) -> None:
     """An order short of fills needs an error or an event (cancelled, expired...) saying why."""
     short = {oid for oid, o in orders.items() if filled.get(oid, 0.0) < o.quantity - 1e-6}
-    if not short:
-        return
-    for name in (ERRORS, EVENTS):
-        for _where, rec in iter_records(log_dir, name):
-            short.discard(rec.get("order_id"))
+    short -= notes.order_ids
     for oid in sorted(short, key=lambda o: (orders[o].where.file, orders[o].where.line)):
         o = orders[oid]
         out.findings.append(Finding(WARNING, o.where, f"order {oid} has fills for "
@@ -234,24 +231,39 @@ class _Declared:
         return after < slot < self.latest_due or (self.skipped and slot == self.latest_due)
 
 
-def _check_gaps(log_dir: Path, cycles: dict[str, _Cycle], out: CheckResult) -> None:
-    """Every scheduled slot needs a `cycle_complete`, or a record of why it has none."""
-    failed: dict[str, Line] = {}
+@dataclass
+class _Notes:
+    """What errors.jsonl and events.jsonl say that the checks need (both read once)."""
+
+    order_ids: set = field(default_factory=set)  # orders an error or event speaks of
+    failed: dict[str, Line] = field(default_factory=dict)  # slot -> its cycle_error
+    runs: list[tuple[Line, dict]] = field(default_factory=list)  # simulation_/bot_started
+    declared: list["_Declared"] = field(default_factory=list)  # slot_missed
+    finished: bool = False  # simulation_finished
+
+
+def _read_notes(log_dir: Path) -> _Notes:
+    notes = _Notes()
     for where, rec in iter_records(log_dir, ERRORS):
+        notes.order_ids.add(rec.get("order_id"))
         if rec.get("event_type") == "cycle_error" and isinstance(rec.get("cycle_timestamp"), str):
-            failed.setdefault(rec["cycle_timestamp"], where)
-    runs: list[tuple[Line, dict]] = []
-    declared: list[_Declared] = []
-    finished = False
+            notes.failed.setdefault(rec["cycle_timestamp"], where)
     for where, rec in iter_records(log_dir, EVENTS):
+        notes.order_ids.add(rec.get("order_id"))
         kind = rec.get("event_type")
         if kind in ("simulation_started", "bot_started"):
-            runs.append((where, rec))
+            notes.runs.append((where, rec))
         elif kind == "simulation_finished":
-            finished = True
+            notes.finished = True
         elif kind == "slot_missed" and isinstance(rec.get("latest_due"), str):
-            declared.append(_Declared(where, rec.get("last_completed"), rec["latest_due"],
-                                      rec.get("policy") == "skip"))
+            notes.declared.append(_Declared(where, rec.get("last_completed"), rec["latest_due"],
+                                            rec.get("policy") == "skip"))
+    return notes
+
+
+def _check_gaps(notes: _Notes, cycles: dict[str, _Cycle], out: CheckResult) -> None:
+    """Every scheduled slot needs a `cycle_complete`, or a record of why it has none."""
+    failed, runs, declared, finished = notes.failed, notes.runs, notes.declared, notes.finished
     if not runs:
         if cycles:
             out.findings.append(Finding(WARNING, None, "no simulation_started or bot_started event: "
