@@ -19,7 +19,7 @@ SIBLING = "shared"
 OUTSIDE = [
     re.compile(re.escape("../" + SIBLING)),
     re.compile(SIBLING + r"/(?:spec|tools|design)\b"),
-    re.compile(r"\.parents?\b[^\n]*[\"']" + SIBLING + r"[\"']"),  # ROOT.parent / "shared" / ...
+    re.compile(r"\.parents?\b[^\n]*[\"']" + SIBLING + r"[\"']"),  # a path built from the parent of ROOT
 ]
 LINK = re.compile(r"(?<!\!)\[[^\]\n]*\]\(([^)\s]+)(?:\s+\"[^\"]*\")?\)|^\[[^\]\n]+\]:\s*(\S+)", re.M)
 
