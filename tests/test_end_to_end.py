@@ -1,7 +1,8 @@
-"""`tradebot simulate` over two years, then the guide's own checks, recipes and snippets.
+"""`tradebot simulate` over two years, then the format check and every recipe of the trail's doc.
 
-Every jq, Python and pandas recipe is taken verbatim from ../shared/spec/AUDIT_LOGS_GUIDE.md and
-run against the logs with only the path changed (the guide's `logs/` is our log directory).
+Every jq, Python and pandas recipe is read from docs/audit-trail.md (the guide's recipes, with
+`logs/` as their path) and run verbatim in a directory holding the trail as `logs/`; so is every
+`tradebot logs` equivalent the doc shows beside them, whose answer must be the recipe's.
 """
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import io
 import json
 import os
 import re
+import shlex
 import subprocess
 import sys
 from collections import defaultdict
@@ -19,14 +21,23 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-GUIDE = ROOT.parent / "shared" / "spec" / "AUDIT_LOGS_GUIDE.md"
+DOC = ROOT / "docs" / "audit-trail.md"
 CHECKER = ROOT.parent / "shared" / "tools" / "check_audit_logs.py"
+JQ_SECTION, PYTHON_SECTION, PANDAS_SECTION = (
+    "## Querying with jq", "## Querying with Python", "## Loading into pandas")
 
 
-def _blocks(lang: str, section: str, until: str) -> list[str]:
-    text = GUIDE.read_text()
-    part = text[text.index(section):text.index(until)]
-    return re.findall(rf"```{lang}\n(.*?)```", part, flags=re.S)
+def _section(heading: str) -> str:
+    """The text of one `## ` section of docs/audit-trail.md, up to the next `## ` heading."""
+    text = DOC.read_text()
+    start = text.index("\n" + heading + "\n") + 1
+    end = text.find("\n## ", start + len(heading))
+    return text[start:end if end >= 0 else len(text)]
+
+
+def _blocks(lang: str, heading: str) -> list[str]:
+    """The fenced blocks of language `lang` in the doc's section `heading`, in order."""
+    return re.findall(rf"^```{lang}\n(.*?)^```$", _section(heading), flags=re.S | re.M)
 
 
 @pytest.fixture(scope="module")
@@ -73,25 +84,14 @@ def test_every_jq_recipe_of_the_guide(run_dir):
 
 
 def check_jq_recipes(run_dir: Path) -> None:
-    """Run the guide's eight jq recipes verbatim in `run_dir` (which holds `logs/`) and check
-    each answer against the records."""
-    recipes = [b.strip() for b in _blocks("bash", "## Querying Logs with `jq`", "## Querying Logs with Python")]
+    """Run the doc's eight jq recipes (the guide's) verbatim in `run_dir` (which holds `logs/`)
+    and check each answer against the records."""
+    recipes = [b.strip() for b in _blocks("bash", JQ_SECTION)]
     assert len(recipes) == 8
     orders, trades = records(run_dir, "orders.jsonl"), records(run_dir, "trades.jsonl")
     perf, errors = records(run_dir, "performance.jsonl"), records(run_dir, "errors.jsonl")
     assert orders and trades and perf
-    decoder = json.JSONDecoder()
-
-    def stream(text: str) -> list:
-        out, i = [], 0
-        text = text.strip()
-        while i < len(text):
-            obj, i = decoder.raw_decode(text, i)
-            out.append(obj)
-            while i < len(text) and text[i].isspace():
-                i += 1
-        return out
-
+    stream = _values
     closed_any = any(t.get("pnl") is not None for t in trades)
     spy, sides, value, nav_csv, errs, latest, window, win = (
         sh(run_dir, r) if (i < 7 or closed_any) else "" for i, r in enumerate(recipes))
@@ -121,6 +121,94 @@ def check_jq_recipes(run_dir: Path) -> None:
                                "win_rate": pytest.approx(wins / len(closed) * 100)}
 
 
+def _values(text: str) -> list:
+    """Every JSON value printed one after the other (pretty or compact), in order."""
+    decoder = json.JSONDecoder()
+    out, i = [], 0
+    text = text.strip()
+    while i < len(text):
+        obj, i = decoder.raw_decode(text, i)
+        out.append(obj)
+        while i < len(text) and text[i].isspace():
+            i += 1
+    return out
+
+
+def _console_commands(block: str) -> list[list[str]]:
+    """The `$ ` commands of a console block, as argv lists that run here: `.venv/bin/tradebot`
+    is this interpreter's `-m bot`, `.venv/bin/python` this interpreter."""
+    commands = []
+    for line in block.splitlines():
+        if not line.startswith("$ "):
+            continue
+        argv = shlex.split(line[2:], comments=True)
+        head = {".venv/bin/tradebot": [sys.executable, "-m", "bot"],
+                ".venv/bin/python": [sys.executable]}[argv[0]]
+        commands.append(head + argv[1:])
+    return commands
+
+
+def _run_command(argv: list[str], base: Path) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BOT_")}
+    proc = subprocess.run(argv, cwd=base, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, f"{argv}: {proc.stderr}"
+    return proc
+
+
+def _recipes_with_equivalents(heading: str, lang: str) -> list[tuple[str, str]]:
+    """(recipe, the console block that follows it) for each recipe block of the section."""
+    blocks = re.findall(r"^```(\w+)\n(.*?)^```$", _section(heading), flags=re.S | re.M)
+    pairs = []
+    for i, (kind, body) in enumerate(blocks):
+        if kind == lang:
+            assert i + 1 < len(blocks) and blocks[i + 1][0] == "console", \
+                f"{heading}: a {lang} recipe without its `tradebot logs` equivalent after it"
+            pairs.append((body, blocks[i + 1][1]))
+    return pairs
+
+
+def test_every_logs_equivalent_gives_the_recipes_answer(run_dir):
+    check_logs_equivalents(run_dir)
+
+
+def check_logs_equivalents(run_dir: Path) -> None:
+    """Each `tradebot logs` command the doc puts beside a jq recipe runs, and its machine format
+    gives the recipe's answer: the same JSON values, or the same csv/tsv bytes."""
+    pairs = _recipes_with_equivalents(JQ_SECTION, "bash")
+    assert len(pairs) == 8
+    closed_any = any(t.get("pnl") is not None for t in records(run_dir, "trades.jsonl"))
+    for i, (recipe, console) in enumerate(pairs):
+        commands = _console_commands(console)
+        assert commands and any(c[3] == "logs" for c in commands if len(c) > 3), console
+        want = sh(run_dir, recipe.strip()) if (i < 7 or closed_any) else None
+        for argv in commands:
+            got = _run_command(argv, run_dir).stdout
+            fmt = argv[argv.index("--format") + 1] if "--format" in argv else "table"
+            if fmt == "table":
+                assert got.strip(), argv
+            elif want is None:
+                continue
+            elif fmt == "json":
+                assert _values(got) == _values(want), argv
+            else:
+                assert got == want, argv
+
+
+def test_the_python_and_pandas_equivalents_run(run_dir):
+    check_python_and_pandas_equivalents(run_dir)
+
+
+def check_python_and_pandas_equivalents(run_dir: Path) -> None:
+    """The commands beside the Python and pandas recipes run; `audit.load`'s summary prints
+    exactly what the pandas recipe prints."""
+    ((_, python_console),) = _recipes_with_equivalents(PYTHON_SECTION, "python")
+    for argv in _console_commands(python_console):
+        _run_command(argv, run_dir)
+    ((recipe, pandas_console),) = _recipes_with_equivalents(PANDAS_SECTION, "python")
+    (argv,) = _console_commands(pandas_console)
+    assert _run_command(argv, run_dir).stdout == _run_snippet(recipe, run_dir)
+
+
 def _csv_line(p: dict) -> str:
     nav = p["nav"]
     shown = str(int(nav)) if float(nav).is_integer() else repr(nav)
@@ -128,10 +216,10 @@ def _csv_line(p: dict) -> str:
 
 
 def _run_snippet(code: str, base: Path) -> str:
-    code = code.replace("production/docker/logs/", str(base / "logs") + "/")
+    """Run a recipe verbatim in `base` (which holds `logs/`); returns what it printed."""
     out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        exec(compile(code, "guide-snippet", "exec"), {})
+    with contextlib.chdir(base), contextlib.redirect_stdout(out):
+        exec(compile(code, str(DOC), "exec"), {})
     return out.getvalue()
 
 
@@ -140,7 +228,7 @@ def test_guide_python_snippet(run_dir):
 
 
 def check_python_snippet(run_dir: Path) -> None:
-    (code,) = _blocks("python", "## Querying Logs with Python", "## Loading Logs into pandas")
+    (code,) = _blocks("python", PYTHON_SECTION)
     printed = _run_snippet(code, run_dir).splitlines()
     by_day = defaultdict(list)
     for o in records(run_dir, "orders.jsonl"):
@@ -156,7 +244,7 @@ def test_guide_pandas_snippet(run_dir):
 
 def check_pandas_snippet(run_dir: Path) -> None:
     import pandas as pd
-    (code,) = _blocks("python", "## Loading Logs into pandas", "## Log Rotation")
+    (code,) = _blocks("python", PANDAS_SECTION)
     printed = _run_snippet(code, run_dir)
     orders = records(run_dir, "orders.jsonl")
     for sym in {o["symbol"] for o in orders}:

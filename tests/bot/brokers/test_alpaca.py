@@ -114,6 +114,7 @@ def test_cycles_on_alpaca_pass_the_guides_checks(tmp_path, server, monkeypatch):
     guide.check_jq_recipes(tmp_path)
     guide.check_python_snippet(tmp_path)
     guide.check_pandas_snippet(tmp_path)
+    guide.check_logs_equivalents(tmp_path)
     guide.check_trades_add_up(tmp_path)
 
 
