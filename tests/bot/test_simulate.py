@@ -93,3 +93,23 @@ def test_a_simulation_over_early_closes_trades_before_each_close(tmp_path):
         for rec in map(json.loads, (logs / name).read_text().splitlines()):
             assert calendar.is_open(datetime.fromisoformat(rec["cycle_timestamp"])), rec
     assert check(logs).findings == []  # replay's trail check expects the same slots
+
+
+def test_risk_off_before_the_defensive_symbol_has_data_holds_with_a_warning(tmp_path):
+    # TLT's file starts in 2023 (as real TLT starts in mid-2002): risk-off cycles of 2022 hold.
+    csv_dir = tmp_path / "bars"
+    write_csvs(csv_dir, date(2021, 1, 4), date(2023, 6, 30))
+    tlt = (csv_dir / "TLT.csv").read_text().splitlines()
+    (csv_dir / "TLT.csv").write_text("\n".join(tlt[:1] + [r for r in tlt[1:] if r >= "2023"]) + "\n")
+    logs = tmp_path / "logs"
+    simulate(load_settings(data_dir=tmp_path / "data"), date(2022, 1, 3), date(2023, 6, 30), logs,
+             csv_dir=csv_dir, progress=None)
+    read = lambda name: [json.loads(x) for x in (logs / name).read_text().splitlines()]
+    held = [d["cycle_timestamp"] for d in read("decisions.jsonl") if "TLT has no closes" in d["reason"]]
+    warned = [e["cycle_timestamp"] for e in read("events.jsonl") if e["event_type"] == "risk_off_held"]
+    first_tlt = next(r for r in tlt[1:] if r >= "2023")[:10]
+    assert held and warned == held and all(h[:10] <= first_tlt for h in held)
+    traded = {t["cycle_timestamp"] for t in read("trades.jsonl")}
+    assert not traded & set(held)  # the sector positions stay
+    positions = {p["cycle_timestamp"]: p["positions"] for p in read("performance.jsonl")}
+    assert all(positions[h] and "TLT" not in positions[h] for h in held)
