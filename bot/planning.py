@@ -3,8 +3,8 @@
 Pure: no I/O, no clock, no broker. It does not net orders across sleeves (each model trades its
 own sleeve), does not know fill prices (every value is at the reference price; the cash buffer
 absorbs slippage) and does not send anything. Every limit that changes an order is returned as
-a `RiskCheck`; a cash scale that changes no order by a cent (`MIN_NOTED_CHANGE`, after rounding
-to the quantity sent) is applied without one.
+a `RiskCheck`; a cash scale is noted only on the buys it cuts by at least 1 bp and a cent as
+sent (`MIN_NOTED_FRACTION`, `MIN_NOTED_CUT`): a smaller cut is applied without a note.
 """
 from __future__ import annotations
 
@@ -23,7 +23,8 @@ _QTY_SCALE = 10.0 ** QTY_DECIMALS
 _QTY_EPS = 1e-9             # shares: float noise below this is not a trade and not a fraction
 _TOL = 1e-9                 # relative tolerance for sums of weights and capital shares
 _CASH_TOL = 1e-6            # dollars: float noise in a sum of buy costs is not a cash shortfall
-MIN_NOTED_CHANGE = 0.01     # dollars: a cash scale that changes no order by a cent is not noted
+MIN_NOTED_FRACTION = 1e-4   # a cash scale is noted on each buy it cuts by at least 1 bp...
+MIN_NOTED_CUT = 0.01        # ...and at least a cent (dollars), as the buy is sent
 _CLEAN_FIELD = re.compile(r"[A-Za-z0-9._]+")
 _UNSAFE_CHAR = re.compile(r"[^A-Za-z0-9._]")
 _isfinite = math.isfinite
@@ -334,13 +335,16 @@ def _cap(legs: list[_Leg], max_value: float, checks: list[RiskCheck]) -> None:
 
 
 def _changes_order(leg: _Leg, new_qty: float, min_value: float, whole_only: bool) -> bool:
-    """True when a buy cut from `leg.qty` to `new_qty` is sent for at least a cent less (after
-    rounding to whole shares or broker precision, and the minimum trade value): a smaller cut is
-    below the cent every value is recorded in, so it is applied but not noted."""
+    """True when a buy cut from `leg.qty` to `new_qty` is sent for at least 1 bp and a cent less
+    (its value as sent: whole shares or broker precision, nothing under the minimum trade value).
+    A smaller cut is applied but not noted: it is under the 4 decimals a scale is noted with,
+    under a fill's own slippage, or under the cent values are recorded in."""
     def sent_value(qty: float) -> float:
         value = _sendable(qty, whole_only) * leg.price
         return value if value >= min_value else 0.0
-    return sent_value(leg.qty) - sent_value(new_qty) >= MIN_NOTED_CHANGE
+    before = sent_value(leg.qty)
+    cut = before - sent_value(new_qty)
+    return cut >= MIN_NOTED_CUT and cut >= MIN_NOTED_FRACTION * before * (1.0 - 1e-9)
 
 
 def _sendable(qty: float, whole_only: bool) -> float:

@@ -155,15 +155,25 @@ def test_a_cash_shortfall_of_a_cent_scales_the_buys_without_a_note() -> None:
     assert p.checks == ()
 
 
-def test_a_cash_scale_is_noted_for_the_orders_it_changes_by_a_cent_or_more() -> None:
-    # $0.90 short on $99k + $1k of buys: SPY loses $0.89, TLT under a cent.
+def test_a_cash_scale_under_a_basis_point_of_each_order_is_not_noted() -> None:
+    # $0.90 short on $100k of buys: SPY loses $0.89, 0.9 bp of its value, less than its own
+    # fill's slippage; the buys still fit the cash.
     limits = RiskLimits(cash_buffer=0.0, max_position_weight=1, min_trade_value=0, rebalance_band=0,
                         max_order_value=1e6)
     p = plan([Sleeve("M", 1.0, {"SPY": 0.99, "TLT": 0.01}, {})], limits, cash=99_999.10)
     assert sum(o.quantity * o.reference_price for o in p.orders) <= 99_999.10
+    assert p.checks == ()
+
+
+def test_a_cash_scale_is_noted_on_the_orders_it_cuts_by_a_basis_point_and_a_cent() -> None:
+    # $20 short on $100k: every buy is cut by 2 bp; SPY by $20, TLT ($20 of it) by under a cent.
+    limits = RiskLimits(cash_buffer=0.0, max_position_weight=1, min_trade_value=0, rebalance_band=0,
+                        max_order_value=1e6)
+    p = plan([Sleeve("M", 1.0, {"SPY": 0.9998, "TLT": 0.0002}, {})], limits, cash=99_980.0)
+    assert sum(o.quantity * o.reference_price for o in p.orders) <= 99_980.0
     [note] = [c for c in p.checks if c.check == "cash_available"]
     assert note.symbol == "SPY"
-    assert "scaled by 0.99999 to " in note.detail and "1.0000" not in note.detail
+    assert note.detail.startswith("buy 199.96 scaled by 0.9998 to 199.92 ($99,960.00): ")
 
 
 def test_a_cash_scale_that_costs_a_whole_share_is_noted() -> None:
