@@ -338,7 +338,7 @@ def _changes_order(leg: _Leg, new_qty: float, min_value: float, whole_only: bool
     """True when a buy cut from `leg.qty` to `new_qty` is sent for at least 1 bp and a cent less
     (its value as sent: whole shares or broker precision, nothing under the minimum trade value).
     A smaller cut is applied but not noted: it is under the 4 decimals a scale is noted with,
-    under a fill's own slippage, or under the cent values are recorded in."""
+    under the simulated fills' default slippage (2 bp), or under the cent values are recorded in."""
     def sent_value(qty: float) -> float:
         value = _sendable(qty, whole_only) * leg.price
         return value if value >= min_value else 0.0
