@@ -49,8 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--dry-run", action="store_true",
                    help="print the plan (targets, orders, risk checks) and send nothing")
     s = sub.add_parser("simulate", help="fast-forward through history on a fresh paper account",
-                       description="One cycle per NYSE trading day at 15:45 New York time, with "
-                       "the same cycle code, fill model and audit files as `run`.")
+                       description="One cycle per NYSE trading day 15 minutes before its close "
+                       "(15:45 New York time, 12:45 on early-close days), with the same cycle "
+                       "code, fill model and audit files as `run`.")
     s.add_argument("--start", type=_date, required=True, help="first day, YYYY-MM-DD")
     s.add_argument("--end", type=_date, required=True, help="last day, YYYY-MM-DD")
     s.add_argument("--seed", type=int, help="synthetic market seed (default BOT_SEED)")

@@ -180,6 +180,8 @@ def run_cycle(bot: Bot, slot: datetime, *, send_orders: bool = True) -> CycleOut
     settled |= reconcile(bot, account, cts, bot.reconcile_policy)
     cp = plan_cycle(bot, slot, account)
     errors = 0 if rerun else _record_problems(bot, cp)
+    if not rerun:
+        _record_warnings(bot, cp, cts)
     if cp.kill_reason:
         trail.record(EventRecorded("kill_switch_engaged", f"no new orders: {cp.kill_reason}",
                                    {"cycle_timestamp": cts, "blocked_orders": sum(
@@ -246,6 +248,17 @@ def _record_problems(bot: Bot, cp: CyclePlan) -> int:
             n += 1
     bot.reported_problems = current
     return n
+
+
+def _record_warnings(bot: Bot, cp: CyclePlan, cts: str) -> None:
+    """Record what the models' decisions warn of (risk-off held without its defensive symbol...)
+    in every cycle it holds: a WARN record in events.jsonl named by the warning's kind."""
+    for run in cp.runs:
+        name = run.share.model.name
+        for w in run.decision.warnings:
+            bot.trail.record(EventRecorded(w.kind, f"{name}: {w.message}",
+                                           {"cycle_timestamp": cts, "model": name, **w.details},
+                                           level="WARN"))
 
 
 def _record_decisions(bot: Bot, cp: CyclePlan, cts: str, send_orders: bool, rerun: bool) -> None:

@@ -2,7 +2,9 @@
 
 Pure: no I/O, no clock, no broker. It does not net orders across sleeves (each model trades its
 own sleeve), does not know fill prices (every value is at the reference price; the cash buffer
-absorbs slippage) and does not send anything.
+absorbs slippage) and does not send anything. Every limit that changes an order is returned as
+a `RiskCheck`; a cash scale is noted only on the buys it cuts by at least 1 bp and a cent as
+sent (`MIN_NOTED_FRACTION`, `MIN_NOTED_CUT`): a smaller cut is applied without a note.
 """
 from __future__ import annotations
 
@@ -21,6 +23,8 @@ _QTY_SCALE = 10.0 ** QTY_DECIMALS
 _QTY_EPS = 1e-9             # shares: float noise below this is not a trade and not a fraction
 _TOL = 1e-9                 # relative tolerance for sums of weights and capital shares
 _CASH_TOL = 1e-6            # dollars: float noise in a sum of buy costs is not a cash shortfall
+MIN_NOTED_FRACTION = 1e-4   # a cash scale is noted on each buy it cuts by at least 1 bp...
+MIN_NOTED_CUT = 0.01        # ...and at least a cent (dollars), as the buy is sent
 _CLEAN_FIELD = re.compile(r"[A-Za-z0-9._]+")
 _UNSAFE_CHAR = re.compile(r"[^A-Za-z0-9._]")
 _isfinite = math.isfinite
@@ -280,10 +284,12 @@ def plan_orders(
         why = f"{_usd(max(available, 0.0))} available for {_usd(cost)} of buys"
         for leg in buys:
             new = leg.qty * k
-            checks.append(RiskCheck(
-                "cash_available", leg.model, leg.symbol,
-                f"buy {_q(leg.qty)} scaled by {k:.4f} to {_q(new)} ({_usd(new * leg.price)}): {why}",
-            ))
+            if _changes_order(leg, new, limits.min_trade_value, whole_only):
+                checks.append(RiskCheck(
+                    "cash_available", leg.model, leg.symbol,
+                    f"buy {_q(leg.qty)} scaled by {_factor(k)} to {_q(new)} "
+                    f"({_usd(new * leg.price)}): {why}",
+                ))
             leg.qty = new
         buys = [leg for leg in buys if leg.qty > 0.0]
     buys = _finish(buys, limits, checks, whole_only)
@@ -328,6 +334,35 @@ def _cap(legs: list[_Leg], max_value: float, checks: list[RiskCheck]) -> None:
             leg.whole = False
 
 
+def _changes_order(leg: _Leg, new_qty: float, min_value: float, whole_only: bool) -> bool:
+    """True when a buy cut from `leg.qty` to `new_qty` is sent for at least 1 bp and a cent less
+    (its value as sent: whole shares or broker precision, nothing under the minimum trade value).
+    A smaller cut is applied but not noted: it is under the 4 decimals a scale is noted with,
+    under the simulated fills' default slippage (2 bp), or under the cent values are recorded in."""
+    def sent_value(qty: float) -> float:
+        value = _sendable(qty, whole_only) * leg.price
+        return value if value >= min_value else 0.0
+    before = sent_value(leg.qty)
+    cut = before - sent_value(new_qty)
+    return cut >= MIN_NOTED_CUT and cut >= MIN_NOTED_FRACTION * before * (1.0 - 1e-9)
+
+
+def _sendable(qty: float, whole_only: bool) -> float:
+    """A buy's quantity as sent: floored to whole shares, or to the broker's precision."""
+    if whole_only:
+        return float(_floor(qty + _QTY_EPS))
+    return _floor(qty * _QTY_SCALE + 1e-6) / _QTY_SCALE
+
+
+def _factor(k: float) -> str:
+    """A scale factor below 1 with 4 decimals, or as many as it takes not to read as 1.0000."""
+    for digits in range(4, 10):
+        text = f"{k:.{digits}f}"
+        if float(text) < 1.0:
+            return text
+    return repr(k)
+
+
 def _finish(legs: list[_Leg], limits: RiskLimits, checks: list[RiskCheck], whole_only: bool) -> list[_Leg]:
     """Floor to whole shares (or broker precision), then drop orders under the minimum value."""
     min_value = limits.min_trade_value
@@ -335,8 +370,8 @@ def _finish(legs: list[_Leg], limits: RiskLimits, checks: list[RiskCheck], whole
     for leg in legs:
         q = leg.qty
         if not leg.whole:
+            fq = _sendable(q, whole_only)
             if whole_only:
-                fq = float(_floor(q + _QTY_EPS))
                 if fq > q and leg.side is _SELL:  # never round a sell above what is held
                     fq = float(_floor(q))
                 if q - fq > _QTY_EPS:
@@ -345,8 +380,6 @@ def _finish(legs: list[_Leg], limits: RiskLimits, checks: list[RiskCheck], whole
                         f"{leg.verb} {_q(q)} floored to {fq:.0f} shares"
                         + ("" if fq > 0 else ": no order"),
                     ))
-            else:
-                fq = _floor(q * _QTY_SCALE + 1e-6) / _QTY_SCALE
             if leg.side is _SELL and fq > q:
                 fq = q
             q = leg.qty = fq

@@ -1,4 +1,7 @@
-"""Fast-forward through history: one cycle per NYSE trading day at 15:45 New York time.
+"""Fast-forward through history: one cycle per NYSE trading day, 15 minutes before its close.
+
+That is 15:45 New York time, and 12:45 on early-close days (13:00 close): a slot after the day's
+close is not a trading slot, and skipping the day would leave a trading day untraded.
 
 The same `run_cycle`, broker fill model and audit files as `run`, on a fresh in-memory paper
 account and a simulated clock. Refuses a log directory that already holds records.
@@ -8,7 +11,7 @@ from __future__ import annotations
 import sys
 import time as timer
 from dataclasses import dataclass
-from datetime import date, datetime, time, timezone
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import TextIO
 
@@ -22,7 +25,7 @@ from bot.cycle import BENCHMARK, record_account
 from bot.runner import guarded_cycle
 from bot.settings import Settings
 
-CYCLE_TIME = time(15, 45)
+BEFORE_CLOSE = timedelta(minutes=15)  # each day's slot: 15:45 New York, 12:45 on early closes
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,8 +53,14 @@ def ensure_empty(log_dir: Path) -> None:
 
 
 def slots(start: date, end: date) -> list[datetime]:
-    return [datetime.combine(d, CYCLE_TIME, tzinfo=calendar.NY).astimezone(timezone.utc)
-            for d in calendar.trading_days(start, end)]
+    """Each trading day's slot, in UTC: 15 minutes before that session's close."""
+    return [_session_close(d) - BEFORE_CLOSE for d in calendar.trading_days(start, end)]
+
+
+def _session_close(d: date) -> datetime:
+    session = calendar.session(d)
+    assert session is not None, d  # trading_days gives only days with a session
+    return session[1]
 
 
 def simulate(settings: Settings, start: date, end: date, log_dir: Path,

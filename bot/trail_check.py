@@ -308,7 +308,8 @@ def _check_gaps(notes: _Notes, cycles: dict[str, _Cycle], out: CheckResult) -> N
                 continue
             if not (finished and next_ts is None):  # stopped early: check up to its last cycle
                 expected = [s for s in expected if mine and s <= mine[-1]]
-            report(expected, "the simulation runs every NYSE trading day at 15:45 New York time")
+            report(expected, "the simulation runs every NYSE trading day 15 minutes before its "
+                             "close: 15:45 New York time, 12:45 on early-close days")
             continue
         if not mine:
             continue

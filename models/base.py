@@ -6,7 +6,7 @@ import struct
 from dataclasses import dataclass, field
 from datetime import date
 import sys
-from typing import Mapping, Protocol, Sequence
+from typing import Any, Mapping, Protocol, Sequence
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,16 +22,31 @@ class History:
 
 
 @dataclass(frozen=True, slots=True)
+class DecisionWarning:
+    """A fact about a decision that the trail records as a warning in every cycle it holds.
+
+    The model only returns it (models stay pure); the cycle writes it to events.jsonl as a WARN
+    record whose `event_type` is `kind`, with the model, the cycle and `details`.
+    """
+
+    kind: str
+    message: str
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
 class Decision:
     """What a model wants: target weights of its capital (sum <= 1), the scores behind them, why.
 
     `hold=True` means the model cannot decide (not enough data) and the current holdings stay.
+    `warnings` are facts about the decision the trail should record (see DecisionWarning).
     """
 
     target_weights: Mapping[str, float]
     scores: Mapping[str, float]
     reason: str
     hold: bool = False
+    warnings: tuple[DecisionWarning, ...] = ()
 
 
 class Model(Protocol):

@@ -2,14 +2,17 @@
 
 Holds the `top_n` sector ETFs with the best trailing `lookback`-day return, equal weight, while
 the trend symbol closes at or above its `trend_window`-day simple average; otherwise ("risk-off")
-holds 100% of the defensive symbol. Pure: no I/O, no clock, no numpy/pandas.
+holds 100% of the defensive symbol. Risk-off while the defensive symbol has no closes (TLT before
+mid-2002) holds: the current holdings stay, sectors included (v1's hold rule), and the decision
+carries a `risk_off_held` warning for the cycle to record. Pure: no I/O, no clock, no
+numpy/pandas.
 """
 from __future__ import annotations
 
 import math
 from typing import Sequence
 
-from models.base import Decision, History
+from models.base import Decision, DecisionWarning, History
 
 SECTOR_ETFS: tuple[str, ...] = (
     "XLB", "XLC", "XLE", "XLF", "XLI", "XLK", "XLP", "XLRE", "XLU", "XLV", "XLY",
@@ -129,9 +132,7 @@ class SectorRotationModel:
         if last < sma:
             dsym = self.defensive_symbol
             if not closes.get(dsym):
-                return Decision(
-                    {}, scores, f"hold: risk-off ({trend_text}) but {dsym} has no closes", hold=True
-                )
+                return self._risk_off_held(scores, trend_text)
             return Decision({dsym: 1.0}, scores, f"risk-off: {trend_text}; 100% in {dsym}")
 
         ranked.sort()
@@ -142,3 +143,15 @@ class SectorRotationModel:
             scores,
             f"top {top_n} by {n}-day return: {', '.join(picks)}; {trend_text}",
         )
+
+    def _risk_off_held(self, scores: dict[str, float], trend_text: str) -> Decision:
+        """Risk-off with no closes of the defensive symbol: v1 holds what it has, sectors
+        included, and says so (moving to cash instead is a later version's rule)."""
+        why = f"risk-off ({trend_text}) but {self.defensive_symbol} has no closes"
+        warning = DecisionWarning(
+            "risk_off_held",
+            f"{why}: the current holdings stay, sectors included (v1's hold rule)",
+            {"trend_symbol": self.trend_symbol, "defensive_symbol": self.defensive_symbol},
+        )
+        return Decision({}, scores, f"hold: {why}: the current holdings stay (v1's hold rule)",
+                        hold=True, warnings=(warning,))

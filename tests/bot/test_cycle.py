@@ -1,6 +1,8 @@
 import orjson
 import pytest
 
+from audit.timestamps import format_slot
+
 from audit.trail import AuditTrail
 from bot.brokers.sim import SimBrokerConfig, SimulatedBroker
 from bot.cycle import Bot, KillSwitch, ModelShare, run_cycle
@@ -163,6 +165,37 @@ def test_a_lasting_data_problem_is_recorded_once_then_again_after_it_clears(tmp_
     kinds = [(e["event_type"], e["symbol"]) for e in read(tmp_path, "errors.jsonl")]
     # now QQQ is held, so its missing price matters too
     assert kinds == [("data_error", "QQQ"), ("data_error", "QQQ"), ("price_error", "QQQ")]
+
+
+def test_risk_off_without_the_defensive_symbol_holds_with_a_warning_each_cycle(tmp_path):
+    from models.sector_rotation import SectorRotationModel
+    bot = make_bot(tmp_path)
+    model = SectorRotationModel(lookback=5, top_n=1, trend_window=10, universe=("QQQ",))
+    bot.models = (ModelShare(model, 1.0),)
+    bot.market.trend = 0.01  # rising: risk-on, QQQ bought
+    run_cycle(bot, SLOT)
+    held = bot.broker.account().positions["QQQ"]
+    bot.market.trend = -0.01  # falling: risk-off, and TLT has no data
+    bot.market.bad["TLT"] = "TLT.csv starts 2002-07-30: add earlier rows"
+    slots = [utc(2025, 3, 3, 15, 15), utc(2025, 3, 3, 15, 30)]
+    for slot in slots:
+        bot.clock.t = slot
+        run_cycle(bot, slot)
+    warnings = [e for e in read(tmp_path, "events.jsonl") if e["event_type"] == "risk_off_held"]
+    assert [w["cycle_timestamp"] for w in warnings] == [format_slot(s) for s in slots]
+    assert all(w["model"] == "SectorRotationModel_v1" and w["defensive_symbol"] == "TLT"
+               and "the current holdings stay" in w["message"] for w in warnings)
+    assert bot.broker.account().positions == {"QQQ": held}  # v1's hold rule: nothing sold
+    decisions = read(tmp_path, "decisions.jsonl")[1:]
+    assert all(d["hold"] and "TLT has no closes" in d["reason"] for d in decisions)
+    log = (tmp_path / "logs" / "production.log").read_text()
+    assert log.count("WARN  risk_off_held: SectorRotationModel_v1: risk-off (") == 2
+    assert [e["event_type"] for e in read(tmp_path, "errors.jsonl")] == ["data_error"]  # once
+    del bot.market.bad["TLT"]  # TLT back: the model moves to it, and warns no more
+    bot.clock.t = utc(2025, 3, 3, 15, 45)
+    run_cycle(bot, bot.clock.t)
+    assert "TLT" in bot.broker.account().positions
+    assert len([e for e in read(tmp_path, "events.jsonl") if e["event_type"] == "risk_off_held"]) == 2
 
 
 def test_an_order_open_at_the_deadline_is_recorded_then_cancelled_next_cycle(tmp_path):

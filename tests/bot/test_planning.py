@@ -144,6 +144,58 @@ def test_cash_available_scales_buys_together() -> None:
     assert p.final_weights["M"] == {"SPY": pytest.approx(0.04), "TLT": pytest.approx(0.04)}
 
 
+def test_a_cash_shortfall_of_a_cent_scales_the_buys_without_a_note() -> None:
+    # 100k of buys, 99,999.99 available: each buy shrinks by half a cent, under the cent of
+    # value an order is recorded in; the buys still fit the cash, and nothing says "1.0000".
+    limits = RiskLimits(cash_buffer=0.0, max_position_weight=1, min_trade_value=0, rebalance_band=0)
+    p = plan([Sleeve("M", 1.0, {"SPY": 0.5, "TLT": 0.5}, {})], limits, cash=99_999.99)
+    assert [o.symbol for o in p.orders] == ["SPY", "TLT"]
+    assert sum(o.quantity * o.reference_price for o in p.orders) <= 99_999.99
+    assert p.orders[0].quantity < 100.0
+    assert p.checks == ()
+
+
+def test_a_cash_scale_under_a_basis_point_of_each_order_is_not_noted() -> None:
+    # $0.90 short on $100k of buys: SPY loses $0.89, 0.9 bp of its value, less than its own
+    # fill's slippage; the buys still fit the cash.
+    limits = RiskLimits(cash_buffer=0.0, max_position_weight=1, min_trade_value=0, rebalance_band=0,
+                        max_order_value=1e6)
+    p = plan([Sleeve("M", 1.0, {"SPY": 0.99, "TLT": 0.01}, {})], limits, cash=99_999.10)
+    assert sum(o.quantity * o.reference_price for o in p.orders) <= 99_999.10
+    assert p.checks == ()
+
+
+def test_a_cash_scale_is_noted_on_the_orders_it_cuts_by_a_basis_point_and_a_cent() -> None:
+    # $20 short on $100k: every buy is cut by 2 bp; SPY by $20, TLT ($20 of it) by under a cent.
+    limits = RiskLimits(cash_buffer=0.0, max_position_weight=1, min_trade_value=0, rebalance_band=0,
+                        max_order_value=1e6)
+    p = plan([Sleeve("M", 1.0, {"SPY": 0.9998, "TLT": 0.0002}, {})], limits, cash=99_980.0)
+    assert sum(o.quantity * o.reference_price for o in p.orders) <= 99_980.0
+    [note] = [c for c in p.checks if c.check == "cash_available"]
+    assert note.symbol == "SPY"
+    assert note.detail.startswith("buy 199.96 scaled by 0.9998 to 199.92 ($99,960.00): ")
+
+
+def test_a_cash_scale_that_costs_a_whole_share_is_noted() -> None:
+    # Whole shares: 100 SPY at $500 is $50,000, a cent more than the cash; the scale floors
+    # the order to 99 shares, a change of $500 that the note explains.
+    limits = RiskLimits(cash_buffer=0.0, max_position_weight=1, min_trade_value=0, rebalance_band=0,
+                        fractional=False)
+    p = plan([Sleeve("M", 1.0, {"SPY": 0.5}, {})], limits, cash=49_999.99)
+    assert orders_by_key(p) == {("M", "SPY", "buy"): 99.0}
+    assert checks_of(p, "cash_available") == [("M", "SPY")]
+    assert "scaled by 0.9999998 to " in p.checks[0].detail
+
+
+def test_a_cash_scale_that_drops_an_order_under_the_minimum_is_noted() -> None:
+    limits = RiskLimits(cash_buffer=0.0, max_position_weight=1, min_trade_value=100.0,
+                        rebalance_band=0)
+    p = plan([Sleeve("M", 1.0, {"SPY": 0.001}, {})], limits, cash=99.999)  # $100 of SPY
+    assert p.orders == ()
+    assert checks_of(p, "cash_available") == [("M", "SPY")]
+    assert checks_of(p, "min_trade_value") == [("M", "SPY")]
+
+
 def test_sell_proceeds_fund_buys() -> None:
     limits = RiskLimits(cash_buffer=0.0, max_position_weight=1, min_trade_value=0, rebalance_band=0)
     p = plan([Sleeve("M", 1.0, {"SPY": 0.5}, {"TLT": 500.0})], limits, cash=5_000.0)

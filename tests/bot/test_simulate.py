@@ -2,13 +2,16 @@
 from __future__ import annotations
 
 import json
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
+
+import pytest
 
 from bot import calendar
 from bot.data.synthetic import SyntheticMarket
 from bot.settings import load_settings
-from bot.simulate import simulate
+from bot.simulate import simulate, slots
+from bot.trail_check import check
 
 SYMBOLS = ["XLB", "XLE", "XLF", "XLI", "XLK", "XLP", "XLU", "XLV", "XLY", "SPY", "TLT"]
 
@@ -46,3 +49,67 @@ def test_simulate_from_csv_records_bad_data_and_goes_on(tmp_path, monkeypatch):
     assert trades and not any(t["symbol"] == "XLU" for t in trades)
     perf = (tmp_path / "logs" / "performance.jsonl").read_text().splitlines()
     assert len(perf) == result.days  # every cycle completed
+
+
+# -- slots: 15 minutes before each session's close ------------------------------------------
+
+def _ny(slot) -> str:
+    return slot.astimezone(calendar.NY).strftime("%Y-%m-%d %H:%M")
+
+
+def test_an_ordinary_day_trades_at_15_45_new_york():
+    assert [_ny(s) for s in slots(date(2024, 1, 2), date(2024, 1, 3))] == [
+        "2024-01-02 15:45", "2024-01-03 15:45"]
+    assert [_ny(s) for s in slots(date(2024, 7, 2), date(2024, 7, 2))] == ["2024-07-02 15:45"]
+
+
+@pytest.mark.parametrize("day", [date(2019, 7, 3), date(2024, 11, 29), date(2024, 12, 24),
+                                 date(2018, 12, 24), date(2025, 7, 3)])
+def test_an_early_close_day_trades_at_12_45_before_its_13_00_close(day):
+    assert calendar.early_close(day)
+    [slot] = slots(day, day)
+    assert _ny(slot) == f"{day} 12:45"
+    assert calendar.is_open(slot) and slot.utcoffset() == timedelta(0)
+
+
+def test_every_simulated_slot_is_inside_its_session():
+    days = slots(date(2015, 1, 1), date(2024, 12, 31))
+    assert len(days) == len(calendar.trading_days(date(2015, 1, 1), date(2024, 12, 31)))
+    assert all(calendar.is_open(s) for s in days)
+    assert sum(calendar.early_close(s.astimezone(calendar.NY).date()) for s in days) == 20  # as the issue counted
+
+
+def test_a_simulation_over_early_closes_trades_before_each_close(tmp_path):
+    logs = tmp_path / "logs"
+    result = simulate(load_settings(data_dir=tmp_path / "data"), date(2024, 11, 25),
+                      date(2024, 12, 31), logs, progress=None)
+    perf = [json.loads(x) for x in (logs / "performance.jsonl").read_text().splitlines()]
+    assert len(perf) == result.days
+    by_day = {p["cycle_timestamp"][:10]: p["cycle_timestamp"] for p in perf}
+    assert by_day["2024-11-29"] == "2024-11-29T17:45:00+00:00"  # 12:45 New York (EST)
+    assert by_day["2024-12-24"] == "2024-12-24T17:45:00+00:00"
+    assert by_day["2024-12-23"] == "2024-12-23T20:45:00+00:00"  # 15:45 on a full day
+    for name in ("orders.jsonl", "trades.jsonl"):
+        for rec in map(json.loads, (logs / name).read_text().splitlines()):
+            assert calendar.is_open(datetime.fromisoformat(rec["cycle_timestamp"])), rec
+    assert check(logs).findings == []  # replay's trail check expects the same slots
+
+
+def test_risk_off_before_the_defensive_symbol_has_data_holds_with_a_warning(tmp_path):
+    # TLT's file starts in 2023 (as real TLT starts in mid-2002): risk-off cycles of 2022 hold.
+    csv_dir = tmp_path / "bars"
+    write_csvs(csv_dir, date(2021, 1, 4), date(2023, 6, 30))
+    tlt = (csv_dir / "TLT.csv").read_text().splitlines()
+    (csv_dir / "TLT.csv").write_text("\n".join(tlt[:1] + [r for r in tlt[1:] if r >= "2023"]) + "\n")
+    logs = tmp_path / "logs"
+    simulate(load_settings(data_dir=tmp_path / "data"), date(2022, 1, 3), date(2023, 6, 30), logs,
+             csv_dir=csv_dir, progress=None)
+    read = lambda name: [json.loads(x) for x in (logs / name).read_text().splitlines()]
+    held = [d["cycle_timestamp"] for d in read("decisions.jsonl") if "TLT has no closes" in d["reason"]]
+    warned = [e["cycle_timestamp"] for e in read("events.jsonl") if e["event_type"] == "risk_off_held"]
+    first_tlt = next(r for r in tlt[1:] if r >= "2023")[:10]
+    assert held and warned == held and all(h[:10] <= first_tlt for h in held)
+    traded = {t["cycle_timestamp"] for t in read("trades.jsonl")}
+    assert not traded & set(held)  # the sector positions stay
+    positions = {p["cycle_timestamp"]: p["positions"] for p in read("performance.jsonl")}
+    assert all(positions[h] and "TLT" not in positions[h] for h in held)

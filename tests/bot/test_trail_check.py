@@ -80,7 +80,8 @@ def test_a_removed_snapshot_is_a_gap_in_cycles(damaged):
     errors = _errors(damaged)
     assert errors == [f"ERROR   gap in cycles: scheduled slot {gone['cycle_timestamp']} has no "
                       "cycle_complete in performance.jsonl (the simulation runs every NYSE "
-                      "trading day at 15:45 New York time)"]
+                      "trading day 15 minutes before its close: 15:45 New York time, 12:45 on "
+                      "early-close days)"]
 
 
 def test_a_trade_without_its_order_and_a_wrong_value_and_symbol(damaged):

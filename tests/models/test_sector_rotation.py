@@ -153,7 +153,21 @@ def test_hold_when_trend_symbol_missing_or_short() -> None:
 def test_hold_when_risk_off_and_defensive_missing() -> None:
     d = SectorRotationModel().decide(history(spy=(100.0,) * 200 + (50.0,), tlt=False))
     assert d.hold and d.target_weights == {}
-    assert "risk-off" in d.reason and "TLT" in d.reason
+    assert d.reason == ("hold: risk-off (SPY 49.9% below its 200-day average) but TLT has no "
+                        "closes: the current holdings stay (v1's hold rule)")
+    # the fact, for the cycle to record as a warning: the model itself writes nothing
+    [warning] = d.warnings
+    assert warning.kind == "risk_off_held"
+    assert warning.message == ("risk-off (SPY 49.9% below its 200-day average) but TLT has no "
+                               "closes: the current holdings stay, sectors included (v1's hold "
+                               "rule)")
+    assert warning.details == {"trend_symbol": "SPY", "defensive_symbol": "TLT"}
+
+
+def test_no_warning_when_the_defensive_symbol_is_there_or_not_needed() -> None:
+    assert SectorRotationModel().decide(history(spy=(100.0,) * 200 + (50.0,))).warnings == ()
+    assert SectorRotationModel().decide(history(tlt=False)).warnings == ()
+    assert SectorRotationModel().decide(history(n=10)).warnings == ()  # a hold for lack of data
 
 
 def test_defensive_missing_does_not_matter_when_risk_on() -> None:
