@@ -128,12 +128,13 @@ def kinds_in_the_source() -> set[tuple[str, str]]:
     found = {(cls.stream, cls.event_type) for cls in (
         records.OrderSubmitted, records.TradeExecuted, records.CycleCompleted,
         records.OrderFailed, records.ModelDecided)}
-    sources = {p: p.read_text() for d in ("bot", "audit") for p in (ROOT / d).rglob("*.py")}
+    sources = {p: p.read_text() for d in ("bot", "audit", "models") for p in (ROOT / d).rglob("*.py")}
     patterns = [(records.EVENTS, r'EventRecorded\(\s*"([a-z_]+)"'),
                 (records.ERRORS, r'ErrorRecorded\(\s*"([a-z_]+)"'),
                 (records.EVENTS, r'notices\.append\(\(\s*"([a-z_]+)"'),  # recorded by the trail
                 (records.EVENTS, r'\bpost\([^,]+,\s*"([a-z_]+)"'),        # recorded via the inbox
-                (records.EVENTS, r'notes\.append\(\(\s*"([a-z_]+)"')]     # the inbox's own
+                (records.EVENTS, r'notes\.append\(\(\s*"([a-z_]+)"'),     # the inbox's own
+                (records.EVENTS, r'DecisionWarning\(\s*"([a-z_]+)"')]   # a model's warning
     for text in sources.values():
         for stream, pattern in patterns:
             found |= {(stream, kind) for kind in re.findall(pattern, text)}
