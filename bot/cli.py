@@ -35,10 +35,24 @@ def _positive(text: str) -> int:
     return n
 
 
+def _seed(text: str) -> int:
+    from bot.settings import INT64_MAX, INT64_MIN
+    try:
+        n = int(text)
+    except ValueError:
+        n = None
+    if n is None or not INT64_MIN <= n <= INT64_MAX:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number that fits in 64 bits "
+                                          f"({INT64_MIN} to {INT64_MAX})")
+    return n
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="tradebot", description="A paper-trading bot with a complete audit trail. "
         "Every setting comes from BOT_* environment variables or .env (see `tradebot config`).")
+    from bot import tradebot_version
+    p.add_argument("--version", action="version", version=f"tradebot {tradebot_version()}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     r = sub.add_parser("run", help="run cycles on the schedule until Ctrl-C or SIGTERM",
                        description="Run the scheduler loop (BOT_SCHEDULE). The first cycle runs at "
@@ -53,7 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "the same cycle code, fill model and audit files as `run`.")
     s.add_argument("--start", type=_date, required=True, help="first day, YYYY-MM-DD")
     s.add_argument("--end", type=_date, required=True, help="last day, YYYY-MM-DD")
-    s.add_argument("--seed", type=int, help="synthetic market seed (default BOT_SEED)")
+    s.add_argument("--seed", type=_seed, help="synthetic market seed (default BOT_SEED)")
     s.add_argument("--csv-dir", type=Path, help="daily bars from SYMBOL.csv files (default BOT_CSV_DIR)")
     s.add_argument("--out", type=Path, help="log directory, must hold no records (default BOT_LOG_DIR)")
     sub.add_parser("config", help="print the effective settings (secrets hidden)",
@@ -129,19 +143,36 @@ def _settings(**overrides):
 
 def cmd_config(args: argparse.Namespace) -> int:
     s = _settings()
-    for name, value in s.redacted().items():
+    for name, value in s.redacted(absolute_paths=True).items():
         print(f"BOT_{name.upper()}={'' if value is None else value}")
     return 0
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
+    from bot.audit_key import key_path_hint
     from bot.simulate import format_summary, simulate
+    _check_simulated_range(args.start, args.end)
     s = _settings(seed=args.seed, csv_dir=args.csv_dir)
     out = args.out or s.log_dir
     _check_directories(out, s.data_dir)  # the data directory may get the generated audit key
+    key = key_path_hint(s.data_dir)
+    generates_key = s.audit_key is None and s.audit_key_file is None and not key.exists()
     result = simulate(s, args.start, args.end, out, csv_dir=args.csv_dir)
     print(format_summary(result))
+    if generates_key and key.exists():
+        print(f"audit key generated: {key.resolve()} (keep it, and back it up apart from the "
+              "logs: `tradebot audit verify` needs it)")
     return 0
+
+
+def _check_simulated_range(start: date, end: date) -> None:
+    """The trading calendar covers FIRST_YEAR..LAST_YEAR: outside it, one line before anything."""
+    from bot.calendar import FIRST_YEAR, LAST_YEAR
+    first, last = date(FIRST_YEAR, 1, 1), date(LAST_YEAR, 12, 31)
+    for flag, day in (("--start", start), ("--end", end)):
+        if not first <= day <= last:
+            raise ConfigError(f"{flag} {day} is outside the trading calendar: give dates from "
+                              f"{first} to {last}")
 
 
 def _check_directories(log_dir: Path, data_dir: Path) -> None:
@@ -158,6 +189,7 @@ def _prepare_data_dir(path: Path) -> None:
 def _live(settings, echo):
     """Lock the data directory and build the live bot; records a refused lock in events.jsonl."""
     from audit.records import EventRecorded
+    from bot import tradebot_version
     from bot.bootstrap import LOCK_FILE, build_bot
     from bot.clock import SystemClock
     from bot.locking import DataDirLock
@@ -178,7 +210,8 @@ def _live(settings, echo):
     bot.trail.record(EventRecorded("bot_started", f"tradebot started (pid {os.getpid()})", {
         "pid": os.getpid(), "command": " ".join(sys.argv[1:]) or "run", "broker": settings.broker,
         "schedule": settings.schedule, "market_hours": settings.effective_market_hours,
-        "models": settings.models, "settings_sha256": settings.fingerprint()}))
+        "models": settings.models, "settings_sha256": settings.fingerprint(),
+        "version": tradebot_version()}))
     bot.trail.log("INFO", "settings: " + ", ".join(
         f"BOT_{k.upper()}={v}" for k, v in settings.redacted().items()))
     try:  # check the broker before the first cycle: bad keys stop here, with one clear line

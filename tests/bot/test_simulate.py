@@ -46,3 +46,13 @@ def test_simulate_from_csv_records_bad_data_and_goes_on(tmp_path, monkeypatch):
     assert trades and not any(t["symbol"] == "XLU" for t in trades)
     perf = (tmp_path / "logs" / "performance.jsonl").read_text().splitlines()
     assert len(perf) == result.days  # every cycle completed
+
+
+def test_simulation_started_records_the_version(tmp_path, monkeypatch):
+    from importlib.metadata import version
+    monkeypatch.chdir(tmp_path)
+    simulate(load_settings(data_dir=tmp_path / "data"), date(2024, 1, 2), date(2024, 1, 5),
+             tmp_path / "logs", progress=None)
+    events = [json.loads(x) for x in (tmp_path / "logs" / "events.jsonl").read_text().splitlines()]
+    started = next(e for e in events if e["event_type"] == "simulation_started")
+    assert started["version"] == version("tradebot") and list(started)[-1] == "version"
