@@ -207,13 +207,15 @@ def _live(settings, echo):
     bot = build_bot(settings, clock, live=True, echo=echo)
     if settings.log_level == "debug":
         _debug_logging(bot)
-    bot.trail.record(EventRecorded("bot_started", f"tradebot started (pid {os.getpid()})", {
+    bot.trail.record(EventRecorded("bot_started", f"tradebot {tradebot_version()} started (pid {os.getpid()})", {
         "pid": os.getpid(), "command": " ".join(sys.argv[1:]) or "run", "broker": settings.broker,
         "schedule": settings.schedule, "market_hours": settings.effective_market_hours,
         "models": settings.models, "settings_sha256": settings.fingerprint(),
         "version": tradebot_version()}))
+    shown = settings.redacted(absolute_paths=True)
     bot.trail.log("INFO", "settings: " + ", ".join(
-        f"BOT_{k.upper()}={v}" for k, v in settings.redacted().items()))
+        f"BOT_{k.upper()}={v}" for k, v in shown.items()), echo=False)
+    bot.trail.log("INFO", start_summary(shown))
     try:  # check the broker before the first cycle: bad keys stop here, with one clear line
         from bot.cycle import record_account, recover
         from bot.reconcile import reconcile
@@ -227,6 +229,14 @@ def _live(settings, echo):
         _stop(bot, lock, f"start-up check failed: {exc}", halted=True)
         raise
     return bot, lock
+
+
+def start_summary(shown: dict) -> str:
+    """The console's start line: what a newcomer needs to see, paths absolute (a bot started from
+    another directory opens another account); every setting is in production.log."""
+    return (f"started: broker {shown['broker']}, models {shown['models']}, schedule "
+            f"{shown['schedule']} ({shown['market_hours']} market hours), logs {shown['log_dir']}, "
+            f"data {shown['data_dir']}")
 
 
 def _debug_logging(bot) -> None:

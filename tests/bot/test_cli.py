@@ -236,3 +236,22 @@ def test_config_shows_absolute_paths(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert f"BOT_LOG_DIR={tmp_path.resolve() / 'logs'}\n" in proc.stdout
     assert f"BOT_DATA_DIR={tmp_path.resolve() / 'data'}\n" in proc.stdout
+
+
+def test_the_console_gets_a_short_start_summary_and_production_log_everything(tmp_path):
+    proc = tradebot(tmp_path, "run", "--max-cycles", "1", BOT_LOG_DIR="logs", BOT_DATA_DIR="data")
+    assert proc.returncode == 0, proc.stderr
+    console = proc.stdout.splitlines()
+    assert max(len(line) for line in console) < 300
+    assert not any(" settings: " in line for line in console)
+    summary = [line for line in console if " started: " in line]
+    assert len(summary) == 1
+    for words in ("broker sim", "models SectorRotationModel_v1", "schedule every 15 minutes",
+                  f"logs {tmp_path.resolve() / 'logs'}", f"data {tmp_path.resolve() / 'data'}"):
+        assert words in summary[0]
+    log = (tmp_path / "logs" / "production.log").read_text()
+    assert f"settings: BOT_BROKER=sim, BOT_LOG_DIR={tmp_path.resolve() / 'logs'}," in log
+    assert summary[0].split(" started: ")[1] in log
+    key = tmp_path.resolve() / "data" / "audit.key"
+    warning = next(line for line in console if "audit_key_generated" in line)
+    assert f"an audit key was generated in {key};" in warning
