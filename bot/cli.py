@@ -87,8 +87,10 @@ def build_parser() -> argparse.ArgumentParser:
                    description="Read the heartbeat the cycle writes in the data directory (the broker "
                    "is never called) and check that the last cycle finished within the schedule's "
                    "interval (plus BOT_HEALTH_GRACE), completed, reached the broker, did not halt, and "
-                   "that the log and data directories can be written. Exit 0: healthy; 1: unhealthy, "
-                   "with the reasons on one line. The Docker HEALTHCHECK runs it.")
+                   "that the log and data directories can be written. Until the first cycle of a new "
+                   "start it says `starting, first slot at ...`; after a clean stop (Ctrl-C, SIGTERM, "
+                   "--max-cycles) `stopped: ...`. Exit 0: healthy or starting; 1: unhealthy or "
+                   "stopped, with the reasons on one line. The Docker HEALTHCHECK runs it.")
     b = sub.add_parser("backup", help="write one tar.gz of the logs and data directory (never the key)",
                        description="Archive the whole log directory (rotated segments, chains, "
                        "production.log) and the data directory (SQLite copied consistently, safe while "
@@ -278,13 +280,19 @@ def _halted(bot, reason: str) -> None:
             print(f"tradebot: {type(observer).__name__} failed: {exc!r}", file=sys.stderr)
 
 
-def _stop(bot, lock, reason: str, *, halted: bool = False) -> None:
+def _stop(bot, lock, reason: str, *, halted: bool = False, ends_run: bool = False) -> None:
     """Record the stop, sign and close the trail, release everything; a trail that can no
-    longer be written does not keep the rest from being released."""
+    longer be written does not keep the rest from being released. `ends_run`: the end of
+    `run` (health then says "stopped"); a one-shot `cycle` leaves health to the schedule."""
     from audit.records import EventRecorded
     from bot.cycle import record_inbox
     if halted:
         _halted(bot, reason)
+    for observer in bot.observers if ends_run else ():
+        try:
+            observer.stopped(reason)
+        except Exception as exc:
+            print(f"tradebot: {type(observer).__name__} failed at stop: {exc!r}", file=sys.stderr)
     for observer in bot.observers:
         try:
             observer.close()
@@ -338,16 +346,16 @@ def cmd_run(args: argparse.Namespace) -> int:
             print("tradebot: BOT_ON_AUDIT_FAILURE=wait: trading stopped; waiting for SIGTERM",
                   file=sys.stderr, flush=True)
             stop.wait(float("inf"))
-        _stop(bot, lock, reason)
+        _stop(bot, lock, reason, ends_run=True)
         return EXIT_HALTED
     except Halt as exc:
         reason = f"halted: {exc}"
-        _stop(bot, lock, reason, halted=True)
+        _stop(bot, lock, reason, halted=True, ends_run=True)
         raise
     except BaseException as exc:
-        _stop(bot, lock, f"stopped by {type(exc).__name__}")
+        _stop(bot, lock, f"stopped by {type(exc).__name__}", ends_run=True)
         raise
-    _stop(bot, lock, reason)
+    _stop(bot, lock, reason, ends_run=True)
     return 0
 
 

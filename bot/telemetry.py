@@ -9,24 +9,18 @@ never talks to the broker and never writes to the trail.
 from __future__ import annotations
 
 import threading
-from importlib import metadata
+from datetime import datetime
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
 from audit.records import ERRORS, CycleCompleted, OrderSubmitted, Record, TradeExecuted
+from bot import tradebot_version
 from bot.errors import ConfigError
 from bot.observers import CycleReport
 
 PREFIX = "tradebot_"
 FSYNC_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
 KNOWN_ERRORS = ("order_error", "price_error", "data_error", "model_error", "cycle_error")
-
-
-def _version() -> str:
-    try:
-        return metadata.version("tradebot")
-    except metadata.PackageNotFoundError:
-        return "unknown"
 
 
 class Metrics:
@@ -64,7 +58,7 @@ class Metrics:
         self.build = Gauge(p + "build_info", "The tradebot version (value is always 1)",
                            ["version"], registry=r)
         self.up.set(1)
-        self.build.labels(version=_version()).set(1)
+        self.build.labels(version=tradebot_version()).set(1)
         for outcome in ("completed", "failed"):
             self.cycles.labels(outcome=outcome)
         for kind in KNOWN_ERRORS:
@@ -111,6 +105,12 @@ class Metrics:
 
     def halted(self, reason: str) -> None:
         self.halted_gauge.set(1)
+
+    def waiting(self, next_slot: datetime) -> None:
+        """Nothing to do before the first cycle."""
+
+    def stopped(self, reason: str) -> None:
+        """A clean stop is not an alert (`close` follows)."""
 
     # --- TrailListener ---------------------------------------------------------------------
     def recorded(self, rec: Record, timestamp: str) -> None:
