@@ -255,3 +255,23 @@ def test_the_console_gets_a_short_start_summary_and_production_log_everything(tm
     key = tmp_path.resolve() / "data" / "audit.key"
     warning = next(line for line in console if "audit_key_generated" in line)
     assert f"an audit key was generated in {key};" in warning
+
+
+def test_sigint_finishes_and_exits_0_with_the_stop_in_the_heartbeat(tmp_path):
+    bot = subprocess.Popen([sys.executable, "-m", "bot", "run"], cwd=tmp_path,
+                           env=env_for(tmp_path, BOT_SCHEDULE="every 10 seconds"),
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        perf = tmp_path / "logs" / "performance.jsonl"
+        deadline = time.time() + 30
+        while time.time() < deadline and not (perf.exists() and perf.stat().st_size):
+            time.sleep(0.1)
+        bot.send_signal(signal.SIGINT)
+        out, err = bot.communicate(timeout=30)
+    finally:
+        if bot.poll() is None:
+            bot.kill()
+    assert bot.returncode == 0 and "Traceback" not in err, err
+    assert "bot_stopped: tradebot stopped: SIGINT received" in out
+    heartbeat = json.loads((tmp_path / "data" / "heartbeat.json").read_text())
+    assert heartbeat["stopped"] == "SIGINT received"
