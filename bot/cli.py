@@ -197,6 +197,7 @@ def _live(settings, echo):
     from bot.locking import DataDirLock
 
     os.umask(0o077)  # the account, state and lock are private like the logs
+    _check_metrics_address(settings)
     _check_directories(settings.log_dir, settings.data_dir)
     _prepare_data_dir(settings.data_dir)
     lock = DataDirLock(settings.data_dir / LOCK_FILE)
@@ -231,6 +232,28 @@ def _live(settings, echo):
         _stop(bot, lock, f"start-up check failed: {exc}", halted=True)
         raise
     return bot, lock
+
+
+def _check_metrics_address(settings) -> None:
+    """A metrics port that is taken stops start-up before anything is created; when the port is
+    taken by the tradebot already running on this data directory, that is what is said (exit 3)."""
+    if settings.metrics_port is None:
+        return
+    from bot.bootstrap import LOCK_FILE
+    from bot.locking import DataDirLock
+    from bot.telemetry import Metrics
+    try:
+        Metrics.check_address(settings.metrics_host, settings.metrics_port)
+    except ConfigError:
+        lock = DataDirLock(settings.data_dir / LOCK_FILE)
+        if lock.path.exists():
+            try:
+                lock.acquire()
+            except LockHeld as exc:
+                _record_refused_lock(settings, str(exc))
+                raise
+            lock.release()
+        raise
 
 
 def start_summary(shown: dict) -> str:

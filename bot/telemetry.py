@@ -78,6 +78,21 @@ class Metrics:
                               f"({exc.strerror or exc}): pick a free port, or unset "
                               "BOT_METRICS_PORT to turn metrics off") from None
 
+    @staticmethod
+    def check_address(host: str, port: int) -> None:
+        """Bind host:port once and let go: a port already taken stops start-up with `serve`'s
+        one line before the trail and the account are created (port 0 is always free)."""
+        import socket
+        try:
+            family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+            with socket.socket(family, kind, proto) as probe:
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                probe.bind(address)
+        except OSError as exc:
+            raise ConfigError(f"BOT_METRICS_HOST={host} BOT_METRICS_PORT={port} cannot be used "
+                              f"({getattr(exc, 'strerror', None) or exc}): pick a free port, or "
+                              "unset BOT_METRICS_PORT to turn metrics off") from None
+
     @property
     def port(self) -> int | None:
         """The port actually listened on (None when not serving)."""

@@ -275,3 +275,41 @@ def test_sigint_finishes_and_exits_0_with_the_stop_in_the_heartbeat(tmp_path):
     assert "bot_stopped: tradebot stopped: SIGINT received" in out
     heartbeat = json.loads((tmp_path / "data" / "heartbeat.json").read_text())
     assert heartbeat["stopped"] == "SIGINT received"
+
+
+def test_a_metrics_port_in_use_stops_before_anything_is_created(empty_dir, monkeypatch, capsys):
+    import socket
+    from bot.cli import main
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    try:
+        monkeypatch.setenv("BOT_METRICS_HOST", "127.0.0.1")
+        monkeypatch.setenv("BOT_METRICS_PORT", str(taken.getsockname()[1]))
+        assert main(["cycle"]) == 2
+    finally:
+        taken.close()
+    err = capsys.readouterr().err
+    assert "BOT_METRICS_PORT" in err and err.count("\n") == 1
+    assert _created(empty_dir) == []
+
+
+def test_a_second_runner_with_metrics_is_told_about_the_first_not_the_port(tmp_path):
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = str(s.getsockname()[1])
+    extra = dict(BOT_SCHEDULE="every 10 seconds", BOT_METRICS_HOST="127.0.0.1", BOT_METRICS_PORT=port)
+    first = subprocess.Popen([sys.executable, "-m", "bot", "run"], cwd=tmp_path,
+                             env=env_for(tmp_path, **extra), stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE, text=True)
+    try:
+        perf = tmp_path / "logs" / "performance.jsonl"
+        deadline = time.time() + 30
+        while time.time() < deadline and not (perf.exists() and perf.stat().st_size):
+            time.sleep(0.1)
+        second = tradebot(tmp_path, "run", **extra)
+        assert second.returncode == 3 and "already running" in second.stderr, second.stderr
+    finally:
+        first.send_signal(signal.SIGTERM)
+        first.communicate(timeout=30)
