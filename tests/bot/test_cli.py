@@ -313,3 +313,22 @@ def test_a_second_runner_with_metrics_is_told_about_the_first_not_the_port(tmp_p
     finally:
         first.send_signal(signal.SIGTERM)
         first.communicate(timeout=30)
+
+
+def test_version_of_a_source_tree_never_installed_comes_from_pyproject(monkeypatch):
+    import importlib.metadata
+    import tomllib
+
+    from bot import tradebot_version
+
+    def not_installed(name):
+        raise importlib.metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(importlib.metadata, "version", not_installed)
+    tradebot_version.cache_clear()
+    try:
+        root = Path(__file__).resolve().parents[2]
+        expected = tomllib.loads((root / "pyproject.toml").read_text())["project"]["version"]
+        assert tradebot_version() == expected
+    finally:
+        tradebot_version.cache_clear()
