@@ -12,8 +12,11 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
-pytestmark = pytest.mark.skipif(not (shutil.which("make") and shutil.which("bash")),
-                                reason="needs make and bash")
+BIN = Path(sys.executable).parent
+
+pytestmark = pytest.mark.skipif(
+    not (shutil.which("make") and shutil.which("bash") and (BIN / "tradebot").exists()),
+    reason="needs make, bash and tradebot installed beside the Python running the tests")
 
 
 def _read_until(fd: int, needle: bytes, seconds: float) -> bytes:
@@ -38,7 +41,7 @@ def test_ctrl_c_in_a_terminal_stops_make_run_with_exit_0(tmp_path):
                BOT_SCHEDULE="every 10 seconds")
     # the venv running these tests stands in for .venv; -o: never (re)install it here
     argv = ["make", "-C", str(ROOT), "--no-print-directory", "-o", ".venv/.installed", "run",
-            f"BIN={Path(sys.executable).parent}"]
+            f"BIN={BIN}"]
     pid, fd = pty.fork()
     if pid == 0:  # the child: make in a new terminal, as a user's shell would start it
         os.execvpe(argv[0], argv, env)
