@@ -19,8 +19,15 @@ $(DEV_STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP) $@
 
+# In a terminal the bot runs as a job of its own (bash -m): Ctrl-C reaches the bot alone, which
+# finishes the cycle in flight and exits 0, and make then exits 0 too (a SIGINT that reached make
+# itself would end it with "Interrupt" and status 130 whatever the bot did).
 run: $(STAMP)
-	$(BIN)/tradebot run
+	@if [ -t 0 ] && command -v bash >/dev/null; then \
+		bash -m -c '"$$0" run; exit $$?' $(BIN)/tradebot; \
+	else \
+		$(BIN)/tradebot run; \
+	fi
 
 test: $(DEV_STAMP)
 	$(BIN)/python -m pytest

@@ -112,14 +112,15 @@ class AuditTrail:
         for listener in self.listeners:
             listener.write_failed(str(exc))
 
-    def log(self, level: str, message: str) -> None:
-        """A production.log line only (start-up banner, tracebacks, schedule notes)."""
+    def log(self, level: str, message: str, *, echo: bool = True) -> None:
+        """A production.log line only (start-up banner, tracebacks, schedule notes); `echo=False`
+        keeps it off the console (the full settings line)."""
         ts = format_timestamp(self._now())
-        self._write_text(f"{ts} {level:<5} {message}\n")
+        self._write_text(f"{ts} {level:<5} {message}\n", echo=echo)
 
-    def _write_text(self, line: str) -> None:
+    def _write_text(self, line: str, *, echo: bool = True) -> None:
         self._text.append(line.encode("utf-8", "replace"))
-        if self._echo is not None:
+        if echo and self._echo is not None:
             self._echo.write(line)
             self._echo.flush()
 

@@ -133,6 +133,12 @@ class WebhookAlerts:
         self._kill_this_cycle = False
         self._flush_notes()
 
+    def waiting(self, next_slot: datetime) -> None:
+        """Nothing to do before the first cycle."""
+
+    def stopped(self, reason: str) -> None:
+        """A clean stop is not an alert (`close` follows)."""
+
     def halted(self, reason: str) -> None:
         if not self._halt_sent:
             self._halt_sent = True

@@ -127,10 +127,11 @@ def build_bot(settings: Settings, clock: Clock, *, live: bool, log_dir: Path | N
                        compress=settings.log_compress)
     observers = build_observers(settings, trail, clock) if live else ()
     if is_generated(origin):
+        key_file = Path(origin.removeprefix("generated ")).resolve()
         trail.record(EventRecorded(
             "audit_key_generated", f"no BOT_AUDIT_KEY or BOT_AUDIT_KEY_FILE: an audit key was "
-            f"{origin}; keep it (and back it up apart from the logs) to verify this trail",
-            {"key_file": origin.removeprefix("generated ")}, level="WARN"))
+            f"generated in {key_file}; keep it, and back it up apart from the logs: it verifies "
+            "this trail", {"key_file": str(key_file)}, level="WARN"))
     kill = KillSwitch(settings.kill_switch, data_dir / KILL_SWITCH_FILE if live else None)
     return Bot(clock, market, broker, trail, state, build_models(settings), build_limits(settings),
                kill, calendar=calendar, reconcile_policy=settings.reconcile, sleep=sleep,

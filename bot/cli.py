@@ -35,10 +35,24 @@ def _positive(text: str) -> int:
     return n
 
 
+def _seed(text: str) -> int:
+    from bot.settings import INT64_MAX, INT64_MIN
+    try:
+        n = int(text)
+    except ValueError:
+        n = None
+    if n is None or not INT64_MIN <= n <= INT64_MAX:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number that fits in 64 bits "
+                                          f"({INT64_MIN} to {INT64_MAX})")
+    return n
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="tradebot", description="A paper-trading bot with a complete audit trail. "
         "Every setting comes from BOT_* environment variables or .env (see `tradebot config`).")
+    from bot import tradebot_version
+    p.add_argument("--version", action="version", version=f"tradebot {tradebot_version()}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     r = sub.add_parser("run", help="run cycles on the schedule until Ctrl-C or SIGTERM",
                        description="Run the scheduler loop (BOT_SCHEDULE). The first cycle runs at "
@@ -54,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "code, fill model and audit files as `run`.")
     s.add_argument("--start", type=_date, required=True, help="first day, YYYY-MM-DD")
     s.add_argument("--end", type=_date, required=True, help="last day, YYYY-MM-DD")
-    s.add_argument("--seed", type=int, help="synthetic market seed (default BOT_SEED)")
+    s.add_argument("--seed", type=_seed, help="synthetic market seed (default BOT_SEED)")
     s.add_argument("--csv-dir", type=Path, help="daily bars from SYMBOL.csv files (default BOT_CSV_DIR)")
     s.add_argument("--out", type=Path, help="log directory, must hold no records (default BOT_LOG_DIR)")
     sub.add_parser("config", help="print the effective settings (secrets hidden)",
@@ -74,8 +88,10 @@ def build_parser() -> argparse.ArgumentParser:
                    description="Read the heartbeat the cycle writes in the data directory (the broker "
                    "is never called) and check that the last cycle finished within the schedule's "
                    "interval (plus BOT_HEALTH_GRACE), completed, reached the broker, did not halt, and "
-                   "that the log and data directories can be written. Exit 0: healthy; 1: unhealthy, "
-                   "with the reasons on one line. The Docker HEALTHCHECK runs it.")
+                   "that the log and data directories can be written. Until the first cycle of a new "
+                   "start it says `starting, first slot at ...`; after a clean stop (Ctrl-C, SIGTERM, "
+                   "--max-cycles) `stopped: ...`. Exit 0: healthy or starting; 1: unhealthy or "
+                   "stopped, with the reasons on one line. The Docker HEALTHCHECK runs it.")
     b = sub.add_parser("backup", help="write one tar.gz of the logs and data directory (never the key)",
                        description="Archive the whole log directory (rotated segments, chains, "
                        "production.log) and the data directory (SQLite copied consistently, safe while "
@@ -130,19 +146,36 @@ def _settings(**overrides):
 
 def cmd_config(args: argparse.Namespace) -> int:
     s = _settings()
-    for name, value in s.redacted().items():
+    for name, value in s.redacted(absolute_paths=True).items():
         print(f"BOT_{name.upper()}={'' if value is None else value}")
     return 0
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
+    from bot.audit_key import key_path_hint
     from bot.simulate import format_summary, simulate
+    _check_simulated_range(args.start, args.end)
     s = _settings(seed=args.seed, csv_dir=args.csv_dir)
     out = args.out or s.log_dir
     _check_directories(out, s.data_dir)  # the data directory may get the generated audit key
+    key = key_path_hint(s.data_dir)
+    generates_key = s.audit_key is None and s.audit_key_file is None and not key.exists()
     result = simulate(s, args.start, args.end, out, csv_dir=args.csv_dir)
     print(format_summary(result))
+    if generates_key and key.exists():
+        print(f"audit key generated: {key.resolve()} (keep it, and back it up apart from the "
+              "logs: `tradebot audit verify` needs it)")
     return 0
+
+
+def _check_simulated_range(start: date, end: date) -> None:
+    """The trading calendar covers FIRST_YEAR..LAST_YEAR: outside it, one line before anything."""
+    from bot.calendar import FIRST_YEAR, LAST_YEAR
+    first, last = date(FIRST_YEAR, 1, 1), date(LAST_YEAR, 12, 31)
+    for flag, day in (("--start", start), ("--end", end)):
+        if not first <= day <= last:
+            raise ConfigError(f"{flag} {day} is outside the trading calendar: give dates from "
+                              f"{first} to {last}")
 
 
 def _check_directories(log_dir: Path, data_dir: Path) -> None:
@@ -159,11 +192,13 @@ def _prepare_data_dir(path: Path) -> None:
 def _live(settings, echo):
     """Lock the data directory and build the live bot; records a refused lock in events.jsonl."""
     from audit.records import EventRecorded
+    from bot import tradebot_version
     from bot.bootstrap import LOCK_FILE, build_bot
     from bot.clock import SystemClock
     from bot.locking import DataDirLock
 
     os.umask(0o077)  # the account, state and lock are private like the logs
+    _check_metrics_address(settings)
     _check_directories(settings.log_dir, settings.data_dir)
     _prepare_data_dir(settings.data_dir)
     lock = DataDirLock(settings.data_dir / LOCK_FILE)
@@ -176,12 +211,15 @@ def _live(settings, echo):
     bot = build_bot(settings, clock, live=True, echo=echo)
     if settings.log_level == "debug":
         _debug_logging(bot)
-    bot.trail.record(EventRecorded("bot_started", f"tradebot started (pid {os.getpid()})", {
+    bot.trail.record(EventRecorded("bot_started", f"tradebot {tradebot_version()} started (pid {os.getpid()})", {
         "pid": os.getpid(), "command": " ".join(sys.argv[1:]) or "run", "broker": settings.broker,
         "schedule": settings.schedule, "market_hours": settings.effective_market_hours,
-        "models": settings.models, "settings_sha256": settings.fingerprint()}))
+        "models": settings.models, "settings_sha256": settings.fingerprint(),
+        "version": tradebot_version()}))
+    shown = settings.redacted(absolute_paths=True)
     bot.trail.log("INFO", "settings: " + ", ".join(
-        f"BOT_{k.upper()}={v}" for k, v in settings.redacted().items()))
+        f"BOT_{k.upper()}={v}" for k, v in shown.items()), echo=False)
+    bot.trail.log("INFO", start_summary(shown))
     try:  # check the broker before the first cycle: bad keys stop here, with one clear line
         from bot.cycle import record_account, recover
         from bot.reconcile import reconcile
@@ -195,6 +233,36 @@ def _live(settings, echo):
         _stop(bot, lock, f"start-up check failed: {exc}", halted=True)
         raise
     return bot, lock
+
+
+def _check_metrics_address(settings) -> None:
+    """A metrics port that is taken stops start-up before anything is created; when the port is
+    taken by the tradebot already running on this data directory, that is what is said (exit 3)."""
+    if settings.metrics_port is None:
+        return
+    from bot.bootstrap import LOCK_FILE
+    from bot.locking import DataDirLock
+    from bot.telemetry import Metrics
+    try:
+        Metrics.check_address(settings.metrics_host, settings.metrics_port)
+    except ConfigError:
+        lock = DataDirLock(settings.data_dir / LOCK_FILE)
+        if lock.path.exists():
+            try:
+                lock.acquire()
+            except LockHeld as exc:
+                _record_refused_lock(settings, str(exc))
+                raise
+            lock.release()
+        raise
+
+
+def start_summary(shown: dict) -> str:
+    """The console's start line: what a newcomer needs to see, paths absolute (a bot started from
+    another directory opens another account); every setting is in production.log."""
+    return (f"started: broker {shown['broker']}, models {shown['models']}, schedule "
+            f"{shown['schedule']} ({shown['market_hours']} market hours), logs {shown['log_dir']}, "
+            f"data {shown['data_dir']}")
 
 
 def _debug_logging(bot) -> None:
@@ -236,13 +304,19 @@ def _halted(bot, reason: str) -> None:
             print(f"tradebot: {type(observer).__name__} failed: {exc!r}", file=sys.stderr)
 
 
-def _stop(bot, lock, reason: str, *, halted: bool = False) -> None:
+def _stop(bot, lock, reason: str, *, halted: bool = False, ends_run: bool = False) -> None:
     """Record the stop, sign and close the trail, release everything; a trail that can no
-    longer be written does not keep the rest from being released."""
+    longer be written does not keep the rest from being released. `ends_run`: the end of
+    `run` (health then says "stopped"); a one-shot `cycle` leaves health to the schedule."""
     from audit.records import EventRecorded
     from bot.cycle import record_inbox
     if halted:
         _halted(bot, reason)
+    for observer in bot.observers if ends_run else ():
+        try:
+            observer.stopped(reason)
+        except Exception as exc:
+            print(f"tradebot: {type(observer).__name__} failed at stop: {exc!r}", file=sys.stderr)
     for observer in bot.observers:
         try:
             observer.close()
@@ -296,16 +370,16 @@ def cmd_run(args: argparse.Namespace) -> int:
             print("tradebot: BOT_ON_AUDIT_FAILURE=wait: trading stopped; waiting for SIGTERM",
                   file=sys.stderr, flush=True)
             stop.wait(float("inf"))
-        _stop(bot, lock, reason)
+        _stop(bot, lock, reason, ends_run=True)
         return EXIT_HALTED
     except Halt as exc:
         reason = f"halted: {exc}"
-        _stop(bot, lock, reason, halted=True)
+        _stop(bot, lock, reason, halted=True, ends_run=True)
         raise
     except BaseException as exc:
-        _stop(bot, lock, f"stopped by {type(exc).__name__}")
+        _stop(bot, lock, f"stopped by {type(exc).__name__}", ends_run=True)
         raise
-    _stop(bot, lock, reason)
+    _stop(bot, lock, reason, ends_run=True)
     return 0
 
 

@@ -30,11 +30,14 @@ _TICK = timedelta(microseconds=1)
 
 @dataclass(frozen=True)
 class HealthReport:
-    """`ok` only when `reasons` is empty; `details` say what was seen when healthy."""
+    """`ok` only when `reasons` is empty; `details` say what was seen when healthy. `state`:
+    "healthy", "starting" (no cycle yet in this process, its first slot still ahead: ok),
+    "stopped" (a clean stop was written: not ok) or "unhealthy"."""
 
     ok: bool
     reasons: list[str] = field(default_factory=list)
     details: list[str] = field(default_factory=list)
+    state: str = "healthy"
 
 
 def _who() -> str:
@@ -108,6 +111,36 @@ def _check_schedule(settings: Settings, doc: dict[str, Any], now: datetime,
         f"+ fill timeout {settings.fill_timeout:g}s)")
 
 
+def _starting(settings: Settings, doc: dict[str, Any], now: datetime) -> str | None:
+    """"starting, ..." while this process has run no cycle yet and its first slot (or the first
+    cycle, running since the start) is within grace + fill timeout; else None."""
+    started = _parse_time(doc.get("process_started"))
+    finished = _parse_time(doc.get("finished"))
+    if started is None or (finished is not None and finished >= started) or doc.get("halted"):
+        return None
+    window = timedelta(seconds=settings.health_grace + settings.fill_timeout)
+    first = _parse_time(doc.get("next_slot"))
+    if first is not None:
+        if now > first + window:
+            return None
+        when = (f"in {format_age((first - now).total_seconds())}" if now < first else
+                f"due {format_age((now - first).total_seconds())} ago")
+        return f"starting, first slot at {format_slot(first)} ({when})"
+    if now > started + window:
+        return None
+    return (f"starting, the first cycle is running (started "
+            f"{format_age((now - started).total_seconds())} ago)")
+
+
+def _stopped(doc: dict[str, Any], now: datetime) -> str | None:
+    if not doc.get("stopped"):
+        return None
+    at = doc.get("stopped_at", "?")
+    when = _parse_time(at)
+    ago = f" ({format_age((now - when).total_seconds())} ago)" if when else ""
+    return f"the bot stopped at {at}{ago}: {doc['stopped']}"
+
+
 def _check_cycle(doc: dict[str, Any], reasons: list[str]) -> None:
     slot = doc.get("slot", "?")
     if doc.get("halted"):
@@ -163,34 +196,48 @@ def check_health(settings: Settings, now: datetime) -> HealthReport:
     and the trail's files and the data directory can be written."""
     reasons: list[str] = []
     details: list[str] = []
+    state = "healthy"
     doc, problem = read_heartbeat(settings.data_dir / HEARTBEAT_FILE)
     if doc is None:
         reasons.append(problem or "no heartbeat")
+    elif (stopped := _stopped(doc, now)) is not None:
+        state = "stopped"
+        reasons.append(stopped)
+        if doc.get("halted"):
+            reasons.append(f"trading halted: {doc['halted']}")
+    elif (starting := _starting(settings, doc, now)) is not None:
+        state = "starting"
+        details.append(starting)
     else:
         _check_cycle(doc, reasons)
         _check_schedule(settings, doc, now, reasons, details)
         finished = _parse_time(doc.get("finished"))
-        if finished is not None and "slot" in doc:
+        if finished is not None and "slot" in doc and state == "healthy":
             nav = doc.get("nav")
             nav_text = f"nav {nav:,.2f}" if isinstance(nav, (int, float)) else "nav unknown"
             details.insert(0, f"last cycle {doc['slot']} finished "
                               f"{format_age((now - finished).total_seconds())} ago ({nav_text})")
     _check_files(settings, reasons)
-    return HealthReport(not reasons, reasons, details)
+    if reasons and state != "stopped":
+        state = "unhealthy"
+    return HealthReport(not reasons, reasons, details, state)
 
 
 def health_main(settings: Settings, now: datetime | None = None) -> int:
-    """Print one line, `healthy: ...` or `unhealthy: reason; reason`; 0 when healthy, else 1
-    (never 2: Docker reserves it)."""
+    """Print one line: `healthy: ...` or `starting, first slot at ...` (exit 0), `stopped: ...`
+    or `unhealthy: reason; reason` (exit 1; never 2: Docker reserves it)."""
     try:
         report = check_health(settings, now or datetime.now(timezone.utc))
     except Exception as exc:  # noqa: BLE001 - a health check answers, whatever happens
         print(f"unhealthy: the health check failed: {type(exc).__name__}: {exc}")
         return 1
+    if report.state == "starting":
+        print(report.details[0])
+        return 0
     if report.ok:
         print("healthy: " + (report.details[0] if report.details else "all checks passed"))
         return 0
-    print("unhealthy: " + "; ".join(report.reasons))
+    print(f"{report.state}: " + "; ".join(report.reasons))
     return 1
 
 

@@ -1,5 +1,7 @@
 """The heartbeat file: after every cycle, a small JSON document in the data directory that says
-how the last cycle went. `tradebot health` reads it; nothing else does.
+how the last cycle went; also when the bot starts (`process_started`, then the `next_slot` it
+waits for) and when it stops cleanly (`stopped`, `stopped_at`). `tradebot health` reads it;
+nothing else does.
 
 It is written atomically (temporary file, fsync, rename; mode 0600), so a reader sees the old
 document or the new one, never half of one. It is not part of the audit trail and is never
@@ -75,11 +77,26 @@ class Heartbeat:
         self.summary = dict(settings_summary)
         self.now = now
         self.last: dict[str, Any] | None = None
+        self.process_started: str | None = None
         self._warned = False
 
     def cycle_finished(self, report: CycleReport) -> None:
         self.last = cycle_document(report, self.summary, os.getpid())
+        if self.process_started is not None:
+            self.last["process_started"] = self.process_started
         self._write(self.last)
+
+    def waiting(self, next_slot: datetime) -> None:
+        """Before this process's first cycle: the slot it waits for (health says "starting")."""
+        base = self.last if self.last is not None else self._read_previous()
+        self._write({**base, "next_slot": format_slot(next_slot)})
+
+    def stopped(self, reason: str) -> None:
+        """A clean stop (a signal, --max-cycles): health says "stopped" at once instead of
+        "healthy" until the schedule makes the last cycle stale."""
+        base = self.last if self.last is not None else self._read_previous()
+        self._write({**base, "pid": os.getpid(), "stopped": reason,
+                     "stopped_at": format_timestamp(self.now())})
 
     def halted(self, reason: str) -> None:
         """Keep the last cycle's figures (this process's, else the file's) and add the halt."""
@@ -89,12 +106,14 @@ class Heartbeat:
         self._write(doc)
 
     def started(self) -> None:
-        """A new process passed its start-up checks: an earlier halt no longer holds."""
+        """A new process passed its start-up checks: an earlier halt or stop no longer holds;
+        the start is recorded (until its first cycle, health reads it as "starting")."""
+        self.process_started = format_timestamp(self.now())
         previous = self._read_previous()
-        if "halted" in previous:
-            previous.pop("halted", None)
-            previous.pop("halted_at", None)
-            self._write(previous)
+        for key in ("halted", "halted_at", "stopped", "stopped_at", "next_slot"):
+            previous.pop(key, None)
+        self._write({**self.summary, **previous, "pid": os.getpid(),
+                     "process_started": self.process_started})
 
     def close(self) -> None:
         """Nothing to let go of: every document is already on disk."""

@@ -37,8 +37,16 @@ class CycleObserver(Protocol):
         """After every cycle, completed or failed."""
         ...
 
+    def waiting(self, next_slot: datetime) -> None:
+        """Before the first cycle of this process: the slot the runner waits for."""
+        ...
+
     def halted(self, reason: str) -> None:
         """Trading stopped for good in this process (a Halt, the trail cannot be written)."""
+        ...
+
+    def stopped(self, reason: str) -> None:
+        """`run` is stopping cleanly (a signal, --max-cycles): called just before `close`."""
         ...
 
     def close(self) -> None:

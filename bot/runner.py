@@ -210,5 +210,14 @@ class Runner:
                 {"reason": "market_closed", "from_slot": format_slot(raw),
                  "next_slot": format_slot(nxt), "policy": "skip"}))
         self.next_slot = nxt
+        if self.cycles == 0:  # nothing run yet in this process: health says "starting"
+            self._tell_waiting(nxt)
         if not self._done():
             self.bot.trail.log("INFO", f"next cycle at {format_slot(nxt)}")
+
+    def _tell_waiting(self, slot: datetime) -> None:
+        for observer in self.bot.observers:
+            try:
+                observer.waiting(slot)
+            except Exception as exc:  # an observer's bug must not stop trading
+                self.bot.trail.log("ERROR", f"{type(observer).__name__} failed: {exc!r}")

@@ -5,9 +5,15 @@ bad value and what is allowed. Secrets are `SecretStr`: never printed, logged or
 """
 from __future__ import annotations
 
+import difflib
 import hashlib
+import ipaddress
+import math
+import os
+import re
+import sys
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Mapping
 
 import orjson
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
@@ -25,10 +31,11 @@ ALLOWED: dict[str, str] = {
     "market_hours": "'always' or 'nyse'",
     "missed_slot": "'run', 'skip' or 'record'",
     "models": "comma-separated Name or Name=share, e.g. 'SectorRotationModel_v1=0.7,EqualWeightModel_v1=0.3'",
-    "starting_cash": "a number > 0",
+    "starting_cash": "a number of dollars, at least 1 and at most 1e12 (an account of cents "
+                     "rounds to nothing and cannot trade; beyond 1e12 floating point loses the cents)",
     "slippage_bps": "a number from 0 to 1000 (basis points)",
     "commission": "a number >= 0 (dollars per order)",
-    "seed": "a whole number",
+    "seed": "a whole number that fits in 64 bits (-9223372036854775808 to 9223372036854775807)",
     "fractional": "true or false",
     "margin_multiplier": "a number from 1 to 4 (1 = cash account)",
     "order_type": "'market' or 'limit'",
@@ -56,17 +63,24 @@ ALLOWED: dict[str, str] = {
     "reconcile": "'adopt' (record and carry on) or 'halt' (record and stop trading)",
     "audit_key": "a secret string of at least 16 characters",
     "audit_key_file": "a readable file outside the log directory (e.g. a Docker secret)",
-    "log_max_bytes": "a whole number of bytes, 0 to turn built-in rotation off",
+    "log_max_bytes": "a whole number of bytes up to 9223372036854775807 (64 bits), 0 to turn "
+                     "built-in rotation off",
     "log_backups": "a whole number from 0 to 1000",
     "log_compress": "true or false",
     "on_audit_failure": "'exit' (stop with exit code 1) or 'wait' (stay up, trade nothing)",
     "log_level": "'info' or 'debug' (debug adds the HTTP libraries' own log lines)",
     "health_grace": "a number of seconds from 0 to 86400",
     "metrics_port": "a port number from 1 to 65535, or unset to turn metrics off",
-    "metrics_host": "an address to listen on, e.g. 0.0.0.0 (all) or 127.0.0.1",
+    "metrics_host": "an IP address or host name to listen on, e.g. 0.0.0.0 (all) or 127.0.0.1",
     "alert_webhook_url": "an http(s) URL that takes a JSON POST, or unset for no alerts",
     "alert_after_failures": "a whole number from 1 to 1000 (cycles failing in a row)",
 }
+
+
+# Whole numbers are written to the trail as JSON, which the trail's encoder keeps to 64 bits.
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+MAX_STARTING_CASH = 1e12
+_HOST_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
 
 
 class Settings(BaseSettings):
@@ -83,10 +97,10 @@ class Settings(BaseSettings):
     market_hours: Literal["always", "nyse"] | None = None
     missed_slot: Literal["run", "skip", "record"] = "run"
     models: str = "SectorRotationModel_v1"
-    starting_cash: float = Field(100_000.0, gt=0, allow_inf_nan=False)
+    starting_cash: float = Field(100_000.0, ge=1, le=1e12, allow_inf_nan=False)
     slippage_bps: float = Field(2.0, ge=0, le=1000, allow_inf_nan=False)
     commission: float = Field(0.0, ge=0, allow_inf_nan=False)
-    seed: int = 42
+    seed: int = Field(42, ge=INT64_MIN, le=INT64_MAX)
     fractional: bool = True
     margin_multiplier: float = Field(1.0, ge=1, le=4, allow_inf_nan=False)
     order_type: Literal["market", "limit"] = "market"
@@ -114,14 +128,14 @@ class Settings(BaseSettings):
     reconcile: Literal["adopt", "halt"] = "adopt"
     audit_key: SecretStr | None = None
     audit_key_file: Path | None = None
-    log_max_bytes: int = Field(10_000_000, ge=0)
+    log_max_bytes: int = Field(10_000_000, ge=0, le=INT64_MAX)
     log_backups: int = Field(5, ge=0, le=1000)
     log_compress: bool = False
     on_audit_failure: Literal["exit", "wait"] = "exit"
     log_level: Literal["info", "debug"] = "info"
     health_grace: float = Field(300.0, ge=0, le=86400, allow_inf_nan=False)
     metrics_port: int | None = Field(None, ge=1, le=65535)
-    metrics_host: str = Field("0.0.0.0", pattern=r"^\S+$")
+    metrics_host: str = "0.0.0.0"
     alert_webhook_url: SecretStr | None = None
     alert_after_failures: int = Field(3, ge=1, le=1000)
 
@@ -131,6 +145,12 @@ class Settings(BaseSettings):
         from bot.scheduling import parse_schedule
         parse_schedule(v)  # raises ValueError with the reason
         return v.strip()
+
+    @field_validator("metrics_host")
+    @classmethod
+    def _host_is_an_address_or_name(cls, v: str) -> str:
+        check_host(v)
+        return v
 
     @field_validator("models")
     @classmethod
@@ -156,6 +176,14 @@ class Settings(BaseSettings):
             if f.resolve().parent == self.log_dir.resolve():
                 raise ValueError("BOT_AUDIT_KEY_FILE is inside BOT_LOG_DIR: keep the key away from "
                                  "the logs it protects")
+            try:
+                key = f.read_bytes().strip()
+            except OSError as exc:
+                raise ValueError(f"BOT_AUDIT_KEY_FILE={str(f)!r} cannot be read "
+                                 f"({exc.strerror or exc}): give this user read access") from None
+            if len(key) < 16:
+                raise ValueError(f"BOT_AUDIT_KEY_FILE={str(f)!r} holds fewer than 16 bytes: put a "
+                                 "longer random key in it")
         return self
 
     @field_validator("alert_webhook_url")
@@ -185,15 +213,17 @@ class Settings(BaseSettings):
     def model_shares(self) -> list[tuple[str, float]]:
         return parse_model_shares(self.models)
 
-    def redacted(self) -> dict[str, Any]:
-        """All settings as plain values, secrets shown as `**********`."""
+    def redacted(self, *, absolute_paths: bool = False) -> dict[str, Any]:
+        """All settings as plain values, secrets shown as `**********`; with `absolute_paths`,
+        directories and files resolved from the working directory (what `config` and the start
+        line show: a bot started elsewhere opens another account)."""
         out: dict[str, Any] = {}
         for name in type(self).model_fields:
             value = getattr(self, name)
             if isinstance(value, SecretStr):
                 value = "**********"
             elif isinstance(value, Path):
-                value = str(value)
+                value = str(value.resolve() if absolute_paths else value)
             out[name] = value
         out["market_hours"] = self.effective_market_hours
         return out
@@ -201,6 +231,21 @@ class Settings(BaseSettings):
     def fingerprint(self) -> str:
         """sha256 of the redacted settings: tells runs with different settings apart."""
         return hashlib.sha256(orjson.dumps(self.redacted(), option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+def check_host(text: str) -> None:
+    """An IP address (v4 or v6) or a host name; dotted numbers must be a real IPv4 address."""
+    try:
+        ipaddress.ip_address(text)
+        return
+    except ValueError:
+        pass
+    labels = text.rstrip(".").split(".")
+    if all(label.isdigit() for label in labels):
+        raise ValueError(f"{text!r} is not an IP address (each of its four numbers must be 0 to 255)")
+    if len(text) > 253 or not all(_HOST_LABEL.match(label) for label in labels):
+        raise ValueError(f"{text!r} is neither an IP address nor a host name (letters, digits, "
+                         "'-' and '.')")
 
 
 def parse_symbols(text: str) -> list[str]:
@@ -246,6 +291,64 @@ def parse_model_shares(text: str) -> list[tuple[str, float]]:
     return [(n, s if s is not None else rest) for n, s in entries]
 
 
+ENV_FILE = ".env"
+PREFIX = "BOT_"
+
+
+def known_names() -> list[str]:
+    return [PREFIX + name.upper() for name in Settings.model_fields]
+
+
+def closest_name(name: str) -> str | None:
+    """The setting `name` most likely misspells (compared without the BOT_ prefix), or None."""
+    stems = {n.removeprefix(PREFIX): n for n in known_names()}
+    match = difflib.get_close_matches(name.upper().removeprefix(PREFIX), stems, n=1, cutoff=0.8)
+    return stems[match[0]] if match else None
+
+
+def dotenv_names(path: Path) -> list[str]:
+    """The `BOT_*` names a `.env` file sets (none when there is no file), parsed as the settings
+    loader parses it; a file that is not UTF-8 is a one-line ConfigError."""
+    if not path.is_file():
+        return []
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path} is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset "
+                          f"{exc.start}): save it as UTF-8") from None
+    except OSError as exc:
+        raise ConfigError(f"{path} cannot be read ({exc.strerror or exc}): give this user read "
+                          "access, or remove it") from None
+    import io
+
+    from dotenv import dotenv_values
+    return [k for k in dotenv_values(stream=io.StringIO(text)) if k.upper().startswith(PREFIX)]
+
+
+def check_names(environ: Mapping[str, str], env_file: Path, *, strict: bool = True) -> None:
+    """A `BOT_*` name that is not a setting is most likely a typo that would be ignored silently.
+    In `.env` (ours alone) it stops start-up; in the environment it stops start-up when it is a
+    near miss of a setting, else it is a warning (a host may set its own BOT_* variables). With
+    `strict=False` every such name is a warning only."""
+    known = set(known_names())
+    for name in dotenv_names(env_file):
+        if name.upper() not in known:
+            _unknown(name, f"in {env_file}", closest_name(name), strict)
+    for name in sorted(environ):
+        if name.upper().startswith(PREFIX) and name.upper() not in known:
+            close = closest_name(name)
+            _unknown(name, "in the environment", close, strict and close is not None)
+
+
+def _unknown(name: str, where: str, close: str | None, stop: bool) -> None:
+    fix = (f"did you mean {close}? Rename it" if close else "remove or rename it") + \
+        " (`tradebot config` lists every setting)"
+    if stop:
+        raise ConfigError(f"{name} {where} is not a tradebot setting: {fix}")
+    print(f"tradebot: warning: {name} {where} is not a tradebot setting and is ignored"
+          + (f" (did you mean {close}?)" if close else ""), file=sys.stderr)
+
+
 class TrailSettings(BaseSettings):
     """Only what the trail tools (`logs`, `replay`, `report`) need: a bad trading setting does
     not stop someone reading the logs."""
@@ -257,7 +360,9 @@ class TrailSettings(BaseSettings):
 
 
 def trail_log_dir() -> Path:
-    """BOT_LOG_DIR (environment, then .env), else ./logs."""
+    """BOT_LOG_DIR (environment, then .env), else ./logs. Names that are not settings are only
+    warned about here: reading the logs never stops for a trading setting."""
+    check_names(os.environ, Path(ENV_FILE), strict=False)
     try:
         return TrailSettings().log_dir
     except ValidationError as exc:
@@ -266,7 +371,9 @@ def trail_log_dir() -> Path:
 
 
 def load_settings(**overrides: Any) -> Settings:
-    """Read settings (overrides > environment > .env > defaults) or raise a one-line ConfigError."""
+    """Read settings (overrides > environment > .env > defaults) or raise a one-line ConfigError.
+    A `BOT_*` name that is not a setting stops here too (see `check_names`)."""
+    check_names(os.environ, Path(ENV_FILE))
     try:
         return Settings(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as exc:

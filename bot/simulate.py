@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TextIO
 
 from audit.records import EventRecorded, STREAMS
-from bot import calendar
+from bot import calendar, tradebot_version
 from bot.bootstrap import build_bot
 from bot.clock import SimulatedClock
 from bot.errors import ConfigError, DataError
@@ -78,7 +78,8 @@ def simulate(settings: Settings, start: date, end: date, log_dir: Path,
                                        "start": start.isoformat(), "end": end.isoformat(),
                                        "days": len(days), "seed": settings.seed,
                                        "csv_dir": str(csv_dir or settings.csv_dir or ""),
-                                       "settings_sha256": settings.fingerprint()}))
+                                       "settings_sha256": settings.fingerprint(),
+                                       "version": tradebot_version()}))
     record_account(bot, bot.broker.account(), "simulated broker")
     _warm_up(bot, days[-1])
     navs: list[float] = []

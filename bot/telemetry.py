@@ -9,24 +9,18 @@ never talks to the broker and never writes to the trail.
 from __future__ import annotations
 
 import threading
-from importlib import metadata
+from datetime import datetime
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
 from audit.records import ERRORS, CycleCompleted, OrderSubmitted, Record, TradeExecuted
+from bot import tradebot_version
 from bot.errors import ConfigError
 from bot.observers import CycleReport
 
 PREFIX = "tradebot_"
 FSYNC_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
 KNOWN_ERRORS = ("order_error", "price_error", "data_error", "model_error", "cycle_error")
-
-
-def _version() -> str:
-    try:
-        return metadata.version("tradebot")
-    except metadata.PackageNotFoundError:
-        return "unknown"
 
 
 class Metrics:
@@ -64,7 +58,7 @@ class Metrics:
         self.build = Gauge(p + "build_info", "The tradebot version (value is always 1)",
                            ["version"], registry=r)
         self.up.set(1)
-        self.build.labels(version=_version()).set(1)
+        self.build.labels(version=tradebot_version()).set(1)
         for outcome in ("completed", "failed"):
             self.cycles.labels(outcome=outcome)
         for kind in KNOWN_ERRORS:
@@ -83,6 +77,21 @@ class Metrics:
             raise ConfigError(f"BOT_METRICS_HOST={host} BOT_METRICS_PORT={port} cannot be used "
                               f"({exc.strerror or exc}): pick a free port, or unset "
                               "BOT_METRICS_PORT to turn metrics off") from None
+
+    @staticmethod
+    def check_address(host: str, port: int) -> None:
+        """Bind host:port once and let go: a port already taken stops start-up with `serve`'s
+        one line before the trail and the account are created (port 0 is always free)."""
+        import socket
+        try:
+            family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+            with socket.socket(family, kind, proto) as probe:
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                probe.bind(address)
+        except OSError as exc:
+            raise ConfigError(f"BOT_METRICS_HOST={host} BOT_METRICS_PORT={port} cannot be used "
+                              f"({getattr(exc, 'strerror', None) or exc}): pick a free port, or "
+                              "unset BOT_METRICS_PORT to turn metrics off") from None
 
     @property
     def port(self) -> int | None:
@@ -111,6 +120,12 @@ class Metrics:
 
     def halted(self, reason: str) -> None:
         self.halted_gauge.set(1)
+
+    def waiting(self, next_slot: datetime) -> None:
+        """Nothing to do before the first cycle."""
+
+    def stopped(self, reason: str) -> None:
+        """A clean stop is not an alert (`close` follows)."""
 
     # --- TrailListener ---------------------------------------------------------------------
     def recorded(self, rec: Record, timestamp: str) -> None:

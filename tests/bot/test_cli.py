@@ -15,7 +15,8 @@ import pytest
 
 def env_for(tmp_path: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("BOT_")}
-    env.update(BOT_LOG_DIR=str(tmp_path / "logs"), BOT_DATA_DIR=str(tmp_path / "data"), **extra)
+    env.update(BOT_LOG_DIR=str(tmp_path / "logs"), BOT_DATA_DIR=str(tmp_path / "data"))
+    env.update(extra)
     return env
 
 
@@ -136,3 +137,198 @@ def test_dry_run_reads_the_real_account_and_the_kill_switch(tmp_path):
     assert "positions {" in proc.stdout and "positions {}" not in proc.stdout
     assert "kill switch engaged" in proc.stdout
     assert (tmp_path / "logs" / "orders.jsonl").read_bytes() == before
+
+
+def test_version_comes_from_the_package_metadata(tmp_path):
+    from importlib.metadata import version
+    proc = tradebot(tmp_path, "--version")
+    assert proc.returncode == 0 and proc.stdout.strip() == f"tradebot {version('tradebot')}"
+
+
+def test_the_version_is_recorded_at_start(tmp_path):
+    from importlib.metadata import version
+    assert tradebot(tmp_path, "run", "--max-cycles", "1").returncode == 0
+    started = [e for e in lines(tmp_path / "logs" / "events.jsonl") if e["event_type"] == "bot_started"]
+    assert started[0]["version"] == version("tradebot")
+    assert list(started[0])[-1] == "version"  # a new field goes after the existing ones
+
+
+# -- every setting and argument is checked before anything is created ------------------------------
+
+BAD_SETTINGS = [
+    ({"BOT_SEED": str(2**64)}, "BOT_SEED"),
+    ({"BOT_LOG_MAX_BYTES": str(2**64)}, "BOT_LOG_MAX_BYTES"),
+    ({"BOT_STARTING_CASH": "1e-300"}, "BOT_STARTING_CASH"),
+    ({"BOT_METRICS_HOST": "999.1.1.1", "BOT_METRICS_PORT": "9109"}, "BOT_METRICS_HOST"),
+    ({"BOT_SCHEDUL": "every 10 seconds"}, "did you mean BOT_SCHEDULE"),
+]
+BAD_DOTENV = [(b"BOT_SHEDULE=every 10 seconds\n", "did you mean BOT_SCHEDULE"),
+              (b"BOT_SEED=\xff\n", "UTF-8")]
+
+
+@pytest.fixture
+def empty_dir(monkeypatch, tmp_path):
+    for k in list(os.environ):
+        if k.startswith("BOT_"):
+            monkeypatch.delenv(k)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def _created(base: Path) -> list[str]:
+    return sorted(str(p.relative_to(base)) for p in base.rglob("*") if p.name != ".env")
+
+
+@pytest.mark.parametrize("command", [["run", "--max-cycles", "1"], ["cycle"],
+                                     ["simulate", "--start", "2024-01-02", "--end", "2024-01-10"]])
+@pytest.mark.parametrize("env,words", BAD_SETTINGS)
+def test_a_bad_setting_creates_nothing(empty_dir, monkeypatch, capsys, command, env, words):
+    from bot.cli import main
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    assert main(command) == 2
+    err = capsys.readouterr().err
+    assert words in err and err.count("\n") == 1
+    assert _created(empty_dir) == []
+
+
+@pytest.mark.parametrize("command", [["run", "--max-cycles", "1"], ["cycle"], ["config"],
+                                     ["simulate", "--start", "2024-01-02", "--end", "2024-01-10"]])
+@pytest.mark.parametrize("dotenv,words", BAD_DOTENV)
+def test_a_bad_dotenv_creates_nothing(empty_dir, capsys, command, dotenv, words):
+    from bot.cli import main
+    (empty_dir / ".env").write_bytes(dotenv)
+    assert main(command) == 2
+    err = capsys.readouterr().err
+    assert words in err and err.count("\n") == 1
+    assert _created(empty_dir) == []
+
+
+@pytest.mark.parametrize("args,words", [
+    (["--start", "1900-01-01", "--end", "1900-03-01"], "1990-01-01"),
+    (["--start", "2099-01-01", "--end", "2101-01-05"], "2100-12-31"),
+    (["--start", "2024-01-02", "--end", "2024-01-10", "--seed", str(2**64)], "--seed"),
+])
+def test_simulate_arguments_out_of_range_create_nothing(empty_dir, capsys, args, words):
+    from bot.cli import main
+    with pytest.raises(SystemExit) as info:
+        code = main(["simulate", *args])
+        raise SystemExit(code)
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert words in err and "Traceback" not in err
+    assert _created(empty_dir) == []
+
+
+def test_simulate_says_where_the_audit_key_it_generated_went(tmp_path):
+    args = ("simulate", "--start", "2024-01-02", "--end", "2024-01-10", "--out", "sim")
+    proc = tradebot(tmp_path, *args)
+    assert proc.returncode == 0, proc.stderr
+    key = tmp_path / "data" / "audit.key"
+    assert key.is_file()
+    assert f"audit key generated: {key}" in proc.stdout
+    proc = tradebot(tmp_path, *args[:-1], "sim2")  # the key exists now: nothing to say
+    assert proc.returncode == 0 and "audit key generated" not in proc.stdout
+
+
+def test_config_shows_absolute_paths(tmp_path):
+    proc = tradebot(tmp_path, "config", BOT_LOG_DIR="logs", BOT_DATA_DIR="./data")
+    assert proc.returncode == 0, proc.stderr
+    assert f"BOT_LOG_DIR={tmp_path.resolve() / 'logs'}\n" in proc.stdout
+    assert f"BOT_DATA_DIR={tmp_path.resolve() / 'data'}\n" in proc.stdout
+
+
+def test_the_console_gets_a_short_start_summary_and_production_log_everything(tmp_path):
+    proc = tradebot(tmp_path, "run", "--max-cycles", "1", BOT_LOG_DIR="logs", BOT_DATA_DIR="data")
+    assert proc.returncode == 0, proc.stderr
+    console = proc.stdout.splitlines()
+    assert max(len(line) for line in console) < 300
+    assert not any(" settings: " in line for line in console)
+    summary = [line for line in console if " started: " in line]
+    assert len(summary) == 1
+    for words in ("broker sim", "models SectorRotationModel_v1", "schedule every 15 minutes",
+                  f"logs {tmp_path.resolve() / 'logs'}", f"data {tmp_path.resolve() / 'data'}"):
+        assert words in summary[0]
+    log = (tmp_path / "logs" / "production.log").read_text()
+    assert f"settings: BOT_BROKER=sim, BOT_LOG_DIR={tmp_path.resolve() / 'logs'}," in log
+    assert summary[0].split(" started: ")[1] in log
+    key = tmp_path.resolve() / "data" / "audit.key"
+    warning = next(line for line in console if "audit_key_generated" in line)
+    assert f"an audit key was generated in {key};" in warning
+
+
+def test_sigint_finishes_and_exits_0_with_the_stop_in_the_heartbeat(tmp_path):
+    bot = subprocess.Popen([sys.executable, "-m", "bot", "run"], cwd=tmp_path,
+                           env=env_for(tmp_path, BOT_SCHEDULE="every 10 seconds"),
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        perf = tmp_path / "logs" / "performance.jsonl"
+        deadline = time.time() + 30
+        while time.time() < deadline and not (perf.exists() and perf.stat().st_size):
+            time.sleep(0.1)
+        bot.send_signal(signal.SIGINT)
+        out, err = bot.communicate(timeout=30)
+    finally:
+        if bot.poll() is None:
+            bot.kill()
+    assert bot.returncode == 0 and "Traceback" not in err, err
+    assert "bot_stopped: tradebot stopped: SIGINT received" in out
+    heartbeat = json.loads((tmp_path / "data" / "heartbeat.json").read_text())
+    assert heartbeat["stopped"] == "SIGINT received"
+
+
+def test_a_metrics_port_in_use_stops_before_anything_is_created(empty_dir, monkeypatch, capsys):
+    import socket
+    from bot.cli import main
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    try:
+        monkeypatch.setenv("BOT_METRICS_HOST", "127.0.0.1")
+        monkeypatch.setenv("BOT_METRICS_PORT", str(taken.getsockname()[1]))
+        assert main(["cycle"]) == 2
+    finally:
+        taken.close()
+    err = capsys.readouterr().err
+    assert "BOT_METRICS_PORT" in err and err.count("\n") == 1
+    assert _created(empty_dir) == []
+
+
+def test_a_second_runner_with_metrics_is_told_about_the_first_not_the_port(tmp_path):
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = str(s.getsockname()[1])
+    extra = dict(BOT_SCHEDULE="every 10 seconds", BOT_METRICS_HOST="127.0.0.1", BOT_METRICS_PORT=port)
+    first = subprocess.Popen([sys.executable, "-m", "bot", "run"], cwd=tmp_path,
+                             env=env_for(tmp_path, **extra), stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE, text=True)
+    try:
+        perf = tmp_path / "logs" / "performance.jsonl"
+        deadline = time.time() + 30
+        while time.time() < deadline and not (perf.exists() and perf.stat().st_size):
+            time.sleep(0.1)
+        second = tradebot(tmp_path, "run", **extra)
+        assert second.returncode == 3 and "already running" in second.stderr, second.stderr
+    finally:
+        first.send_signal(signal.SIGTERM)
+        first.communicate(timeout=30)
+
+
+def test_version_of_a_source_tree_never_installed_comes_from_pyproject(monkeypatch):
+    import importlib.metadata
+    import tomllib
+
+    from bot import tradebot_version
+
+    def not_installed(name):
+        raise importlib.metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(importlib.metadata, "version", not_installed)
+    tradebot_version.cache_clear()
+    try:
+        root = Path(__file__).resolve().parents[2]
+        expected = tomllib.loads((root / "pyproject.toml").read_text())["project"]["version"]
+        assert tradebot_version() == expected
+    finally:
+        tradebot_version.cache_clear()

@@ -424,23 +424,89 @@ def test_check_writable_refuses_a_file(tmp_path):
 
 # -- the real command -------------------------------------------------------------------------
 
-def test_run_one_cycle_then_health_is_healthy(tmp_path):
+def test_run_one_cycle_then_health_says_stopped(tmp_path):
     env = clean_env(BOT_LOG_DIR=str(tmp_path / "logs"), BOT_DATA_DIR=str(tmp_path / "data"),
                     BOT_SCHEDULE="every 15 minutes", BOT_MARKET_HOURS="always")
     run = subprocess.run([sys.executable, "-m", "bot", "run", "--max-cycles", "1"], cwd=tmp_path,
                          env=env, capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr
     doc = orjson.loads((tmp_path / "data" / HEARTBEAT_FILE).read_bytes())
-    assert doc["ok"] is True and doc["broker_ok"] is True
+    assert doc["ok"] is True and doc["broker_ok"] is True and doc["stopped"] == "max cycles reached"
     health = subprocess.run([sys.executable, "-m", "bot", "health"], cwd=tmp_path, env=env,
                             capture_output=True, text=True, timeout=60)
-    assert health.returncode == 0, health.stdout + health.stderr
-    assert health.stdout.startswith(f"healthy: last cycle {doc['slot']} finished ")
+    # --max-cycles ended the bot cleanly: health says so at once, not healthy for 20 minutes
+    assert health.returncode == 1, health.stdout + health.stderr
+    assert health.stdout.startswith("stopped: the bot stopped at ")
+    assert health.stdout.rstrip().endswith("max cycles reached")
     (tmp_path / "data" / HEARTBEAT_FILE).unlink()
     sick = subprocess.run([sys.executable, "-m", "bot", "health"], cwd=tmp_path, env=env,
                           capture_output=True, text=True, timeout=60)
     assert sick.returncode == 1 and sick.stdout.startswith("unhealthy: no heartbeat at ")
 
+
+
+# -- a clean stop, and a start whose first slot is still ahead ------------------------------------
+
+def test_a_clean_stop_is_written_and_health_says_stopped(tmp_path, capsys):
+    base = make_dirs(tmp_path)
+    hb = Heartbeat(base / "data" / HEARTBEAT_FILE, {"schedule": "every 15 minutes"},
+                   now=lambda: SLOT + timedelta(minutes=5))
+    hb.started()
+    hb.cycle_finished(CycleReport(SLOT, SLOT + timedelta(seconds=1), 2.5, None, 100_000.0, 1_000.0))
+    hb.stopped("SIGINT received")
+    doc = orjson.loads((base / "data" / HEARTBEAT_FILE).read_bytes())
+    assert doc["stopped"] == "SIGINT received" and doc["slot"] == "2025-03-03T15:00:00+00:00"
+    assert doc["stopped_at"] == "2025-03-03T15:05:00.000000+00:00"
+    now = SLOT + timedelta(minutes=7)  # within the schedule: a running bot would be healthy
+    report = check_health(settings(base), now)
+    assert not report.ok and report.state == "stopped"
+    assert health_main(settings(base), now) == 1
+    assert capsys.readouterr().out == (
+        "stopped: the bot stopped at 2025-03-03T15:05:00.000000+00:00 (2m 00s ago): "
+        "SIGINT received\n")
+
+
+def test_a_new_start_clears_a_stop(tmp_path):
+    base = make_dirs(tmp_path)
+    beat(base)
+    path = base / "data" / HEARTBEAT_FILE
+    Heartbeat(path, {}, now=lambda: SLOT + timedelta(minutes=5)).stopped("SIGTERM received")
+    Heartbeat(path, {}, now=lambda: SLOT + timedelta(minutes=6)).started()
+    doc = orjson.loads(path.read_bytes())
+    assert "stopped" not in doc and "stopped_at" not in doc
+    assert doc["process_started"] == "2025-03-03T15:06:00.000000+00:00"
+    assert check_health(settings(base), SLOT + timedelta(minutes=7)).ok
+
+
+def test_starting_with_the_first_slot_hours_away_is_not_unhealthy(tmp_path, capsys):
+    base = make_dirs(tmp_path)
+    beat(base)  # the last cycle ran on the 3rd, 15:00 UTC
+    restart = SLOT + timedelta(days=1, hours=1)  # a day later; BOT_MISSED_SLOT=skip: wait
+    first = datetime(2025, 3, 4, 20, 45, tzinfo=timezone.utc)
+    hb = Heartbeat(base / "data" / HEARTBEAT_FILE, {}, now=lambda: restart)
+    hb.started()
+    hb.waiting(first)
+    daily = settings(base, schedule="daily at 15:45")
+    now = restart + timedelta(hours=2)
+    report = check_health(daily, now)
+    assert report.ok and report.state == "starting"
+    assert health_main(daily, now) == 0
+    assert capsys.readouterr().out == (
+        "starting, first slot at 2025-03-04T20:45:00+00:00 (in 2h 45m)\n")
+    # once the first slot is long past with no cycle, it is stale again
+    late = first + timedelta(hours=1)
+    assert not check_health(daily, late).ok
+
+
+def test_starting_while_the_first_cycle_runs(tmp_path):
+    base = make_dirs(tmp_path)
+    hb = Heartbeat(base / "data" / HEARTBEAT_FILE, {}, now=lambda: SLOT)
+    hb.started()
+    report = check_health(settings(base), SLOT + timedelta(seconds=20))
+    assert report.ok and report.state == "starting"
+    assert report.details[0] == "starting, the first cycle is running (started 20s ago)"
+    # a first cycle that never finishes is not healthy for ever
+    assert not check_health(settings(base), SLOT + timedelta(hours=1)).ok
 
 
 def test_a_new_start_clears_an_earlier_halt(tmp_path):
@@ -451,3 +517,29 @@ def test_a_new_start_clears_an_earlier_halt(tmp_path):
     assert "halted" in orjson.loads(path.read_bytes())
     Heartbeat(path, {"schedule": "every 15 minutes"}).started()
     assert "halted" not in orjson.loads(path.read_bytes())
+
+
+def test_a_running_bot_is_healthy_and_stopped_after_sigterm(tmp_path):
+    import signal
+    import time
+    env = clean_env(BOT_LOG_DIR=str(tmp_path / "logs"), BOT_DATA_DIR=str(tmp_path / "data"),
+                    BOT_SCHEDULE="every 15 minutes", BOT_MARKET_HOURS="always")
+    bot = subprocess.Popen([sys.executable, "-m", "bot", "run"], cwd=tmp_path, env=env,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        path = tmp_path / "data" / HEARTBEAT_FILE
+        deadline = time.time() + 60
+        while time.time() < deadline and not (path.exists() and b'"slot"' in path.read_bytes()):
+            time.sleep(0.1)
+        health = subprocess.run([sys.executable, "-m", "bot", "health"], cwd=tmp_path, env=env,
+                                capture_output=True, text=True, timeout=60)
+        assert health.returncode == 0 and health.stdout.startswith("healthy: "), health.stdout
+        bot.send_signal(signal.SIGTERM)
+        assert bot.wait(timeout=60) == 0
+    finally:
+        if bot.poll() is None:
+            bot.kill()
+    health = subprocess.run([sys.executable, "-m", "bot", "health"], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=60)
+    assert health.returncode == 1 and health.stdout.startswith("stopped: ")
+    assert "SIGTERM received" in health.stdout

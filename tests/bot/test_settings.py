@@ -41,7 +41,7 @@ def test_dotenv_is_read(tmp_path):
     ("BOT_MODELS", "Nope_v9", ["BOT_MODELS='Nope_v9'", "unknown model 'Nope_v9'"]),
     ("BOT_MODELS", "SectorRotationModel_v1=0.8,EqualWeightModel_v1=0.5", ["add up to 1.3"]),
     ("BOT_MISSED_SLOT", "later", ["BOT_MISSED_SLOT='later'", "'run', 'skip' or 'record'"]),
-    ("BOT_STARTING_CASH", "-5", ["BOT_STARTING_CASH='-5'", "> 0"]),
+    ("BOT_STARTING_CASH", "-5", ["BOT_STARTING_CASH='-5'", "at least 1"]),
     ("BOT_FRACTIONAL", "maybe", ["BOT_FRACTIONAL='maybe'", "true or false"]),
 ])
 def test_bad_value_gives_one_line_naming_variable_value_and_fix(monkeypatch, var, value, words):
@@ -77,3 +77,99 @@ def test_secrets_are_hidden(monkeypatch):
 def test_model_shares_split_the_rest():
     assert parse_model_shares("EqualWeightModel_v1=0.5,SectorRotationModel_v1") == [
         ("EqualWeightModel_v1", 0.5), ("SectorRotationModel_v1", 0.5)]
+
+
+# -- names that are not settings ----------------------------------------------------------------
+
+def test_a_misspelt_name_in_dotenv_stops_naming_the_closest_setting(tmp_path):
+    (tmp_path / ".env").write_text("BOT_SEED=7\nBOT_SHEDULE=daily at 15:45\n")
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    msg = str(info.value)
+    assert "BOT_SHEDULE" in msg and "BOT_SCHEDULE" in msg and ".env" in msg and "\n" not in msg
+
+
+def test_an_unknown_name_in_dotenv_stops_even_without_a_close_match(tmp_path):
+    (tmp_path / ".env").write_text("BOT_MODEL=EqualWeightModel_v1\nBOT_TOTALLY_ELSE=1\n")
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    assert "BOT_MODEL" in str(info.value) and "BOT_MODELS" in str(info.value)
+    (tmp_path / ".env").write_text("BOT_TOTALLY_ELSE=1\n")
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    assert "BOT_TOTALLY_ELSE" in str(info.value) and "tradebot config" in str(info.value)
+
+
+def test_a_near_miss_in_the_environment_stops(monkeypatch):
+    monkeypatch.setenv("BOT_MODEL", "EqualWeightModel_v1")
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    assert "BOT_MODEL " in str(info.value) + " " and "did you mean BOT_MODELS" in str(info.value)
+
+
+def test_another_bot_variable_of_the_environment_is_a_warning_only(monkeypatch, capsys):
+    monkeypatch.setenv("BOT_HOSTING_REGION", "eu-west")
+    s = load_settings()
+    assert s.broker == "sim"
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "BOT_HOSTING_REGION" in err and "not a tradebot setting" in err
+
+
+def test_dotenv_that_is_not_utf8_is_one_line(tmp_path):
+    (tmp_path / ".env").write_bytes(b"BOT_SEED=\xff\xfe\n")
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    assert ".env" in str(info.value) and "UTF-8" in str(info.value) and "\n" not in str(info.value)
+
+
+# -- values that used to pass validation and fail later --------------------------------------------
+
+@pytest.mark.parametrize("var,value,words", [
+    ("BOT_SEED", str(2**64), ["BOT_SEED", "64"]),
+    ("BOT_SEED", str(-(2**63) - 1), ["BOT_SEED", "64"]),
+    ("BOT_LOG_MAX_BYTES", str(2**64), ["BOT_LOG_MAX_BYTES", "64"]),
+    ("BOT_STARTING_CASH", "1e-300", ["BOT_STARTING_CASH='1e-300'", "at least 1"]),
+    ("BOT_STARTING_CASH", "1e300", ["BOT_STARTING_CASH='1e300'", "1e12"]),
+    ("BOT_STARTING_CASH", "inf", ["BOT_STARTING_CASH='inf'"]),
+    ("BOT_METRICS_HOST", "999.1.1.1", ["BOT_METRICS_HOST='999.1.1.1'", "IP address"]),
+    ("BOT_METRICS_HOST", "bad host!", ["BOT_METRICS_HOST='bad host!'", "host name"]),
+])
+def test_values_that_fail_later_are_refused_at_load(monkeypatch, var, value, words):
+    monkeypatch.setenv(var, value)
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    for w in words:
+        assert w in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "127.0.0.1", "::", "::1", "localhost",
+                                  "metrics.example.internal"])
+def test_good_metrics_hosts_pass(monkeypatch, host):
+    monkeypatch.setenv("BOT_METRICS_HOST", host)
+    assert load_settings().metrics_host == host
+
+
+def test_limits_of_64_bits_still_pass(monkeypatch):
+    monkeypatch.setenv("BOT_SEED", str(2**63 - 1))
+    monkeypatch.setenv("BOT_LOG_MAX_BYTES", str(2**63 - 1))
+    s = load_settings()
+    assert len(s.fingerprint()) == 64
+
+
+def test_a_short_audit_key_file_is_refused_at_load(tmp_path, monkeypatch):
+    key = tmp_path / "secrets" / "key"
+    key.parent.mkdir()
+    key.write_text("short\n")
+    monkeypatch.setenv("BOT_AUDIT_KEY_FILE", str(key))
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    assert "fewer than 16" in str(info.value)
+
+
+def test_redacted_can_show_absolute_paths(tmp_path):
+    s = load_settings()
+    assert s.redacted()["log_dir"] == "logs"  # the fingerprint keeps the setting as given
+    shown = s.redacted(absolute_paths=True)
+    assert shown["log_dir"] == str(tmp_path.resolve() / "logs")
+    assert shown["data_dir"] == str(tmp_path.resolve() / "data") and shown["csv_dir"] is None

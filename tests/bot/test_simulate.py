@@ -113,3 +113,13 @@ def test_risk_off_before_the_defensive_symbol_has_data_holds_with_a_warning(tmp_
     assert not traded & set(held)  # the sector positions stay
     positions = {p["cycle_timestamp"]: p["positions"] for p in read("performance.jsonl")}
     assert all(positions[h] and "TLT" not in positions[h] for h in held)
+
+
+def test_simulation_started_records_the_version(tmp_path, monkeypatch):
+    from importlib.metadata import version
+    monkeypatch.chdir(tmp_path)
+    simulate(load_settings(data_dir=tmp_path / "data"), date(2024, 1, 2), date(2024, 1, 5),
+             tmp_path / "logs", progress=None)
+    events = [json.loads(x) for x in (tmp_path / "logs" / "events.jsonl").read_text().splitlines()]
+    started = next(e for e in events if e["event_type"] == "simulation_started")
+    assert started["version"] == version("tradebot") and list(started)[-1] == "version"
