@@ -20,6 +20,9 @@ from typing import Any, BinaryIO, Callable, Container, Iterable, Sequence
 FORMATS = ("table", "json", "csv", "tsv")
 ORDER_COLUMNS = ("timestamp", "model", "symbol", "side", "quantity", "price", "status", "order_id")
 MAX_WARNINGS = 5
+EXIT_CODES = ("exit codes: 0 answered (also when nothing matches); 1 `explain` found no such "
+              "order; 2 a bad argument, a filter that does not apply to the query, or a missing "
+              "log directory")
 _PROG = "tradebot logs"
 
 
@@ -40,7 +43,7 @@ def add_logs_parser(subparsers) -> argparse.ArgumentParser:
         description="Answer the questions of the guide's 'Querying Logs with jq' from every file "
         "of the trail (rotated .N and .N.gz included, oldest first), with the same numbers as "
         "the guide's jq commands. --format table (default) is for reading; json, csv and tsv are "
-        "exact (csv/tsv without a header, like the recipes).")
+        "exact (csv/tsv without a header, like the recipes).", epilog=EXIT_CODES)
     logs.add_argument("--logs-dir", type=Path, metavar="DIR",
                       help="log directory (default BOT_LOG_DIR, else ./logs)")
     sub = logs.add_subparsers(dest="logs_command", required=True, metavar="QUERY")
@@ -62,7 +65,7 @@ def add_logs_parser(subparsers) -> argparse.ArgumentParser:
                        help="table (default, for reading), " + ", ".join(choices[1:]))
 
     def add(name, help, recipe, parents):
-        p = sub.add_parser(name, help=help, parents=parents,
+        p = sub.add_parser(name, help=help, parents=parents, epilog=EXIT_CODES,
                            description=f"{help[0].upper()}{help[1:]}. The guide's recipe: {recipe}")
         return p
 

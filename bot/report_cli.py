@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from bot.metrics import CAGR_HELP
+
 
 def add_report_parser(subparsers) -> argparse.ArgumentParser:
     """The `report` subcommand: --logs-dir, -o/--out (required), --png."""
@@ -13,9 +15,10 @@ def add_report_parser(subparsers) -> argparse.ArgumentParser:
         "report", help="write an HTML report of a trail (NAV, drawdown, P&L, trades, errors)",
         description="Write one self-contained HTML file (viewable offline) with the NAV and "
         "drawdown charts, headline figures against buy-and-hold SPY, returns by month, P&L by "
-        "model and by symbol, the trades and the errors; and a PNG of the NAV curve. "
-        "Exit 0: written; 1: the trail has nothing to report yet; 2: bad arguments.")
-    p.add_argument("--logs-dir", type=Path, help="log directory (default BOT_LOG_DIR)")
+        "model and by symbol, the trades and the errors; and a PNG of the NAV curve. " + CAGR_HELP,
+        epilog="exit codes: 0 written; 1 the trail has nothing to report yet; 2 bad arguments "
+        "(a missing log directory, an output directory that does not exist)")
+    p.add_argument("--logs-dir", type=Path, metavar="DIR", help="log directory (default BOT_LOG_DIR)")
     p.add_argument("-o", "--out", type=Path, required=True, help="the HTML file to write")
     p.add_argument("--png", type=Path,
                    help="the NAV chart PNG to write (default: next to the HTML, as <stem>.png)")
