@@ -194,7 +194,7 @@ def format_summary(r: SimulationResult) -> str:
                 f"{p.sharpe:>8.2f}{p.max_drawdown:>10.2%}")
     span = f" ({r.first_day} to {r.last_day})" if r.first_day else ""
     opening = f"opening NAV {r.opening_nav:,.2f}, " if r.opening_nav is not None else ""
-    lines = [f"simulated {r.days} trading days{span}; {opening}final NAV {r.final_nav:,.2f} "
+    lines = [f"simulated {r.days} trading day{'s' if r.days != 1 else ''}{span}; {opening}final NAV {r.final_nav:,.2f} "
              "(return and CAGR from the opening NAV: see --help)",
              f"  {'':<16}{'return':>10}{'CAGR':>9}{'vol':>9}{'Sharpe':>8}{'max DD':>10}",
              row("strategy", r.strategy)]
