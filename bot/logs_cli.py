@@ -36,6 +36,28 @@ def _bound(text: str) -> str:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+# the filters a query does not take, and why: given anyway, they are one line and exit 2
+NOT_APPLICABLE = {
+    "nav": (("--symbol", "--model"), "a snapshot's NAV is the whole account's, all symbols and "
+            "models together; nav takes --since/--until"),
+    "latest": (("--symbol", "--model", "--since", "--until"), "it is the last snapshot of the "
+               "trail; use `nav --since/--until` for a period"),
+    "explain": (("--symbol", "--model", "--since", "--until"), "it follows the one order named"),
+}
+
+
+class _NotApplicable(argparse.Action):
+    """A filter that has no meaning for this query: the usage line and why, exit 2."""
+
+    def __init__(self, option_strings, dest, why: str = "", **kw) -> None:
+        super().__init__(option_strings, dest, nargs=None, default=argparse.SUPPRESS,
+                         help=argparse.SUPPRESS, **kw)
+        self.why = why
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        parser.error(f"{option_string} does not apply to this query: {self.why}")
+
+
 def add_logs_parser(subparsers) -> argparse.ArgumentParser:
     """Add `logs` and its subcommands to a `tradebot` subparsers object."""
     logs = subparsers.add_parser(
@@ -67,6 +89,9 @@ def add_logs_parser(subparsers) -> argparse.ArgumentParser:
     def add(name, help, recipe, parents):
         p = sub.add_parser(name, help=help, parents=parents, epilog=EXIT_CODES,
                            description=f"{help[0].upper()}{help[1:]}. The guide's recipe: {recipe}")
+        flags, why = NOT_APPLICABLE.get(name, ((), ""))
+        for flag in flags:
+            p.add_argument(flag, action=_NotApplicable, why=why)
         return p
 
     fmt(add("orders", "orders, oldest first", "jq 'select(.symbol == \"SPY\")' orders.jsonl; with "
