@@ -4,6 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
+BENCH_STAMP := $(VENV)/.installed-bench
 
 .PHONY: run test bench bench-query bench-all clean
 
@@ -19,6 +20,10 @@ $(DEV_STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP) $@
 
+$(BENCH_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	touch $(STAMP) $(DEV_STAMP) $@
+
 run: $(STAMP)
 	$(BIN)/tradebot run
 
@@ -28,7 +33,7 @@ test: $(DEV_STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_simulate.py
 
-bench-query: $(DEV_STAMP)
+bench-query: $(BENCH_STAMP)  # the 1M-line trail goes to a temporary directory, removed after
 	$(BIN)/python benchmarks/bench_query.py
 
 bench-all: bench bench-query

@@ -265,3 +265,28 @@ def test_every_filter_the_readme_lists_for_a_query_is_accepted(sim_trail, capsys
                 argv += [flag, value]
         code, _out, err = logs(capsysbinary, *argv)
         assert code == 0, (query, err)
+
+
+def test_bench_query_leaves_nothing_behind_and_can_reproduce_the_duckdb_column(tmp_path,
+                                                                                monkeypatch):
+    import tempfile
+    import tomllib
+
+    from benchmarks import bench_query
+    from tests.trails import ROOT
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    assert bench_query.main(["--lines", "300", "--tools", "ours", "--queries", "sides"]) == 0
+    assert list(scratch.iterdir()) == []  # the generated trail is removed
+    kept = tmp_path / "kept"
+    assert bench_query.main(["--lines", "300", "--tools", "ours", "--queries", "sides",
+                             "--keep", str(kept)]) == 0
+    assert (kept / "300" / "orders.jsonl").is_file()
+
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    assert any(req.startswith("duckdb") for req in extras["bench"])
+    make = (ROOT / "Makefile").read_text()
+    target = make[make.index("\nbench-query:"):].split("\n\n")[0]
+    stamp = target.split(":")[1].split()[0]
+    assert ".[dev,bench]" in make[make.index(f"\n{stamp}:"):].split("\n\n")[0]
