@@ -58,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="One cycle per NYSE trading day at 15:45 New York time, with "
                        "the same cycle code, fill model and audit files as `run`. " + CAGR_HELP,
                        epilog="exit codes: 0 simulated; 1 stopped (the trail could not be "
-                       "written); 2 a bad setting or argument (dates, --seed, a --csv-dir without "
+                       "written); 2 a bad setting or argument (the dates, a --csv-dir without "
                        "usable data, an --out that already holds records), before anything is "
                        "written")
     s.add_argument("--start", type=_date, required=True, help="first day, YYYY-MM-DD")
