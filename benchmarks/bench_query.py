@@ -1,6 +1,7 @@
 """`tradebot logs` against the guide's own jq commands, its pandas recipe and DuckDB, side by side.
 
-On trail files of 1,000,000 lines each (benchmarks/trailgen.py; written once into --dir), every
+On trail files of 1,000,000 lines each (benchmarks/trailgen.py; written into a temporary
+directory that is removed at the end, or kept in --keep DIR and reused by the next run), every
 query of the guide's "Querying Logs with jq" runs as a whole process, one tool after the other:
 jq exactly as the guide writes it (`cat FILE | jq ...`), the guide's pandas recipe
 (`pd.DataFrame([json.loads(l) for l in f])` then the same question), DuckDB's `read_json` (when
@@ -10,8 +11,9 @@ values; nav csv and errors tsv byte for byte). Prints seconds, the speed-up over
 memory: the larger of the biggest process's (GNU time) and the whole process tree's, sampled
 every 20 ms (ours runs one worker process per core on big files).
 Not a test: figures depend on the machine and its load. Run by hand:
-`python benchmarks/bench_query.py [--dir /tmp/tradebot-query-bench] [--lines 1000000]
-[--tools jq,pandas,duckdb,ours,tradebot] [--queries orders,sides,nav,...]`.
+`python benchmarks/bench_query.py [--keep DIR] [--lines 1000000]
+[--tools jq,pandas,duckdb,ours,tradebot] [--queries orders,sides,nav,...]`; DuckDB comes with the
+`bench` extra (`pip install -e '.[bench]'`, which `make bench-query` does).
 """
 from __future__ import annotations
 
@@ -186,19 +188,28 @@ def same(q: Query, ours: Path, ref: Path) -> bool:
     return _json_values(ours) == _json_values(ref)
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--dir", type=Path, default=Path(tempfile.gettempdir()) / "tradebot-query-bench")
-    ap.add_argument("--lines", type=int, default=1_000_000)
+    ap.add_argument("--keep", type=Path, metavar="DIR",
+                    help="write the trail into DIR and keep it there (a trail already in DIR is "
+                    "reused); default: a temporary directory, removed at the end")
+    ap.add_argument("--lines", type=int, default=1_000_000, help="lines per file (default 1M)")
     ap.add_argument("--tools", default="jq,pandas,duckdb,ours,tradebot",
                     help="ours is `python -m bot.logs_cli`, tradebot is `python -m bot logs`")
     ap.add_argument("--queries", default="", help="comma-separated query names (default all)")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     tools = args.tools.split(",")
     if "duckdb" in tools and importlib.util.find_spec("duckdb") is None:
-        print("duckdb is not installed: its column is skipped (pip install duckdb)")
+        print("duckdb is not installed: its column is skipped (pip install -e '.[bench]')")
         tools.remove("duckdb")
-    data = args.dir / f"{args.lines}"
+    if args.keep is not None:
+        return bench(args, tools, args.keep / f"{args.lines}")
+    with tempfile.TemporaryDirectory(prefix="tradebot-query-bench-") as scratch:
+        return bench(args, tools, Path(scratch) / f"{args.lines}")
+
+
+def bench(args: argparse.Namespace, tools: list[str], data: Path) -> int:
+    """Write the trail into `data` unless it is there, then time every chosen query and tool."""
     if not (data / "orders.jsonl").exists():
         from benchmarks.trailgen import write_trail
         print(f"writing {args.lines:,} lines per file into {data} ...", flush=True)

@@ -126,6 +126,9 @@ def backup(settings: Settings, out: Path | None, now: datetime) -> BackupResult:
     path = out if out is not None else Path.cwd() / default_name(now)
     if path.is_dir():
         path = path / default_name(now)
+    elif not path.parent.is_dir():
+        raise ConfigError(f"--out {path}: the directory {path.parent} does not exist: create it "
+                          "first, or give --out an existing directory (a backup never creates one)")
     fd = _open_new(path)
     files = 0
     try:

@@ -14,8 +14,12 @@ from pathlib import Path
 from typing import Sequence
 
 from bot.errors import AuditWriteError, ConfigError, Halt, LockHeld, TradebotError
+from bot.metrics import CAGR_HELP
 
 EXIT_CONFIG, EXIT_LOCKED, EXIT_HALTED = 2, 3, 1
+_START_EXITS = ("exit codes: 0 done; 1 halted or stopped (the trail could not be written, the "
+                "broker failed); 2 a bad setting or argument; 3 another run/cycle holds the data "
+                "directory's lock")
 
 
 def _date(text: str) -> date:
@@ -56,47 +60,57 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     r = sub.add_parser("run", help="run cycles on the schedule until Ctrl-C or SIGTERM",
                        description="Run the scheduler loop (BOT_SCHEDULE). The first cycle runs at "
-                       "once when a slot is due; Ctrl-C or SIGTERM finishes the cycle in flight and exits 0.")
+                       "once when a slot is due; Ctrl-C or SIGTERM finishes the cycle in flight and exits 0.",
+                       epilog=_START_EXITS)
     r.add_argument("--max-cycles", type=_positive, help="stop after N cycles")
     c = sub.add_parser("cycle", help="run one cycle now and exit",
-                       description="Run one cycle for the latest due slot and exit.")
+                       description="Run one cycle for the latest due slot and exit.",
+                       epilog=_START_EXITS)
     c.add_argument("--dry-run", action="store_true",
                    help="print the plan (targets, orders, risk checks) and send nothing")
     s = sub.add_parser("simulate", help="fast-forward through history on a fresh paper account",
                        description="One cycle per NYSE trading day 15 minutes before its close "
                        "(15:45 New York time, 12:45 on early-close days), with the same cycle "
-                       "code, fill model and audit files as `run`.")
+                       "code, fill model and audit files as `run`. " + CAGR_HELP,
+                       epilog="exit codes: 0 simulated; 1 stopped (the trail could not be "
+                       "written); 2 a bad setting or argument (the dates, a --csv-dir without "
+                       "usable data, an --out that already holds records), before anything is "
+                       "written")
     s.add_argument("--start", type=_date, required=True, help="first day, YYYY-MM-DD")
     s.add_argument("--end", type=_date, required=True, help="last day, YYYY-MM-DD")
     s.add_argument("--seed", type=_seed, help="synthetic market seed (default BOT_SEED)")
-    s.add_argument("--csv-dir", type=Path, help="daily bars from SYMBOL.csv files (default BOT_CSV_DIR)")
-    s.add_argument("--out", type=Path, help="log directory, must hold no records (default BOT_LOG_DIR)")
+    s.add_argument("--csv-dir", type=Path, metavar="DIR", help="daily bars from SYMBOL.csv files (default BOT_CSV_DIR)")
+    s.add_argument("--out", type=Path, metavar="DIR", help="log directory, must hold no records (default BOT_LOG_DIR)")
     sub.add_parser("config", help="print the effective settings (secrets hidden)",
-                   description="Print every effective setting; secrets show as **********.")
+                   description="Print every effective setting; secrets show as **********.",
+                   epilog="exit codes: 0 printed; 2 a bad setting")
     a = sub.add_parser("audit", help="check the audit trail",
-                       description="Tools that check the audit trail.")
+                       description="Tools that check the audit trail.",
+                       epilog="exit codes: those of each audit command (see its --help)")
     asub = a.add_subparsers(dest="audit_command", required=True, metavar="AUDIT_COMMAND")
     v = asub.add_parser("verify", help="verify every file of the trail against its signed chain",
                         description="Check each segment of every stream (active, .N and .N.gz) "
-                        "against its signed chain. Exit 0: valid (unsealed lines are a warning); "
-                        "1: something was altered or is missing; 2: the key is missing or wrong, "
-                        "or bad arguments.")
-    v.add_argument("logs_dir", nargs="?", type=Path, help="log directory (default BOT_LOG_DIR)")
-    v.add_argument("--logs-dir", dest="logs_dir_opt", type=Path, metavar="DIR",
-                   help="log directory (the same as the positional argument)")
+                        "against its signed chain.",
+                        epilog="exit codes: 0 valid (unsealed lines are a warning); 1 something "
+                        "was altered or is missing; 2 the key is missing or wrong, or bad arguments")
+    v.add_argument("--logs-dir", type=Path, metavar="DIR", help="log directory (default BOT_LOG_DIR)")
     sub.add_parser("health", help="exit 0 when the last cycle is recent and ok and the logs are writable",
                    description="Read the heartbeat the cycle writes in the data directory (the broker "
                    "is never called) and check that the last cycle finished within the schedule's "
                    "interval (plus BOT_HEALTH_GRACE), completed, reached the broker, did not halt, and "
                    "that the log and data directories can be written. Until the first cycle of a new "
                    "start it says `starting, first slot at ...`; after a clean stop (Ctrl-C, SIGTERM, "
-                   "--max-cycles) `stopped: ...`. Exit 0: healthy or starting; 1: unhealthy or "
-                   "stopped, with the reasons on one line. The Docker HEALTHCHECK runs it.")
+                   "--max-cycles) `stopped: ...`. The Docker HEALTHCHECK runs it.",
+                   epilog="exit codes: 0 healthy or starting; 1 unhealthy or stopped, with the "
+                   "reasons on one line")
     b = sub.add_parser("backup", help="write one tar.gz of the logs and data directory (never the key)",
                        description="Archive the whole log directory (rotated segments, chains, "
                        "production.log) and the data directory (SQLite copied consistently, safe while "
                        "the bot runs) into one private tar.gz. The audit key is never included: back "
-                       "it up separately.")
+                       "it up separately.",
+                       epilog="exit codes: 0 written; 1 stopped (a file could not be read); 2 a bad "
+                       "setting, a missing log directory, or an --out that exists or whose "
+                       "directory does not")
     b.add_argument("--out", type=Path, metavar="FILE", help="archive to write, or a directory for it "
                    "(default tradebot-backup-YYYYmmddTHHMMSSZ.tar.gz here); never overwritten")
     _add_trail_tools(sub)
@@ -113,8 +127,27 @@ def _add_trail_tools(sub) -> None:
     add_report_parser(sub)
 
 
+def _chosen(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.ArgumentParser:
+    """The (sub)subcommand's parser the arguments chose, e.g. `tradebot logs nav`'s."""
+    for action in parser._actions:  # noqa: SLF001 - argparse has no public way to walk these
+        if isinstance(action, argparse._SubParsersAction):  # noqa: SLF001
+            chosen = action.choices.get(getattr(args, action.dest, None) or "")
+            return parser if chosen is None else _chosen(chosen, args)
+    return parser
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """Like parse_args, but an unknown argument is reported with its subcommand's usage line
+    (`usage: tradebot replay ...`), not the top-level one."""
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        _chosen(parser, args).error(f"unrecognized arguments: {' '.join(extra)}")
+    return args
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = parse_args(argv)
     try:
         return _COMMANDS[args.command](args)
     except LockHeld as exc:
@@ -153,10 +186,10 @@ def cmd_config(args: argparse.Namespace) -> int:
 
 def cmd_simulate(args: argparse.Namespace) -> int:
     from bot.audit_key import key_path_hint
-    from bot.simulate import format_summary, simulate
-    _check_simulated_range(args.start, args.end)
+    from bot.simulate import check_inputs, format_summary, simulate
     s = _settings(seed=args.seed, csv_dir=args.csv_dir)
     out = args.out or s.log_dir
+    check_inputs(s, args.start, args.end, args.csv_dir)  # before any directory is created
     _check_directories(out, s.data_dir)  # the data directory may get the generated audit key
     key = key_path_hint(s.data_dir)
     generates_key = s.audit_key is None and s.audit_key_file is None and not key.exists()
@@ -166,16 +199,6 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         print(f"audit key generated: {key.resolve()} (keep it, and back it up apart from the "
               "logs: `tradebot audit verify` needs it)")
     return 0
-
-
-def _check_simulated_range(start: date, end: date) -> None:
-    """The trading calendar covers FIRST_YEAR..LAST_YEAR: outside it, one line before anything."""
-    from bot.calendar import FIRST_YEAR, LAST_YEAR
-    first, last = date(FIRST_YEAR, 1, 1), date(LAST_YEAR, 12, 31)
-    for flag, day in (("--start", start), ("--end", end)):
-        if not first <= day <= last:
-            raise ConfigError(f"{flag} {day} is outside the trading calendar: give dates from "
-                              f"{first} to {last}")
 
 
 def _check_directories(log_dir: Path, data_dir: Path) -> None:
@@ -479,7 +502,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
     from bot.audit_key import load_key
 
     s = _settings()
-    logs = args.logs_dir or args.logs_dir_opt or s.log_dir
+    logs = args.logs_dir or s.log_dir
     if not logs.is_dir():
         raise ConfigError(f"{logs} is not a directory: give the log directory to verify")
     key, _origin = load_key(s, create=False)

@@ -107,6 +107,13 @@ class CycleOutcome:
     orders: int
     fills: int
     errors: int
+    held_for_data: int = 0  # models that held because their data was not enough to decide
+
+
+def _held_for_data(cp: "CyclePlan") -> int:
+    """Models that held for lack of data (a model that failed holds too, but as an error)."""
+    failed = {p.details.get("model") for p in cp.problems if p.kind == "model_error"}
+    return sum(1 for r in cp.runs if r.decision.hold and r.share.model.name not in failed)
 
 
 def plan_cycle(bot: Bot, slot: datetime, account: AccountSnapshot | None = None) -> CyclePlan:
@@ -200,7 +207,8 @@ def run_cycle(bot: Bot, slot: datetime, *, send_orders: bool = True) -> CycleOut
                                 sent, fills, errors, _marks(bot, after, cp.prices)))
     state.complete_slot(slot)
     trail.checkpoint()
-    return CycleOutcome(slot, after.nav, after.cash, positions, sent, fills, errors)
+    return CycleOutcome(slot, after.nav, after.cash, positions, sent, fills, errors,
+                        _held_for_data(cp))
 
 
 def _marks(bot: Bot, account: AccountSnapshot, planned: dict[str, float]) -> dict[str, float]:

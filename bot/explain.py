@@ -380,11 +380,16 @@ def _px(p: object) -> str:
 
 
 def _money(v: object) -> str:
-    return f"{v:,.2f}" if isinstance(v, (int, float)) else str(v)
+    return _no_negative_zero(f"{v:,.2f}") if isinstance(v, (int, float)) else str(v)
 
 
 def _signed(v: object) -> str:
-    return f"{v:+,.2f}" if isinstance(v, (int, float)) else str(v)
+    return _no_negative_zero(f"{v:+,.2f}") if isinstance(v, (int, float)) else str(v)
+
+
+def _no_negative_zero(text: str) -> str:
+    """A tiny negative rounds to "-0.00", which reads as a loss: print it as 0.00."""
+    return text[1:] if text.startswith("-") and not text.strip("-0.,") else text
 
 
 def _score(v: object) -> str:

@@ -20,6 +20,9 @@ from typing import Any, BinaryIO, Callable, Container, Iterable, Sequence
 FORMATS = ("table", "json", "csv", "tsv")
 ORDER_COLUMNS = ("timestamp", "model", "symbol", "side", "quantity", "price", "status", "order_id")
 MAX_WARNINGS = 5
+EXIT_CODES = ("exit codes: 0 answered (also when nothing matches); 1 `explain` found no such "
+              "order; 2 a bad argument, a filter that does not apply to the query, or a missing "
+              "log directory")
 _PROG = "tradebot logs"
 
 
@@ -33,6 +36,28 @@ def _bound(text: str) -> str:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+# the filters a query does not take, and why: given anyway, they are one line and exit 2
+NOT_APPLICABLE = {
+    "nav": (("--symbol", "--model"), "a snapshot's NAV is the whole account's, all symbols and "
+            "models together; nav takes --since/--until"),
+    "latest": (("--symbol", "--model", "--since", "--until"), "it is the last snapshot of the "
+               "trail; use `nav --since/--until` for a period"),
+    "explain": (("--symbol", "--model", "--since", "--until"), "it follows the one order named"),
+}
+
+
+class _NotApplicable(argparse.Action):
+    """A filter that has no meaning for this query: the usage line and why, exit 2."""
+
+    def __init__(self, option_strings, dest, why: str = "", **kw) -> None:
+        super().__init__(option_strings, dest, nargs=None, default=argparse.SUPPRESS,
+                         help=argparse.SUPPRESS, **kw)
+        self.why = why
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        parser.error(f"{option_string} does not apply to this query: {self.why}")
+
+
 def add_logs_parser(subparsers) -> argparse.ArgumentParser:
     """Add `logs` and its subcommands to a `tradebot` subparsers object."""
     logs = subparsers.add_parser(
@@ -40,7 +65,7 @@ def add_logs_parser(subparsers) -> argparse.ArgumentParser:
         description="Answer the questions of the guide's 'Querying Logs with jq' from every file "
         "of the trail (rotated .N and .N.gz included, oldest first), with the same numbers as "
         "the guide's jq commands. --format table (default) is for reading; json, csv and tsv are "
-        "exact (csv/tsv without a header, like the recipes).")
+        "exact (csv/tsv without a header, like the recipes).", epilog=EXIT_CODES)
     logs.add_argument("--logs-dir", type=Path, metavar="DIR",
                       help="log directory (default BOT_LOG_DIR, else ./logs)")
     sub = logs.add_subparsers(dest="logs_command", required=True, metavar="QUERY")
@@ -62,8 +87,11 @@ def add_logs_parser(subparsers) -> argparse.ArgumentParser:
                        help="table (default, for reading), " + ", ".join(choices[1:]))
 
     def add(name, help, recipe, parents):
-        p = sub.add_parser(name, help=help, parents=parents,
+        p = sub.add_parser(name, help=help, parents=parents, epilog=EXIT_CODES,
                            description=f"{help[0].upper()}{help[1:]}. The guide's recipe: {recipe}")
+        flags, why = NOT_APPLICABLE.get(name, ((), ""))
+        for flag in flags:
+            p.add_argument(flag, action=_NotApplicable, why=why)
         return p
 
     fmt(add("orders", "orders, oldest first", "jq 'select(.symbol == \"SPY\")' orders.jsonl; with "

@@ -7,6 +7,10 @@ from datetime import date
 from typing import Sequence
 
 TRADING_DAYS = 252
+CAGR_HELP = ("Return and CAGR are measured from the account's opening NAV (the starting cash of a "
+             "fresh account, before the first trade, so the first day's costs count) to the last "
+             "cycle's NAV, over the calendar days from the first cycle's New York date to the "
+             "last one's; `tradebot simulate` and `tradebot report` use this one definition.")
 
 
 @dataclass(frozen=True, slots=True)
@@ -16,6 +20,14 @@ class Performance:
     volatility: float
     sharpe: float
     max_drawdown: float
+
+
+def from_opening(opening: float | None, daily: Sequence[float], start: date,
+                 end: date) -> Performance:
+    """The strategy's figures as CAGR_HELP defines them: `daily` is the last NAV of each trading
+    day from `start` to `end`, `opening` the account's NAV before the first trade (None: the
+    first daily NAV is the base)."""
+    return performance(([opening] if opening is not None else []) + list(daily), start, end)
 
 
 def performance(values: Sequence[float], start: date, end: date) -> Performance:

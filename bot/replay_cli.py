@@ -19,6 +19,21 @@ if TYPE_CHECKING:  # the parser is built at every start of `tradebot`: keep its 
     from bot.trail_check import CheckResult
 
 
+EXIT_CODES = ("exit codes: 0 the trail is consistent (warnings do not fail it), or the cycle was "
+              "explained; 1 an inconsistency, or no such cycle in the trail; 2 a bad argument "
+              "or log directory")
+
+
+def _cycle_arg(text: str) -> str:
+    """--cycle is checked while the arguments are read: a bad one is the usage line and exit 2."""
+    from bot.explain import parse_cycle
+    try:
+        parse_cycle(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("--cycle ")) from None
+    return text
+
+
 def add_replay_parser(sub) -> None:
     r = sub.add_parser(
         "replay", help="rebuild the portfolio from the trail and check it; explain or re-run a cycle",
@@ -26,13 +41,14 @@ def add_replay_parser(sub) -> None:
         "per model and in total, from the trail alone, and report every inconsistency with its "
         "file and line (exit 0 only when consistent). With --cycle, print that cycle's timeline "
         "instead; add --rerun to run its models again on data rebuilt from the configured source "
-        "and show what they decide now against what they decided then.")
-    r.add_argument("--logs-dir", type=Path, help="log directory (default BOT_LOG_DIR)")
+        "and show what they decide now against what they decided then.", epilog=EXIT_CODES)
+    r.add_argument("--logs-dir", type=Path, metavar="DIR", help="log directory (default BOT_LOG_DIR)")
     r.add_argument("--steps", action="store_true",
                    help="print the books after every fill and every cycle, not only at the end")
-    r.add_argument("--format", choices=("table", "json", "csv"), default="table",
-                   help="table (default), json, or csv (csv: one row per step and book)")
-    r.add_argument("--cycle", metavar="TIMESTAMP",
+    r.add_argument("--format", choices=("table", "json", "csv", "tsv"), default="table",
+                   help="table (default), json, csv or tsv (csv/tsv: one row per step and book, "
+                   "with a header)")
+    r.add_argument("--cycle", metavar="TIMESTAMP", type=_cycle_arg,
                    help="explain this cycle (its cycle_timestamp, a time, or a date: UTC)")
     r.add_argument("--rerun", action="store_true",
                    help="with --cycle: re-run the cycle's models on rebuilt inputs (BOT_* settings "
@@ -55,8 +71,9 @@ def replay_main(args: argparse.Namespace, log_dir: Path, settings: Callable[[], 
     result = check(log_dir, steps)
     if args.format == "json":
         out.write(orjson.dumps(_json(result, steps), option=orjson.OPT_INDENT_2).decode() + "\n")
-    elif args.format == "csv":
-        _csv(steps if steps is not None else ([result.final] if result.final else []), out)
+    elif args.format in ("csv", "tsv"):
+        _csv(steps if steps is not None else ([result.final] if result.final else []), out,
+             "\t" if args.format == "tsv" else ",")
         for f in result.findings:
             print(f, file=sys.stderr)
     else:
@@ -82,7 +99,21 @@ def _cycle(args, log_dir: Path, settings, out: TextIO) -> int:
 # -- output -----------------------------------------------------------------------------------
 
 def _money(x: float | None) -> str:
-    return "-" if x is None else f"{x:,.2f}"
+    """Two decimals; never "-0.00" (a tiny negative rounds to 0.00)."""
+    if x is None:
+        return "-"
+    text = f"{x:,.2f}"
+    return text[1:] if text.startswith("-") and not text.strip("-0.,") else text
+
+
+def _fixed(x: float) -> str:
+    """Two decimals without separators, never "-0.00"."""
+    return _money(x).replace(",", "")
+
+
+STEPS_NOTE = ("(after a fill, the filled symbol is marked at its fill price, the only price the "
+              "trail gives until the cycle's snapshot; trades.jsonl's nav is the broker's, at the "
+              "market price: the two agree again at each cycle row)")
 
 
 def format_replay(log_dir: Path, r: CheckResult, steps: list[Step] | None) -> str:
@@ -90,6 +121,7 @@ def format_replay(log_dir: Path, r: CheckResult, steps: list[Step] | None) -> st
              + (f", {r.first} to {r.last}" if r.first else "")]
     if steps:
         lines.append("")
+        lines.append(STEPS_NOTE)
         lines.append(f"{'timestamp':<32} {'step':<6} {'where':<24} {'book':<24} {'cash':>14} "
                      f"{'NAV':>14} {'realized':>12} {'unrealized':>12}")
         for s in steps:
@@ -153,14 +185,14 @@ def _json(r: CheckResult, steps: list[Step] | None) -> dict:
     return out
 
 
-def _csv(steps: list[Step], out: TextIO) -> None:
-    w = csv.writer(out, lineterminator="\n")
+def _csv(steps: list[Step], out: TextIO, delimiter: str = ",") -> None:
+    w = csv.writer(out, lineterminator="\n", delimiter=delimiter)
     w.writerow(["timestamp", "step", "where", "cycle_timestamp", "book", "cash", "nav",
                 "realized_pnl", "unrealized_pnl", "commission", "positions"])
     for s in steps:
         for name, book in [("total", s.total), *s.models.items()]:
             held = {sym: p.quantity for sym, p in book.positions.items() if abs(p.quantity) >= 1e-9}
             w.writerow([s.timestamp, s.kind, str(s.where), s.cycle_timestamp or "", name,
-                        f"{book.cash:.2f}", "" if book.nav is None else f"{book.nav:.2f}",
-                        f"{book.realized_pnl:.2f}", f"{book.unrealized_pnl:.2f}",
-                        f"{book.commission:.2f}", orjson.dumps(held).decode()])
+                        _fixed(book.cash), "" if book.nav is None else _fixed(book.nav),
+                        _fixed(book.realized_pnl), _fixed(book.unrealized_pnl),
+                        _fixed(book.commission), orjson.dumps(held).decode()])

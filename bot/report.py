@@ -21,10 +21,11 @@ from bot.calendar import NY
 from bot.cycle import BENCHMARK
 from bot.errors import TradebotError
 from bot.ledger import EXTERNAL, replay
-from bot.metrics import Performance, performance
+from bot.metrics import CAGR_HELP, Performance, from_opening, performance
 
 MAX_TRADE_ROWS = 5000
 MAX_CHART_POINTS = 10000  # beyond this the charts use one point per day
+PRIVATE = 0o600  # the report's default mode: as private as the trail it summarizes
 
 
 class NothingToReport(TradebotError):
@@ -64,6 +65,7 @@ class ReportData:
     unreadable: Sequence[str]       # "file:line: why" for lines of errors.jsonl that are not JSON
     last_step: object | None        # the last bot.ledger.Step (its books give the P&L)
     drifts: Sequence[str] = ()      # "file:line" of each step whose account differs from the fills
+    opening: float | None = None    # the account's NAV when the trail opens (account_checked)
 
 
 # ---------------------------------------------------------------- reading
@@ -100,9 +102,12 @@ def collect(log_dir: Path, max_trades: int = MAX_TRADE_ROWS) -> ReportData:
         raise NothingToReport(why)
     snapshots: list[Snapshot] = []
     trades: deque[dict] = deque(maxlen=max_trades)
-    trade_count, last, drifts = 0, None, []
+    trade_count, last, drifts, opening = 0, None, [], None
     for step in replay(log_dir):
         last = step
+        if step.kind == "open" and opening is None:
+            nav = step.record.get("nav")
+            opening = float(nav) if isinstance(nav, (int, float)) and nav > 0 else None
         if getattr(step, "drift", None) is not None:
             drifts.append(str(step.where))
         if step.kind == "cycle":
@@ -120,7 +125,7 @@ def collect(log_dir: Path, max_trades: int = MAX_TRADE_ROWS) -> ReportData:
     errors = [rec for _where, rec in iter_records(
         log_dir, ERRORS, lambda where, why: unreadable.append(f"{where}: {why}"))]
     return ReportData(log_dir, snapshots, list(trades), trade_count, errors, unreadable, last,
-                      drifts)
+                      drifts, opening)
 
 
 # ---------------------------------------------------------------- figures
@@ -156,13 +161,14 @@ class MonthRow:
     nav: float              # NAV at the month's last snapshot
 
 
-def monthly_returns(days: Sequence[Snapshot]) -> list[MonthRow]:
+def monthly_returns(days: Sequence[Snapshot], opening: float | None = None) -> list[MonthRow]:
     """Return of each calendar month (New York dates): last NAV of the month over the last NAV of
-    the month before; the first month starts from the first snapshot. Same for SPY."""
+    the month before; the first month starts from the opening NAV (else the first snapshot's).
+    SPY's first month starts from its first price."""
     bench = {s.day: p for s, p in benchmark_values(days)}
     first_spy = next(iter(bench.values()), None)
     rows: list[MonthRow] = []
-    prev_nav, prev_spy = days[0].nav, None
+    prev_nav, prev_spy = opening if opening is not None else days[0].nav, None
     for i, s in enumerate(days):
         month = s.day.strftime("%Y-%m")
         if i + 1 < len(days) and days[i + 1].day.strftime("%Y-%m") == month:
@@ -186,14 +192,16 @@ class Headline:
     last_nav: float
 
 
-def headline(snapshots: Sequence[Snapshot]) -> Headline:
-    """Total return, CAGR, volatility, Sharpe, max drawdown of the daily NAVs and of SPY."""
+def headline(snapshots: Sequence[Snapshot], opening: float | None = None) -> Headline:
+    """Total return, CAGR, volatility, Sharpe, max drawdown of the daily NAVs from the opening NAV
+    (CAGR_HELP: the same definition as `tradebot simulate`), and of SPY from its first price."""
     days = daily(snapshots)
     start, end = days[0].day, days[-1].day
     bench = benchmark_values(days)
     bperf = performance([p for _s, p in bench], bench[0][0].day, end) if bench else None
-    return Headline(performance([s.nav for s in days], start, end), bperf, start, end,
-                    bench[0][0].day if bench else None, days[0].nav, days[-1].nav)
+    return Headline(from_opening(opening, [s.nav for s in days], start, end), bperf, start, end,
+                    bench[0][0].day if bench else None,
+                    opening if opening is not None else days[0].nav, days[-1].nav)
 
 
 # ---------------------------------------------------------------- HTML helpers
@@ -242,11 +250,11 @@ def _headline_section(h: Headline, bench_note: str) -> str:
     if h.benchmark is not None:
         rows.append(row("Buy-and-hold SPY", h.benchmark, "", ""))
     table = _table("headline-table", ["", "Total return", "CAGR", "Volatility", "Sharpe",
-                                      "Max drawdown", "First NAV", "Last NAV"], rows)
+                                      "Max drawdown", "Opening NAV", "Last NAV"], rows)
     return (f'<section id="summary"><h2>Headline figures</h2>{table}'
             f'<p class="note">{bench_note} Figures use the last snapshot of each New York '
-            "trading day; volatility and Sharpe are annualised over 252 days, risk-free rate 0; "
-            "CAGR over calendar days.</p></section>")
+            "trading day; volatility and Sharpe are annualised over 252 days, risk-free rate 0. "
+            f"{_e(CAGR_HELP)}</p></section>")
 
 
 def _bench_note(h: Headline) -> str:
@@ -400,6 +408,16 @@ figure{margin:0}figure svg{width:100%;height:auto}
 """
 
 
+def _short_run_note(snapshots: Sequence[Snapshot]) -> str:
+    """A run of one or two snapshots has no curve to speak of: say so above the charts."""
+    if len(snapshots) > 2:
+        return ""
+    what = "one snapshot" if len(snapshots) == 1 else "two snapshots"
+    return (f'<p class="note" id="short-run">Only {what} so far ({_e(_stamp(snapshots[-1].at.isoformat()))} '
+            "UTC): the charts show each as a point, centred on its time; a curve appears as "
+            "more cycles complete.</p>")
+
+
 def render_html(data: ReportData, nav_svg: str, dd_svg: str, h: Headline,
                 months: Sequence[MonthRow]) -> str:
     """The whole page. Every text from the trail goes through html.escape."""
@@ -417,7 +435,8 @@ def render_html(data: ReportData, nav_svg: str, dd_svg: str, h: Headline,
         f"<title>{_e(title)}</title><style>{_CSS}</style></head><body>",
         f'<header><h1>{_e(title)}</h1><p class="meta">{meta}</p><nav>{links}</nav></header>',
         _headline_section(h, _bench_note(h)),
-        f'<section id="nav"><h2>NAV</h2><figure id="nav-chart">{nav_svg}</figure></section>',
+        f'<section id="nav"><h2>NAV</h2>{_short_run_note(data.snapshots)}'
+        f'<figure id="nav-chart">{nav_svg}</figure></section>',
         f'<section id="drawdown"><h2>Drawdown</h2><figure id="drawdown-chart">{dd_svg}</figure>'
         "</section>",
         _monthly_section(months), _models_section(data.last_step, data.drifts),
@@ -439,9 +458,14 @@ def _chart_series(data: ReportData):
                             [p * scale for _s, p in bench])
 
 
-def _write_atomically(path: Path, write) -> None:
+def _write_atomically(path: Path, write, mode: int = PRIVATE) -> None:
+    """Write through a temporary file created with `mode` (never wider, whatever the umask),
+    then rename it into place."""
     tmp = path.with_name(f".{path.name}.tmp")
     try:
+        tmp.unlink(missing_ok=True)
+        os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode))
+        os.chmod(tmp, mode)  # os.open's mode is narrowed by the umask; the user's choice is not
         write(tmp)
         os.replace(tmp, path)
     finally:
@@ -449,23 +473,22 @@ def _write_atomically(path: Path, write) -> None:
 
 
 def write_report(log_dir: Path, out_html: Path, png: Path | None = None, *,
-                 max_trades: int = MAX_TRADE_ROWS) -> ReportSummary:
+                 max_trades: int = MAX_TRADE_ROWS, mode: int = PRIVATE) -> ReportSummary:
     """Write the HTML report of the trail in `log_dir` and the NAV chart PNG (default: next to
-    the HTML as `<stem>.png`). Raises NothingToReport when the trail has no snapshot."""
+    the HTML as `<stem>.png`), both with `mode` (0600: as private as the trail), into existing
+    directories. Raises NothingToReport when the trail has no snapshot."""
     png = png if png is not None else out_html.with_suffix(".png")
     data = collect(log_dir, max_trades)
     from bot.report_charts import drawdown_figure, nav_figure, save_png, titled, to_svg
 
-    h = headline(data.snapshots)
+    h = headline(data.snapshots, data.opening)
     strategy, bench = _chart_series(data)
     nav_fig = nav_figure(strategy, bench)
     page = render_html(data, to_svg(nav_fig), to_svg(drawdown_figure(strategy, bench)), h,
-                       monthly_returns(daily(data.snapshots)))
-    for p in (out_html, png):
-        p.parent.mkdir(parents=True, exist_ok=True)
-    _write_atomically(out_html, lambda p: p.write_text(page, encoding="utf-8"))
+                       monthly_returns(daily(data.snapshots), data.opening))
+    _write_atomically(out_html, lambda p: p.write_text(page, encoding="utf-8"), mode)
     spy = "" if h.benchmark is None else f", SPY {h.benchmark.total_return:+.2%}"
     titled(nav_fig, f"NAV {h.start} to {h.end}: {h.strategy.total_return:+.2%}{spy}")
-    _write_atomically(png, lambda p: save_png(nav_fig, p))
+    _write_atomically(png, lambda p: save_png(nav_fig, p), mode)
     return ReportSummary(out_html, png, h.start, h.end, len(data.snapshots), data.trade_count,
                          len(data.errors))

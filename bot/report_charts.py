@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Sequence
 
@@ -43,13 +43,24 @@ def drawdowns(values: Sequence[float]) -> list[float]:
     return out
 
 
-def _axes(fig: Figure):
+FEW_POINTS = 30  # up to this many points, each is drawn as a dot too
+
+
+def _axes(fig: Figure, times: Sequence[datetime]):
     ax = fig.add_subplot()
     locator = AutoDateLocator()
     ax.xaxis.set_major_locator(locator)
     ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))
     ax.margins(x=0.01)
+    if times and min(times) == max(times):  # one instant: an hour either side, not years
+        ax.set_xlim(min(times) - timedelta(hours=1), max(times) + timedelta(hours=1))
+    elif len(times) <= FEW_POINTS:
+        ax.margins(x=0.05)
     return ax
+
+
+def _marker(series: Series) -> dict:
+    return {"marker": "o", "markersize": 4} if len(series.times) <= FEW_POINTS else {}
 
 
 def nav_figure(strategy: Series, benchmark: Series | None, title: str = "") -> Figure:
@@ -57,11 +68,12 @@ def nav_figure(strategy: Series, benchmark: Series | None, title: str = "") -> F
     with matplotlib.rc_context(_STYLE):
         fig = Figure(figsize=(10, 4), dpi=100, layout="constrained")
         FigureCanvasAgg(fig)
-        ax = _axes(fig)
-        ax.plot(strategy.times, strategy.values, color=NAV_COLOR, linewidth=2, label=strategy.label)
+        ax = _axes(fig, strategy.times)
+        ax.plot(strategy.times, strategy.values, color=NAV_COLOR, linewidth=2, label=strategy.label,
+                **_marker(strategy))
         if benchmark is not None:
             ax.plot(benchmark.times, benchmark.values, color=BENCH_COLOR, linewidth=1.3,
-                    linestyle="--", label=benchmark.label)
+                    linestyle="--", label=benchmark.label, **_marker(benchmark))
         ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:,.0f}"))
         ax.set_ylabel("NAV")
         ax.legend(loc="upper left", frameon=False)
@@ -75,13 +87,14 @@ def drawdown_figure(strategy: Series, benchmark: Series | None) -> Figure:
     with matplotlib.rc_context(_STYLE):
         fig = Figure(figsize=(10, 2.6), dpi=100, layout="constrained")
         FigureCanvasAgg(fig)
-        ax = _axes(fig)
+        ax = _axes(fig, strategy.times)
         dd = drawdowns(strategy.values)
         ax.fill_between(strategy.times, dd, 0, color=DRAWDOWN_COLOR, alpha=0.35, linewidth=0)
-        ax.plot(strategy.times, dd, color=DRAWDOWN_COLOR, linewidth=1, label="Strategy")
+        ax.plot(strategy.times, dd, color=DRAWDOWN_COLOR, linewidth=1, label="Strategy",
+                **_marker(strategy))
         if benchmark is not None:
             ax.plot(benchmark.times, drawdowns(benchmark.values), color=BENCH_COLOR,
-                    linewidth=1, linestyle="--", label=benchmark.label)
+                    linewidth=1, linestyle="--", label=benchmark.label, **_marker(benchmark))
         ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
         ax.set_ylabel("drawdown")
         ax.legend(loc="lower left", frameon=False)

@@ -20,12 +20,13 @@ from bot import calendar, tradebot_version
 from bot.bootstrap import build_bot
 from bot.clock import SimulatedClock
 from bot.errors import ConfigError, DataError
-from bot.metrics import Performance, performance
+from bot.metrics import Performance, from_opening, performance
 from bot.cycle import BENCHMARK, record_account
 from bot.runner import guarded_cycle
 from bot.settings import Settings
 
 BEFORE_CLOSE = timedelta(minutes=15)  # each day's slot: 15:45 New York, 12:45 on early closes
+MOSTLY_HELD = 0.5  # above this share of days held for lack of data, the summary warns
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +40,12 @@ class SimulationResult:
     log_dir: Path
     final_nav: float
     loop_seconds: float  # the cycle loop alone (no start-up, imports or data generation)
+    held_days: int = 0  # days on which every model held for lack of data
+    benchmark_start: date | None = None  # the first day with a SPY price
+    benchmark_missing: str | None = None  # why there is no benchmark row
+    first_day: date | None = None  # the first cycle's New York date
+    last_day: date | None = None
+    opening_nav: float | None = None  # the account before the first trade: the returns' base
 
 
 def ensure_empty(log_dir: Path) -> None:
@@ -63,13 +70,52 @@ def _session_close(d: date) -> datetime:
     return session[1]
 
 
-def simulate(settings: Settings, start: date, end: date, log_dir: Path,
-             csv_dir: Path | None = None, progress: TextIO | None = sys.stderr) -> SimulationResult:
+def check_inputs(settings: Settings, start: date, end: date,
+                 csv_dir: Path | None = None) -> list[datetime]:
+    """The simulation's slots, or a ConfigError for a range or CSV directory that cannot be
+    simulated: called before anything is created or written."""
+    first, last = date(calendar.FIRST_YEAR, 1, 1), date(calendar.LAST_YEAR, 12, 31)
+    for flag, day in (("--start", start), ("--end", end)):
+        if not first <= day <= last:
+            raise ConfigError(f"{flag} {day} is outside the trading calendar: give dates from "
+                              f"{first} to {last}")
     if end < start:
         raise ConfigError(f"--end {end} is before --start {start}: give an end on or after the start")
     days = slots(start, end)
     if not days:
         raise ConfigError(f"no NYSE trading day between {start} and {end}: widen the range")
+    directory = csv_dir or settings.csv_dir
+    if directory is not None:
+        check_csv_dir(Path(directory), settings)
+    return days
+
+
+def check_csv_dir(directory: Path, settings: Settings) -> None:
+    """A CSV directory that is missing or empty, or where no symbol of any model has a usable
+    file, stops the simulation (it would only hold cash); a few missing symbols do not."""
+    from bot.bootstrap import build_models
+    from bot.data.csv import CsvMarketData
+    flag = "--csv-dir (or BOT_CSV_DIR)"
+    if not directory.is_dir():
+        raise ConfigError(f"the CSV directory {directory} does not exist or is not a directory: "
+                          f"give {flag} a directory of SYMBOL.csv files, or unset both for the "
+                          "synthetic market")
+    if not any(directory.glob("*.csv")):
+        raise ConfigError(f"the CSV directory {directory} holds no SYMBOL.csv file: add daily "
+                          f"bars (Date,Open,High,Low,Close,Volume) for the models' symbols, or "
+                          f"give {flag} another directory")
+    market = CsvMarketData(directory)
+    symbols = sorted({sym for ms in build_models(settings) for sym in ms.model.symbols})
+    reasons = [why for sym in symbols if (why := market.unusable(sym)) is not None]
+    if len(reasons) == len(symbols):
+        raise ConfigError(f"no symbol of the models ({', '.join(symbols)}) has usable data in the "
+                          f"CSV directory {directory} (first: {reasons[0]}): add their "
+                          f"SYMBOL.csv files, or give {flag} another directory")
+
+
+def simulate(settings: Settings, start: date, end: date, log_dir: Path,
+             csv_dir: Path | None = None, progress: TextIO | None = sys.stderr) -> SimulationResult:
+    days = check_inputs(settings, start, end, csv_dir)
     ensure_empty(log_dir)
     clock = SimulatedClock(days[0])
     bot = build_bot(settings, clock, live=False, log_dir=log_dir, csv_dir=csv_dir)
@@ -80,12 +126,15 @@ def simulate(settings: Settings, start: date, end: date, log_dir: Path,
                                        "csv_dir": str(csv_dir or settings.csv_dir or ""),
                                        "settings_sha256": settings.fingerprint(),
                                        "version": tradebot_version()}))
-    record_account(bot, bot.broker.account(), "simulated broker")
+    opening = bot.broker.account()
+    record_account(bot, opening, "simulated broker")
     _warm_up(bot, days[-1])
     navs: list[float] = []
     bench: list[float] = []
+    bench_start: date | None = None
+    bench_missing: str | None = None
     bar = _Progress(len(days), progress)
-    orders = trades = errors = 0
+    orders = trades = errors = held = 0
     started = timer.perf_counter()
     try:
         for i, slot in enumerate(days):
@@ -96,12 +145,14 @@ def simulate(settings: Settings, start: date, end: date, log_dir: Path,
                 orders += out.orders
                 trades += out.fills
                 errors += out.errors
+                held += out.held_for_data == len(bot.models)
             else:
                 errors += 1
             try:
                 bench.append(bot.market.price(BENCHMARK, slot))
-            except DataError:
-                pass
+                bench_start = bench_start or _day(slot)
+            except DataError as exc:
+                bench_missing = bench_missing or exc.reason
             bar.update(i + 1)
         loop_seconds = timer.perf_counter() - started
         bot.trail.record(EventRecorded("simulation_finished", f"simulated {len(days)} days", {
@@ -109,10 +160,17 @@ def simulate(settings: Settings, start: date, end: date, log_dir: Path,
     finally:
         bar.close()
         bot.trail.close()
+    first, last = _day(days[0]), _day(days[-1])
     return SimulationResult(
-        len(days), performance(navs, start, end),
-        performance(bench, start, end) if len(bench) == len(days) else None,
-        orders, trades, errors, log_dir, navs[-1] if navs else 0.0, loop_seconds)
+        len(days), from_opening(opening.nav, navs, first, last),
+        performance(bench, bench_start, last) if bench_start else None,
+        orders, trades, errors, log_dir, navs[-1] if navs else 0.0, loop_seconds, held,
+        bench_start, None if bench else f"{BENCHMARK} has no price in this range ({bench_missing})",
+        first, last, opening.nav)
+
+
+def _day(slot: datetime) -> date:
+    return slot.astimezone(calendar.NY).date()
 
 
 def _warm_up(bot, last_slot: datetime) -> None:
@@ -149,11 +207,24 @@ def format_summary(r: SimulationResult) -> str:
     def row(name: str, p: Performance) -> str:
         return (f"  {name:<16}{p.total_return:>10.2%}{p.cagr:>9.2%}{p.volatility:>9.2%}"
                 f"{p.sharpe:>8.2f}{p.max_drawdown:>10.2%}")
-    lines = [f"simulated {r.days} trading days; final NAV {r.final_nav:,.2f}",
+    span = f" ({r.first_day} to {r.last_day})" if r.first_day else ""
+    opening = f"opening NAV {r.opening_nav:,.2f}, " if r.opening_nav is not None else ""
+    lines = [f"simulated {r.days} trading day{'s' if r.days != 1 else ''}{span}; {opening}final NAV {r.final_nav:,.2f} "
+             "(return and CAGR from the opening NAV: see --help)",
              f"  {'':<16}{'return':>10}{'CAGR':>9}{'vol':>9}{'Sharpe':>8}{'max DD':>10}",
              row("strategy", r.strategy)]
     if r.benchmark is not None:
-        lines.append(row("buy&hold SPY", r.benchmark))
+        lines.append(row(f"buy&hold {BENCHMARK}", r.benchmark))
+        if r.benchmark_start is not None and r.benchmark_start != r.first_day:
+            lines.append(f"  ({BENCHMARK} from {r.benchmark_start}, its first price in this range)")
+    else:
+        lines.append(f"  no buy&hold {BENCHMARK} row: {r.benchmark_missing}")
     lines.append(f"orders {r.orders}, trades {r.trades}, errors {r.errors}")
+    if r.held_days:
+        lines.append(f"the models held (not enough data to decide) on {r.held_days:,} of "
+                     f"{r.days:,} days")
+        if r.held_days > MOSTLY_HELD * r.days:
+            lines.append(f"warning: that is most of the run, so return, CAGR and volatility are "
+                         f"diluted by days of holding cash: start the run where the data begins")
     lines.append(f"logs in {r.log_dir}")
     return "\n".join(lines)

@@ -261,6 +261,25 @@ def _read_notes(log_dir: Path) -> _Notes:
     return notes
 
 
+_FAILED, _MISSED, _GAP = "its cycle failed", "recorded as missed", "gap"
+
+
+@dataclass
+class _Stretch:
+    """Consecutive scheduled slots without a cycle_complete, for one reason: one finding."""
+
+    why: tuple  # (severity, where, reason)
+    first: str
+    last: str
+    index: int  # of `last` among the expected slots
+    count: int = 1
+
+    def slots(self) -> str:
+        if self.count == 1:
+            return f"slot {self.first} has"
+        return f"slots {self.first} to {self.last} ({self.count} slots) have"
+
+
 def _check_gaps(notes: _Notes, cycles: dict[str, _Cycle], out: CheckResult) -> None:
     """Every scheduled slot needs a `cycle_complete`, or a record of why it has none."""
     failed, runs, declared, finished = notes.failed, notes.runs, notes.declared, notes.finished
@@ -273,27 +292,33 @@ def _check_gaps(notes: _Notes, cycles: dict[str, _Cycle], out: CheckResult) -> N
     seen: set[str] = set()
 
     def report(expected: list[str], schedule: str) -> None:
-        gaps = []
-        for slot in expected:
+        stretches: list[_Stretch] = []
+        for i, slot in enumerate(expected):
             if slot in cycles or slot in seen:
                 continue
             seen.add(slot)
             if slot in failed:
-                out.findings.append(Finding(WARNING, failed[slot], f"slot {slot} has no "
-                                            "cycle_complete: its cycle failed"))
-                continue
-            owner = next((d for d in declared if d.covers(slot, completed)), None)
-            if owner is not None:
-                out.findings.append(Finding(WARNING, owner.where, f"slot {slot} has no "
-                                            "cycle_complete: recorded as missed"))
-                continue
-            gaps.append(slot)
-        for slot in gaps[:50]:
-            out.findings.append(Finding(ERROR, None, f"gap in cycles: scheduled slot {slot} has no "
+                why = (WARNING, failed[slot], _FAILED)
+            else:
+                owner = next((d for d in declared if d.covers(slot, completed)), None)
+                why = (WARNING, owner.where, _MISSED) if owner is not None else (ERROR, None, _GAP)
+            last = stretches[-1] if stretches else None
+            if last is not None and last.why == why and last.index == i - 1 and why[2] != _FAILED:
+                last.last, last.index, last.count = slot, i, last.count + 1
+            else:
+                stretches.append(_Stretch(why, slot, slot, i))
+        gaps = [s for s in stretches if s.why[2] == _GAP]
+        for s in stretches:
+            if s.why[2] != _GAP:
+                out.findings.append(Finding(s.why[0], s.why[1], f"{s.slots()} no cycle_complete: "
+                                            f"{s.why[2]}"))
+        for s in gaps[:50]:
+            out.findings.append(Finding(ERROR, None, f"gap in cycles: scheduled {s.slots()} no "
                                         f"cycle_complete in performance.jsonl ({schedule})"))
         if len(gaps) > 50:
-            out.findings.append(Finding(ERROR, None, f"... and {len(gaps) - 50} more scheduled "
-                                        "slots with no cycle_complete"))
+            more = sum(s.count for s in gaps[50:])
+            out.findings.append(Finding(ERROR, None, f"... and {more} more scheduled slots "
+                                        "with no cycle_complete"))
 
     for i, (where, rec) in enumerate(runs):
         start_ts = str(rec.get("timestamp", ""))

@@ -219,6 +219,11 @@ class CsvMarketData:
             self._files[symbol] = s
         return s
 
+    def unusable(self, symbol: str) -> str | None:
+        """Why `symbol` has no usable file (one line), or None when its file has closes."""
+        s = self._files.get(symbol) or self._series(symbol)
+        return s if isinstance(s, str) else None
+
     def history(self, symbols: Sequence[str], before: date,
                 bars: int | Mapping[str, int]) -> History:
         """The last `bars` closes of each symbol from the NYSE sessions strictly before `before`.

@@ -260,7 +260,8 @@ def test_verify_cli_exit_codes(tmp_path):
     env.update(BOT_DATA_DIR=str(tmp_path / "data"))
 
     def run(*args, **extra):
-        return subprocess.run([sys.executable, "-m", "bot", "audit", "verify", *args], cwd=tmp_path,
+        return subprocess.run([sys.executable, "-m", "bot", "audit", "verify", "--logs-dir", *args],
+                              cwd=tmp_path,
                               env={**env, **extra}, capture_output=True, text=True)
     ok = run(str(tmp_path / "logs"), BOT_AUDIT_KEY=KEY.decode())
     assert ok.returncode == 0 and "trail valid" in ok.stdout and "lines/s" in ok.stdout

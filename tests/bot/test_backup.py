@@ -178,3 +178,12 @@ def test_extracting_restores_the_trail_byte_for_byte(setup):
     restored = base / "restored" / "logs"
     assert sorted(p.name for p in restored.iterdir()) == sorted(p.name for p in s.log_dir.iterdir())
     assert all((restored / p.name).read_bytes() == p.read_bytes() for p in s.log_dir.iterdir())
+
+
+@pytest.mark.parametrize("out", ["no/such/dir/x.tar.gz", "no/such/dir/"])
+def test_an_out_in_a_directory_that_does_not_exist_is_refused(setup, out):
+    tmp, s = setup
+    with pytest.raises(ConfigError, match=r"the directory \S*no/such(/dir)? does not exist: "
+                       r"create it first"):
+        backup(s, Path(str(tmp / out)), NOW)
+    assert not (tmp / "no").exists()

@@ -332,3 +332,39 @@ def test_version_of_a_source_tree_never_installed_comes_from_pyproject(monkeypat
         assert tradebot_version() == expected
     finally:
         tradebot_version.cache_clear()
+
+
+def _all_parsers(parser, path=("tradebot",)):
+    import argparse
+    yield path, parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield from _all_parsers(sub, (*path, name))
+
+
+def test_every_command_states_its_exit_codes_and_names_the_log_directory_dir():
+    from bot.cli import build_parser
+    parsers = list(_all_parsers(build_parser()))
+    assert len(parsers) > 15
+    for path, p in parsers[1:]:
+        text = p.format_help()
+        assert "exit codes:" in text, " ".join(path)
+        for action in p._actions:
+            if "--logs-dir" in action.option_strings:
+                assert action.metavar == "DIR", " ".join(path)
+    verify = dict((" ".join(k), v) for k, v in parsers)["tradebot audit verify"]
+    assert [a.dest for a in verify._actions if not a.option_strings] == []  # one way: --logs-dir
+
+
+@pytest.mark.parametrize("args", [["replay", "--bogus"], ["logs", "nav", "--bogus"],
+                                  ["report", "-o", "r.html", "--bogus"], ["audit", "verify", "--logs-dir", "l", "x"],
+                                  ["simulate", "--start", "2024-01-02", "--end", "2024-02-01", "x"]])
+def test_an_argument_error_shows_the_subcommand_usage(tmp_path, args):
+    proc = tradebot(tmp_path, *args)
+    assert proc.returncode == 2
+    head = " ".join(a for a in args[:2] if not a.startswith("-") and a not in ("r.html", "x"))
+    if args[0] in ("replay", "report", "simulate"):
+        head = args[0]
+    assert proc.stderr.startswith(f"usage: tradebot {head} "), proc.stderr
+    assert "unrecognized arguments" in proc.stderr.splitlines()[-1]

@@ -252,3 +252,10 @@ def test_parse_cycle_ranges():
                                           "2024-03-28T19:45:59+00:00", b"2024-03-28T19:45:")
     assert parse_cycle("2024-03-28").needle == b"2024-03-28T"
     assert parse_cycle(B).needle == B.encode()
+
+
+def test_money_is_never_negative_zero():
+    assert [explain_mod._money(x) for x in (-0.0, -0.004, -0.005, 12.5)] == \
+        ["0.00", "0.00", "-0.01", "12.50"]
+    assert [explain_mod._signed(x) for x in (-0.0, -0.004, 0.0, -3.0)] == \
+        ["0.00", "0.00", "+0.00", "-3.00"]

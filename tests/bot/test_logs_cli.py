@@ -237,3 +237,56 @@ def test_explain_prints_the_story_or_one_line_and_exit_1(tmp_path, capsysbinary,
     assert calls == [(tmp_path, "tb-1")]
     code, out, err = logs(capsysbinary, "explain", "missing", "--logs-dir", str(tmp_path))
     assert code == 1 and out == b"" and err.count("\n") == 1 and "no order missing" in err
+
+
+@pytest.mark.parametrize("argv, flag", [(["nav", "--symbol", "SPY"], "--symbol"),
+                                        (["nav", "--model", "EqualWeightModel_v1"], "--model"),
+                                        (["latest", "--since", "2024-01-01"], "--since"),
+                                        (["explain", "X", "--until", "2024-01-01"], "--until")])
+def test_a_filter_a_query_does_not_take_says_why_in_one_line(capsysbinary, argv, flag):
+    with pytest.raises(SystemExit) as exc:
+        parse(argv)
+    assert exc.value.code == 2
+    err = capsysbinary.readouterr().err.decode().splitlines()
+    assert err[0].startswith(f"usage: tradebot logs {argv[0]}")
+    assert err[-1].startswith(f"tradebot logs {argv[0]}: error: {flag} does not apply to this "
+                              "query: ")
+
+
+def test_every_filter_the_readme_lists_for_a_query_is_accepted(sim_trail, capsysbinary):
+    from bot.logs_cli import NOT_APPLICABLE
+    filters = {"--symbol": "SPY", "--model": "EqualWeightModel_v1", "--since": "2024-01-01",
+               "--until": "2024-07-01"}
+    for query in ("orders", "sides", "traded-value", "nav", "errors", "win-rate", "latest"):
+        refused = NOT_APPLICABLE.get(query, ((), ""))[0]
+        argv = [query, "--logs-dir", str(sim_trail)]
+        for flag, value in filters.items():
+            if flag not in refused:
+                argv += [flag, value]
+        code, _out, err = logs(capsysbinary, *argv)
+        assert code == 0, (query, err)
+
+
+def test_bench_query_leaves_nothing_behind_and_can_reproduce_the_duckdb_column(tmp_path,
+                                                                                monkeypatch):
+    import tempfile
+    import tomllib
+
+    from benchmarks import bench_query
+    from tests.trails import ROOT
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    assert bench_query.main(["--lines", "300", "--tools", "ours", "--queries", "sides"]) == 0
+    assert list(scratch.iterdir()) == []  # the generated trail is removed
+    kept = tmp_path / "kept"
+    assert bench_query.main(["--lines", "300", "--tools", "ours", "--queries", "sides",
+                             "--keep", str(kept)]) == 0
+    assert (kept / "300" / "orders.jsonl").is_file()
+
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    assert any(req.startswith("duckdb") for req in extras["bench"])
+    make = (ROOT / "Makefile").read_text()
+    target = make[make.index("\nbench-query:"):].split("\n\n")[0]
+    stamp = target.split(":")[1].split()[0]
+    assert ".[dev,bench]" in make[make.index(f"\n{stamp}:"):].split("\n\n")[0]

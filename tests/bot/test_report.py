@@ -8,8 +8,9 @@ import os
 import re
 import shutil
 import struct
+import stat
 import subprocess
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from html.parser import HTMLParser
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -68,6 +69,11 @@ class Page(HTMLParser):
     def rows(self, table_id: str) -> list[list[str]]:
         """The body and foot rows (the header row dropped)."""
         return self.tables[table_id][1:]
+
+
+def opening_nav(logs: Path) -> float:
+    return next(r["nav"] for r in records(logs / "events.jsonl")
+                if r["event_type"] == "account_checked")
 
 
 def money(cell: str) -> float:
@@ -149,9 +155,11 @@ def test_the_page_is_self_contained(report):
 def test_headline_figures_match_the_snapshots(report, sim_trail):
     *_, page = report
     snaps = records(sim_trail / "performance.jsonl")
+    opening = opening_nav(sim_trail)
     (strategy, bench) = page.rows("headline-table")
     assert strategy[0] == "Strategy" and bench[0] == "Buy-and-hold SPY"
-    assert pct(strategy[1]) == pytest.approx(snaps[-1]["nav"] / snaps[0]["nav"] - 1, abs=6e-5)
+    assert money(strategy[6]) == opening == 100_000  # the starting cash, before the first trade
+    assert pct(strategy[1]) == pytest.approx(snaps[-1]["nav"] / opening - 1, abs=6e-5)
     spy = [s["prices"]["SPY"] for s in snaps]
     assert pct(bench[1]) == pytest.approx(spy[-1] / spy[0] - 1, abs=6e-5)
     assert pct(strategy[5]) < 0 and pct(bench[5]) < 0  # max drawdowns
@@ -165,7 +173,7 @@ def test_monthly_returns_match_the_snapshots(report, sim_trail):
     rows = page.rows("monthly-table")
     assert [r[0] for r in rows] == list(navs) == ["2024-01", "2024-02", "2024-03", "2024-04",
                                                   "2024-05", "2024-06"]
-    prev_nav, prev_spy = snaps[0]["nav"], snaps[0]["prices"]["SPY"]
+    prev_nav, prev_spy = opening_nav(sim_trail), snaps[0]["prices"]["SPY"]
     for month, strategy, spy, diff, nav in rows:
         assert pct(strategy) == pytest.approx(navs[month] / prev_nav - 1, abs=6e-5), month
         assert pct(spy) == pytest.approx(spys[month] / prev_spy - 1, abs=6e-5), month
@@ -296,12 +304,75 @@ def _parse(argv):
 
 
 def test_cli_writes_both_files_and_prints_one_line(sim_trail, tmp_path, capsys):
-    out = tmp_path / "sub" / "r.html"
+    out = tmp_path / "r.html"
     assert report_main(_parse(["report", "--logs-dir", str(sim_trail), "-o", str(out),
                                "--png", str(tmp_path / "nav.png")]), Path("/nonexistent")) == 0
     line = capsys.readouterr().out.strip()
     assert "\n" not in line and "124 cycles" in line and str(out) in line
     assert out.is_file() and (tmp_path / "nav.png").is_file()
+    for f in (out, tmp_path / "nav.png"):  # as private as the trail
+        assert stat.S_IMODE(f.stat().st_mode) == 0o600, f
+
+
+def test_cli_mode_shares_the_report_when_asked(sim_trail, tmp_path, capsys):
+    out = tmp_path / "r.html"
+    old = os.umask(0o077)
+    try:
+        assert report_main(_parse(["report", "--logs-dir", str(sim_trail), "-o", str(out),
+                                   "--mode", "644"]), Path("/nonexistent")) == 0
+    finally:
+        os.umask(old)
+    assert [stat.S_IMODE(f.stat().st_mode) for f in (out, out.with_suffix(".png"))] == [0o644] * 2
+    with pytest.raises(SystemExit):
+        _parse(["report", "-o", "r.html", "--mode", "999"])
+    assert "is not a file mode" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("where", ["html", "png"])
+def test_cli_refuses_an_output_directory_that_does_not_exist(sim_trail, tmp_path, capsys, where):
+    html = tmp_path / ("no/such/dir/r.html" if where == "html" else "r.html")
+    argv = ["report", "--logs-dir", str(sim_trail), "-o", str(html)]
+    if where == "png":
+        argv += ["--png", str(tmp_path / "no/such/dir/r.png")]
+    assert report_main(_parse(argv), Path("/nonexistent")) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no/such/dir does not exist" in err
+    assert not (tmp_path / "no").exists() and not html.exists()
+
+
+def test_report_and_simulate_give_the_same_figures(tmp_path, no_bot_env):
+    from bot.report import collect, headline
+    from bot.settings import load_settings
+    from bot.simulate import format_summary, simulate
+    result = simulate(load_settings(data_dir=tmp_path / "data"), date(2023, 1, 1),
+                      date(2023, 12, 31), tmp_path / "logs", progress=None)
+    data = collect(tmp_path / "logs")
+    h = headline(data.snapshots, data.opening)
+    for mine, theirs in ((h.strategy, result.strategy), (h.benchmark, result.benchmark)):
+        for name in ("total_return", "cagr", "volatility", "sharpe", "max_drawdown"):
+            assert getattr(mine, name) == pytest.approx(getattr(theirs, name), rel=1e-12), name
+    strategy_row = next(x for x in format_summary(result).splitlines() if "strategy" in x)
+    page = Page((write_report(tmp_path / "logs", tmp_path / "r.html").html).read_text())
+    cagr = page.rows("headline-table")[0][2]
+    assert cagr in strategy_row.split() and h.strategy.total_return != 0
+
+
+def test_a_short_run_gets_a_point_on_a_sensible_axis_and_a_note(tmp_path, no_bot_env):
+    import matplotlib.dates as mdates
+    from bot.report import collect
+    from bot.report_charts import Series, nav_figure
+    from bot.settings import load_settings
+    from bot.simulate import simulate
+    simulate(load_settings(data_dir=tmp_path / "data"), date(2024, 3, 1), date(2024, 3, 1),
+             tmp_path / "logs", progress=None)
+    snaps = collect(tmp_path / "logs").snapshots
+    assert len(snaps) == 1
+    ax = nav_figure(Series("NAV", [s.at for s in snaps], [s.nav for s in snaps]), None).axes[0]
+    lo, hi = (mdates.num2date(x) for x in ax.get_xlim())
+    assert timedelta(0) < hi - lo <= timedelta(days=1)
+    assert lo < snaps[0].at < hi
+    text = write_report(tmp_path / "logs", tmp_path / "r.html").html.read_text()
+    assert 'id="short-run"' in text and "Only one snapshot so far" in text
 
 
 def test_cli_needs_an_output(capsys):

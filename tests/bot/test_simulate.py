@@ -123,3 +123,62 @@ def test_simulation_started_records_the_version(tmp_path, monkeypatch):
     events = [json.loads(x) for x in (tmp_path / "logs" / "events.jsonl").read_text().splitlines()]
     started = next(e for e in events if e["event_type"] == "simulation_started")
     assert started["version"] == version("tradebot") and list(started)[-1] == "version"
+
+
+# -- arguments that cannot give a meaningful run stop before anything is written ---------------
+
+def _tradebot(cwd: Path, *args: str, **env: str):
+    import subprocess
+    import sys
+    from tests.trails import ROOT, clean_env
+    return subprocess.run([sys.executable, "-m", "bot", *args], cwd=cwd,
+                          env=clean_env(PYTHONPATH=str(ROOT), BOT_DATA_DIR=str(cwd / "data"), **env),
+                          capture_output=True, text=True, timeout=120)
+
+
+def _unusable_dirs(tmp_path: Path) -> dict[str, Path]:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    other = tmp_path / "other"  # files, but none for the models' symbols, and one unreadable
+    other.mkdir()
+    (other / "AAPL.csv").write_text("Date,Close\n2024-01-02,100\n")
+    (other / "SPY.csv").write_text("no header here\n")
+    return {"missing": tmp_path / "nonexistent", "empty": empty, "no usable symbol": other}
+
+
+def test_a_csv_dir_without_usable_data_is_exit_2_before_anything_is_written(tmp_path):
+    for what, directory in _unusable_dirs(tmp_path).items():
+        for how in (("--csv-dir", str(directory)), ()):
+            out = tmp_path / f"logs-{what}-{len(how)}"
+            proc = _tradebot(tmp_path, "simulate", "--start", "2024-01-02", "--end", "2024-03-01",
+                             "--out", str(out), *how,
+                             **({} if how else {"BOT_CSV_DIR": str(directory)}))
+            assert proc.returncode == 2, (what, proc.stdout, proc.stderr)
+            assert proc.stderr.count("\n") == 1 and str(directory) in proc.stderr, proc.stderr
+            assert "Traceback" not in proc.stderr and proc.stdout == ""
+            assert not out.exists() and not (tmp_path / "data").exists(), what
+
+
+def test_a_run_mostly_before_the_data_says_so_and_why_spy_has_no_row(tmp_path):
+    proc = _tradebot(tmp_path, "simulate", "--start", "1990-01-01", "--end", "1999-01-01",
+                     "--out", str(tmp_path / "logs"))
+    assert proc.returncode == 0, proc.stderr
+    held = [x for x in proc.stdout.splitlines() if x.startswith("the models held")]
+    assert held and "of 2,276 days" in held[0]
+    assert "warning: that is most of the run" in proc.stdout
+    assert "(SPY from 1998-01-0" in proc.stdout  # the benchmark row says where it starts
+
+    nothing = _tradebot(tmp_path, "simulate", "--start", "1992-01-02", "--end", "1992-03-01",
+                        "--out", str(tmp_path / "logs2"))
+    assert nothing.returncode == 0, nothing.stderr
+    assert "no buy&hold SPY row: SPY has no price in this range (" in nothing.stdout
+
+
+def test_a_run_with_data_does_not_warn(sim_trail):
+    from bot.simulate import SimulationResult, format_summary
+    from bot.metrics import Performance
+    zero = Performance(0.0, 0.0, 0.0, 0.0, 0.0)
+    r = SimulationResult(100, zero, zero, 1, 1, 0, Path("logs"), 1.0, 0.1, held_days=10)
+    text = format_summary(r)
+    assert "held (not enough data to decide) on 10 of 100 days" in text
+    assert "warning" not in text

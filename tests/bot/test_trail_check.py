@@ -164,12 +164,54 @@ def test_live_gaps_are_errors_unless_the_trail_says_why(tmp_path):
     assert ("errors.jsonl:1", "slot 2025-11-18T15:00:00+00:00 has no cycle_complete: its cycle "
             "failed") in warnings
     missed = [w for w in warnings if "recorded as missed" in w[1]]
-    assert [w[1][5:30] for w in missed] == ["2025-11-18T15:30:00+00:00", "2025-11-18T15:45:00+00:00",
-                                            "2025-11-18T16:00:00+00:00"]
-    assert all(w[0] == "events.jsonl:5" for w in missed)
+    assert missed == [("events.jsonl:5", "slots 2025-11-18T15:30:00+00:00 to 2025-11-18T16:00:00"
+                       "+00:00 (3 slots) have no cycle_complete: recorded as missed")]
+
+
+def test_a_run_of_consecutive_gaps_is_one_finding(tmp_path):
+    t = LiveTrail(tmp_path)
+    t.started("2025-11-18T14:00:01")
+    t.cycle("2025-11-18T14:00:00")
+    t.cycle("2025-11-18T15:15:00")  # 14:15..15:00 missing, nothing says why
+    t.cycle("2025-11-18T15:45:00")  # 15:30 missing too: a second stretch
+    errors = [f.message for f in check(tmp_path).findings if f.severity == ERROR]
+    assert errors == [
+        "gap in cycles: scheduled slots 2025-11-18T14:15:00+00:00 to 2025-11-18T15:00:00+00:00 "
+        "(4 slots) have no cycle_complete in performance.jsonl (BOT_SCHEDULE='every 15 minutes', "
+        "BOT_MARKET_HOURS='always')",
+        "gap in cycles: scheduled slot 2025-11-18T15:30:00+00:00 has no cycle_complete in "
+        "performance.jsonl (BOT_SCHEDULE='every 15 minutes', BOT_MARKET_HOURS='always')"]
+
+
+@pytest.mark.parametrize("bad", ["garbage", "2024-02-30", "2024-02-30T10:00"])
+def test_a_bad_cycle_is_the_usage_and_one_line_exit_2(sim_trail, bad):
+    proc = _replay(sim_trail, "--cycle", bad)
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    usage, error = proc.stderr.splitlines()[0], proc.stderr.splitlines()[-1]
+    assert usage.startswith("usage: tradebot replay")
+    assert error.startswith(f"tradebot replay: error: argument --cycle: {bad!r} is not a")
 
 
 def test_replay_explains_bad_arguments_in_one_line(tmp_path):
     proc = _replay(tmp_path / "nowhere")
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1 and "is not a directory" in proc.stderr
+
+
+def test_replay_steps_say_why_nav_differs_and_never_print_negative_zero(sim_trail):
+    from bot.replay_cli import _money
+    assert [_money(x) for x in (-0.0, -0.004, -1e-12, -0.005, 1234.5)] == \
+        ["0.00", "0.00", "0.00", "-0.01", "1,234.50"]
+    proc = _replay(sim_trail, "--steps")
+    assert proc.returncode == 0, proc.stderr
+    assert "-0.00" not in proc.stdout
+    assert "marked at its fill price" in proc.stdout and "trades.jsonl's nav" in proc.stdout
+
+
+def test_replay_tsv_is_csv_with_tabs(sim_trail):
+    csv_out = _replay(sim_trail, "--format", "csv").stdout.splitlines()
+    tsv_out = _replay(sim_trail, "--format", "tsv").stdout.splitlines()
+    assert len(tsv_out) == len(csv_out) >= 2
+    assert tsv_out[0].split("\t") == csv_out[0].split(",")
+    assert "-0.00" not in "\n".join(csv_out)
