@@ -304,6 +304,7 @@ def test_a_new_key_is_generated_once_outside_the_logs(tmp_path, monkeypatch):
         load_settings(audit_key_file=tmp_path / "logs" / "k", log_dir=tmp_path / "logs")
 
 
+@pytest.mark.undeclared_kinds
 def test_events_of_a_trail_stay_valid_json_lines(tmp_path):
     t = trail(tmp_path)
     t.record(EventRecorded("x", "y"))
