@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: run test bench bench-query bench-all clean
+.PHONY: run test bench bench-query bench-check bench-all clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,7 +31,10 @@ bench: $(STAMP)
 bench-query: $(DEV_STAMP)
 	$(BIN)/python benchmarks/bench_query.py
 
-bench-all: bench bench-query
+bench-check: $(STAMP)
+	$(BIN)/python benchmarks/bench_check.py
+
+bench-all: bench bench-query bench-check
 	$(BIN)/python benchmarks/bench_fsync.py
 	$(BIN)/python benchmarks/bench_verify.py
 	$(BIN)/python benchmarks/kill_restart.py --kills 200

@@ -29,14 +29,14 @@ from typing import Any, Iterator
 import orjson
 
 from audit.files import iter_chunks, segments
-from audit.format import (ARRAY, BOOLEAN, INTEGER, NUMBER, OBJECT, RECORD_FORMATS, STRING,
-                          FieldSpec)
-from audit.records import ERRORS, ORDERS, PERFORMANCE, PRODUCTION_LOG, STREAMS, TRADES
+from audit.format import (ARRAY, BOOLEAN, INTEGER, NUMBER, OBJECT, RECORD_FORMATS, SLOT_FORM,
+                          STRING, TIMESTAMP_FORM, FieldSpec)
+from audit.records import ORDERS, PERFORMANCE, PRODUCTION_LOG, STREAMS, TRADES
 
 MAX_PER_FILE = 20          # problem lines printed per file; the rest are counted
 PARALLEL_MIN = 32 << 20    # bytes of trail from which files are checked in parallel
-_TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}\+00:00")
-_SLOT = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\+00:00")
+_TIMESTAMP = re.compile(TIMESTAMP_FORM)  # used with fullmatch
+_SLOT = re.compile(SLOT_FORM)
 _SIDES = frozenset(("buy", "sell"))
 _PY_TYPES = {STRING: (str,), NUMBER: (int, float), INTEGER: (int,), BOOLEAN: (bool,),
              OBJECT: (dict,), ARRAY: (list,)}
@@ -248,63 +248,51 @@ def line_problems(stream: str, raw: bytes) -> list[str]:
 
 
 # ---------------------------------------------------------------- the fast path
-class _Verdicts:
-    """Whether a line of a given shape (event type, keys, value types) conforms in layout: its
-    values are checked per line; the layout once per shape."""
+def _orders_ok(rec: dict) -> bool:
+    return rec["side"] in _SIDES and rec["quantity"] > 0
+
+
+def _trades_ok(rec: dict) -> bool:
+    v = rec["value"]
+    return (rec["side"] in _SIDES and rec["quantity"] > 0
+            and abs(rec["quantity"] * rec["price"] - v) <= max(0.011, 1e-6 * abs(v)))
+
+
+_NUMBER_TYPES = frozenset((int, float))  # bool is its own type: not a number here
+
+
+def _performance_ok(rec: dict) -> bool:
+    positions = rec["positions"]
+    return (rec["positions_count"] == len(positions)
+            and _NUMBER_TYPES.issuperset(map(type, positions.values())))
+
+
+_RULES = {ORDERS: _orders_ok, TRADES: _trades_ok, PERFORMANCE: _performance_ok}
+
+
+class _Layouts:
+    """Whether a line of a given shape (event type, keys in order, value types) has the declared
+    layout: decided once per shape by the exact checks, then looked up."""
 
     def __init__(self, stream: str) -> None:
-        self.stream = stream
-        self.known: dict[tuple, bool] = {}
+        self.specs = RECORD_FORMATS[stream]
+        self.known: dict[tuple, dict[tuple, bool]] = {}
 
-    def layout_ok(self, rec: dict, event_type: str) -> bool:
-        shape = (event_type, tuple(rec), tuple(map(type, rec.values())))
-        ok = self.known.get(shape)
-        if ok is None:
-            specs = RECORD_FORMATS[self.stream].get(event_type)
-            ok = specs is not None and not _layout_problems(rec, specs)
-            self.known[shape] = ok
+    def decide(self, rec: dict, event_type: str, keys: tuple, types: tuple) -> bool:
+        specs = self.specs.get(event_type)
+        ok = specs is not None and not _layout_problems(rec, specs)
+        self.known.setdefault((event_type, keys), {})[types] = ok
         return ok
 
 
-def _fast_ok(stream: str, rec: Any, verdicts: _Verdicts, fullmatch_ts, fullmatch_slot,
-             fromiso) -> bool:
-    """True only when `record_problems` would find nothing (floats from orjson are finite)."""
-    if type(rec) is not dict:
-        return False
-    event_type = rec.get("event_type")
-    if type(event_type) is not str or not verdicts.layout_ok(rec, event_type):
-        return False
-    ts = rec["timestamp"]
-    if fullmatch_ts(ts) is None:
-        return False
-    fromiso(ts)
-    cts = rec.get("cycle_timestamp")
-    if type(cts) is str:
-        if fullmatch_slot(cts) is None:
-            return False
-        fromiso(cts)
-    if stream is ORDERS or stream is TRADES:
-        if rec["side"] not in _SIDES or not rec["quantity"] > 0:
-            return False
-        if stream is TRADES:
-            v = rec["value"]
-            if abs(rec["quantity"] * rec["price"] - v) > max(0.011, 1e-6 * abs(v)):
-                return False
-    elif stream is PERFORMANCE:
-        positions = rec["positions"]
-        if rec["positions_count"] != len(positions):
-            return False
-        for qty in positions.values():
-            if type(qty) is not float and (type(qty) is not int):
-                return False
-    return True
-
-
 def check_file(path: Path, stream: str) -> FileResult:
-    """Check one file of `stream` (plain or .gz), line by line."""
-    stream = next(s for s in STREAMS if s == stream)  # the interned name: `is` in the fast path
+    """Check one file of `stream` (plain or .gz), line by line. A line takes the fast path when
+    its shape is known to be right and its values pass; any other goes through the exact checks
+    (the fast path only says yes when they would find nothing: floats from orjson are finite)."""
     result = FileResult(path.name)
-    verdicts = _Verdicts(stream)
+    layouts = _Layouts(stream)
+    known = layouts.known
+    rule = _RULES.get(stream)
     loads, fullmatch_ts, fullmatch_slot = orjson.loads, _TIMESTAMP.fullmatch, _SLOT.fullmatch
     fromiso = datetime.fromisoformat
     last_ts = ""
@@ -316,11 +304,23 @@ def check_file(path: Path, stream: str) -> FileResult:
             n += 1
             try:
                 rec = loads(raw)
-                ok = _fast_ok(stream, rec, verdicts, fullmatch_ts, fullmatch_slot, fromiso)
-            except (orjson.JSONDecodeError, ValueError, TypeError, KeyError):
+                event_type = rec["event_type"]
+                keys = tuple(rec)
+                types = tuple(map(type, rec.values()))
+                ok = known.get((event_type, keys), {}).get(types)
+                if ok is None:
+                    ok = type(event_type) is str and layouts.decide(rec, event_type, keys, types)
+                if ok:
+                    ts = rec["timestamp"]
+                    ok = fullmatch_ts(ts) is not None and (rule is None or rule(rec))
+                    fromiso(ts)
+                    cts = rec.get("cycle_timestamp")
+                    if ok and cts is not None:
+                        ok = fullmatch_slot(cts) is not None
+                        fromiso(cts)
+            except (orjson.JSONDecodeError, ValueError, TypeError, KeyError, IndexError):
                 ok = False
             if ok:
-                ts = rec["timestamp"]
                 last_ok = ts >= last_ts
                 if last_ok:
                     result.passed += 1
@@ -350,7 +350,7 @@ def _slow(stream: str, raw: bytes, last_ts: str) -> tuple[list[str], str]:
     problems = line_problems(stream, raw)
     rec = parse(raw)[0] if raw.strip() else None
     ts = rec.get("timestamp") if isinstance(rec, dict) else None
-    if isinstance(ts, str) and _TIMESTAMP.fullmatch(ts):
+    if isinstance(ts, str) and _TIMESTAMP.fullmatch(ts) and _real_time(ts):
         if ts < last_ts:
             problems.append(f"timestamp goes backwards ({ts} < {last_ts})")
         last_ts = ts

@@ -32,8 +32,9 @@ STRING, NUMBER, INTEGER, BOOLEAN, OBJECT, ARRAY = (
 JSON_TYPES = (STRING, NUMBER, INTEGER, BOOLEAN, OBJECT, ARRAY)
 GUIDE, TRADEBOT = "guide", "tradebot"
 
-TIMESTAMP_FORM = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}\+00:00$"
-SLOT_FORM = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\+00:00$"
+# `timestamp`: when the line was written; `cycle_timestamp`: the scheduled slot (ASCII digits)
+TIMESTAMP_FORM = r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}\+00:00"
+SLOT_FORM = r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\+00:00"
 
 
 @dataclass(frozen=True)
