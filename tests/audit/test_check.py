@@ -248,3 +248,12 @@ def test_the_parallel_path_finds_the_same(sim_trail, tmp_path, monkeypatch):
     many = check_trail(logs)
     assert (many.problems, many.passed, many.failed) == (one.problems, one.passed, one.failed)
     assert [p.split(":")[0] for p in one.problems] == ["orders.jsonl", "trades.jsonl"]
+
+
+def test_the_log_directory_defaults_to_bot_log_dir(sim_trail, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # no .env here
+    monkeypatch.setenv("BOT_LOG_DIR", str(sim_trail))
+    assert main(["audit", "check"]) == 0
+    assert capsys.readouterr().out.endswith(" passed, 0 failed\n")
+    monkeypatch.setenv("BOT_LOG_DIR", str(tmp_path / "nope"))
+    assert main(["audit", "check"]) == 2
