@@ -206,8 +206,9 @@ def test_production_log_must_be_there_and_utf8(sim_trail, tmp_path, capsys):
     logs = copy_trail(sim_trail, tmp_path / "logs")
     with open(logs / "production.log", "ab") as f:
         f.write(b"caf\xe9\n")
+    n = (logs / "production.log").read_bytes().count(b"\n")
     code, out = run(capsys, logs)
-    assert code == 1 and out[0].startswith("production.log:") and "not UTF-8" in out[0]
+    assert code == 1 and out[0] == f"production.log:{n}: not UTF-8 text (invalid continuation byte)"
     (logs / "production.log").unlink()
     code, out = run(capsys, logs)
     assert code == 1 and out[0].startswith("production.log: missing")
