@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
 BENCH_STAMP := $(VENV)/.installed-bench
 
-.PHONY: run test bench bench-query bench-all clean
+.PHONY: run test bench bench-query bench-check bench-all clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -43,7 +43,10 @@ bench: $(STAMP)
 bench-query: $(BENCH_STAMP)  # the 1M-line trail goes to a temporary directory, removed after
 	$(BIN)/python benchmarks/bench_query.py
 
-bench-all: bench bench-query
+bench-check: $(STAMP)
+	$(BIN)/python benchmarks/bench_check.py
+
+bench-all: bench bench-query bench-check
 	$(BIN)/python benchmarks/bench_fsync.py
 	$(BIN)/python benchmarks/bench_verify.py
 	$(BIN)/python benchmarks/kill_restart.py --kills 200

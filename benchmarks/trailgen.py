@@ -29,6 +29,7 @@ def write_trail(out: Path, lines: int, seed: int = 7) -> None:
     with open(out / "orders.jsonl", "wb") as o, open(out / "trades.jsonl", "wb") as t, \
             open(out / "performance.jsonl", "wb") as p, open(out / "errors.jsonl", "wb") as e:
         pos: dict[str, float] = {}
+        marks: dict[str, float] = {}
         cash = 100_000.0
         for i in range(lines):
             ts, cts = _ts(i, rng.randrange(1, 999_999))
@@ -48,6 +49,7 @@ def write_trail(out: Path, lines: int, seed: int = 7) -> None:
             fill = round(price * (1 + rng.uniform(-5e-4, 5e-4)), 4)
             signed = qty if side == "buy" else -qty
             pos[sym] = round(pos.get(sym, 0.0) + signed, 9)
+            marks[sym] = fill
             trade = {"timestamp": ts, "event_type": "trade_executed", "order_id": oid,
                      "symbol": sym, "side": side, "quantity": qty, "price": fill,
                      "value": round(qty * fill, 2), "new_position": pos[sym], "nav": nav}
@@ -60,7 +62,8 @@ def write_trail(out: Path, lines: int, seed: int = 7) -> None:
             p.write(orjson.dumps({
                 "timestamp": ts, "event_type": "cycle_complete", "nav": nav, "cash": cash,
                 "positions_count": len(held), "positions": held, "buying_power": cash,
-                "cycle_timestamp": cts, "orders": 1, "fills": 1, "errors": 0}) + b"\n")
+                "cycle_timestamp": cts, "orders": 1, "fills": 1, "errors": 0,
+                "prices": {s: marks[s] for s in held}}) + b"\n")
             kind = ("order_error", "price_error", "cycle_error")[i % 3]
             err = {"timestamp": ts, "event_type": kind}
             if kind == "order_error":

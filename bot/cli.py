@@ -20,6 +20,7 @@ EXIT_CONFIG, EXIT_LOCKED, EXIT_HALTED = 2, 3, 1
 _START_EXITS = ("exit codes: 0 done; 1 halted or stopped (the trail could not be written, the "
                 "broker failed); 2 a bad setting or argument; 3 another run/cycle holds the data "
                 "directory's lock")
+_MAX_PER_FILE = 20  # audit.check.MAX_PER_FILE, without importing it for every command
 
 
 def _date(text: str) -> date:
@@ -94,6 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
                         epilog="exit codes: 0 valid (unsealed lines are a warning); 1 something "
                         "was altered or is missing; 2 the key is missing or wrong, or bad arguments")
     v.add_argument("--logs-dir", type=Path, metavar="DIR", help="log directory (default BOT_LOG_DIR)")
+    _add_audit_check(asub)
     sub.add_parser("health", help="exit 0 when the last cycle is recent and ok and the logs are writable",
                    description="Read the heartbeat the cycle writes in the data directory (the broker "
                    "is never called) and check that the last cycle finished within the schedule's "
@@ -115,6 +117,24 @@ def build_parser() -> argparse.ArgumentParser:
                    "(default tradebot-backup-YYYYmmddTHHMMSSZ.tar.gz here); never overwritten")
     _add_trail_tools(sub)
     return p
+
+
+def _add_audit_check(asub) -> None:
+    k = asub.add_parser(
+        "check", help="check every line of the trail against the documented format",
+        description="Check every line of every stream (active, .N and .N.gz, oldest first) "
+        "against the format of docs/audit-trail.md: one JSON object per line ending in a "
+        "newline; an event_type known for its file; the documented fields present, in order, "
+        "with their JSON types, extra fields only after them; timestamps in UTC with six-digit "
+        "microseconds, cycle_timestamp in whole seconds, not going backwards within a file; "
+        "sides, positive quantities, value = quantity x price, positions_count; production.log "
+        "present and UTF-8. Prints one line per problem (file:line: what is wrong; at most "
+        f"{_MAX_PER_FILE} per file) and then 'N passed, M failed', where N and M count lines of "
+        "the six streams (production.log and a missing stream count as one each). Empty streams "
+        "are fine. Exit 0: the trail conforms; 1: it does not (or there is no trail in DIR); "
+        "2: bad arguments (DIR is not a directory).")
+    k.add_argument("--logs-dir", dest="logs_dir", type=Path, metavar="DIR",
+                   help="log directory (default BOT_LOG_DIR)")
 
 
 def _add_trail_tools(sub) -> None:
@@ -498,6 +518,8 @@ def _copy_db(path: Path, dst: Path) -> None:
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
+    if args.audit_command == "check":
+        return cmd_audit_check(args)
     from audit.verify import format_report, verify
     from bot.audit_key import load_key
 
@@ -508,6 +530,19 @@ def cmd_audit(args: argparse.Namespace) -> int:
     key, _origin = load_key(s, create=False)
     report = verify(logs, key)
     print(format_report(report))
+    return report.exit_code
+
+
+def cmd_audit_check(args: argparse.Namespace) -> int:
+    from audit.check import check_trail
+    logs = _trail_dir(args)
+    if not logs.is_dir():
+        raise ConfigError(f"{logs} is not a directory: give the log directory with --logs-dir DIR "
+                          "or BOT_LOG_DIR")
+    report = check_trail(logs)
+    for line in report.problems:
+        print(line)
+    print(report.summary())
     return report.exit_code
 
 

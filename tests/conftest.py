@@ -22,3 +22,30 @@ def no_bot_env(monkeypatch, tmp_path):
         if k.startswith("BOT_"):
             monkeypatch.delenv(k)
     monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture(autouse=True)
+def records_follow_the_declared_format(request, monkeypatch):
+    """Every record any test writes through an AuditTrail is checked against the one declaration
+    of the format (audit/format.py): a kind the code writes but nobody declared, a field out of
+    order or of the wrong type fails the test that wrote it. Tests that record made-up kinds on
+    purpose say `@pytest.mark.undeclared_kinds`."""
+    if request.node.get_closest_marker("undeclared_kinds"):
+        yield
+        return
+    import orjson
+
+    from audit.check import record_problems
+    from audit.trail import AuditTrail
+    original = AuditTrail.record
+    wrong: list[str] = []
+
+    def record(self, rec, **kw):
+        ts = original(self, rec, **kw)
+        written = orjson.loads(orjson.dumps(rec.to_dict(ts)))
+        wrong.extend(f"{rec.stream} {rec.event_type}: {p}" for p in record_problems(rec.stream, written))
+        return ts
+
+    monkeypatch.setattr(AuditTrail, "record", record)
+    yield
+    assert not wrong, "records that do not follow audit/format.py:\n" + "\n".join(wrong)

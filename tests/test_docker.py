@@ -573,7 +573,7 @@ def test_the_container_runs_a_cycle_with_nothing_configured(container):
     if container.uid is not None:
         assert {p.stat().st_uid for p in [*logs.iterdir(), *data.iterdir()]} == {container.uid}
         assert _stray_files(container.uid, since) == []
-    check_format(logs.parent)  # the guide's format checker; errors.jsonl may be empty
+    check_format(logs.parent)  # `tradebot audit check`; errors.jsonl may be empty
     health = container.exec((COMPOSE,), _healthcheck_argv(), timeout=60)
     assert health.returncode == 0, health.stdout + health.stderr
     _check_fingerprint_fits(logs)

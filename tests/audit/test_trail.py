@@ -4,7 +4,10 @@ import stat
 import orjson
 import pytest
 
-from audit.records import (STREAMS, CycleCompleted, OrderFailed, OrderSubmitted, TradeExecuted)
+from audit.check import check_trail
+from audit.format import guide_fields
+from audit.records import (ORDERS, STREAMS, TRADES, CycleCompleted, OrderFailed, OrderSubmitted,
+                           TradeExecuted)
 from audit.trail import AuditTrail
 from tests.fakes import FakeClock, utc
 
@@ -55,6 +58,10 @@ def test_records_follow_the_guide_field_order(tmp_path, durable):
     trail.close()
     (order,) = _lines(tmp_path / "orders.jsonl")
     assert list(order)[:len(GUIDE_ORDER)] == GUIDE_ORDER
+    # the one declaration (audit/format.py) says the same as the guide, and what was written
+    assert list(guide_fields(ORDERS, "order_submitted")) == GUIDE_ORDER
+    assert list(guide_fields(TRADES, "trade_executed")) == GUIDE_TRADE
+    assert check_trail(tmp_path).ok
     assert order["timestamp"] == "2025-11-18T14:30:00.000000+00:00"
     buy, sell = _lines(tmp_path / "trades.jsonl")
     assert list(buy)[:len(GUIDE_TRADE)] == GUIDE_TRADE
