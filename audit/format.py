@@ -123,8 +123,9 @@ def class_fields(cls: type) -> tuple[FieldSpec, ...]:
     specs: dict[str, FieldSpec] = {}
     for f in dataclasses.fields(cls):
         json_type, nullable = _json_type(hints[f.name])
-        specs[f.name] = _f(f.name, json_type, nullable=nullable,
-                           optional=f.name in note.only_when_set,
+        when_set = f.name in note.only_when_set  # None is left out, never written as null
+        specs[f.name] = _f(f.name, json_type, nullable=nullable and not when_set,
+                           optional=when_set,
                            origin=GUIDE if f.name in note.guide else TRADEBOT)
     order = list(specs)
     for name, after in note.moved:
@@ -152,11 +153,11 @@ EVENT_DETAILS: dict[str, tuple[FieldSpec, ...]] = {
     # start and stop (bot/cli.py, bot/simulate.py)
     "bot_started": (_f("pid", INTEGER), _f("command", STRING), _f("broker", STRING),
                     _f("schedule", STRING), _f("market_hours", STRING), _f("models", STRING),
-                    _f("settings_sha256", STRING)),
+                    _f("settings_sha256", STRING), _f("version", STRING)),
     "bot_stopped": (_f("pid", INTEGER), _f("reason", STRING)),
     "simulation_started": (_f("start", STRING), _f("end", STRING), _f("days", INTEGER),
                            _f("seed", INTEGER), _f("csv_dir", STRING),
-                           _f("settings_sha256", STRING)),
+                           _f("settings_sha256", STRING), _f("version", STRING)),
     "simulation_finished": (_f("days", INTEGER), _f("orders", INTEGER), _f("trades", INTEGER)),
     "audit_key_generated": (_f("key_file", STRING),),
     # the account and the broker (bot/cycle.py, bot/reconcile.py)
@@ -172,6 +173,9 @@ EVENT_DETAILS: dict[str, tuple[FieldSpec, ...]] = {
     "slot_missed": (_f("missed", INTEGER), _f("last_completed", STRING, optional=True),
                     _f("latest_due", STRING), _f("policy", STRING)),
     "kill_switch_engaged": (_f("cycle_timestamp", STRING), _f("blocked_orders", INTEGER)),
+    # what a model's decision warns of (models/*: DecisionWarning, recorded by bot/cycle.py)
+    "risk_off_held": (_f("cycle_timestamp", STRING), _f("model", STRING),
+                      _f("trend_symbol", STRING), _f("defensive_symbol", STRING)),
     # orders (bot/cycle.py)
     "order_skipped": _ORDER_NOTE,
     "order_not_placed": _ORDER_NOTE,

@@ -121,33 +121,21 @@ def test_the_index_of_record_types_matches_the_tables():
     assert listed == {(kind, stream) for stream, kind in documented()}
 
 
-def kinds_in_the_source() -> set[tuple[str, str]]:
-    """(stream, event_type) of everything the code can write: the record classes, every literal
-    kind of EventRecorded/ErrorRecorded, the streams' notices and the inbox's notes."""
-    from audit import records
-    found = {(cls.stream, cls.event_type) for cls in (
-        records.OrderSubmitted, records.TradeExecuted, records.CycleCompleted,
-        records.OrderFailed, records.ModelDecided)}
-    sources = {p: p.read_text() for d in ("bot", "audit", "models") for p in (ROOT / d).rglob("*.py")}
-    patterns = [(records.EVENTS, r'EventRecorded\(\s*"([a-z_]+)"'),
-                (records.ERRORS, r'ErrorRecorded\(\s*"([a-z_]+)"'),
-                (records.EVENTS, r'notices\.append\(\(\s*"([a-z_]+)"'),  # recorded by the trail
-                (records.EVENTS, r'\bpost\([^,]+,\s*"([a-z_]+)"'),        # recorded via the inbox
-                (records.EVENTS, r'notes\.append\(\(\s*"([a-z_]+)"'),     # the inbox's own
-                (records.EVENTS, r'DecisionWarning\(\s*"([a-z_]+)"')]   # a model's warning
-    for text in sources.values():
-        for stream, pattern in patterns:
-            found |= {(stream, kind) for kind in re.findall(pattern, text)}
-    return found
-
-
-def test_every_kind_the_code_writes_is_documented():
-    source = kinds_in_the_source()
-    assert len(source) >= 30  # the scan itself still finds what it looks for
-    missing = source - set(documented())
-    assert not missing, f"record kinds missing from docs/audit-trail.md: {sorted(missing)}"
-    stale = set(documented()) - source
-    assert not stale, f"docs/audit-trail.md documents kinds nothing writes: {sorted(stale)}"
+def test_the_doc_tables_are_the_declared_format():
+    """docs/audit-trail.md and audit/format.py (the one declaration the writers' tests and
+    `tradebot audit check` use) list the same kinds, and for each the same fields in the same
+    order, with the same JSON type, nullability, optionality and origin (guide or ours)."""
+    from audit.format import RECORD_FORMATS
+    declared = {(stream, kind): specs for stream, kinds in RECORD_FORMATS.items()
+                for kind, specs in kinds.items()}
+    tables = documented()
+    assert len(declared) >= 30
+    assert sorted(set(declared) - set(tables)) == [], "declared kinds missing from the doc"
+    assert sorted(set(tables) - set(declared)) == [], "documented kinds nothing declares"
+    for key, specs in declared.items():
+        doc = [(f.name, f.json_type, f.nullable, f.optional, f.origin) for f in tables[key]]
+        code = [(s.name, s.json_type, s.nullable, s.optional, s.origin) for s in specs]
+        assert doc == code, f"{key}: the doc's fields differ from audit/format.py"
 
 
 def check_against_the_doc(log_dir: Path) -> set[tuple[str, str]]:

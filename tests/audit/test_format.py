@@ -99,8 +99,9 @@ _ANY = re.compile(r"\b(EventRecorded|ErrorRecorded)\(")
 _NOTICE = re.compile(r"\bnotices\.append\(\(\s*\"(\w+)\"")            # audit/stream.py
 _INBOX = re.compile(r"(?<![\w.])(?:post|inbox\.post)\([^,()]+,\s*\"(\w+)\"")  # bot/inbox.py post()
 _INBOX_NOTE = re.compile(r"\bnotes\.append\(\(\s*\"(\w+)\"")         # bot/inbox.py drain()
+_WARNING = re.compile(r"\bDecisionWarning\(\s*\"(\w+)\"")            # models/*: a decision's warning
 # the only places that record a kind they were handed, and where those kinds come from
-FORWARDERS = {"audit/trail.py": "stream notices", "bot/cycle.py": "inbox notes"}
+FORWARDERS = {"audit/trail.py": ("stream notices",), "bot/cycle.py": ("inbox notes", "model warnings")}
 
 
 def _written_kinds() -> tuple[set[str], set[str], dict[str, int]]:
@@ -113,7 +114,8 @@ def _written_kinds() -> tuple[set[str], set[str], dict[str, int]]:
         others = len(_ANY.findall(text)) - len(_LITERAL.findall(text))
         if others:
             forwarding[rel] = others
-        events.update(_NOTICE.findall(text), _INBOX.findall(text), _INBOX_NOTE.findall(text))
+        events.update(_NOTICE.findall(text), _INBOX.findall(text), _INBOX_NOTE.findall(text),
+                      _WARNING.findall(text))
     return errors, events, forwarding
 
 
@@ -124,7 +126,7 @@ def test_every_kind_the_code_writes_is_declared():
     assert errors - set(event_types(ERRORS)) == set(), "declare these in audit/format.py ERROR_DETAILS"
     assert events - set(event_types(EVENTS)) == set(), "declare these in audit/format.py EVENT_DETAILS"
     # a record built from a kind held in a variable is one of the known forwarders
-    assert forwarding == dict.fromkeys(FORWARDERS, 1), (
+    assert forwarding == {path: len(kinds) for path, kinds in FORWARDERS.items()}, (
         "a new place records a kind it was handed: scan its sources in this test too")
 
 
