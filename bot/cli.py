@@ -131,8 +131,9 @@ def _add_audit_check(asub) -> None:
         "present and UTF-8. Prints one line per problem (file:line: what is wrong; at most "
         f"{_MAX_PER_FILE} per file) and then 'N passed, M failed', where N and M count lines of "
         "the six streams (production.log and a missing stream count as one each). Empty streams "
-        "are fine. Exit 0: the trail conforms; 1: it does not (or there is no trail in DIR); "
-        "2: bad arguments (DIR is not a directory).")
+        "are fine.",
+        epilog="exit codes: 0 the trail conforms; 1 it does not (or there is no trail in DIR); "
+        "2 bad arguments (DIR is not a directory)")
     k.add_argument("--logs-dir", dest="logs_dir", type=Path, metavar="DIR",
                    help="log directory (default BOT_LOG_DIR)")
 

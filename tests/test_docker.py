@@ -574,6 +574,12 @@ def test_the_container_runs_a_cycle_with_nothing_configured(container):
         assert {p.stat().st_uid for p in [*logs.iterdir(), *data.iterdir()]} == {container.uid}
         assert _stray_files(container.uid, since) == []
     check_format(logs.parent)  # `tradebot audit check`; errors.jsonl may be empty
+    # `--max-cycles 1` ended in a clean stop: the HEALTHCHECK says so, it does not call it healthy
+    health = container.exec((COMPOSE,), _healthcheck_argv(), timeout=60)
+    assert health.returncode == 1 and health.stdout.startswith("stopped: "), health.stdout
+    # a cycle since (as `docker compose exec bot tradebot cycle` runs one): healthy again
+    cycle = container.exec((COMPOSE,), ["tradebot", "cycle"], timeout=120)
+    assert cycle.returncode == 0, cycle.stderr
     health = container.exec((COMPOSE,), _healthcheck_argv(), timeout=60)
     assert health.returncode == 0, health.stdout + health.stderr
     _check_fingerprint_fits(logs)
