@@ -592,6 +592,36 @@ def _check_fingerprint_fits(logs: Path) -> None:
     assert len(heads) >= 4 and len(set(heads)) == len(heads)
 
 
+def test_a_root_owned_log_directory_stops_the_container_with_the_fix(container):
+    """A clone owned by root (the usual case on a server) mounts a logs/ that the container's user
+    cannot write: one line naming the directory, the user, the owner and the chown that fixes it,
+    exit 2, nothing written. Running the bot as root is never offered as the fix."""
+    if container.uid is None:
+        pytest.skip("making a directory owned by root needs root")
+    logs, data = Path(container.host("/app/logs")), Path(container.host("/app/data"))
+    os.chown(logs, 0, 0)
+    os.chmod(logs, 0o755)
+    proc = container.up((COMPOSE,), ["--max-cycles", "1"])
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+    uid = container.uid
+    assert f"the log directory {logs} is not writable by UID {uid} (GID {uid})" in proc.stderr
+    assert "belongs to UID 0 with mode 0755" in proc.stderr
+    assert f"`sudo chown {uid}:{uid} logs`" in proc.stderr
+    assert "directory's owner" not in proc.stderr and "TRADEBOT_UID" not in proc.stderr
+    assert list(logs.iterdir()) == [] and list(data.iterdir()) == []
+
+
+def test_a_log_directory_of_another_user_suggests_running_as_that_user(container):
+    if container.uid is None:
+        pytest.skip("making a directory owned by another user needs root")
+    logs = Path(container.host("/app/logs"))
+    os.chown(logs, 4321, 4321)
+    proc = container.up((COMPOSE,), ["--max-cycles", "1"])
+    assert proc.returncode == 2 and "belongs to UID 4321" in proc.stderr
+    assert "TRADEBOT_UID" in proc.stderr  # the container may run as the directory's owner
+
+
 def test_the_healthcheck_fails_in_a_container_that_never_ran_a_cycle(container):
     proc = container.exec((COMPOSE,), _healthcheck_argv(), timeout=60)
     assert proc.returncode == 1 and "heartbeat" in proc.stdout + proc.stderr
