@@ -34,6 +34,7 @@ DOCKER = ROOT / "docker"
 COMPOSE = DOCKER / "docker-compose.yml"
 SECRET_OVERRIDE = DOCKER / "docker-compose.secret.yml"
 METRICS_OVERRIDE = DOCKER / "docker-compose.metrics.yml"
+OVERRIDES = (SECRET_OVERRIDE, METRICS_OVERRIDE)
 NOBODY = 65534
 
 
@@ -283,6 +284,14 @@ def test_dockerignore_keeps_secrets_state_and_the_trail_out():
         assert _ignored(path, patterns), path
 
 
+def test_dockerignore_keeps_backups_reports_bars_and_composes_own_env_out():
+    patterns = _dockerignore()
+    for path in ("backups/tradebot-backup-20250101T000000Z.tar.gz",
+                 "tradebot-backup-20250101T000000Z.tar.gz", "docker/.env", "report.html",
+                 "report.png", "reports/2025-11.html", "bars/SPY.csv"):
+        assert _ignored(path, patterns), path
+
+
 def test_dockerignore_keeps_everything_the_image_copies():
     patterns = _dockerignore()
     sources = []
@@ -367,6 +376,22 @@ def test_compose_read_only_root_with_tmpfs_tmp():
     assert bot["tmpfs"] == ["/tmp"]
 
 
+def test_compose_builds_the_image_and_never_tries_to_pull_it():
+    bot = bot_service()
+    # `tradebot:latest` is built here: no registry has it, so `up` must not try to pull it first
+    assert bot["pull_policy"] == "build" and bot["build"]
+
+
+def test_compose_drops_every_capability_and_new_privileges():
+    bot = bot_service()
+    assert bot["cap_drop"] == ["ALL"]
+    assert bot["security_opt"] == ["no-new-privileges:true"]
+    assert "cap_add" not in bot and not bot.get("privileged")
+    for path in OVERRIDES:  # no opt-in extra gives any of it back
+        svc = load_yaml(path)["services"]["bot"]
+        assert not {"cap_add", "cap_drop", "privileged", "security_opt", "user"} & set(svc), path
+
+
 def test_compose_keeps_the_images_healthcheck():
     bot = bot_service()
     hc = bot.get("healthcheck")
@@ -400,7 +425,7 @@ def test_metrics_override_publishes_the_port_the_bot_listens_on_to_loopback_only
 
 def test_compose_variables_cannot_clash_with_the_bots_settings():
     settings = {f"BOT_{name.upper()}" for name in Settings.model_fields}
-    for path in (COMPOSE, SECRET_OVERRIDE, METRICS_OVERRIDE):
+    for path in (COMPOSE, *OVERRIDES):
         text = "\n".join(ln for ln in path.read_text().splitlines() if not ln.lstrip().startswith("#"))
         for name in re.findall(r"\$\{(\w+)", text):
             assert name.startswith("TRADEBOT_"), (path.name, name)
