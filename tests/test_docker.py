@@ -34,7 +34,8 @@ DOCKER = ROOT / "docker"
 COMPOSE = DOCKER / "docker-compose.yml"
 SECRET_OVERRIDE = DOCKER / "docker-compose.secret.yml"
 METRICS_OVERRIDE = DOCKER / "docker-compose.metrics.yml"
-OVERRIDES = (SECRET_OVERRIDE, METRICS_OVERRIDE)
+CSV_OVERRIDE = DOCKER / "docker-compose.csv.yml"
+OVERRIDES = (SECRET_OVERRIDE, METRICS_OVERRIDE, CSV_OVERRIDE)
 NOBODY = 65534
 
 
@@ -148,6 +149,16 @@ def seconds(duration: str) -> float:
 
 def bot_service(compose: dict | None = None) -> dict:
     return (compose or load_yaml(COMPOSE))["services"]["bot"]
+
+
+def readme_docker() -> str:
+    """The README's Docker section."""
+    text = (ROOT / "README.md").read_text()
+    return text.split("\n## Docker\n", 1)[1].split("\n## ", 1)[0]
+
+
+def env_example() -> str:
+    return (ROOT / ".env.example").read_text()
 
 
 # -- Dockerfile -------------------------------------------------------------------------------
@@ -390,6 +401,70 @@ def test_compose_drops_every_capability_and_new_privileges():
     for path in OVERRIDES:  # no opt-in extra gives any of it back
         svc = load_yaml(path)["services"]["bot"]
         assert not {"cap_add", "cap_drop", "privileged", "security_opt", "user"} & set(svc), path
+
+
+def test_readme_states_the_compose_version_the_file_needs():
+    # `env_file` entries with `path` and `required` need Compose 2.24.0; older ones refuse the file
+    assert any(isinstance(entry, dict) for entry in bot_service()["env_file"])
+    docker = readme_docker()
+    assert "Compose 2.24.0 or newer" in docker
+    assert "services.bot.env_file.0 must be a string" in docker  # what older Compose prints
+
+
+def test_every_path_setting_is_pinned_by_compose_or_documented_as_a_container_path():
+    """A host path in the shared .env (BOT_CSV_DIR=./bars) means nothing in the container, whose
+    /app is read-only: each path setting is set by compose, or the docs say what to do."""
+    pinned = set(environment(bot_service()))
+    from_overrides = {}
+    for path in OVERRIDES:
+        for name, value in environment(load_yaml(path)["services"]["bot"]).items():
+            from_overrides[name] = (path.name, value)
+    docker, example = readme_docker(), env_example()
+    for name, info in Settings.model_fields.items():
+        if Path not in (info.annotation, *getattr(info.annotation, "__args__", ())):
+            continue
+        setting = f"BOT_{name.upper()}"
+        if setting in pinned:
+            assert setting in docker and setting in example, setting
+            continue
+        assert setting in from_overrides, f"{setting}: no compose file gives a container path"
+        override, value = from_overrides[setting]
+        assert value.startswith("/") and f"{setting}={value}" in docker, setting
+        assert override in docker and override in example and setting in example, setting
+
+
+def test_csv_override_mounts_the_repos_bars_read_only_where_the_setting_points():
+    svc = load_yaml(CSV_OVERRIDE)["services"]["bot"]
+    (volume,) = svc["volumes"]
+    source, target, mode = volume.split(":")
+    assert (CSV_OVERRIDE.parent / source).resolve() == ROOT / "bars" and mode == "ro"
+    assert environment(svc) == {"BOT_CSV_DIR": target}
+    assert _ignored("bars/SPY.csv", _dockerignore())
+
+
+def test_env_example_says_alpaca_paper_works():
+    lines = env_example().splitlines()
+    (at,) = [i for i, ln in enumerate(lines) if ln.startswith("BOT_BROKER=")]
+    assert lines[at - 1].startswith("#") and "alpaca" in lines[at - 1]  # the setting's own comment
+    assert "Alpaca paper" in lines[at - 1]
+    assert "not available" not in env_example()
+
+
+def test_a_single_quoted_dollar_reaches_the_bot_as_written(tmp_path, monkeypatch):
+    """Compose expands `$` in unquoted and double-quoted values of an env_file (`ab$cd` reaches
+    the container as `ab`); single-quoted values are literal there. .env.example shows the single
+    quotes: the bot on the host must read them as the same literal value."""
+    m = re.search(r"^#\s*((BOT_\w+)='([^'\n]*\$[^'\n]*)')", env_example(), re.M)
+    assert m, ".env.example shows how to write a value that holds a `$`"
+    line, setting, literal = m.groups()
+    assert "single quotes" in env_example() and "single quotes" in readme_docker()
+    for k in list(os.environ):
+        if k.startswith("BOT_"):
+            monkeypatch.delenv(k)
+    env = tmp_path / ".env"
+    env.write_text(line + "\n")
+    value = getattr(Settings(_env_file=env), setting.removeprefix("BOT_").lower())
+    assert (value.get_secret_value() if hasattr(value, "get_secret_value") else value) == literal
 
 
 def test_compose_keeps_the_images_healthcheck():
