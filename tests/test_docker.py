@@ -403,6 +403,19 @@ def test_compose_drops_every_capability_and_new_privileges():
         assert not {"cap_add", "cap_drop", "privileged", "security_opt", "user"} & set(svc), path
 
 
+def test_readme_root_commands_get_back_the_capabilities_they_need():
+    """The service drops every capability, and `docker compose run` inherits that: a root
+    `chown -R` of the data volume needs CHOWN, and DAC_READ_SEARCH to enter the bot's 0700
+    directories (without them it stops with `cannot read directory '/app/data'`)."""
+    assert bot_service()["cap_drop"] == ["ALL"]
+    commands = [c for c in readme_docker().replace("\\\n", " ").splitlines()
+                if "docker compose" in c and "--user root" in c]
+    assert commands, "the README shows how to hand the data volume over"
+    for command in commands:
+        assert "--cap-add CHOWN" in command and "--cap-add DAC_READ_SEARCH" in command, command
+        assert "--cap-add ALL" not in command and "--privileged" not in command
+
+
 def test_readme_states_the_compose_version_the_file_needs():
     # `env_file` entries with `path` and `required` need Compose 2.24.0; older ones refuse the file
     assert any(isinstance(entry, dict) for entry in bot_service()["env_file"])
@@ -710,6 +723,10 @@ def test_a_root_owned_log_directory_stops_the_container_with_the_fix(container):
     assert f"`sudo chown {uid}:{uid} logs`" in proc.stderr
     assert "directory's owner" not in proc.stderr and "TRADEBOT_UID" not in proc.stderr
     assert list(logs.iterdir()) == [] and list(data.iterdir()) == []
+    # the README shows this very line (for UID 1000 and the container's /app/logs)
+    (shown,) = [ln for ln in readme_docker().splitlines()
+                if ln.startswith("tradebot: the log directory /app/logs is not writable")]
+    assert shown.replace("1000", str(uid)).replace("/app/logs", str(logs)) == proc.stderr.strip()
 
 
 def test_a_log_directory_of_another_user_suggests_running_as_that_user(container):
