@@ -6,6 +6,8 @@ bad value and what is allowed. Secrets are `SecretStr`: never printed, logged or
 from __future__ import annotations
 
 import hashlib
+import os
+import stat
 from pathlib import Path
 from typing import Any, Literal
 
@@ -153,6 +155,7 @@ class Settings(BaseSettings):
             if not f.is_file():
                 raise ValueError(f"BOT_AUDIT_KEY_FILE={str(f)!r} is not a readable file: point it at "
                                  "your key file (for example a Docker secret)")
+            _readable_key_file(f)
             if f.resolve().parent == self.log_dir.resolve():
                 raise ValueError("BOT_AUDIT_KEY_FILE is inside BOT_LOG_DIR: keep the key away from "
                                  "the logs it protects")
@@ -254,6 +257,20 @@ class TrailSettings(BaseSettings):
                                       case_sensitive=False, frozen=True)
 
     log_dir: Path = Path("./logs")
+
+
+def _readable_key_file(path: Path) -> None:
+    """A key file this process cannot read (a Docker secret is the host's file as it is: one
+    made as root, mode 0600, is unreadable by the container's user) is a setting error."""
+    try:
+        path.open("rb").close()
+    except PermissionError:
+        uid, gid = os.geteuid(), os.getegid()
+        st = path.stat()
+        raise ValueError(
+            f"BOT_AUDIT_KEY_FILE={str(path)!r} cannot be read by UID {uid} (GID {gid}): it belongs "
+            f"to UID {st.st_uid} with mode {stat.S_IMODE(st.st_mode):04o}; chown it to {uid}:{gid} "
+            f"on the host (Docker: `sudo chown {uid}:{gid} secrets/audit.key` in the clone)") from None
 
 
 def trail_log_dir() -> Path:

@@ -25,6 +25,7 @@ from pathlib import Path
 import pytest
 
 from bot.settings import Settings
+from tests.bot.test_health import shared_tmp, unprivileged  # noqa: F401 - fixtures
 from tests.test_end_to_end import check_format
 
 yaml = pytest.importorskip("yaml", reason="PyPI pyyaml (dev extra) reads the compose files")
@@ -737,6 +738,46 @@ def test_a_log_directory_of_another_user_suggests_running_as_that_user(container
     proc = container.up((COMPOSE,), ["--max-cycles", "1"])
     assert proc.returncode == 2 and "belongs to UID 4321" in proc.stderr
     assert "TRADEBOT_UID" in proc.stderr  # the container may run as the directory's owner
+
+
+KEY_FILE_SCRIPT = """
+import os, sys
+from bot.errors import ConfigError
+from bot.settings import load_settings
+os.environ["BOT_AUDIT_KEY_FILE"] = sys.argv[1]
+os.environ["BOT_LOG_DIR"] = sys.argv[2]
+try:
+    load_settings()
+except ConfigError as exc:
+    print(exc)
+else:
+    print("ok")
+"""
+
+
+def test_a_secret_the_container_user_cannot_read_is_a_setting_error_with_the_fix(unprivileged,
+                                                                              shared_tmp):
+    """docker-compose.secret.yml bind-mounts the host's secrets/audit.key as it is: made by
+    another user (root, in a clone owned by root) with mode 0600, the container's user cannot
+    read it. Settings refuse it with one line naming the file, the user, its owner and the
+    chown, before anything is created (it was `stopped: Permission denied`, blaming the log
+    and data directories, after the account and state files were made)."""
+    key = shared_tmp / "audit_key"
+    key.write_text("k" * 64 + "\n")
+    key.chmod(0o600)
+    if os.geteuid() == 0:
+        os.chown(key, 4321, 4321)
+    owner = key.stat().st_uid
+    if owner == unprivileged.uid:
+        pytest.skip("the key file belongs to the user the test runs as")
+    proc = unprivileged.run(KEY_FILE_SCRIPT, str(key), str(shared_tmp / "logs"))
+    assert proc.returncode == 0, proc.stderr
+    uid, gid = unprivileged.uid, unprivileged.gid
+    assert proc.stdout == (
+        f"BOT_AUDIT_KEY_FILE={str(key)!r} cannot be read by UID {uid} (GID {gid}): it belongs to "
+        f"UID {owner} with mode 0600; chown it to {uid}:{gid} on the host (Docker: "
+        f"`sudo chown {uid}:{gid} secrets/audit.key` in the clone).\n")
+    assert not (shared_tmp / "logs").exists()
 
 
 def test_the_healthcheck_fails_in_a_container_that_never_ran_a_cycle(container):
