@@ -456,13 +456,12 @@ def cmd_cycle(args: argparse.Namespace) -> int:
 
 def _dry_run(s) -> int:
     """Plan the latest due slot on a scratch copy of the account and state; send and record nothing."""
-    import shutil
     import tempfile
 
     from audit.timestamps import format_slot
     from bot.bootstrap import ACCOUNT_DB, KILL_SWITCH_FILE, STATE_DB, build_bot
     from bot.clock import SystemClock
-    from bot.cycle import plan_cycle
+    from bot.cycle import KillSwitch, plan_cycle
     from bot.scheduling import SlotPlanner, parse_schedule
 
     clock = SystemClock()
@@ -474,11 +473,11 @@ def _dry_run(s) -> int:
         for name in (ACCOUNT_DB, STATE_DB):
             if (s.data_dir / name).exists():
                 _copy_db(s.data_dir / name, data / name)
-        if (s.data_dir / KILL_SWITCH_FILE).exists():
-            shutil.copyfile(s.data_dir / KILL_SWITCH_FILE, data / KILL_SWITCH_FILE)
         bot = build_bot(s.model_copy(update={"data_dir": data, "metrics_port": None,
                                              "alert_webhook_url": None}), clock, live=True,
                         log_dir=Path(scratch) / "logs")
+        # the operator's own file, read where it is: its message names the file to delete
+        bot.kill_switch = KillSwitch(s.kill_switch, (s.data_dir / KILL_SWITCH_FILE).absolute())
         cp = plan_cycle(bot, slot)
         bot.state.close()
         bot.broker.close()

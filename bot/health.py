@@ -261,8 +261,6 @@ def check_writable(path: Path, what: str) -> None:
     a temporary file; else a ConfigError of one line naming the directory, the UID/GID this
     process runs as, the directory's owner and mode, and the fix."""
     uid, gid = os.geteuid(), os.getegid()
-    fix = (f"chown it to {uid}:{gid} on the host, or run the container as the directory's owner "
-           "(TRADEBOT_UID and TRADEBOT_GID in docker/.env, then `docker compose build`)")
     try:
         path.mkdir(parents=True, exist_ok=True, mode=0o700)
     except FileExistsError:
@@ -273,7 +271,7 @@ def check_writable(path: Path, what: str) -> None:
         raise ConfigError(
             f"the {what} {path} cannot be created by {_name(uid, gid)} ({exc.strerror or exc}): "
             f"its parent {parent} {_owner_and_mode(parent).removeprefix('it ')}; create it and "
-            f"{fix}") from None
+            f"{_ownership_fix(parent, what, uid, gid)}") from None
     try:
         fd, tmp = tempfile.mkstemp(prefix=".tradebot-write-test-", dir=path)
     except OSError as exc:
@@ -282,11 +280,28 @@ def check_writable(path: Path, what: str) -> None:
                               "volume or bind mount there") from None
         if isinstance(exc, PermissionError):
             raise ConfigError(f"the {what} {path} is not writable by {_name(uid, gid)}: "
-                              f"{_owner_and_mode(path)}; {fix}") from None
+                              f"{_owner_and_mode(path)}; {_ownership_fix(path, what, uid, gid)}"
+                              ) from None
         raise ConfigError(f"the {what} {path} cannot be written by {_name(uid, gid)}: "
                           f"{exc.strerror or exc}: check the disk and the mount") from None
     os.close(fd)
     os.unlink(tmp)
+
+
+def _ownership_fix(path: Path, what: str, uid: int, gid: int) -> str:
+    """chown to us; or, when the directory belongs to another user (not root: the bot never runs
+    as root), run the container as that user. A directory owned by root is the usual case of a
+    clone made as root on a server: the Docker mount is the clone's logs/."""
+    chown = f"chown it to {uid}:{gid} on the host"
+    try:
+        owner = path.stat().st_uid
+    except OSError:
+        owner = None
+    if owner == 0:
+        docker = f" (Docker: `sudo chown {uid}:{gid} logs` in the clone)" if what == "log directory" else ""
+        return f"{chown}{docker}; tradebot does not run as root"
+    return (f"{chown}, or run the container as the directory's owner (TRADEBOT_UID and "
+            "TRADEBOT_GID in docker/.env, then `docker compose build`)")
 
 
 def _existing_parent(path: Path) -> Path:

@@ -11,6 +11,7 @@ import ipaddress
 import math
 import os
 import re
+import stat
 import sys
 from pathlib import Path
 from typing import Any, Literal, Mapping
@@ -178,6 +179,8 @@ class Settings(BaseSettings):
                                  "the logs it protects")
             try:
                 key = f.read_bytes().strip()
+            except PermissionError:
+                raise ValueError(_unreadable_key_file(f)) from None
             except OSError as exc:
                 raise ValueError(f"BOT_AUDIT_KEY_FILE={str(f)!r} cannot be read "
                                  f"({exc.strerror or exc}): give this user read access") from None
@@ -357,6 +360,16 @@ class TrailSettings(BaseSettings):
                                       case_sensitive=False, frozen=True)
 
     log_dir: Path = Path("./logs")
+
+
+def _unreadable_key_file(path: Path) -> str:
+    """Why this process cannot read the key file, and the fix (a Docker secret is the host's file
+    as it is: one made as root, mode 0600, is unreadable by the container's user)."""
+    uid, gid = os.geteuid(), os.getegid()
+    st = path.stat()
+    return (f"BOT_AUDIT_KEY_FILE={str(path)!r} cannot be read by UID {uid} (GID {gid}): it belongs "
+            f"to UID {st.st_uid} with mode {stat.S_IMODE(st.st_mode):04o}; chown it to {uid}:{gid} "
+            f"on the host (Docker: `sudo chown {uid}:{gid} secrets/audit.key` in the clone)")
 
 
 def trail_log_dir() -> Path:

@@ -25,6 +25,7 @@ from pathlib import Path
 import pytest
 
 from bot.settings import Settings
+from tests.bot.test_health import shared_tmp, unprivileged  # noqa: F401 - fixtures
 from tests.test_end_to_end import check_format
 
 yaml = pytest.importorskip("yaml", reason="PyPI pyyaml (dev extra) reads the compose files")
@@ -34,6 +35,8 @@ DOCKER = ROOT / "docker"
 COMPOSE = DOCKER / "docker-compose.yml"
 SECRET_OVERRIDE = DOCKER / "docker-compose.secret.yml"
 METRICS_OVERRIDE = DOCKER / "docker-compose.metrics.yml"
+CSV_OVERRIDE = DOCKER / "docker-compose.csv.yml"
+OVERRIDES = (SECRET_OVERRIDE, METRICS_OVERRIDE, CSV_OVERRIDE)
 NOBODY = 65534
 
 
@@ -147,6 +150,16 @@ def seconds(duration: str) -> float:
 
 def bot_service(compose: dict | None = None) -> dict:
     return (compose or load_yaml(COMPOSE))["services"]["bot"]
+
+
+def readme_docker() -> str:
+    """The README's Docker section."""
+    text = (ROOT / "README.md").read_text()
+    return text.split("\n## Docker\n", 1)[1].split("\n## ", 1)[0]
+
+
+def env_example() -> str:
+    return (ROOT / ".env.example").read_text()
 
 
 # -- Dockerfile -------------------------------------------------------------------------------
@@ -283,6 +296,14 @@ def test_dockerignore_keeps_secrets_state_and_the_trail_out():
         assert _ignored(path, patterns), path
 
 
+def test_dockerignore_keeps_backups_reports_bars_and_composes_own_env_out():
+    patterns = _dockerignore()
+    for path in ("backups/tradebot-backup-20250101T000000Z.tar.gz",
+                 "tradebot-backup-20250101T000000Z.tar.gz", "docker/.env", "report.html",
+                 "report.png", "reports/2025-11.html", "bars/SPY.csv"):
+        assert _ignored(path, patterns), path
+
+
 def test_dockerignore_keeps_everything_the_image_copies():
     patterns = _dockerignore()
     sources = []
@@ -367,6 +388,99 @@ def test_compose_read_only_root_with_tmpfs_tmp():
     assert bot["tmpfs"] == ["/tmp"]
 
 
+def test_compose_builds_the_image_and_never_tries_to_pull_it():
+    bot = bot_service()
+    # `tradebot:latest` is built here: no registry has it, so `up` must not try to pull it first
+    assert bot["pull_policy"] == "build" and bot["build"]
+
+
+def test_compose_drops_every_capability_and_new_privileges():
+    bot = bot_service()
+    assert bot["cap_drop"] == ["ALL"]
+    assert bot["security_opt"] == ["no-new-privileges:true"]
+    assert "cap_add" not in bot and not bot.get("privileged")
+    for path in OVERRIDES:  # no opt-in extra gives any of it back
+        svc = load_yaml(path)["services"]["bot"]
+        assert not {"cap_add", "cap_drop", "privileged", "security_opt", "user"} & set(svc), path
+
+
+def test_readme_root_commands_get_back_the_capabilities_they_need():
+    """The service drops every capability, and `docker compose run` inherits that: a root
+    `chown -R` of the data volume needs CHOWN, and DAC_READ_SEARCH to enter the bot's 0700
+    directories (without them it stops with `cannot read directory '/app/data'`)."""
+    assert bot_service()["cap_drop"] == ["ALL"]
+    commands = [c for c in readme_docker().replace("\\\n", " ").splitlines()
+                if "docker compose" in c and "--user root" in c]
+    assert commands, "the README shows how to hand the data volume over"
+    for command in commands:
+        assert "--cap-add CHOWN" in command and "--cap-add DAC_READ_SEARCH" in command, command
+        assert "--cap-add ALL" not in command and "--privileged" not in command
+
+
+def test_readme_states_the_compose_version_the_file_needs():
+    # `env_file` entries with `path` and `required` need Compose 2.24.0; older ones refuse the file
+    assert any(isinstance(entry, dict) for entry in bot_service()["env_file"])
+    docker = readme_docker()
+    assert "Compose 2.24.0 or newer" in docker
+    assert "services.bot.env_file.0 must be a string" in docker  # what older Compose prints
+
+
+def test_every_path_setting_is_pinned_by_compose_or_documented_as_a_container_path():
+    """A host path in the shared .env (BOT_CSV_DIR=./bars) means nothing in the container, whose
+    /app is read-only: each path setting is set by compose, or the docs say what to do."""
+    pinned = set(environment(bot_service()))
+    from_overrides = {}
+    for path in OVERRIDES:
+        for name, value in environment(load_yaml(path)["services"]["bot"]).items():
+            from_overrides[name] = (path.name, value)
+    docker, example = readme_docker(), env_example()
+    for name, info in Settings.model_fields.items():
+        if Path not in (info.annotation, *getattr(info.annotation, "__args__", ())):
+            continue
+        setting = f"BOT_{name.upper()}"
+        if setting in pinned:
+            assert setting in docker and setting in example, setting
+            continue
+        assert setting in from_overrides, f"{setting}: no compose file gives a container path"
+        override, value = from_overrides[setting]
+        assert value.startswith("/") and f"{setting}={value}" in docker, setting
+        assert override in docker and override in example and setting in example, setting
+
+
+def test_csv_override_mounts_the_repos_bars_read_only_where_the_setting_points():
+    svc = load_yaml(CSV_OVERRIDE)["services"]["bot"]
+    (volume,) = svc["volumes"]
+    source, target, mode = volume.split(":")
+    assert (CSV_OVERRIDE.parent / source).resolve() == ROOT / "bars" and mode == "ro"
+    assert environment(svc) == {"BOT_CSV_DIR": target}
+    assert _ignored("bars/SPY.csv", _dockerignore())
+
+
+def test_env_example_says_alpaca_paper_works():
+    lines = env_example().splitlines()
+    (at,) = [i for i, ln in enumerate(lines) if ln.startswith("BOT_BROKER=")]
+    assert lines[at - 1].startswith("#") and "alpaca" in lines[at - 1]  # the setting's own comment
+    assert "Alpaca paper" in lines[at - 1]
+    assert "not available" not in env_example()
+
+
+def test_a_single_quoted_dollar_reaches_the_bot_as_written(tmp_path, monkeypatch):
+    """Compose expands `$` in unquoted and double-quoted values of an env_file (`ab$cd` reaches
+    the container as `ab`); single-quoted values are literal there. .env.example shows the single
+    quotes: the bot on the host must read them as the same literal value."""
+    m = re.search(r"^#\s*((BOT_\w+)='([^'\n]*\$[^'\n]*)')", env_example(), re.M)
+    assert m, ".env.example shows how to write a value that holds a `$`"
+    line, setting, literal = m.groups()
+    assert "single quotes" in env_example() and "single quotes" in readme_docker()
+    for k in list(os.environ):
+        if k.startswith("BOT_"):
+            monkeypatch.delenv(k)
+    env = tmp_path / ".env"
+    env.write_text(line + "\n")
+    value = getattr(Settings(_env_file=env), setting.removeprefix("BOT_").lower())
+    assert (value.get_secret_value() if hasattr(value, "get_secret_value") else value) == literal
+
+
 def test_compose_keeps_the_images_healthcheck():
     bot = bot_service()
     hc = bot.get("healthcheck")
@@ -400,7 +514,7 @@ def test_metrics_override_publishes_the_port_the_bot_listens_on_to_loopback_only
 
 def test_compose_variables_cannot_clash_with_the_bots_settings():
     settings = {f"BOT_{name.upper()}" for name in Settings.model_fields}
-    for path in (COMPOSE, SECRET_OVERRIDE, METRICS_OVERRIDE):
+    for path in (COMPOSE, *OVERRIDES):
         text = "\n".join(ln for ln in path.read_text().splitlines() if not ln.lstrip().startswith("#"))
         for name in re.findall(r"\$\{(\w+)", text):
             assert name.startswith("TRADEBOT_"), (path.name, name)
@@ -596,6 +710,80 @@ def _check_fingerprint_fits(logs: Path) -> None:
         if lines:
             heads.append(lines[0][:length])
     assert len(heads) >= 4 and len(set(heads)) == len(heads)
+
+
+def test_a_root_owned_log_directory_stops_the_container_with_the_fix(container):
+    """A clone owned by root (the usual case on a server) mounts a logs/ that the container's user
+    cannot write: one line naming the directory, the user, the owner and the chown that fixes it,
+    exit 2, nothing written. Running the bot as root is never offered as the fix."""
+    if container.uid is None:
+        pytest.skip("making a directory owned by root needs root")
+    logs, data = Path(container.host("/app/logs")), Path(container.host("/app/data"))
+    os.chown(logs, 0, 0)
+    os.chmod(logs, 0o755)
+    proc = container.up((COMPOSE,), ["--max-cycles", "1"])
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+    uid = container.uid
+    assert f"the log directory {logs} is not writable by UID {uid} (GID {uid})" in proc.stderr
+    assert "belongs to UID 0 with mode 0755" in proc.stderr
+    assert f"`sudo chown {uid}:{uid} logs`" in proc.stderr
+    assert "directory's owner" not in proc.stderr and "TRADEBOT_UID" not in proc.stderr
+    assert list(logs.iterdir()) == [] and list(data.iterdir()) == []
+    # the README shows this very line (for UID 1000 and the container's /app/logs)
+    (shown,) = [ln for ln in readme_docker().splitlines()
+                if ln.startswith("tradebot: the log directory /app/logs is not writable")]
+    assert shown.replace("1000", str(uid)).replace("/app/logs", str(logs)) == proc.stderr.strip()
+
+
+def test_a_log_directory_of_another_user_suggests_running_as_that_user(container):
+    if container.uid is None:
+        pytest.skip("making a directory owned by another user needs root")
+    logs = Path(container.host("/app/logs"))
+    os.chown(logs, 4321, 4321)
+    proc = container.up((COMPOSE,), ["--max-cycles", "1"])
+    assert proc.returncode == 2 and "belongs to UID 4321" in proc.stderr
+    assert "TRADEBOT_UID" in proc.stderr  # the container may run as the directory's owner
+
+
+KEY_FILE_SCRIPT = """
+import os, sys
+from bot.errors import ConfigError
+from bot.settings import load_settings
+os.environ["BOT_AUDIT_KEY_FILE"] = sys.argv[1]
+os.environ["BOT_LOG_DIR"] = sys.argv[2]
+try:
+    load_settings()
+except ConfigError as exc:
+    print(exc)
+else:
+    print("ok")
+"""
+
+
+def test_a_secret_the_container_user_cannot_read_is_a_setting_error_with_the_fix(unprivileged,
+                                                                              shared_tmp):
+    """docker-compose.secret.yml bind-mounts the host's secrets/audit.key as it is: made by
+    another user (root, in a clone owned by root) with mode 0600, the container's user cannot
+    read it. Settings refuse it with one line naming the file, the user, its owner and the
+    chown, before anything is created (it was `stopped: Permission denied`, blaming the log
+    and data directories, after the account and state files were made)."""
+    key = shared_tmp / "audit_key"
+    key.write_text("k" * 64 + "\n")
+    key.chmod(0o600)
+    if os.geteuid() == 0:
+        os.chown(key, 4321, 4321)
+    owner = key.stat().st_uid
+    if owner == unprivileged.uid:
+        pytest.skip("the key file belongs to the user the test runs as")
+    proc = unprivileged.run(KEY_FILE_SCRIPT, str(key), str(shared_tmp / "logs"))
+    assert proc.returncode == 0, proc.stderr
+    uid, gid = unprivileged.uid, unprivileged.gid
+    assert proc.stdout == (
+        f"BOT_AUDIT_KEY_FILE={str(key)!r} cannot be read by UID {uid} (GID {gid}): it belongs to "
+        f"UID {owner} with mode 0600; chown it to {uid}:{gid} on the host (Docker: "
+        f"`sudo chown {uid}:{gid} secrets/audit.key` in the clone).\n")
+    assert not (shared_tmp / "logs").exists()
 
 
 def test_the_healthcheck_fails_in_a_container_that_never_ran_a_cycle(container):

@@ -368,3 +368,17 @@ def test_an_argument_error_shows_the_subcommand_usage(tmp_path, args):
         head = args[0]
     assert proc.stderr.startswith(f"usage: tradebot {head} "), proc.stderr
     assert "unrecognized arguments" in proc.stderr.splitlines()[-1]
+
+
+def test_dry_run_names_the_real_kill_switch_file_not_its_scratch_copy(tmp_path):
+    """The dry run plans on a scratch copy of the data directory; deleting a file there resumes
+    nothing, so the message must name the operator's own KILL_SWITCH, as an absolute path."""
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "KILL_SWITCH").touch()
+    env = {**env_for(tmp_path), "BOT_DATA_DIR": "data"}  # relative to the working directory
+    proc = subprocess.run([sys.executable, "-m", "bot", "cycle", "--dry-run"], cwd=tmp_path,
+                          env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    (line,) = [ln for ln in proc.stdout.splitlines() if ln.startswith("kill switch engaged")]
+    assert f"kill-switch file {tmp_path / 'data' / 'KILL_SWITCH'} exists" in line, line
+    assert "delete it to resume trading" in line
