@@ -47,7 +47,8 @@ def test_the_command_as_a_user_runs_it(sim_trail):
     assert proc.returncode == 0 and proc.stdout.endswith(" passed, 0 failed\n"), proc.stdout
     help_text = subprocess.run([sys.executable, "-m", "bot", "audit", "check", "--help"],
                                capture_output=True, text=True).stdout
-    assert "Exit 0" in help_text and "1:" in help_text and "2:" in help_text
+    assert "exit codes: 0 the trail conforms; 1 it does not" in " ".join(help_text.split())
+    assert "2 bad arguments" in help_text
 
 
 # ---------------------------------------------------------------- damaged trails
