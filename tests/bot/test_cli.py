@@ -82,16 +82,24 @@ def test_dry_run_prints_the_plan_and_writes_nothing(tmp_path):
     assert not (tmp_path / "logs").exists()
 
 
+def _runner_after_its_first_cycle(tmp_path: Path) -> subprocess.Popen:
+    """`tradebot run` on a 10-second schedule, once its first cycle (which runs at once) is in."""
+    bot = subprocess.Popen([sys.executable, "-m", "bot", "run"], cwd=tmp_path,
+                           env=env_for(tmp_path, BOT_SCHEDULE="every 10 seconds"),
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    perf = tmp_path / "logs" / "performance.jsonl"
+    deadline = time.time() + 30
+    while time.time() < deadline and not (perf.exists() and perf.stat().st_size):
+        time.sleep(0.1)
+    if not (perf.exists() and perf.stat().st_size):
+        bot.kill()
+        pytest.fail("the first cycle runs at once, but none was recorded within 30 s")
+    return bot
+
+
 def test_a_second_runner_is_refused_and_sigterm_stops_the_first_cleanly(tmp_path):
-    first = subprocess.Popen([sys.executable, "-m", "bot", "run"], cwd=tmp_path,
-                             env=env_for(tmp_path, BOT_SCHEDULE="every 10 seconds"),
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    first = _runner_after_its_first_cycle(tmp_path)
     try:
-        perf = tmp_path / "logs" / "performance.jsonl"
-        deadline = time.time() + 30
-        while time.time() < deadline and not (perf.exists() and perf.stat().st_size):
-            time.sleep(0.1)
-        assert perf.stat().st_size, "the first cycle runs at once"
         second = tradebot(tmp_path, "run")
         assert second.returncode == 3
         assert "already running" in second.stderr and second.stderr.count("\n") == 1
@@ -258,14 +266,8 @@ def test_the_console_gets_a_short_start_summary_and_production_log_everything(tm
 
 
 def test_sigint_finishes_and_exits_0_with_the_stop_in_the_heartbeat(tmp_path):
-    bot = subprocess.Popen([sys.executable, "-m", "bot", "run"], cwd=tmp_path,
-                           env=env_for(tmp_path, BOT_SCHEDULE="every 10 seconds"),
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    bot = _runner_after_its_first_cycle(tmp_path)
     try:
-        perf = tmp_path / "logs" / "performance.jsonl"
-        deadline = time.time() + 30
-        while time.time() < deadline and not (perf.exists() and perf.stat().st_size):
-            time.sleep(0.1)
         bot.send_signal(signal.SIGINT)
         out, err = bot.communicate(timeout=30)
     finally:
