@@ -314,20 +314,21 @@ def _decision(r: dict, focus: str | None) -> list[str]:
     ranked = sorted(scores.items(), key=lambda kv: (-_num(kv[1]), kv[0]))
     targets = r.get("target_weights") or {}
     finals = r.get("final_weights") or {}
+    hold = bool(r.get("hold"))
     if focus is None:
         out.append("scores: " + (", ".join(f"{k} {_score(v)}" for k, v in ranked) or "none"))
         out.append(f"reason: {r.get('reason')}")
-        out.append("target weights: " + _weights(targets))
+        out.append("target weights: " + _weights(targets, hold))
     else:
         rank = next((i for i, (k, _) in enumerate(ranked, 1) if k == focus), None)
         score = (f"score {_score(scores[focus])} (rank {rank} of {len(ranked)})"
                  if rank is not None else "no score")
         out.append(f"reason: {r.get('reason')}")
-        out.append(f"{focus}: {score}, target weight {_pct(targets.get(focus, 0.0))}, final "
-                   f"weight {_pct(finals.get(focus, 0.0))}")
-        out.append("all target weights: " + _weights(targets))
-    if r.get("hold"):
-        out.append("hold: the model could not decide; its current holdings stay")
+        weights = ("no target: it holds" if hold and not targets else
+                   f"target weight {_pct(targets.get(focus, 0.0))}, final weight "
+                   f"{_pct(finals.get(focus, 0.0))}")
+        out.append(f"{focus}: {score}, {weights}")
+        out.append("all target weights: " + _weights(targets, hold))
     checks = r.get("risk_checks") or []
     shown = [c for c in checks if focus is None or c.get("symbol") in (focus, None)]
     for c in shown:
@@ -338,7 +339,7 @@ def _decision(r: dict, focus: str | None) -> list[str]:
     elif not shown:
         out.append(f"risk checks: none on {focus} ({len(checks)} on other symbols)")
     if focus is None:
-        out.append("final weights: " + _weights(finals))
+        out.append("final weights: " + _weights(finals, hold))
     return out
 
 
@@ -400,7 +401,7 @@ def _pct(v: object) -> str:
     return f"{v:.2%}" if isinstance(v, (int, float)) else str(v)
 
 
-def _weights(w: dict) -> str:
+def _weights(w: dict, hold: bool = False) -> str:
     if not w:
-        return "none (all cash)"
+        return "none: the model holds, its current holdings stay" if hold else "none (all cash)"
     return ", ".join(f"{k} {_pct(v)}" for k, v in sorted(w.items(), key=lambda kv: (-_num(kv[1]), kv[0])))

@@ -259,3 +259,17 @@ def test_money_is_never_negative_zero():
         ["0.00", "0.00", "-0.01", "12.50"]
     assert [explain_mod._signed(x) for x in (-0.0, -0.004, 0.0, -3.0)] == \
         ["0.00", "0.00", "+0.00", "-3.00"]
+
+
+def test_a_holding_decision_is_not_read_as_all_cash():
+    """A model that holds (v1 risk-off without its defensive symbol) returns no targets: its
+    holdings stay. Explain must say that, not 'none (all cash)' or 'could not decide'."""
+    held = ModelDecided("M", A, 1.0, "2024-03-27", ("SPY", "TLT"), "ab" * 32, {"XLK": 0.2}, {}, {},
+                        (), "hold: risk-off (SPY below its average) but TLT has no closes: the "
+                        "current holdings stay (v1's hold rule)", True).to_dict(ts(1))
+    text = "\n".join(explain_mod._decision(held, None))
+    assert "all cash" not in text and "could not decide" not in text
+    assert "target weights: none: the model holds, its current holdings stay" in text
+    assert "final weights: none: the model holds, its current holdings stay" in text
+    text = "\n".join(explain_mod._decision(held, "XLK"))
+    assert "all cash" not in text and "XLK: score 0.2 (rank 1 of 1), no target: it holds" in text
