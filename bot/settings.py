@@ -8,7 +8,6 @@ from __future__ import annotations
 import difflib
 import hashlib
 import ipaddress
-import math
 import os
 import re
 import stat

@@ -224,7 +224,7 @@ def format_summary(r: SimulationResult) -> str:
         lines.append(f"the models held (not enough data to decide) on {r.held_days:,} of "
                      f"{r.days:,} days")
         if r.held_days > MOSTLY_HELD * r.days:
-            lines.append(f"warning: that is most of the run, so return, CAGR and volatility are "
-                         f"diluted by days of holding cash: start the run where the data begins")
+            lines.append("warning: that is most of the run, so return, CAGR and volatility are "
+                         "diluted by days of holding cash: start the run where the data begins")
     lines.append(f"logs in {r.log_dir}")
     return "\n".join(lines)
