@@ -24,7 +24,7 @@ import orjson
 from audit.files import Line, iter_chunks, segments
 from audit.records import DECISIONS, ERRORS, EVENTS, ORDERS, PERFORMANCE, TRADES
 from audit.timestamps import format_slot
-from bot.pruned import pruned
+from bot.pruned import Pruned, pruned
 
 _UTC = timezone.utc
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -203,19 +203,19 @@ def explain_cycle(log_dir: Path, cycle: str) -> str:
             cts = e.record.get("latest_due")
         by_cycle.setdefault(str(cts), []).append(e)
     cycles = sorted(by_cycle)
+    removed = pruned(log_dir)
     parts = []
     for i, cts in enumerate(cycles, 1):
         of = f" ({i} of {len(cycles)})" if len(cycles) > 1 else ""
         group = sorted(by_cycle[cts], key=lambda e: e.timestamp)
         streams = sorted({e.stream for e in group})
         head = f"cycle {cts}{of}: {len(group)} records from {', '.join(streams)} in {log_dir}"
-        parts.append(head + "\n" + _timeline(group, None) + _removed_note(log_dir, group, "cycle"))
+        parts.append(head + "\n" + _timeline(group, None) + _removed_note(removed, group, "cycle"))
     return "\n\n".join(parts)
 
 
-def _removed_note(log_dir: Path, entries: list[Entry], what: str) -> str:
+def _removed_note(removed: Pruned, entries: list[Entry], what: str) -> str:
     """A last line when retention removed records this story may lack (else "")."""
-    removed = pruned(log_dir)
     if not removed or (entries and removed.since is not None
                        and min(e.timestamp for e in entries) >= removed.since):
         return ""
@@ -264,7 +264,7 @@ def explain_order(log_dir: Path, order_id: str) -> str:
                     if x is not None and x != "")
     head = (f"order {oid}: {what or 'details unknown'} [{model or 'model unknown'}], "
             f"cycle {cts or 'unknown'}, {len(entries)} records in {log_dir}")
-    return head + "\n" + _timeline(entries, symbol) + _removed_note(log_dir, entries, "order")
+    return head + "\n" + _timeline(entries, symbol) + _removed_note(pruned(log_dir), entries, "order")
 
 
 def _order_facts(entries: list[Entry]) -> dict[str, Any]:

@@ -120,6 +120,10 @@ def collect(log_dir: Path, max_trades: int = MAX_TRADE_ROWS) -> ReportData:
         elif step.kind == "fill":
             trades.append(step.record)
             trade_count += 1
+    if not snapshots and removed:
+        raise NothingToReport(
+            f"nothing to report: {removed.describe()} in {log_dir}, and no cycle_complete "
+            "snapshot was written after it; run the report again after the next cycle")
     if not snapshots:
         raise NothingToReport(
             f"nothing to report: {PERFORMANCE} in {log_dir} holds no cycle_complete snapshot "

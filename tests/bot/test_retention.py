@@ -25,7 +25,7 @@ from bot.scheduling import SlotPlanner, parse_schedule
 from bot.settings import Settings
 from bot.trail_check import ERROR, check
 from tests.fakes import FakeClock, utc
-from tests.trails import ROOT, clean_env
+from tests.trails import ROOT, clean_env, copy_trail
 
 pytestmark = pytest.mark.usefixtures("no_bot_env")
 KEY = "0123456789abcdef0123456789abcdef"
@@ -154,3 +154,15 @@ def test_an_order_whose_records_were_removed_is_said_so(pruned_trail):
     from bot.explain import explain_order
     with pytest.raises(LookupError, match="retention removed old segments"):
         explain_order(pruned_trail, "tb-20250303T150000Z-EqualWeightModel_v1-QQQ-buy")
+
+
+def test_no_snapshot_after_the_removal_is_said_as_such(pruned_trail, tmp_path):
+    from bot.report import NothingToReport
+    logs = copy_trail(pruned_trail, tmp_path / "logs")
+    for path in segments(logs, "performance.jsonl"):
+        path.write_bytes(b"")  # every retained snapshot gone as well
+    result = check(logs)
+    assert result.errors == [] and result.cycles == 0
+    assert "no snapshot was written after it" in result.findings[0].message
+    with pytest.raises(NothingToReport, match="retention removed old segments"):
+        collect(logs)
