@@ -158,8 +158,10 @@ def build_observers(settings: Settings, trail: AuditTrail, clock: Clock,
     trail.listeners.extend(observers)
     if key is not None and settings.self_verify_interval > 0:
         from bot.selfcheck import SelfVerify
-        observers.append(SelfVerify(trail.log_dir, key, settings.self_verify_interval, trail,
-                                    clock.now, targets=list(observers)))
+        self_verify = SelfVerify(trail.log_dir, key, settings.self_verify_interval, trail,
+                                 clock.now, targets=list(observers))
+        trail.listeners.append(self_verify)  # no verify while the trail cannot be written
+        observers.append(self_verify)
     from bot.heartbeat import HEARTBEAT_FILE, Heartbeat
     heartbeat = Heartbeat(settings.data_dir / HEARTBEAT_FILE, {
         "schedule": settings.schedule, "market_hours": settings.effective_market_hours,

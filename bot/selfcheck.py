@@ -1,8 +1,10 @@
 """The live trail checks itself: `run` verifies its own trail every `BOT_SELF_VERIFY_INTERVAL`
 seconds (0: never), as `tradebot audit verify` would, and tells the metrics and the alert webhook.
 
-`SelfVerify` is a cycle observer. Right after a cycle has finished (completed or failed), when
-the interval has passed since the last verify (the first one: after the first cycle), it
+`SelfVerify` is a cycle observer and a trail listener. Right after a cycle has finished
+(completed or failed), when the interval has passed since the last verify (the first one: after
+the first cycle), unless the trail could not be written since its last record (trading halts
+then, and the alerts say so; a full disk's files may not even be readable), it
 verifies the trail on the bot's own thread: no cycle runs and nothing is written meanwhile, so
 the files and their chains are read at rest (lines after the last checkpoint are unsealed, which
 verify reports as a warning, not a failure). The result goes to every target's
@@ -79,6 +81,7 @@ class SelfVerify:
         self._verify = verify
         self.last: TrailVerdict | None = None
         self._failure_recorded = False
+        self._writable = True
 
     def __repr__(self) -> str:  # never show the key
         return f"SelfVerify({str(self.log_dir)!r}, every {self.interval:g} s)"
@@ -117,7 +120,7 @@ class SelfVerify:
         """Nothing to do at start-up (the first verify follows the first cycle)."""
 
     def cycle_finished(self, report: CycleReport) -> None:
-        if self.due():
+        if self._writable and self.due():
             self.check()
 
     def waiting(self, next_slot: datetime) -> None:
@@ -131,3 +134,13 @@ class SelfVerify:
 
     def close(self) -> None:
         """Nothing to let go."""
+
+    # --- TrailListener ---------------------------------------------------------------------
+    def recorded(self, rec: object, timestamp: str) -> None:
+        self._writable = True
+
+    def synced(self, seconds: float) -> None:
+        pass
+
+    def write_failed(self, error: str) -> None:
+        self._writable = False

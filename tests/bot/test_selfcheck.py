@@ -169,3 +169,20 @@ def test_verify_trail_reads_what_audit_verify_says(tmp_path):
     tamper_first_trade(tmp_path)
     ok, problems, summary = verify_trail(tmp_path / "logs", KEY.encode())
     assert not ok and any("trades.jsonl" in p for p in problems)
+
+
+def test_no_verify_after_a_cycle_whose_trail_could_not_be_written(tmp_path):
+    """A full disk halts trading; the files may not even be readable (/dev/full reads forever)."""
+    bot = live_bot(tmp_path, self_verify_interval=60)
+    sv = the(bot, SelfVerify)
+    calls = []
+    sv._verify = lambda log_dir, key: calls.append(1) or (True, (), "trail valid")
+    try:
+        sv.write_failed("cannot write decisions.jsonl: No space left on device")
+        from bot.observers import CycleReport
+        sv.cycle_finished(CycleReport(SLOT, SLOT, 0.1, "the audit trail cannot be written"))
+        assert calls == []
+        cycle(bot, 0)  # records written again: the verify follows the cycle
+        assert calls == [1]
+    finally:
+        close(bot)
