@@ -192,6 +192,8 @@ EVENT_DETAILS: dict[str, tuple[FieldSpec, ...]] = {
     "rotation": (_f("file", STRING),),
     "integrity_warning": (_f("file", STRING),),
     "possible_loss": (_f("file", STRING), _f("bytes_cut", INTEGER)),
+    # the live trail's periodic self-verify failed (bot/selfcheck.py)
+    "trail_verify_failed": (_f("problems", INTEGER), _f("summary", STRING)),
 }
 
 

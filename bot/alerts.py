@@ -2,8 +2,9 @@
 
 `WebhookAlerts` is a cycle observer and a trail listener. It alerts when trading halts, when the
 kill switch engages (once per engagement: it re-arms after a completed cycle without it), when
-the trail cannot be written (once, until a record is written again), and when `after_failures`
-cycles fail in a row (once per streak). The body has a one-line `text`, so Slack- or
+the trail cannot be written (once, until a record is written again), when `after_failures`
+cycles fail in a row (once per streak), and when the live trail's self-verify fails (once per
+failure: it re-arms after a verify that passes). The body has a one-line `text`, so Slack- or
 Mattermost-style incoming webhooks show it as is.
 
 Sending happens on a daemon thread; a webhook that fails (refused, 5xx, timeout) never raises
@@ -109,6 +110,7 @@ class WebhookAlerts:
         self._kill_this_cycle = False
         self._write_armed = True
         self._failures = 0
+        self._verify_armed = True
         self.sent = 0  # alerts handed to the webhook successfully (for tests and status)
 
     def __repr__(self) -> str:  # never show the URL
@@ -160,6 +162,17 @@ class WebhookAlerts:
             if self._thread.is_alive():
                 self._note("WARN", "the alert webhook did not answer in time: alerts still "
                                    "queued at stop were not sent")
+        self._flush_notes()
+
+    # --- SelfVerify target (bot/selfcheck.py) ---------------------------------------------
+    def trail_verified(self, verdict) -> None:
+        if verdict.ok:
+            self._verify_armed = True
+        elif self._verify_armed:
+            self._verify_armed = False
+            self._alert("trail_verify_failed", f"the audit trail does not verify: "
+                        f"{verdict.describe()}", {"problems": len(verdict.problems),
+                                                  "summary": one_line(verdict.summary)})
         self._flush_notes()
 
     # --- TrailListener ---------------------------------------------------------------------

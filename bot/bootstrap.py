@@ -125,7 +125,7 @@ def build_bot(settings: Settings, clock: Clock, *, live: bool, log_dir: Path | N
     trail = AuditTrail(log_dir or settings.log_dir, clock, durable=live, key=key, echo=echo,
                        max_bytes=settings.log_max_bytes, backups=settings.log_backups,
                        compress=settings.log_compress)
-    observers = build_observers(settings, trail, clock) if live else ()
+    observers = build_observers(settings, trail, clock, key) if live else ()
     if is_generated(origin):
         key_file = Path(origin.removeprefix("generated ")).resolve()
         trail.record(EventRecorded(
@@ -139,10 +139,12 @@ def build_bot(settings: Settings, clock: Clock, *, live: bool, log_dir: Path | N
                observers=observers)
 
 
-def build_observers(settings: Settings, trail: AuditTrail, clock: Clock) -> tuple[CycleObserver, ...]:
+def build_observers(settings: Settings, trail: AuditTrail, clock: Clock,
+                    key: bytes | None = None) -> tuple[CycleObserver, ...]:
     """What watches a live bot: the heartbeat `tradebot health` reads (always), metrics
     (BOT_METRICS_PORT) and alerts (BOT_ALERT_WEBHOOK_URL), both off by default; these two hear
-    every record the trail writes and every cycle."""
+    every record the trail writes and every cycle. Last, the trail's self-verify
+    (BOT_SELF_VERIFY_INTERVAL, with `key`), which tells the metrics and the alerts."""
     observers: list = []
     if settings.metrics_port is not None:
         from bot.telemetry import Metrics
@@ -154,6 +156,12 @@ def build_observers(settings: Settings, trail: AuditTrail, clock: Clock) -> tupl
         observers.append(WebhookAlerts(settings.alert_webhook_url.get_secret_value(),
                                        settings.alert_after_failures, clock=clock, log=trail.log))
     trail.listeners.extend(observers)
+    if key is not None and settings.self_verify_interval > 0:
+        from bot.selfcheck import SelfVerify
+        self_verify = SelfVerify(trail.log_dir, key, settings.self_verify_interval, trail,
+                                 clock.now, targets=list(observers))
+        trail.listeners.append(self_verify)  # no verify while the trail cannot be written
+        observers.append(self_verify)
     from bot.heartbeat import HEARTBEAT_FILE, Heartbeat
     heartbeat = Heartbeat(settings.data_dir / HEARTBEAT_FILE, {
         "schedule": settings.schedule, "market_hours": settings.effective_market_hours,

@@ -7,7 +7,9 @@ record's `timestamp` and where it came from (`file:line`).
 
 Reading only: each stream is read once, in blocks; a block without the cycle (or order id)
 bytes is skipped unparsed, so a large trail costs a byte search. Nothing here recomputes a
-decision (that is `bot.rerun`) or checks the trail's integrity (that is `audit verify`).
+decision (that is `bot.rerun`) or checks the trail's integrity (that is `audit verify`). On a
+trail whose old segments retention removed, a cycle or order from before the removal's end is
+told with a note that some of its records are gone.
 """
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ import orjson
 from audit.files import Line, iter_chunks, segments
 from audit.records import DECISIONS, ERRORS, EVENTS, ORDERS, PERFORMANCE, TRADES
 from audit.timestamps import format_slot
+from bot.pruned import Pruned, pruned
 
 _UTC = timezone.utc
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -200,14 +203,24 @@ def explain_cycle(log_dir: Path, cycle: str) -> str:
             cts = e.record.get("latest_due")
         by_cycle.setdefault(str(cts), []).append(e)
     cycles = sorted(by_cycle)
+    removed = pruned(log_dir)
     parts = []
     for i, cts in enumerate(cycles, 1):
         of = f" ({i} of {len(cycles)})" if len(cycles) > 1 else ""
         group = sorted(by_cycle[cts], key=lambda e: e.timestamp)
         streams = sorted({e.stream for e in group})
         head = f"cycle {cts}{of}: {len(group)} records from {', '.join(streams)} in {log_dir}"
-        parts.append(head + "\n" + _timeline(group, None))
+        parts.append(head + "\n" + _timeline(group, None) + _removed_note(removed, group, "cycle"))
     return "\n\n".join(parts)
+
+
+def _removed_note(removed: Pruned, entries: list[Entry], what: str) -> str:
+    """A last line when retention removed records this story may lack (else "")."""
+    if not removed or (entries and removed.since is not None
+                       and min(e.timestamp for e in entries) >= removed.since):
+        return ""
+    return (f"\nNOTE {removed.describe()}: the trail is whole from {removed.since} on; this "
+            f"{what}'s records written before then may be gone")
 
 
 # --- explain an order ------------------------------------------------------------------------------
@@ -232,8 +245,11 @@ def explain_order(log_dir: Path, order_id: str) -> str:
     for name in (ORDERS, TRADES, ERRORS, EVENTS):
         entries += scan(log_dir, name, needle, names)
     if not entries:
-        raise LookupError(f"no order {oid!r} in {log_dir}: no record names it (list the ids "
-                          f"with: jq -r .order_id {log_dir / ORDERS})")
+        removed = pruned(log_dir)
+        gone = (f"; {removed.describe()}, so the trail is whole only from {removed.since} on"
+                if removed else "")
+        raise LookupError(f"no order {oid!r} in {log_dir}: no record names it{gone} (list the "
+                          f"ids with: jq -r .order_id {log_dir / ORDERS})")
     cts = next((c for e in entries if isinstance(c := e.record.get("cycle_timestamp"), str)), None)
     facts = _order_facts(entries)
     model, symbol = facts.get("model"), facts.get("symbol")
@@ -248,7 +264,7 @@ def explain_order(log_dir: Path, order_id: str) -> str:
                     if x is not None and x != "")
     head = (f"order {oid}: {what or 'details unknown'} [{model or 'model unknown'}], "
             f"cycle {cts or 'unknown'}, {len(entries)} records in {log_dir}")
-    return head + "\n" + _timeline(entries, symbol)
+    return head + "\n" + _timeline(entries, symbol) + _removed_note(pruned(log_dir), entries, "order")
 
 
 def _order_facts(entries: list[Entry]) -> dict[str, Any]:

@@ -9,6 +9,10 @@ opens with its `capital_share` of the opening NAV in cash; positions held at the
 to the `EXTERNAL` book (they were not bought by a model). Marks are the latest prices the trail
 knows: fill prices and the snapshots' `prices`.
 
+A trail whose old segments retention removed (`bot/pruned.py`) is replayed from its first
+snapshot after the removal: the account opens with that snapshot's cash, positions and prices,
+and only the total book is kept (which model bought a position held then is in the removed part).
+
 This module only computes; `bot/trail_check.py` compares the result with what the trail says.
 """
 from __future__ import annotations
@@ -19,6 +23,7 @@ from typing import Iterator, Mapping
 
 from audit.files import Line, iter_records
 from audit.records import DECISIONS, EVENTS, PERFORMANCE, TRADES
+from bot.pruned import Pruned, pruned
 
 EXTERNAL = "EXTERNAL"
 FLAT = 1e-9
@@ -161,10 +166,12 @@ def merged(log_dir: Path) -> Iterator[tuple[str, Line, dict]]:
 
 
 class Ledger:
-    """Replays fills and snapshots in time order, keeping every book up to date."""
+    """Replays fills and snapshots in time order, keeping every book up to date. With
+    `total_only` (a pruned trail) the per-model books are not kept."""
 
-    def __init__(self, shares: Mapping[str, float]) -> None:
-        self.shares = dict(shares)
+    def __init__(self, shares: Mapping[str, float], total_only: bool = False) -> None:
+        self.shares = {} if total_only else dict(shares)
+        self.total_only = total_only
         self.total = _Book()
         self.books: dict[str, _Book] = {}
         self.marks: dict[str, float] = {}
@@ -180,7 +187,7 @@ class Ledger:
         for sym, q in positions.items():
             self.total.hold(sym, float(q), self.marks.get(sym, 0.0))
             ext.hold(sym, float(q), self.marks.get(sym, 0.0))
-        if positions or abs(ext.cash) >= 0.005:
+        if not self.total_only and (positions or abs(ext.cash) >= 0.005):
             self.books[EXTERNAL] = ext
         self.opened = True
 
@@ -198,7 +205,7 @@ class Ledger:
             cash_diff = (self.total.cash, cash)
         if not diffs and cash_diff is None:
             return None
-        ext = self.books.setdefault(EXTERNAL, _Book())
+        ext = _Book() if self.total_only else self.books.setdefault(EXTERNAL, _Book())
         for sym, (rebuilt, recorded) in diffs.items():
             delta = recorded - rebuilt
             for book in (self.total, ext):
@@ -218,8 +225,9 @@ class Ledger:
         fee = float(rec.get("commission") or 0.0)
         self.marks[sym] = float(rec["price"])
         self.total.fill(sym, side, qty, value, fee)
-        model = rec.get("model") or EXTERNAL
-        self.books.setdefault(model, _Book()).fill(sym, side, qty, value, fee)
+        if not self.total_only:
+            model = rec.get("model") or EXTERNAL
+            self.books.setdefault(model, _Book()).fill(sym, side, qty, value, fee)
 
     def snapshot(self, rec: dict) -> None:
         """Take the snapshot's marks."""
@@ -234,13 +242,23 @@ class Ledger:
                     {m: b.freeze(self.marks) for m, b in sorted(self.books.items())}, drift)
 
 
-def replay(log_dir: Path) -> Iterator[Step]:
+def replay(log_dir: Path, removed: Pruned | None = None) -> Iterator[Step]:
     """Every fill, snapshot and start-up of the trail with the books right after it, oldest
-    first. A snapshot or start-up that disagrees with the fills before it carries a `drift`."""
-    ledger = Ledger(capital_shares(log_dir))
+    first. A snapshot or start-up that disagrees with the fills before it carries a `drift`.
+    When retention removed old segments (`removed`, read from the trail when not given), the
+    replay opens at the first snapshot from `removed.since` on: a step of kind "open" whose
+    record is that `cycle_complete`; everything before it is skipped."""
+    removed = pruned(log_dir) if removed is None else removed
+    ledger = Ledger(capital_shares(log_dir), total_only=bool(removed))
     fills_since = 0
     for kind, where, rec in merged(log_dir):
         drift = None
+        if removed and not ledger.opened:
+            if kind != "cycle" or str(rec.get("timestamp", "")) < (removed.since or ""):
+                continue  # before the removal's end some of the books' history is gone
+            ledger.open(_num(rec.get("cash")), _positions(rec), rec.get("prices") or {})
+            yield ledger.step("open", where, rec)
+            continue
         if kind == "open" and not ledger.opened:
             ledger.open(_num(rec.get("cash")), _positions(rec), rec.get("prices") or {})
         else:

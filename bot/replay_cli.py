@@ -179,7 +179,9 @@ def _json(r: CheckResult, steps: list[Step] | None) -> dict:
            "first": r.first, "last": r.last,
            "findings": [{"severity": f.severity, "where": str(f.where) if f.where else None,
                          "message": f.message} for f in r.findings],
-           "final": _step_json(r.final) if r.final else None}
+           "final": _step_json(r.final) if r.final else None,
+           "removed": ({"segments": dict(r.removed.segments), "since": r.removed.since}
+                       if r.removed else None)}
     if steps is not None:
         out["steps"] = [_step_json(s) for s in steps]
     return out

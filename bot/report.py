@@ -21,6 +21,7 @@ from bot.calendar import NY
 from bot.cycle import BENCHMARK
 from bot.errors import TradebotError
 from bot.ledger import EXTERNAL, replay
+from bot.pruned import Pruned, pruned
 from bot.metrics import CAGR_HELP, Performance, from_opening, performance
 
 MAX_TRADE_ROWS = 5000
@@ -66,6 +67,7 @@ class ReportData:
     last_step: object | None        # the last bot.ledger.Step (its books give the P&L)
     drifts: Sequence[str] = ()      # "file:line" of each step whose account differs from the fills
     opening: float | None = None    # the account's NAV when the trail opens (account_checked)
+    removed: Pruned | None = None   # what retention removed (the figures start after it)
 
 
 # ---------------------------------------------------------------- reading
@@ -103,20 +105,25 @@ def collect(log_dir: Path, max_trades: int = MAX_TRADE_ROWS) -> ReportData:
     snapshots: list[Snapshot] = []
     trades: deque[dict] = deque(maxlen=max_trades)
     trade_count, last, drifts, opening = 0, None, [], None
-    for step in replay(log_dir):
+    removed = pruned(log_dir)
+    for step in replay(log_dir, removed):
         last = step
         if step.kind == "open" and opening is None:
             nav = step.record.get("nav")
             opening = float(nav) if isinstance(nav, (int, float)) and nav > 0 else None
         if getattr(step, "drift", None) is not None:
             drifts.append(str(step.where))
-        if step.kind == "cycle":
+        if step.kind == "cycle" or step.record.get("event_type") == "cycle_complete":
             snap = _snapshot(step.record)
             if snap is not None:
                 snapshots.append(snap)
         elif step.kind == "fill":
             trades.append(step.record)
             trade_count += 1
+    if not snapshots and removed:
+        raise NothingToReport(
+            f"nothing to report: {removed.describe()} in {log_dir}, and no cycle_complete "
+            "snapshot was written after it; run the report again after the next cycle")
     if not snapshots:
         raise NothingToReport(
             f"nothing to report: {PERFORMANCE} in {log_dir} holds no cycle_complete snapshot "
@@ -125,7 +132,7 @@ def collect(log_dir: Path, max_trades: int = MAX_TRADE_ROWS) -> ReportData:
     errors = [rec for _where, rec in iter_records(
         log_dir, ERRORS, lambda where, why: unreadable.append(f"{where}: {why}"))]
     return ReportData(log_dir, snapshots, list(trades), trade_count, errors, unreadable, last,
-                      drifts, opening)
+                      drifts, opening, removed or None)
 
 
 # ---------------------------------------------------------------- figures
@@ -418,6 +425,17 @@ def _short_run_note(snapshots: Sequence[Snapshot]) -> str:
             "more cycles complete.</p>")
 
 
+def _removed_note(data: ReportData) -> str:
+    """On a trail retention pruned: the figures start at its first retained snapshot."""
+    if not data.removed:
+        return ""
+    first = data.snapshots[0].at.isoformat() if data.snapshots else "-"
+    return (f'<p class="meta warn" id="removed"><strong>{_e(data.removed.describe())}: every '
+            f"figure starts at the first snapshot after it ({_e(_stamp(first))} UTC), with its "
+            "NAV as the opening NAV; P&amp;L by model needs the removed history and is not "
+            "shown.</strong></p>")
+
+
 def render_html(data: ReportData, nav_svg: str, dd_svg: str, h: Headline,
                 months: Sequence[MonthRow]) -> str:
     """The whole page. Every text from the trail goes through html.escape."""
@@ -433,7 +451,8 @@ def render_html(data: ReportData, nav_svg: str, dd_svg: str, h: Headline,
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         f"<title>{_e(title)}</title><style>{_CSS}</style></head><body>",
-        f'<header><h1>{_e(title)}</h1><p class="meta">{meta}</p><nav>{links}</nav></header>',
+        f'<header><h1>{_e(title)}</h1><p class="meta">{meta}</p>{_removed_note(data)}'
+        f"<nav>{links}</nav></header>",
         _headline_section(h, _bench_note(h)),
         f'<section id="nav"><h2>NAV</h2>{_short_run_note(data.snapshots)}'
         f'<figure id="nav-chart">{nav_svg}</figure></section>',

@@ -74,6 +74,7 @@ ALLOWED: dict[str, str] = {
     "metrics_host": "an IP address or host name to listen on, e.g. 0.0.0.0 (all) or 127.0.0.1",
     "alert_webhook_url": "an http(s) URL that takes a JSON POST, or unset for no alerts",
     "alert_after_failures": "a whole number from 1 to 1000 (cycles failing in a row)",
+    "self_verify_interval": "a number of seconds from 0 (off) to 31536000 (a year)",
 }
 
 
@@ -138,6 +139,7 @@ class Settings(BaseSettings):
     metrics_host: str = "0.0.0.0"
     alert_webhook_url: SecretStr | None = None
     alert_after_failures: int = Field(3, ge=1, le=1000)
+    self_verify_interval: float = Field(3600.0, ge=0, le=31_536_000, allow_inf_nan=False)
 
     @field_validator("schedule")
     @classmethod

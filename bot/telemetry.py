@@ -54,6 +54,16 @@ class Metrics:
                                buckets=FSYNC_BUCKETS, registry=r)
         self.halted_gauge = Gauge(p + "halted", "1 once trading has stopped in this process",
                                   registry=r)
+        self.verify_ok = Gauge(p + "trail_verify_ok", "1 if the last self-verify of the trail "
+                               "passed, 0 if it failed (BOT_SELF_VERIFY_INTERVAL; absent until "
+                               "the first)", registry=r)
+        self.verify_time = Gauge(p + "trail_verify_timestamp_seconds",
+                                 "When the last self-verify of the trail ran (Unix time, bot clock)",
+                                 registry=r)
+        self.verify_problems = Gauge(p + "trail_verify_problems",
+                                     "Problems the last self-verify of the trail found", registry=r)
+        self.verify_duration = Gauge(p + "trail_verify_duration_seconds",
+                                     "How long the last self-verify of the trail took", registry=r)
         self.up = Gauge(p + "up", "1 while the bot process runs", registry=r)
         self.build = Gauge(p + "build_info", "The tradebot version (value is always 1)",
                            ["version"], registry=r)
@@ -126,6 +136,13 @@ class Metrics:
 
     def stopped(self, reason: str) -> None:
         """A clean stop is not an alert (`close` follows)."""
+
+    # --- SelfVerify target (bot/selfcheck.py) ---------------------------------------------
+    def trail_verified(self, verdict) -> None:
+        self.verify_ok.set(1 if verdict.ok else 0)
+        self.verify_time.set(verdict.at.timestamp())
+        self.verify_problems.set(len(verdict.problems) if not verdict.ok else 0)
+        self.verify_duration.set(verdict.seconds)
 
     # --- TrailListener ---------------------------------------------------------------------
     def recorded(self, rec: Record, timestamp: str) -> None:

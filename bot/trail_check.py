@@ -7,8 +7,9 @@ snapshot whose positions disagree with the fills before it, or whose `nav` is no
 its positions at its own prices; a scheduled slot with no `cycle_complete` and nothing in the
 trail that says why. Warnings (facts worth knowing, not contradictions): slots the trail says
 were missed or failed, cash that moved without a fill (dividends, fees), an account that changed
-while the bot was stopped. This reads the trail; it never repairs it (see `audit verify` for
-tampering, which this does not detect).
+while the bot was stopped. A trail whose old segments retention removed is checked from its
+first snapshot after the removal (a warning says what was removed and from when). This reads the
+trail; it never repairs it (see `audit verify` for tampering, which this does not detect).
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from audit.files import Line, iter_records
 from audit.records import ERRORS, EVENTS, ORDERS
 from audit.timestamps import format_slot
 from bot.ledger import Drift, Step, replay
+from bot.pruned import Pruned, pruned
 from bot.scheduling import SlotPlanner, parse_schedule
 from bot.simulate import slots as simulated_slots
 
@@ -47,6 +49,7 @@ class CheckResult:
     first: str | None = None
     last: str | None = None
     final: Step | None = None
+    removed: Pruned | None = None  # what retention removed (the check starts after it)
 
     @property
     def errors(self) -> list[Finding]:
@@ -64,19 +67,26 @@ class _Order:
     side: str
     model: str | None
     quantity: float
+    timestamp: str = ""
 
 
 def check(log_dir: Path, keep_steps: list[Step] | None = None) -> CheckResult:
     """Replay the trail and report every inconsistency. `keep_steps` (a list) receives the steps."""
-    out = CheckResult()
+    out = CheckResult(removed=pruned(log_dir))
     bad = lambda where, why: out.findings.append(Finding(ERROR, where, f"unreadable line: {why}"))
     orders = _orders(log_dir, out, bad)
     filled: dict[str, float] = {}
     fill_ids: dict[str, Line] = {}
     cycles: dict[str, _Cycle] = {}
     opens = since = 0
-    for step in replay(log_dir):
+    start: Step | None = None  # the snapshot a pruned trail is replayed from
+    for step in replay(log_dir, out.removed):
         rec, where = step.record, step.where
+        if out.removed and start is None:
+            start, opens = step, 1  # a start-up after it is a restart
+            out.cycles += 1
+            cycles.setdefault(str(rec.get("cycle_timestamp")), _Cycle(where, step.timestamp))
+            _check_snapshot(step, out)
         out.first = out.first or step.timestamp
         out.last = step.timestamp
         if keep_steps is not None:
@@ -100,17 +110,31 @@ def check(log_dir: Path, keep_steps: list[Step] | None = None) -> CheckResult:
                                             f"in this cycle, the trail has {since}: a fill line is "
                                             "missing"))
             since = 0
-        else:
+        elif step is not start:
             opens += 1
             if step.drift is not None and opens > 1:
                 out.findings.append(Finding(WARNING, where, "at this start-up the broker's account "
                                             "differed from the trail's: " + _describe(step.drift)
                                             + " (see the reconciliation event that follows)"))
         out.final = step
+    if out.removed:
+        out.findings.insert(0, Finding(WARNING, None, _removal(out.removed, start)))
+        if start is not None:  # orders before the start may have had their fills removed
+            orders = {oid: o for oid, o in orders.items() if o.timestamp >= start.timestamp}
     notes = _read_notes(log_dir)
     _check_unfilled(notes, orders, filled, out)
-    _check_gaps(notes, cycles, out)
+    _check_gaps(notes, cycles, out, str(start.cycle_timestamp) if start is not None else None)
     return out
+
+
+def _removal(removed: Pruned, start: Step | None) -> str:
+    if start is None:
+        return (f"{removed.describe()}, and no snapshot was written after it: nothing to replay "
+                "(the books are rebuilt from the first cycle_complete after the removal)")
+    return (f"{removed.describe()}: replayed from the first snapshot after it, cycle "
+            f"{start.cycle_timestamp} ({start.where}, {start.timestamp}), with that snapshot's "
+            "cash, positions and prices; the books before it and the P&L per model (which model "
+            "bought what was held then is in the removed part) are not rebuilt")
 
 
 def _check_unfilled(notes: "_Notes", orders: dict[str, _Order], filled: dict[str, float],
@@ -138,7 +162,7 @@ def _orders(log_dir: Path, out: CheckResult, bad) -> dict[str, _Order]:
                                         f"{orders[oid].where})"))
             continue
         orders[oid] = _Order(where, str(rec.get("symbol")), str(rec.get("side")), rec.get("model"),
-                             float(rec.get("quantity") or 0.0))
+                             float(rec.get("quantity") or 0.0), str(rec.get("timestamp", "")))
     return orders
 
 
@@ -280,8 +304,10 @@ class _Stretch:
         return f"slots {self.first} to {self.last} ({self.count} slots) have"
 
 
-def _check_gaps(notes: _Notes, cycles: dict[str, _Cycle], out: CheckResult) -> None:
-    """Every scheduled slot needs a `cycle_complete`, or a record of why it has none."""
+def _check_gaps(notes: _Notes, cycles: dict[str, _Cycle], out: CheckResult,
+                first_slot: str | None = None) -> None:
+    """Every scheduled slot needs a `cycle_complete`, or a record of why it has none (from
+    `first_slot` on, when retention removed the cycles before it)."""
     failed, runs, declared, finished = notes.failed, notes.runs, notes.declared, notes.finished
     if not runs:
         if cycles:
@@ -294,7 +320,7 @@ def _check_gaps(notes: _Notes, cycles: dict[str, _Cycle], out: CheckResult) -> N
     def report(expected: list[str], schedule: str) -> None:
         stretches: list[_Stretch] = []
         for i, slot in enumerate(expected):
-            if slot in cycles or slot in seen:
+            if slot in cycles or slot in seen or (first_slot is not None and slot < first_slot):
                 continue
             seen.add(slot)
             if slot in failed:
