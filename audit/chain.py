@@ -72,7 +72,8 @@ class ChainState:
 
 
 class ChainWriter:
-    """Appends signed records to one sidecar; one os.write per record, fdatasynced."""
+    """Appends signed records to one sidecar; one os.write per record, fdatasynced. A short write
+    (a full disk) is cut back off, as streams do."""
 
     def __init__(self, path: Path, key: bytes) -> None:
         self.path = path
@@ -86,7 +87,11 @@ class ChainWriter:
         record["mac"] = sign(self._key, record)
         line = orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE)
         written = os.write(self._fd, line)
-        if written != len(line):
+        if written != len(line):  # a full disk: never leave half a record behind
+            try:
+                os.ftruncate(self._fd, os.fstat(self._fd).st_size - written)
+            except OSError:
+                pass  # a torn tail left here is moved aside at the next start (repair_chain_tail)
             raise OSError(0, f"short write to {self.path}: {written} of {len(line)} bytes")
         if sync:
             os.fdatasync(self._fd)

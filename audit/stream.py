@@ -314,7 +314,8 @@ class Stream:
 
     def _tidy(self) -> None:
         """Finish a rotation a crash interrupted: drop temporary files, keep one copy of each
-        rotated segment, compress what should be compressed."""
+        rotated segment, compress what should be compressed. First a torn chain tail."""
+        self._repair_chain_tail()
         for tmp in self.directory.glob(self.name + ".*.gz.tmp"):
             tmp.unlink()
         for n in range(1, self.backups + 2):
@@ -324,6 +325,14 @@ class Stream:
                 plain.unlink()  # the .gz was renamed into place whole: it is the copy to keep
             elif plain.exists() and self.compress:
                 self._compress(plain)
+
+    def _repair_chain_tail(self) -> None:
+        chain = self.directory / (self.name + CHAIN_SUFFIX)
+        done = repair_tail(chain, self._stamp_compact(), json_lines=True)
+        if done:
+            self.notices.append(("repair", f"{done['file']}: torn last record ({done['bytes']} "
+                                 f"bytes, a crash or a full disk) moved to {done['moved_to']}; "
+                                 "the chain now ends at its last whole record", done))
 
     def close(self) -> None:
         if self._fd >= 0:

@@ -1,0 +1,188 @@
+"""Ordinary operations never make `audit verify` cry "altered" (issue 11, part 2): a crash in the
+middle of the built-in rotation (prune, seal, shift, compress), a full disk during a checkpoint,
+a torn chain tail, and retention into an archive directory instead of deletion.
+
+A crash is simulated in-process: the step after the chosen point raises `Crash` (a
+BaseException nothing in the trail catches), the trail is abandoned as a killed process would
+leave it, and a new trail is opened on the same directory (the restart)."""
+from __future__ import annotations
+
+import errno
+import gzip
+import os
+import stat
+from pathlib import Path
+
+import orjson
+import pytest
+
+import audit.chain
+from audit.chain import ChainWriter, read_chain
+from audit.records import OrderFailed
+from audit.trail import AuditTrail
+from audit.verify import MISSING, verify
+from audit.writer import AuditWriteFailed
+from tests.fakes import FakeClock, utc
+
+KEY = b"test-audit-key-0123456789"
+STREAM = "errors.jsonl"
+
+
+class Crash(BaseException):
+    """The process dies here (nothing after this point runs)."""
+
+
+def trail(d: Path, **kw) -> AuditTrail:
+    return AuditTrail(d, FakeClock(utc(2025, 3, 3, 15)), durable=True, key=KEY, **kw)
+
+
+def err(i: int) -> OrderFailed:
+    return OrderFailed("SPY", "buy", 1.0 + i, f"refused {i}", {"n": i}, "M", f"tb-{i}",
+                       "2025-03-03T15:00:00+00:00")
+
+
+def write(t: AuditTrail, start: int, n: int, written: list[int]) -> None:
+    """Record errors start..start+n-1, checkpointing after each; `written` gets each one whose
+    record() returned (a crash inside record() leaves that one out)."""
+    for i in range(start, start + n):
+        t.record(err(i))
+        written.append(i)
+        t.checkpoint()
+
+
+def read(path: Path) -> list[bytes]:
+    data = gzip.decompress(path.read_bytes()) if path.name.endswith(".gz") else path.read_bytes()
+    return data.splitlines()
+
+
+def kept_numbers(files: list[Path]) -> list[int]:
+    return [orjson.loads(x)["order_data"]["n"] for p in files for x in read(p)]
+
+
+def rotated_names(d: Path) -> list[str]:
+    return sorted(p.name for p in d.glob(STREAM + ".*")
+                  if p.name[len(STREAM) + 1:].split(".")[0].isdigit())
+
+
+def crash_at_move(monkeypatch, name: str, nth: int, when: str) -> None:
+    """Crash just before or after the nth rename/unlink of a file called `name`."""
+    seen = [0]
+    for fname in ("rename", "replace", "unlink", "remove"):
+        orig = getattr(os, fname)
+
+        def moved(src, *a, _orig=orig, **k):
+            mine = os.path.basename(os.fspath(src)) == name
+            if mine:
+                seen[0] += 1
+            if mine and seen[0] == nth and when == "before":
+                raise Crash(f"before moving {name}")
+            out = _orig(src, *a, **k)
+            if mine and seen[0] == nth and when == "after":
+                raise Crash(f"after moving {name}")
+            return out
+        monkeypatch.setattr(os, fname, moved)
+
+
+def crash_after_chain_record(monkeypatch, kind: str, nth: int) -> None:
+    """Crash right after the nth chain record of this type is written (and synced)."""
+    seen = [0]
+    orig = ChainWriter.write
+
+    def write_then_die(self, state, record, **k):
+        orig(self, state, record, **k)
+        if record.get("type") == kind and self.path.name == STREAM + ".chain":
+            seen[0] += 1
+            if seen[0] == nth:
+                raise Crash(f"after the {kind} record")
+    monkeypatch.setattr(ChainWriter, "write", write_then_die)
+
+
+def run_until_crash(d: Path, written: list[int], **kw) -> None:
+    t = trail(d, **kw)
+    with pytest.raises(Crash):
+        write(t, 0, 60, written)
+
+
+def restart_and_check(d: Path, monkeypatch, written: list[int], backups: int, compress: bool,
+                      **kw) -> AuditTrail:
+    """Restart after the crash, write some more, stop; the trail verifies and nothing retained
+    is lost or duplicated."""
+    monkeypatch.undo()
+    t = trail(d, max_bytes=600, backups=backups, compress=compress, **kw)
+    write(t, 1000, 8, written)
+    t.close()
+    report = verify(d, KEY)
+    problems = [(s.stream, seg.status, seg.file, seg.detail) for s in report.streams
+                for seg in s.segments if seg.status not in ("valid", "expired", "archived")]
+    problems += [(s.stream, p) for s in report.streams for p in s.problems]
+    assert report.exit_code == 0 and not problems, problems
+    suffix = ".gz" if compress else ""
+    expected = [f"{STREAM}.{n}{suffix}" for n in range(1, backups + 1)]
+    assert rotated_names(d) == expected  # one consistent set: .1 .. .N, nothing doubled
+    files = [d / n for n in reversed(expected)] + [d / STREAM]
+    kept = kept_numbers(files)
+    assert kept == written[len(written) - len(kept):]  # the newest, in order, nothing lost
+    return t
+
+
+# -- 3: a full disk during a checkpoint -------------------------------------------------------
+def half_write(monkeypatch) -> None:
+    real = os.write
+
+    def write_half(fd, data):
+        return real(fd, bytes(data[:len(data) // 2]))
+    monkeypatch.setattr(audit.chain.os, "write", write_half)
+
+
+def no_space(monkeypatch) -> None:
+    def full(fd, data):
+        raise OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr(audit.chain.os, "write", full)
+
+
+@pytest.mark.parametrize("disk_full", [half_write, no_space])
+def test_a_full_disk_during_a_checkpoint_leaves_no_torn_chain_line(tmp_path, monkeypatch, disk_full):
+    t = trail(tmp_path)
+    written: list[int] = []
+    write(t, 0, 5, written)
+    t.record(err(5))
+    chain = tmp_path / (STREAM + ".chain")
+    size = chain.stat().st_size
+    disk_full(monkeypatch)
+    with pytest.raises(AuditWriteFailed):
+        t.checkpoint()
+    assert chain.stat().st_size == size  # the short write was undone
+    monkeypatch.undo()  # space freed
+    write(t, 6, 5, written)
+    t.close()
+    assert all(r.get("type") != "unreadable" for r in read_chain(chain))
+    report = verify(tmp_path, KEY)
+    assert report.exit_code == 0, [(s.stream, s.problems, [g.detail for g in s.segments])
+                                   for s in report.streams]
+
+
+def test_a_torn_chain_tail_is_moved_aside_at_start(tmp_path):
+    """A power loss in the middle of a chain record (or a short write that could not be undone)
+    leaves half a line at the chain's end: the next start moves it aside like a torn stream tail,
+    records a `repair` event, and the trail verifies."""
+    t = trail(tmp_path)
+    written: list[int] = []
+    write(t, 0, 5, written)
+    t.record(err(5))
+    t.close()
+    chain = tmp_path / (STREAM + ".chain")
+    torn = b'{"type":"checkpoint","ts":"2025-03-03T15:00:00.000000+00:00","segm'
+    with open(chain, "ab") as f:
+        f.write(torn)
+    t = trail(tmp_path)
+    write(t, 6, 3, written)
+    t.close()
+    aside = list(tmp_path.glob(STREAM + ".chain.torn-*"))
+    assert len(aside) == 1 and aside[0].read_bytes() == torn
+    assert stat.S_IMODE(aside[0].stat().st_mode) == 0o600
+    repairs = [e for e in map(orjson.loads, (tmp_path / "events.jsonl").read_bytes().splitlines())
+               if e["event_type"] == "repair"]
+    assert [e["file"] for e in repairs] == [STREAM + ".chain"]
+    report = verify(tmp_path, KEY)
+    assert report.exit_code == 0, [(s.stream, s.problems, [g.detail for g in s.segments])
+                                   for s in report.streams]
