@@ -10,7 +10,7 @@ over its canonical JSON (sorted keys, without `mac`) and carrying the previous r
   checkpoint  segment, lines, bytes, hash, h0, line_hashes (the first 16 hex digits of each line's
               running hash since the previous checkpoint), inode
   seal        the same for the segment's end, plus `reason` (size, renamed, truncated)
-  expired     a segment the bot deleted by retention
+  expired     a segment the bot deleted by retention (segment, file), written before the delete
   repair      a torn tail moved aside at start-up (what, where)
 This module holds the format and the arithmetic; `stream.py` writes it, `verify.py` checks it.
 """
@@ -146,3 +146,24 @@ def resume(records: list[dict[str, Any]]) -> ChainState:
         if kind == "seal":
             state.start_segment()
     return state
+
+
+def trusted_records(records: list[dict[str, Any]], key: bytes) -> list[dict[str, Any]] | None:
+    """The records if every one is readable, signed by `key` and linked to the one before it;
+    None otherwise (nothing in such a chain is acted on: the writer and verify report it)."""
+    prev = ""
+    for rec in records:
+        if not signature_ok(key, rec) or rec.get("prev_mac") != prev:
+            return None
+        if rec.get("type") in ("checkpoint", "seal") and not _well_formed(rec):
+            return None
+        prev = rec["mac"]
+    return records
+
+
+def _well_formed(rec: dict[str, Any]) -> bool:
+    try:
+        int(rec["segment"]), int(rec["lines"]), bytes.fromhex(rec["h0"]), bytes.fromhex(rec["hash"])
+        return isinstance(rec.get("line_hashes", []), list)
+    except (KeyError, TypeError, ValueError):
+        return False

@@ -125,6 +125,112 @@ def restart_and_check(d: Path, monkeypatch, written: list[int], backups: int, co
     return t
 
 
+# -- 1 and 2: kill -9 in the middle of a built-in rotation -----------------------------------
+MOVES = [
+    # (file, nth move of it, before/after): with max_bytes=600 a file holds 2-3 records; the
+    # third rotation is the first that prunes (backups=2)
+    ("{s}.2{gz}", 1, "after"),      # the oldest pruned, its `expired` record not yet written (main)
+    ("{s}.2{gz}", 1, "before"),     # about to prune
+    ("{s}.1{gz}", 2, "after"),      # .1 shifted to .2, the active file not yet renamed
+    ("{s}", 3, "after"),            # the active file renamed to .1, not yet compressed
+    ("{s}.1.gz.tmp", 3, "before"),  # compressed into .gz.tmp, not yet renamed into place
+]
+
+
+@pytest.mark.parametrize("compress", [False, True])
+@pytest.mark.parametrize("move", MOVES, ids=lambda m: f"{m[2]}-{m[0]}-{m[1]}")
+def test_a_crash_during_rotation_leaves_no_missing_segment(tmp_path, monkeypatch, compress, move):
+    name, nth, when = move
+    gz = ".gz" if compress else ""
+    name = name.format(s=STREAM, gz=gz)
+    if name.endswith(".tmp") and not compress:
+        pytest.skip("no temporary file without compression")
+    crash_at_move(monkeypatch, name, nth, when)
+    written: list[int] = []
+    run_until_crash(tmp_path, written, max_bytes=600, backups=2, compress=compress)
+    restart_and_check(tmp_path, monkeypatch, written, 2, compress)
+
+
+@pytest.mark.parametrize("compress", [False, True])
+@pytest.mark.parametrize("kind,nth", [("seal", 1), ("seal", 3), ("expired", 1)])
+def test_a_crash_right_after_a_rotation_record_is_finished_at_restart(tmp_path, monkeypatch,
+                                                                       compress, kind, nth):
+    """Record first, then act: a seal (or expired) record with nothing moved yet is finished
+    (shift, rename, compress, prune) at the next start, once."""
+    crash_after_chain_record(monkeypatch, kind, nth)
+    written: list[int] = []
+    run_until_crash(tmp_path, written, max_bytes=600, backups=2, compress=compress)
+    restart_and_check(tmp_path, monkeypatch, written, 2, compress)
+    records = read_chain(tmp_path / (STREAM + ".chain"))
+    expired = [r["segment"] for r in records if r.get("type") == "expired"]
+    assert len(expired) == len(set(expired))  # idempotent: each segment expired once
+
+
+def test_a_crash_in_the_middle_of_the_shift_ends_in_a_consistent_set(tmp_path, monkeypatch):
+    """backups=3: .2 already shifted to .3, .1 not yet to .2, the active file not renamed."""
+    crash_at_move(monkeypatch, f"{STREAM}.2", 2, "after")
+    written: list[int] = []
+    run_until_crash(tmp_path, written, max_bytes=600, backups=3)
+    assert (tmp_path / f"{STREAM}.1").exists() and not (tmp_path / f"{STREAM}.2").exists()
+    restart_and_check(tmp_path, monkeypatch, written, 3, False)
+
+
+def test_a_crash_while_pruning_with_no_backups(tmp_path, monkeypatch):
+    """backups=0: the sealed active file itself is pruned; a crash after its seal (before its
+    `expired` record and the unlink) prunes it at restart."""
+    crash_after_chain_record(monkeypatch, "seal", 2)
+    written: list[int] = []
+    run_until_crash(tmp_path, written, max_bytes=600, backups=0)
+    monkeypatch.undo()
+    t = trail(tmp_path, max_bytes=600, backups=0)
+    write(t, 1000, 3, written)
+    t.close()
+    report = verify(tmp_path, KEY)
+    assert report.exit_code == 0, [(s.stream, [(g.status, g.detail) for g in s.segments], s.problems)
+                                   for s in report.streams]
+    assert rotated_names(tmp_path) == []
+
+
+def test_an_expired_segment_left_behind_is_deleted_at_start(tmp_path, monkeypatch):
+    """The `expired` record is in the chain, its file is still there (killed before the
+    unlink): the next start deletes it, and verify does not call it an unknown file."""
+    crash_after_chain_record(monkeypatch, "expired", 1)
+    written: list[int] = []
+    run_until_crash(tmp_path, written, max_bytes=600, backups=2)
+    assert (tmp_path / f"{STREAM}.2").exists()
+    restart_and_check(tmp_path, monkeypatch, written, 2, False)
+
+
+def test_a_completed_rotation_is_left_alone_at_start(tmp_path):
+    """No crash: a restart right after a rotation changes nothing and writes no record."""
+    t = trail(tmp_path, max_bytes=600, backups=2)
+    written: list[int] = []
+    write(t, 0, 20, written)
+    t._files[STREAM].rotate("requested")
+    t.close()
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    t = trail(tmp_path, max_bytes=600, backups=2)
+    t.close()
+    after = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    assert {k: v for k, v in after.items() if k.startswith(STREAM)} == \
+        {k: v for k, v in before.items() if k.startswith(STREAM)}
+
+
+def test_an_empty_segment_rotated_on_request_is_not_rotated_again(tmp_path):
+    """`AuditTrail.rotate` seals streams that have no lines: at the next start the empty active
+    file is not taken for that unfinished segment (no warning, no extra rotation)."""
+    t = trail(tmp_path, backups=2)
+    t.rotate()
+    t.close()
+    t = trail(tmp_path, backups=2)
+    t.close()
+    assert rotated_names(tmp_path) == [f"{STREAM}.1"]
+    warnings = [e for e in map(orjson.loads, (tmp_path / "events.jsonl").read_bytes().splitlines())
+                if e["event_type"] in ("integrity_warning", "rotation")]
+    assert warnings == []
+    assert verify(tmp_path, KEY).exit_code == 0
+
+
 # -- 3: a full disk during a checkpoint -------------------------------------------------------
 def half_write(monkeypatch) -> None:
     real = os.write
@@ -186,3 +292,34 @@ def test_a_torn_chain_tail_is_moved_aside_at_start(tmp_path):
     report = verify(tmp_path, KEY)
     assert report.exit_code == 0, [(s.stream, s.problems, [g.detail for g in s.segments])
                                    for s in report.streams]
+
+
+# -- the real `tradebot run`, killed with SIGKILL at the issue's points ----------------------
+@pytest.mark.parametrize("point", ["after-move:production.log.3.gz:1",    # pruned, not recorded (main)
+                                   "before-move:production.log.3.gz:1",   # recorded, not pruned
+                                   "before-move:production.log:4"],       # sealed, shifted, not renamed
+                         ids=["after-prune", "before-prune", "before-rename"])
+def test_kill9_during_the_real_rotation_then_audit_verify_is_valid(tmp_path, point):
+    import subprocess
+    import sys
+    import time
+
+    from tests import crashlab as lab
+    env = lab.env_for(tmp_path, BOT_LOG_MAX_BYTES="1000", BOT_LOG_BACKUPS="3",
+                      BOT_LOG_COMPRESS="true")
+    crashed = lab.start(tmp_path, env, "--max-cycles", "3", crash_at=point)
+    try:
+        rc = lab.wait_exit(crashed, 30)
+    finally:
+        lab.kill9(crashed)
+    assert rc == -9, f"{point} was not reached (exit code {rc}): {lab.stderr_of(crashed)}"
+    time.sleep(1.0)  # a later slot
+    proc = lab.start(tmp_path, env, "--max-cycles", "1")
+    assert lab.wait_exit(proc, 20) == 0, lab.stderr_of(proc)
+    verified = subprocess.run([sys.executable, "-m", "bot", "audit", "verify"], cwd=tmp_path,
+                              env=env, capture_output=True, text=True)
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert "MISSING" not in verified.stdout
+    logs = lab.log_dir(tmp_path)
+    assert sorted(p.name for p in logs.glob("production.log.*") if not p.name.endswith(".chain")) == \
+        [f"production.log.{n}.gz" for n in (1, 2, 3)]
