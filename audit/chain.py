@@ -11,6 +11,8 @@ over its canonical JSON (sorted keys, without `mac`) and carrying the previous r
               running hash since the previous checkpoint), inode
   seal        the same for the segment's end, plus `reason` (size, renamed, truncated)
   expired     a segment the bot deleted by retention (segment, file), written before the delete
+  archived    a segment the bot moved to BOT_LOG_ARCHIVE_DIR by retention (segment, file: its
+              name in the log directory, archive: its name in the archive), written before the move
   repair      a torn tail moved aside at start-up (what, where)
 This module holds the format and the arithmetic; `stream.py` writes it, `verify.py` checks it.
 """

@@ -25,7 +25,7 @@ import orjson
 
 from audit.chain import (CHAIN_SUFFIX, SHORT, ChainState, ChainWriter, checkpoint_record,
                          next_hash, read_chain, resume, trusted_records)
-from audit.writer import AuditWriteFailed
+from audit.writer import AuditWriteFailed, prepare_directory
 
 FILE_MODE = 0o600
 _BUFFER_LIMIT = 1 << 20
@@ -103,6 +103,20 @@ def _is_json(raw: bytes) -> bool:
         return False
 
 
+def _copy_durably(path: Path, target: Path) -> None:
+    """Copy `path` to `target` (0600) through `<target>.tmp`, synced, renamed into place whole:
+    the archive (another volume, perhaps) never holds half a segment under a segment's name."""
+    prepare_directory(target.parent)
+    tmp = target.with_name(target.name + ".tmp")
+    with open(path, "rb") as src, open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC,
+                                               FILE_MODE), "wb") as dst:
+        shutil.copyfileobj(src, dst)
+        dst.flush()
+        os.fsync(dst.fileno())
+    os.rename(tmp, target)
+    _fsync_dir(target.parent)
+
+
 def _first_line(path: Path) -> bytes | None:
     try:
         opener = gzip.open if path.name.endswith(".gz") else open
@@ -127,8 +141,8 @@ def _holds(path: Path, seal: dict[str, Any]) -> bool:
 
 
 def _segments(records: list[dict[str, Any]]) -> tuple[dict[int, dict[str, Any]], dict[int, dict[str, Any]]]:
-    """Each segment's h0 and first line hash, from the chain; and each pruned segment's
-    `expired` record."""
+    """Each segment's h0 and first line hash, from the chain; and each pruned segment's record
+    (`expired` or `archived`)."""
     segments: dict[int, dict[str, Any]] = {}
     fates: dict[int, dict[str, Any]] = {}
     for rec in records:
@@ -139,7 +153,7 @@ def _segments(records: list[dict[str, Any]]) -> tuple[dict[int, dict[str, Any]],
             hashes = rec.get("line_hashes") or []
             if seg["first"] is None and int(rec.get("from_line", 0)) == 0 and hashes:
                 seg["first"] = hashes[0]
-        elif kind == "expired" and isinstance(rec.get("segment"), int):
+        elif kind in ("expired", "archived") and isinstance(rec.get("segment"), int):
             fates[rec["segment"]] = rec
     return segments, fates
 
@@ -149,8 +163,9 @@ class Stream:
 
     def __init__(self, directory: Path, name: str, key: bytes, *, durable: bool,
                  stamp: Callable[[], str], max_bytes: int = 0, backups: int = 5,
-                 compress: bool = False) -> None:
+                 compress: bool = False, archive_dir: Path | None = None) -> None:
         self.directory = directory
+        self.archive_dir = archive_dir
         self.name = name
         self.path = directory / name
         self.durable = durable
@@ -306,15 +321,15 @@ class Stream:
         s.start_segment()
 
     # -- rotation ------------------------------------------------------------------------
-    # Record first, then act: the seal is in the chain before the file moves, an `expired`
-    # record before the file is deleted. A crash at any step leaves a state
+    # Record first, then act: the seal is in the chain before the file moves, an `expired` or
+    # `archived` record before the file is deleted or moved. A crash at any step leaves a state
     # that `_tidy` recognises by content at the next start and finishes, once.
     def _rotated(self, n: int) -> Path:
         return self.directory / f"{self.name}.{n}{'.gz' if self.compress else ''}"
 
     def rotate(self, reason: str) -> None:
         """Seal the active file and shift it to `.1` (older ones up by one; the oldest beyond
-        `backups` is pruned: deleted and sealed as expired)."""
+        `backups` is pruned: deleted and sealed as expired, or moved to the archive)."""
         self.flush()
         self.sync()
         self._seal(reason, inode=self._inode())
@@ -362,13 +377,45 @@ class Stream:
             self._compress(plain)
 
     def _prune(self, chain: ChainWriter, state: ChainState, segment: int, path: Path) -> None:
-        """Record the segment's fate in the chain (synced), then delete its file."""
-        record = {"type": "expired", "ts": self._stamp(), "segment": segment, "file": path.name}
+        """Record the segment's fate in the chain (synced), then delete or archive its file."""
+        if self.archive_dir is None:
+            record = {"type": "expired", "ts": self._stamp(), "segment": segment, "file": path.name}
+        else:
+            record = {"type": "archived", "ts": self._stamp(), "segment": segment,
+                      "file": path.name, "archive": self._archive_name(segment, path)}
         chain.write(state, record)
         self._carry_out(record, path)
 
+    def _archive_name(self, segment: int, path: Path) -> str:
+        """`<stream>.seg<segment>[.gz]`: never the same for two segments of a trail (another
+        trail's file of that name in a shared archive gets a time stamp added, never clobbered)."""
+        gz = ".gz" if path.name.endswith(".gz") else ""
+        name = f"{self.name}.seg{segment:06d}{gz}"
+        if (self.archive_dir / name).exists():
+            name = f"{self.name}.seg{segment:06d}.{self._stamp_compact()}{gz}"
+        return name
+
     def _carry_out(self, record: dict[str, Any], path: Path) -> None:
-        """Delete a pruned segment's file (its `expired` record is in the chain)."""
+        """Delete (expired) or move (archived) a pruned segment's file; idempotent."""
+        if record["type"] == "expired":
+            path.unlink()
+            _fsync_dir(self.directory)
+            return
+        if self.archive_dir is None:
+            self.notices.append(("integrity_warning", f"{path.name} was archived in the chain as "
+                                 f"{record['archive']} but BOT_LOG_ARCHIVE_DIR is not set: set it "
+                                 "to the archive directory so the bot can move it there",
+                                 {"file": path.name}))
+            return
+        target = self.archive_dir / str(record["archive"])
+        if target.exists():
+            if target.read_bytes() != path.read_bytes():
+                self.notices.append(("integrity_warning", f"{path.name} cannot be archived: "
+                                     f"{target} exists with other content; move one of them away",
+                                     {"file": path.name, "archive": str(target)}))
+                return
+        else:
+            _copy_durably(path, target)
         path.unlink()
         _fsync_dir(self.directory)
 
@@ -393,6 +440,9 @@ class Stream:
         self._repair_chain_tail()
         for tmp in self.directory.glob(self.name + ".*.gz.tmp"):
             tmp.unlink()
+        if self.archive_dir is not None:
+            for tmp in self.archive_dir.glob(self.name + ".seg*.tmp"):
+                tmp.unlink()
         for n in range(1, self.backups + 2):
             plain = self.directory / f"{self.name}.{n}"
             gz = self.directory / f"{self.name}.{n}.gz"
@@ -414,7 +464,8 @@ class Stream:
 
     def _finish_rotation(self, key: bytes) -> None:
         """Finish what a crash interrupted, recognising each file by its content:
-        - a rotated file holding a segment the chain says expired is deleted;
+        - a rotated file holding a segment the chain says expired (or archived) is deleted (or
+          moved to the archive);
         - when the chain's last signed segment record is the seal of a built-in rotation and the
           active file still holds that segment (same line count and hash from its h0), the
           rotation is finished: the oldest segments beyond `backups` are pruned (recorded first

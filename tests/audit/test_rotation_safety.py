@@ -216,21 +216,6 @@ def test_a_completed_rotation_is_left_alone_at_start(tmp_path):
         {k: v for k, v in before.items() if k.startswith(STREAM)}
 
 
-def test_an_empty_segment_rotated_on_request_is_not_rotated_again(tmp_path):
-    """`AuditTrail.rotate` seals streams that have no lines: at the next start the empty active
-    file is not taken for that unfinished segment (no warning, no extra rotation)."""
-    t = trail(tmp_path, backups=2)
-    t.rotate()
-    t.close()
-    t = trail(tmp_path, backups=2)
-    t.close()
-    assert rotated_names(tmp_path) == [f"{STREAM}.1"]
-    warnings = [e for e in map(orjson.loads, (tmp_path / "events.jsonl").read_bytes().splitlines())
-                if e["event_type"] in ("integrity_warning", "rotation")]
-    assert warnings == []
-    assert verify(tmp_path, KEY).exit_code == 0
-
-
 # -- 3: a full disk during a checkpoint -------------------------------------------------------
 def half_write(monkeypatch) -> None:
     real = os.write
@@ -294,6 +279,110 @@ def test_a_torn_chain_tail_is_moved_aside_at_start(tmp_path):
                                    for s in report.streams]
 
 
+# -- 4: an archive directory instead of deletion ----------------------------------------------
+def archived(d: Path) -> list[str]:
+    return sorted(p.name for p in d.iterdir()) if d.exists() else []
+
+
+@pytest.mark.parametrize("compress", [False, True])
+def test_retention_moves_pruned_segments_to_the_archive(tmp_path, compress):
+    logs, archive = tmp_path / "logs", tmp_path / "archive"
+    t = trail(logs, max_bytes=600, backups=1, compress=compress, archive_dir=archive)
+    written: list[int] = []
+    write(t, 0, 20, written)
+    t.close()
+    assert stat.S_IMODE(archive.stat().st_mode) == 0o700
+    gz = ".gz" if compress else ""
+    names = [n for n in archived(archive) if n.startswith(STREAM + ".")]
+    assert names and names == [f"{STREAM}.seg{k:06d}{gz}" for k in range(len(names))]
+    for n in names:
+        assert stat.S_IMODE((archive / n).stat().st_mode) == 0o600
+    files = [archive / n for n in names] + [logs / f"{STREAM}.1{gz}", logs / STREAM]
+    assert kept_numbers(files) == written  # nothing deleted: every line is somewhere
+    records = [r for r in read_chain(logs / (STREAM + ".chain")) if r.get("type") == "archived"]
+    assert [(r["segment"], r["archive"]) for r in records] == list(enumerate(names))
+    assert not any(r.get("type") == "expired" for r in read_chain(logs / (STREAM + ".chain")))
+    report = verify(logs, KEY)
+    assert report.exit_code == 0
+    assert not any(seg.status == MISSING for s in report.streams for seg in s.segments)
+
+
+@pytest.mark.parametrize("point", ["record", "copy"])
+def test_a_crash_while_archiving_is_finished_at_start(tmp_path, monkeypatch, point):
+    """Record first (`archived`), then move (copy to a temporary name, rename, unlink the
+    original): a crash at either step is finished at the next start, never duplicated."""
+    logs, archive = tmp_path / "logs", tmp_path / "archive"
+    if point == "record":
+        crash_after_chain_record(monkeypatch, "archived", 2)
+    else:
+        crash_at_move(monkeypatch, f"{STREAM}.seg000001.tmp", 1, "before")
+    written: list[int] = []
+    t = trail(logs, max_bytes=600, backups=1, archive_dir=archive)
+    with pytest.raises(Crash):
+        write(t, 0, 60, written)
+    monkeypatch.undo()
+    t = trail(logs, max_bytes=600, backups=1, archive_dir=archive)
+    write(t, 1000, 6, written)
+    t.close()
+    names = archived(archive)
+    assert not [n for n in names if n.endswith(".tmp")]
+    names = [n for n in names if n.startswith(STREAM + ".")]
+    assert names == [f"{STREAM}.seg{k:06d}" for k in range(len(names))]
+    files = [archive / n for n in names] + [logs / f"{STREAM}.1", logs / STREAM]
+    assert kept_numbers(files) == written
+    records = [r["segment"] for r in read_chain(logs / (STREAM + ".chain")) if r.get("type") == "archived"]
+    assert records == list(range(len(names)))
+    assert rotated_names(logs) == [f"{STREAM}.1"]
+    assert verify(logs, KEY).exit_code == 0
+
+
+def test_the_archive_directory_cannot_be_the_log_directory(tmp_path):
+    with pytest.raises(ValueError, match="BOT_LOG_ARCHIVE_DIR"):
+        trail(tmp_path, max_bytes=600, archive_dir=tmp_path)
+
+
+def test_a_failed_archive_move_stops_cleanly_and_is_finished_at_start(tmp_path, monkeypatch):
+    """The archive's volume is full: the rotation fails with AuditWriteFailed (never a raw
+    OSError), later writes fail the same way and go nowhere else; the next start finishes it."""
+    logs, archive = tmp_path / "logs", tmp_path / "archive"
+    import audit.stream
+
+    def full(path, target):
+        raise OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr(audit.stream, "_copy_durably", full)
+    t = trail(logs, max_bytes=600, backups=1, archive_dir=archive)
+    written: list[int] = []
+    with pytest.raises(AuditWriteFailed, match="cannot rotate"):
+        write(t, 0, 60, written)
+    sealed = (logs / STREAM).read_bytes()
+    with pytest.raises(AuditWriteFailed):
+        t.record(err(500))
+    assert (logs / STREAM).read_bytes() == sealed  # nothing added to the sealed segment
+    monkeypatch.undo()
+    t = trail(logs, max_bytes=600, backups=1, archive_dir=archive)
+    write(t, 1000, 6, written)
+    t.close()
+    names = [n for n in archived(archive) if n.startswith(STREAM + ".")]
+    files = [archive / n for n in names] + [logs / f"{STREAM}.1", logs / STREAM]
+    assert kept_numbers(files) == written
+    assert verify(logs, KEY).exit_code == 0
+
+
+def test_an_empty_segment_rotated_on_request_is_not_rotated_again(tmp_path):
+    """`AuditTrail.rotate` seals streams that have no lines: at the next start the empty active
+    file is not taken for that unfinished segment (no warning, no extra rotation)."""
+    t = trail(tmp_path, backups=2)
+    t.rotate()
+    t.close()
+    t = trail(tmp_path, backups=2)
+    t.close()
+    assert rotated_names(tmp_path) == [f"{STREAM}.1"]
+    warnings = [e for e in map(orjson.loads, (tmp_path / "events.jsonl").read_bytes().splitlines())
+                if e["event_type"] in ("integrity_warning", "rotation")]
+    assert warnings == []
+    assert verify(tmp_path, KEY).exit_code == 0
+
+
 # -- the real `tradebot run`, killed with SIGKILL at the issue's points ----------------------
 @pytest.mark.parametrize("point", ["after-move:production.log.3.gz:1",    # pruned, not recorded (main)
                                    "before-move:production.log.3.gz:1",   # recorded, not pruned
@@ -323,3 +412,43 @@ def test_kill9_during_the_real_rotation_then_audit_verify_is_valid(tmp_path, poi
     logs = lab.log_dir(tmp_path)
     assert sorted(p.name for p in logs.glob("production.log.*") if not p.name.endswith(".chain")) == \
         [f"production.log.{n}.gz" for n in (1, 2, 3)]
+
+
+# -- BOT_LOG_ARCHIVE_DIR ----------------------------------------------------------------------
+@pytest.fixture
+def clean_env(monkeypatch, tmp_path):
+    for k in list(os.environ):
+        if k.startswith("BOT_"):
+            monkeypatch.delenv(k)
+    monkeypatch.chdir(tmp_path)  # no stray .env
+
+
+@pytest.mark.parametrize("value,words", [("./logs", "is BOT_LOG_DIR"), ("logs/", "is BOT_LOG_DIR"),
+                                         ("a-file", "is not a directory")])
+def test_a_bad_archive_directory_is_refused_at_load(clean_env, tmp_path, monkeypatch, value, words):
+    from bot.errors import ConfigError
+    from bot.settings import load_settings
+    (tmp_path / "a-file").write_text("x")
+    monkeypatch.setenv("BOT_LOG_ARCHIVE_DIR", value)
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    message = str(info.value)
+    assert "BOT_LOG_ARCHIVE_DIR" in message and words in message and "\n" not in message
+    assert not (tmp_path / "logs").exists()  # nothing created
+
+
+def test_the_archive_setting_reaches_the_live_trail(clean_env, tmp_path, monkeypatch):
+    from bot.bootstrap import build_bot
+    from bot.settings import load_settings
+    monkeypatch.setenv("BOT_LOG_ARCHIVE_DIR", str(tmp_path / "archive"))
+    monkeypatch.setenv("BOT_AUDIT_KEY", KEY.decode())
+    s = load_settings()
+    assert s.log_archive_dir == tmp_path / "archive" and load_settings().log_archive_dir is not None
+    bot = build_bot(s, FakeClock(utc(2025, 3, 3, 15)), live=True)
+    try:
+        assert {f.archive_dir for f in bot.trail._files.values()} == {tmp_path / "archive"}
+    finally:
+        bot.trail.close()
+        bot.state.close()
+        bot.broker.close()
+    assert load_settings().redacted()["log_archive_dir"] == str(tmp_path / "archive")
