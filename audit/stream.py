@@ -127,6 +127,30 @@ def _first_line(path: Path) -> bytes | None:
     return line or None
 
 
+def _last_segment_record(path: Path, window: int = 1 << 18) -> tuple[dict[str, Any] | None, bool]:
+    """The chain's last checkpoint or seal, read from its last `window` bytes (None if that
+    window holds none), and whether the window was the whole chain."""
+    try:
+        with open(path, "rb") as f:
+            size = f.seek(0, os.SEEK_END)
+            start = max(0, size - window)
+            f.seek(start)
+            data = f.read()
+    except FileNotFoundError:
+        return None, True
+    lines = data.splitlines()
+    if start > 0 and lines:
+        lines = lines[1:]  # the window's first line is partial
+    for raw in reversed(lines):
+        try:
+            rec = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            continue
+        if isinstance(rec, dict) and rec.get("type") in ("checkpoint", "seal"):
+            return rec, start == 0
+    return None, start == 0
+
+
 def _holds(path: Path, seal: dict[str, Any]) -> bool:
     """Does the file hold exactly the sealed segment (its line count and hash from its h0)?"""
     if not path.is_file():
@@ -470,8 +494,14 @@ class Stream:
           active file still holds that segment (same line count and hash from its h0), the
           rotation is finished: the oldest segments beyond `backups` are pruned (recorded first
           if they were not), the others renamed to `.N` by age, the active file to `.1`.
-        A chain that is not whole and signed by this key is left alone (reported elsewhere)."""
+        A chain that is not whole and signed by this key is left alone (reported elsewhere).
+        A crash between any two steps leaves a built-in seal as the last segment record, so only
+        then is the whole chain read and checked (one look at its tail otherwise)."""
         chain_path = self.directory / (self.name + CHAIN_SUFFIX)
+        tail, whole = _last_segment_record(chain_path)
+        if (tail is None and whole) or (tail is not None and (
+                tail.get("type") != "seal" or tail.get("reason") not in _BUILT_IN)):
+            return
         records = trusted_records(read_chain(chain_path), key)
         if not records:
             return

@@ -452,3 +452,19 @@ def test_the_archive_setting_reaches_the_live_trail(clean_env, tmp_path, monkeyp
         bot.state.close()
         bot.broker.close()
     assert load_settings().redacted()["log_archive_dir"] == str(tmp_path / "archive")
+
+
+def test_a_start_after_a_clean_stop_does_not_reread_the_whole_chain(tmp_path, monkeypatch):
+    """Finishing a rotation is needed only when the chain's last segment record is a built-in
+    seal; otherwise start-up reads the chain's tail, not all of it again (a year of 15-minute
+    cycles is 35,040 records per stream)."""
+    import audit.stream
+    t = trail(tmp_path, max_bytes=600, backups=2)
+    written: list[int] = []
+    write(t, 0, 12, written)
+    t.close()
+
+    def whole_chain_checked(*a, **k):
+        raise AssertionError("the whole chain was read and checked again")
+    monkeypatch.setattr(audit.stream, "trusted_records", whole_chain_checked)
+    trail(tmp_path, max_bytes=600, backups=2).close()
