@@ -97,10 +97,22 @@ def crash_after_chain_record(monkeypatch, kind: str, nth: int) -> None:
     monkeypatch.setattr(ChainWriter, "write", write_then_die)
 
 
+def abandon(t: AuditTrail) -> None:
+    """Close what a killed process would leave to the kernel (the stream and chain descriptors;
+    one closed just before the crash is already closed, and nothing has reused its number)."""
+    for f in (*t._files.values(), t._text):
+        for fd in (f._fd, f._chain._fd):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+
 def run_until_crash(d: Path, written: list[int], **kw) -> None:
     t = trail(d, **kw)
     with pytest.raises(Crash):
         write(t, 0, 60, written)
+    abandon(t)
 
 
 def restart_and_check(d: Path, monkeypatch, written: list[int], backups: int, compress: bool,
@@ -320,6 +332,7 @@ def test_a_crash_while_archiving_is_finished_at_start(tmp_path, monkeypatch, poi
     t = trail(logs, max_bytes=600, backups=1, archive_dir=archive)
     with pytest.raises(Crash):
         write(t, 0, 60, written)
+    abandon(t)
     monkeypatch.undo()
     t = trail(logs, max_bytes=600, backups=1, archive_dir=archive)
     write(t, 1000, 6, written)
@@ -358,6 +371,7 @@ def test_a_failed_archive_move_stops_cleanly_and_is_finished_at_start(tmp_path, 
     with pytest.raises(AuditWriteFailed):
         t.record(err(500))
     assert (logs / STREAM).read_bytes() == sealed  # nothing added to the sealed segment
+    abandon(t)
     monkeypatch.undo()
     t = trail(logs, max_bytes=600, backups=1, archive_dir=archive)
     write(t, 1000, 6, written)
