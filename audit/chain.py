@@ -10,7 +10,9 @@ over its canonical JSON (sorted keys, without `mac`) and carrying the previous r
   checkpoint  segment, lines, bytes, hash, h0, line_hashes (the first 16 hex digits of each line's
               running hash since the previous checkpoint), inode
   seal        the same for the segment's end, plus `reason` (size, renamed, truncated)
-  expired     a segment the bot deleted by retention
+  expired     a segment the bot deleted by retention (segment, file), written before the delete
+  archived    a segment the bot moved to BOT_LOG_ARCHIVE_DIR by retention (segment, file: its
+              name in the log directory, archive: its name in the archive), written before the move
   repair      a torn tail moved aside at start-up (what, where)
 This module holds the format and the arithmetic; `stream.py` writes it, `verify.py` checks it.
 """
@@ -72,7 +74,8 @@ class ChainState:
 
 
 class ChainWriter:
-    """Appends signed records to one sidecar; one os.write per record, fdatasynced."""
+    """Appends signed records to one sidecar; one os.write per record, fdatasynced. A short write
+    (a full disk) is cut back off, as streams do."""
 
     def __init__(self, path: Path, key: bytes) -> None:
         self.path = path
@@ -86,7 +89,11 @@ class ChainWriter:
         record["mac"] = sign(self._key, record)
         line = orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE)
         written = os.write(self._fd, line)
-        if written != len(line):
+        if written != len(line):  # a full disk: never leave half a record behind
+            try:
+                os.ftruncate(self._fd, os.fstat(self._fd).st_size - written)
+            except OSError:
+                pass  # a torn tail left here is moved aside at the next start (repair_chain_tail)
             raise OSError(0, f"short write to {self.path}: {written} of {len(line)} bytes")
         if sync:
             os.fdatasync(self._fd)
@@ -141,3 +148,24 @@ def resume(records: list[dict[str, Any]]) -> ChainState:
         if kind == "seal":
             state.start_segment()
     return state
+
+
+def trusted_records(records: list[dict[str, Any]], key: bytes) -> list[dict[str, Any]] | None:
+    """The records if every one is readable, signed by `key` and linked to the one before it;
+    None otherwise (nothing in such a chain is acted on: the writer and verify report it)."""
+    prev = ""
+    for rec in records:
+        if not signature_ok(key, rec) or rec.get("prev_mac") != prev:
+            return None
+        if rec.get("type") in ("checkpoint", "seal") and not _well_formed(rec):
+            return None
+        prev = rec["mac"]
+    return records
+
+
+def _well_formed(rec: dict[str, Any]) -> bool:
+    try:
+        int(rec["segment"]), int(rec["lines"]), bytes.fromhex(rec["h0"]), bytes.fromhex(rec["hash"])
+        return isinstance(rec.get("line_hashes", []), list)
+    except (KeyError, TypeError, ValueError):
+        return False

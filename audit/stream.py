@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import re
 import shutil
 import stat
 from pathlib import Path
@@ -22,12 +23,14 @@ from typing import Any, Callable
 
 import orjson
 
-from audit.chain import (CHAIN_SUFFIX, ChainState, ChainWriter, checkpoint_record, next_hash,
-                         read_chain, resume)
-from audit.writer import AuditWriteFailed
+from audit.chain import (CHAIN_SUFFIX, SHORT, ChainState, ChainWriter, checkpoint_record,
+                         next_hash, read_chain, resume, trusted_records)
+from audit.writer import AuditWriteFailed, prepare_directory
 
 FILE_MODE = 0o600
 _BUFFER_LIMIT = 1 << 20
+_BUILT_IN = ("size", "requested")  # seal reasons of the bot's own rotation
+_ROTATED = re.compile(r"^\.(\d+)(\.gz)?$")
 
 
 def _fsync_dir(path: Path) -> None:
@@ -100,13 +103,93 @@ def _is_json(raw: bytes) -> bool:
         return False
 
 
+def _copy_durably(path: Path, target: Path) -> None:
+    """Copy `path` to `target` (0600) through `<target>.tmp`, synced, renamed into place whole:
+    the archive (another volume, perhaps) never holds half a segment under a segment's name."""
+    prepare_directory(target.parent)
+    tmp = target.with_name(target.name + ".tmp")
+    with open(path, "rb") as src, open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC,
+                                               FILE_MODE), "wb") as dst:
+        shutil.copyfileobj(src, dst)
+        dst.flush()
+        os.fsync(dst.fileno())
+    os.rename(tmp, target)
+    _fsync_dir(target.parent)
+
+
+def _first_line(path: Path) -> bytes | None:
+    try:
+        opener = gzip.open if path.name.endswith(".gz") else open
+        with opener(path, "rb") as f:
+            line = f.readline()
+    except (OSError, EOFError):
+        return None
+    return line or None
+
+
+def _last_segment_record(path: Path, window: int = 1 << 18) -> tuple[dict[str, Any] | None, bool]:
+    """The chain's last checkpoint or seal, read from its last `window` bytes (None if that
+    window holds none), and whether the window was the whole chain."""
+    try:
+        with open(path, "rb") as f:
+            size = f.seek(0, os.SEEK_END)
+            start = max(0, size - window)
+            f.seek(start)
+            data = f.read()
+    except FileNotFoundError:
+        return None, True
+    lines = data.splitlines()
+    if start > 0 and lines:
+        lines = lines[1:]  # the window's first line is partial
+    for raw in reversed(lines):
+        try:
+            rec = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            continue
+        if isinstance(rec, dict) and rec.get("type") in ("checkpoint", "seal"):
+            return rec, start == 0
+    return None, start == 0
+
+
+def _holds(path: Path, seal: dict[str, Any]) -> bool:
+    """Does the file hold exactly the sealed segment (its line count and hash from its h0)?"""
+    if not path.is_file():
+        return False
+    lines = path.read_bytes().splitlines(keepends=True)
+    if len(lines) != int(seal["lines"]):
+        return False
+    h = bytes.fromhex(seal["h0"])
+    for line in lines:
+        h = next_hash(h, line)
+    return h.hex() == seal["hash"]
+
+
+def _segments(records: list[dict[str, Any]]) -> tuple[dict[int, dict[str, Any]], dict[int, dict[str, Any]]]:
+    """Each segment's h0 and first line hash, from the chain; and each pruned segment's record
+    (`expired` or `archived`)."""
+    segments: dict[int, dict[str, Any]] = {}
+    fates: dict[int, dict[str, Any]] = {}
+    for rec in records:
+        kind = rec.get("type")
+        if kind in ("checkpoint", "seal"):
+            k = int(rec["segment"])
+            seg = segments.setdefault(k, {"h0": bytes.fromhex(rec["h0"]), "first": None})
+            hashes = rec.get("line_hashes") or []
+            if seg["first"] is None and int(rec.get("from_line", 0)) == 0 and hashes:
+                seg["first"] = hashes[0]
+        elif kind in ("expired", "archived") and isinstance(rec.get("segment"), int):
+            fates[rec["segment"]] = rec
+    return segments, fates
+
+
 class Stream:
     """Writes one stream; see the module docstring."""
 
     def __init__(self, directory: Path, name: str, key: bytes, *, durable: bool,
                  stamp: Callable[[], str], max_bytes: int = 0, backups: int = 5,
-                 compress: bool = False) -> None:
+                 compress: bool = False, archive_dir: Path | None = None) -> None:
         self.directory = directory
+        self.archive_dir = archive_dir
         self.name = name
         self.path = directory / name
         self.durable = durable
@@ -121,7 +204,7 @@ class Stream:
         self._dirty = False
         if durable:
             self._repair()
-            self._tidy()
+            self._tidy(key)
         self._chain = ChainWriter(directory / (name + CHAIN_SUFFIX), key)
         self.state = resume(read_chain(self._chain.path))
         self._fd = _open_append(self.path)
@@ -262,41 +345,103 @@ class Stream:
         s.start_segment()
 
     # -- rotation ------------------------------------------------------------------------
+    # Record first, then act: the seal is in the chain before the file moves, an `expired` or
+    # `archived` record before the file is deleted or moved. A crash at any step leaves a state
+    # that `_tidy` recognises by content at the next start and finishes, once.
     def _rotated(self, n: int) -> Path:
         return self.directory / f"{self.name}.{n}{'.gz' if self.compress else ''}"
 
     def rotate(self, reason: str) -> None:
         """Seal the active file and shift it to `.1` (older ones up by one; the oldest beyond
-        `backups` is deleted and sealed as expired)."""
+        `backups` is pruned: deleted and sealed as expired, or moved to the archive)."""
         self.flush()
         self.sync()
-        inode = self._inode()
-        self._seal(reason, inode=inode)
+        self._seal(reason, inode=self._inode())
         os.close(self._fd)
-        newest_sealed = self.state.segment - 1
+        try:
+            self._shift(self.state.segment - 1)
+            self._fd = _open_append(self.path)
+        except OSError as exc:
+            self._fd = self._refusing_fd()
+            raise AuditWriteFailed(exc.errno, f"cannot rotate {self.path}: {exc.strerror or exc} "
+                                   "(the next start finishes the rotation)") from exc
+        # built-in rotation is ordinary: the seal and expiry records in the chain say it all
+        # (a notice here would be written, and could rotate again, without end)
+
+    def _refusing_fd(self) -> int:
+        """After a failed rotation: a descriptor every later write fails on (AuditWriteFailed),
+        never a closed number another file may reuse. The sealed file still in place is opened
+        read-only (nothing is added to a sealed segment); a new active file if it was moved."""
+        if not self.path.exists():
+            try:
+                return _open_append(self.path)
+            except OSError:
+                return os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+        return os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
+
+    def _shift(self, newest_sealed: int) -> None:
         for n in range(self.backups, 0, -1):
             src = self._rotated(n)
             if not src.exists():
                 continue
             if n == self.backups:
-                src.unlink()
-                self._chain.write(self.state, {"type": "expired", "ts": self._stamp(),
-                                               "segment": newest_sealed - n, "file": src.name})
+                self._prune(self._chain, self.state, newest_sealed - n, src)
             else:
                 src.rename(self._rotated(n + 1))
         if self.backups > 0:
-            plain = self.directory / f"{self.name}.1"
-            self.path.rename(plain)  # atomic: the sealed segment is whole under one name
-            _fsync_dir(self.directory)
-            if self.compress:
-                self._compress(plain)
+            self._rename_to_first(self.path)
         else:
-            self.path.unlink()
-            self._chain.write(self.state, {"type": "expired", "ts": self._stamp(),
-                                           "segment": newest_sealed, "file": self.name})
-        self._fd = _open_append(self.path)
-        # built-in rotation is ordinary: the seal and expiry records in the chain say it all
-        # (a notice here would be written, and could rotate again, without end)
+            self._prune(self._chain, self.state, newest_sealed, self.path)
+
+    def _rename_to_first(self, path: Path) -> None:
+        plain = self.directory / f"{self.name}.1"
+        path.rename(plain)  # atomic: the sealed segment is whole under one name
+        _fsync_dir(self.directory)
+        if self.compress:
+            self._compress(plain)
+
+    def _prune(self, chain: ChainWriter, state: ChainState, segment: int, path: Path) -> None:
+        """Record the segment's fate in the chain (synced), then delete or archive its file."""
+        if self.archive_dir is None:
+            record = {"type": "expired", "ts": self._stamp(), "segment": segment, "file": path.name}
+        else:
+            record = {"type": "archived", "ts": self._stamp(), "segment": segment,
+                      "file": path.name, "archive": self._archive_name(segment, path)}
+        chain.write(state, record)
+        self._carry_out(record, path)
+
+    def _archive_name(self, segment: int, path: Path) -> str:
+        """`<stream>.seg<segment>[.gz]`: never the same for two segments of a trail (another
+        trail's file of that name in a shared archive gets a time stamp added, never clobbered)."""
+        gz = ".gz" if path.name.endswith(".gz") else ""
+        name = f"{self.name}.seg{segment:06d}{gz}"
+        if (self.archive_dir / name).exists():
+            name = f"{self.name}.seg{segment:06d}.{self._stamp_compact()}{gz}"
+        return name
+
+    def _carry_out(self, record: dict[str, Any], path: Path) -> None:
+        """Delete (expired) or move (archived) a pruned segment's file; idempotent."""
+        if record["type"] == "expired":
+            path.unlink()
+            _fsync_dir(self.directory)
+            return
+        if self.archive_dir is None:
+            self.notices.append(("integrity_warning", f"{path.name} was archived in the chain as "
+                                 f"{record['archive']} but BOT_LOG_ARCHIVE_DIR is not set: set it "
+                                 "to the archive directory so the bot can move it there",
+                                 {"file": path.name}))
+            return
+        target = self.archive_dir / str(record["archive"])
+        if target.exists():
+            if target.read_bytes() != path.read_bytes():
+                self.notices.append(("integrity_warning", f"{path.name} cannot be archived: "
+                                     f"{target} exists with other content; move one of them away",
+                                     {"file": path.name, "archive": str(target)}))
+                return
+        else:
+            _copy_durably(path, target)
+        path.unlink()
+        _fsync_dir(self.directory)
 
     def _compress(self, plain: Path) -> None:
         """`.N` -> `.N.gz` through a temporary file: at every instant one whole copy has a
@@ -312,18 +457,115 @@ class Stream:
         plain.unlink()
         _fsync_dir(self.directory)
 
-    def _tidy(self) -> None:
-        """Finish a rotation a crash interrupted: drop temporary files, keep one copy of each
+    def _tidy(self, key: bytes) -> None:
+        """At start-up, before the chain is resumed: repair a torn chain tail; finish a rotation
+        a crash interrupted (see `_finish_rotation`); drop temporary files, keep one copy of each
         rotated segment, compress what should be compressed."""
+        self._repair_chain_tail()
         for tmp in self.directory.glob(self.name + ".*.gz.tmp"):
             tmp.unlink()
+        if self.archive_dir is not None:
+            for tmp in self.archive_dir.glob(self.name + ".seg*.tmp"):
+                tmp.unlink()
         for n in range(1, self.backups + 2):
             plain = self.directory / f"{self.name}.{n}"
             gz = self.directory / f"{self.name}.{n}.gz"
             if plain.exists() and gz.exists():
                 plain.unlink()  # the .gz was renamed into place whole: it is the copy to keep
-            elif plain.exists() and self.compress:
+        self._finish_rotation(key)
+        for n in range(1, self.backups + 2):
+            plain = self.directory / f"{self.name}.{n}"
+            if plain.exists() and self.compress:
                 self._compress(plain)
+
+    def _repair_chain_tail(self) -> None:
+        chain = self.directory / (self.name + CHAIN_SUFFIX)
+        done = repair_tail(chain, self._stamp_compact(), json_lines=True)
+        if done:
+            self.notices.append(("repair", f"{done['file']}: torn last record ({done['bytes']} "
+                                 f"bytes, a crash or a full disk) moved to {done['moved_to']}; "
+                                 "the chain now ends at its last whole record", done))
+
+    def _finish_rotation(self, key: bytes) -> None:
+        """Finish what a crash interrupted, recognising each file by its content:
+        - a rotated file holding a segment the chain says expired (or archived) is deleted (or
+          moved to the archive);
+        - when the chain's last signed segment record is the seal of a built-in rotation and the
+          active file still holds that segment (same line count and hash from its h0), the
+          rotation is finished: the oldest segments beyond `backups` are pruned (recorded first
+          if they were not), the others renamed to `.N` by age, the active file to `.1`.
+        A chain that is not whole and signed by this key is left alone (reported elsewhere).
+        A crash between any two steps leaves a built-in seal as the last segment record, so only
+        then is the whole chain read and checked (one look at its tail otherwise)."""
+        chain_path = self.directory / (self.name + CHAIN_SUFFIX)
+        tail, whole = _last_segment_record(chain_path)
+        if (tail is None and whole) or (tail is not None and (
+                tail.get("type") != "seal" or tail.get("reason") not in _BUILT_IN)):
+            return
+        records = trusted_records(read_chain(chain_path), key)
+        if not records:
+            return
+        segments, fates = _segments(records)
+        files = self._identify_rotated(segments)
+        last = next((r for r in reversed(records) if r.get("type") in ("checkpoint", "seal")), None)
+        unfinished = (last is not None and last["type"] == "seal" and last.get("reason") in _BUILT_IN
+                      and int(last["segment"]) not in fates and _holds(self.path, last)
+                      and (int(last["lines"]) > 0 or not self._empty_first()))
+        if not files and not unfinished:
+            return
+        newest = int(last["segment"]) if unfinished and last is not None else -1
+        if unfinished:
+            files[newest] = self.path
+        chain, state = None, ChainState(last_mac=records[-1]["mac"])
+        try:
+            for k in sorted(files):
+                path = files[k]
+                if k in fates:
+                    self._carry_out(fates[k], path)
+                elif unfinished and k <= newest - self.backups:
+                    chain = chain or ChainWriter(chain_path, key)
+                    self._prune(chain, state, k, path)
+                elif unfinished and path != self.path:
+                    target = self.directory / f"{self.name}.{newest - k + 1}{'.gz' if path.name.endswith('.gz') else ''}"
+                    if path != target and not target.exists():
+                        path.rename(target)
+                        _fsync_dir(self.directory)
+            if unfinished and self.backups > 0 and self.path.exists():
+                if any(p.exists() for p in (self.directory / f"{self.name}.1",
+                                            self.directory / f"{self.name}.1.gz")):
+                    self.notices.append(("integrity_warning", f"{self.name}: cannot finish an "
+                                         f"interrupted rotation, {self.name}.1 is a file the chain "
+                                         "does not know: `tradebot audit verify` will show it",
+                                         {"file": self.name}))
+                    return
+                self._rename_to_first(self.path)
+        finally:
+            if chain is not None:
+                chain.close()
+        if unfinished:
+            self.notices.append(("rotation", f"{self.name}: a rotation interrupted by a crash "
+                                 f"was finished (segment {newest} sealed)", {"file": self.name}))
+
+    def _empty_first(self) -> bool:
+        """Is there an empty `.1` (an empty segment, which no content identifies, rotated)?"""
+        return any(p.exists() and _first_line(p) is None
+                   for p in (self.directory / f"{self.name}.1", self.directory / f"{self.name}.1.gz"))
+
+    def _identify_rotated(self, segments: dict[int, dict[str, Any]]) -> dict[int, Path]:
+        """Rotated files (`.N`, `.N.gz`) by the sealed segment whose first line hash (from its
+        h0) their first line reproduces."""
+        firsts = {(seg["h0"], seg["first"]): k for k, seg in segments.items() if seg["first"]}
+        out: dict[int, Path] = {}
+        for path in self.directory.glob(self.name + ".*"):
+            rest = path.name[len(self.name):]
+            if not _ROTATED.match(rest):
+                continue
+            line = _first_line(path)
+            for (h0, first), k in firsts.items():
+                if line is not None and next_hash(h0, line).hex()[:SHORT] == first:
+                    out.setdefault(k, path)
+                    break
+        return out
 
     def close(self) -> None:
         if self._fd >= 0:

@@ -47,8 +47,11 @@ class AuditTrail:
 
     def __init__(self, log_dir: Path, clock: _Clock, *, durable: bool, key: bytes,
                  echo: TextIO | None = None, max_bytes: int = 0, backups: int = 5,
-                 compress: bool = False) -> None:
+                 compress: bool = False, archive_dir: Path | None = None) -> None:
         self.log_dir = Path(log_dir)
+        if archive_dir is not None and Path(archive_dir).resolve() == self.log_dir.resolve():
+            raise ValueError("BOT_LOG_ARCHIVE_DIR is the log directory: archive pruned segments "
+                             "in another directory (or leave it unset to delete them)")
         self.durable = durable
         self._now: Callable[[], datetime] = clock.now
         self._echo = echo
@@ -56,7 +59,8 @@ class AuditTrail:
 
         def stream(name: str) -> Stream:
             return Stream(self.log_dir, name, key, durable=durable, stamp=self._stamp,
-                          max_bytes=max_bytes, backups=backups, compress=compress)
+                          max_bytes=max_bytes, backups=backups, compress=compress,
+                          archive_dir=None if archive_dir is None else Path(archive_dir))
         self._files = {name: stream(name) for name in STREAMS}
         self._text = stream(PRODUCTION_LOG)
         self.counts = dict.fromkeys(STREAMS, 0)

@@ -20,6 +20,7 @@ from audit.chain import CHAIN_SUFFIX, GENESIS, SHORT, next_hash, read_chain, sig
 from audit.records import PRODUCTION_LOG, STREAMS
 
 VALID, INVALID, MISSING, EXPIRED, UNSEALED = "valid", "INVALID", "MISSING", "expired", "unsealed"
+ARCHIVED = "archived"
 _ROTATED = re.compile(r"^\.(\d+)(\.gz)?$")
 
 
@@ -42,7 +43,7 @@ class StreamReport:
 
     @property
     def ok(self) -> bool:
-        return not self.problems and all(s.status in (VALID, EXPIRED, UNSEALED) for s in self.segments)
+        return not self.problems and all(s.status in (VALID, EXPIRED, ARCHIVED, UNSEALED) for s in self.segments)
 
 
 @dataclass
@@ -132,8 +133,8 @@ def verify_stream(log_dir: Path, name: str, key: bytes) -> tuple[StreamReport | 
             seg["checkpoints"].append(rec)
             if kind == "seal":
                 seg["seal"] = rec
-        elif kind == "expired":
-            segs.setdefault(int(rec["segment"]), {"checkpoints": [], "seal": None, "expired": False})["expired"] = True
+        elif kind in ("expired", "archived"):
+            segs.setdefault(int(rec["segment"]), {"checkpoints": [], "seal": None, "expired": False})["expired"] = rec
     sealed = sorted((k for k, s in segs.items() if s["seal"] is not None), reverse=True)
     current = max((k for k in segs if segs[k]["seal"] is None), default=(sealed[0] + 1) if sealed else 0)
 
@@ -151,8 +152,13 @@ def verify_stream(log_dir: Path, name: str, key: bytes) -> tuple[StreamReport | 
         seg = segs.get(k, {"checkpoints": [], "seal": None, "expired": False})
         path = files.get(k) if seg["seal"] is not None else (active if k == current else None)
         if seg["expired"] and (path is None or not path.exists()):
-            rep.segments.append(SegmentReport(f"{name} (segment {k})", k, EXPIRED, 0,
-                                              "deleted by retention and sealed as expired"))
+            if seg["expired"]["type"] == "archived":
+                rep.segments.append(SegmentReport(f"{name} (segment {k})", k, ARCHIVED, 0,
+                                                  f"moved by retention to the archive directory as "
+                                                  f"{seg['expired'].get('archive')}"))
+            else:
+                rep.segments.append(SegmentReport(f"{name} (segment {k})", k, EXPIRED, 0,
+                                                  "deleted by retention and sealed as expired"))
             prev_seal_hash = seg["seal"]["hash"] if seg["seal"] else None
             continue
         if path is None or not path.exists():

@@ -124,7 +124,8 @@ def build_bot(settings: Settings, clock: Clock, *, live: bool, log_dir: Path | N
     key, origin = load_key(settings, create=True)
     trail = AuditTrail(log_dir or settings.log_dir, clock, durable=live, key=key, echo=echo,
                        max_bytes=settings.log_max_bytes, backups=settings.log_backups,
-                       compress=settings.log_compress)
+                       compress=settings.log_compress,
+                       archive_dir=settings.log_archive_dir if live else None)
     observers = build_observers(settings, trail, clock, key) if live else ()
     if is_generated(origin):
         key_file = Path(origin.removeprefix("generated ")).resolve()

@@ -67,6 +67,7 @@ ALLOWED: dict[str, str] = {
                      "built-in rotation off",
     "log_backups": "a whole number from 0 to 1000",
     "log_compress": "true or false",
+    "log_archive_dir": "a directory path other than BOT_LOG_DIR, or unset to delete pruned segments",
     "on_audit_failure": "'exit' (stop with exit code 1) or 'wait' (stay up, trade nothing)",
     "log_level": "'info' or 'debug' (debug adds the HTTP libraries' own log lines)",
     "health_grace": "a number of seconds from 0 to 86400",
@@ -132,6 +133,7 @@ class Settings(BaseSettings):
     log_max_bytes: int = Field(10_000_000, ge=0, le=INT64_MAX)
     log_backups: int = Field(5, ge=0, le=1000)
     log_compress: bool = False
+    log_archive_dir: Path | None = None
     on_audit_failure: Literal["exit", "wait"] = "exit"
     log_level: Literal["info", "debug"] = "info"
     health_grace: float = Field(300.0, ge=0, le=86400, allow_inf_nan=False)
@@ -188,6 +190,18 @@ class Settings(BaseSettings):
             if len(key) < 16:
                 raise ValueError(f"BOT_AUDIT_KEY_FILE={str(f)!r} holds fewer than 16 bytes: put a "
                                  "longer random key in it")
+        return self
+
+    @model_validator(mode="after")
+    def _archive_apart_from_logs(self) -> "Settings":
+        a = self.log_archive_dir
+        if a is not None and a.resolve() == self.log_dir.resolve():
+            raise ValueError(f"BOT_LOG_ARCHIVE_DIR={str(a)!r} is BOT_LOG_DIR: archive pruned "
+                             "segments in another directory (ideally another volume), or leave it "
+                             "unset to delete them")
+        if a is not None and a.exists() and not a.is_dir():
+            raise ValueError(f"BOT_LOG_ARCHIVE_DIR={str(a)!r} is not a directory: point it at a "
+                             "directory (it is created if absent)")
         return self
 
     @field_validator("alert_webhook_url")
