@@ -93,8 +93,19 @@ def build_parser() -> argparse.ArgumentParser:
                         description="Check each segment of every stream (active, .N and .N.gz) "
                         "against its signed chain.",
                         epilog="exit codes: 0 valid (unsealed lines are a warning); 1 something "
-                        "was altered or is missing; 2 the key is missing or wrong, or bad arguments")
+                        "was altered or is missing; 2 the key is missing or wrong, the anchor is "
+                        "missing (see --no-anchor), or bad arguments")
     v.add_argument("--logs-dir", type=Path, metavar="DIR", help="log directory (default BOT_LOG_DIR)")
+    v.add_argument("--data-dir", type=Path, metavar="DIR",
+                   help="data directory holding the trail's anchor (default BOT_DATA_DIR)")
+    v.add_argument("--no-anchor", action="store_true",
+                   help="check the chains alone (a trail copied to another host) and print what "
+                   "that cannot rule out")
+    v.add_argument("--anchors", type=Path, metavar="FILE",
+                   help="also check the trail against anchor lines collected elsewhere (docker "
+                   "logs, BOT_ANCHOR_FILE)")
+    v.add_argument("--archive-dir", type=Path, metavar="DIR",
+                   help="where archived segments are (default BOT_LOG_ARCHIVE_DIR, if set)")
     _add_audit_check(asub)
     sub.add_parser("health", help="exit 0 when the last cycle is recent and ok and the logs are writable",
                    description="Read the heartbeat the cycle writes in the data directory (the broker "
@@ -520,17 +531,8 @@ def _copy_db(path: Path, dst: Path) -> None:
 def cmd_audit(args: argparse.Namespace) -> int:
     if args.audit_command == "check":
         return cmd_audit_check(args)
-    from audit.verify import format_report, verify
-    from bot.audit_key import load_key
-
-    s = _settings()
-    logs = args.logs_dir or s.log_dir
-    if not logs.is_dir():
-        raise ConfigError(f"{logs} is not a directory: give the log directory to verify")
-    key, _origin = load_key(s, create=False)
-    report = verify(logs, key)
-    print(format_report(report))
-    return report.exit_code
+    from bot.trail_verify import verify_main
+    return verify_main(args, _settings())
 
 
 def cmd_audit_check(args: argparse.Namespace) -> int:
