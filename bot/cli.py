@@ -126,6 +126,15 @@ def build_parser() -> argparse.ArgumentParser:
                        "directory does not")
     b.add_argument("--out", type=Path, metavar="FILE", help="archive to write, or a directory for it "
                    "(default tradebot-backup-YYYYmmddTHHMMSSZ.tar.gz here); never overwritten")
+    rs = sub.add_parser("restore", help="put a `tradebot backup` archive back, then verify it",
+                        description="Extract a `tradebot backup` archive: logs/ into BOT_LOG_DIR and "
+                        "data/ into BOT_DATA_DIR, both empty or absent (the data directory may hold "
+                        "the audit key, which a backup never holds), then run `tradebot audit verify` "
+                        "on the restored trail and print its report.",
+                        epilog="exit codes: 0 restored and the trail verifies; 1 restored, but verify "
+                        "found something altered or missing; 2 not a backup, a directory not empty, "
+                        "no audit key, or bad arguments; 3 a tradebot holds the data directory's lock")
+    rs.add_argument("archive", type=Path, metavar="FILE", help="the tar.gz `tradebot backup` wrote")
     _add_trail_tools(sub)
     return p
 
@@ -563,6 +572,11 @@ def cmd_backup(args: argparse.Namespace) -> int:
     return backup_main(args, _settings())
 
 
+def cmd_restore(args: argparse.Namespace) -> int:
+    from bot.restore import restore_main
+    return restore_main(args, _settings())
+
+
 def _trail_dir(args: argparse.Namespace) -> Path:
     """--logs-dir, else BOT_LOG_DIR (settings are loaded only then: they cost 0.2 s)."""
     if getattr(args, "logs_dir", None):
@@ -588,7 +602,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 _COMMANDS = {"run": cmd_run, "cycle": cmd_cycle, "simulate": cmd_simulate, "config": cmd_config,
              "audit": cmd_audit, "logs": cmd_logs, "replay": cmd_replay, "report": cmd_report,
-             "health": cmd_health, "backup": cmd_backup}
+             "health": cmd_health, "backup": cmd_backup, "restore": cmd_restore}
 
 
 if __name__ == "__main__":
