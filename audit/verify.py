@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from audit.anchor import Anchor, key_id
+from audit.anchor import SIGNED, WRITTEN, Anchor, key_id
 from audit.chain import CHAIN_SUFFIX, GENESIS, SHORT, next_hash, read_chain, signature_ok
 from audit.records import PRODUCTION_LOG, STREAMS
 
@@ -37,6 +37,7 @@ _ROTATED = re.compile(r"^\.(\d+)(\.gz)?$")
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _SIGNED_KINDS = ("checkpoint", "seal")
 _GONE_KINDS = ("expired", "archived")
+_CATCH_UP_TRIES, _CATCH_UP_PAUSE = 20, 0.05  # a bot appending while verify reads
 
 CAVEATS = (
     "checked without the anchor, so this cannot rule out:",
@@ -217,6 +218,7 @@ def verify(log_dir: Path, key: bytes, *, anchor: Anchor | None = None,
     lines kept elsewhere), that every head they hold is still in the chains."""
     started = time.perf_counter()
     log_dir = Path(log_dir)
+    signed = _signed_heads(anchor)  # before the chains: a head read first is always in them
     chains = read_chains(log_dir)
     report = Report([], 0, 0.0, anchored=anchor is not None)
     report.key_mismatch = _key_verdict(key, anchor, chains)
@@ -228,11 +230,10 @@ def verify(log_dir: Path, key: bytes, *, anchor: Anchor | None = None,
         report.problems.append(f"the chains belong to trail {', '.join(ids)}, the anchor to trail "
                                f"{anchor.trail_id}: the chains were replaced")
     tid = anchor.trail_id if anchor is not None else (ids[0] if ids else None)
-    heads = _anchor_heads(anchor)
     trusted: dict[str, list[tuple[int, dict[str, Any]]]] = {}
     for name in ALL_STREAMS:
-        ctx = _StreamContext(log_dir, name, key, chains[name], tid, heads.get(name),
-                             anchored=anchor is not None, with_trail=bool(ids),
+        ctx = _StreamContext(log_dir, name, key, chains[name], tid, anchor, signed.get(name),
+                             with_trail=bool(ids),
                              archive_dir=archive_dir)
         rep, n = ctx.run()
         trusted[name] = ctx.trusted
@@ -245,23 +246,24 @@ def verify(log_dir: Path, key: bytes, *, anchor: Anchor | None = None,
     return report
 
 
-def _anchor_heads(anchor: Anchor | None) -> dict[str, tuple[dict | None, dict | None]]:
-    """stream -> (WRITTEN, SIGNED) slots of the anchor."""
+def _slot(anchor: Anchor | None, name: str, slot: int) -> dict[str, Any] | None:
+    """One slot of a stream's head in the anchor (None: no anchor, no head, unreadable)."""
     if anchor is None:
-        return {}
-    out = {}
-    for name in ALL_STREAMS:
-        try:
-            head = anchor.head(name)
-        except OSError:
-            head = None
-        if head is None:
-            continue
-        try:
-            out[name] = (head.written(), head.signed())
-        finally:
-            head.close()
-    return out
+        return None
+    try:
+        head = anchor.head(name)
+    except OSError:
+        return None
+    if head is None:
+        return None
+    try:
+        return head.read(slot)
+    finally:
+        head.close()
+
+
+def _signed_heads(anchor: Anchor | None) -> dict[str, dict[str, Any] | None]:
+    return {name: _slot(anchor, name, SIGNED) for name in ALL_STREAMS}
 
 
 def _same_head(rec: dict[str, Any], head: dict[str, Any]) -> bool:
@@ -293,15 +295,21 @@ class _StreamContext:
     """Verifies one stream: its chain, then each of its segments."""
 
     def __init__(self, log_dir: Path, name: str, key: bytes, records: list[dict[str, Any]],
-                 tid: str | None, head: tuple[dict | None, dict | None] | None, *, anchored: bool,
+                 tid: str | None, anchor: Anchor | None, signed: dict[str, Any] | None, *,
                  with_trail: bool, archive_dir: Path | None) -> None:
         self.log_dir, self.name, self.key, self.records = log_dir, name, key, records
-        self.tid, self.anchored, self.archive_dir = tid, anchored, archive_dir
+        self.tid, self.anchor, self.archive_dir = tid, anchor, archive_dir
+        self.anchored = anchor is not None
         self.with_trail = with_trail  # the trail's chains start with a trail record
-        self.written, self.signed = head if head is not None else (None, None)
+        self.signed = signed
         self.chain_name = name + CHAIN_SUFFIX
         self.rep = StreamReport(name)
         self.trusted: list[tuple[int, dict[str, Any]]] = []  # (line, record)
+
+    @property
+    def written(self) -> dict[str, Any] | None:
+        """The WRITTEN slot, read now: after the file, so it is never behind what was read."""
+        return _slot(self.anchor, self.name, WRITTEN)
 
     def run(self) -> tuple[StreamReport | None, int]:
         active = self.log_dir / self.name
@@ -526,7 +534,7 @@ class _StreamContext:
                                      f"line {len(expected) + 1}: {why}")
             return SegmentReport(path.name, k, VALID, len(lines), "sealed")
         if self.anchored and is_open:
-            bad = self._beyond_written(path, lines, hashes, k, len(expected))
+            bad = self._beyond_written(path, lines, hashes, k, len(expected), h0)
             if bad is not None:
                 return bad
         if len(lines) > len(expected):
@@ -536,12 +544,28 @@ class _StreamContext:
         return SegmentReport(path.name, k, VALID, len(lines))
 
     def _beyond_written(self, path: Path, lines: list[bytes], hashes: list[bytes], k: int,
-                        signed: int) -> SegmentReport | None:
+                        signed: int, h0: bytes) -> SegmentReport | None:
         """With the anchor, the unsigned lines of the open segment must be the ones the bot
         recorded as written (its WRITTEN head): lines up to `line - 1` hash to `before`, line
-        `line` to `after`. None when they are (or when there are none)."""
+        `line` to `after`. None when they are (or when there are none). A head ahead of what was
+        read is a bot writing now: the new lines are read (`lines` and `hashes` grow) and checked
+        too."""
+        for _attempt in range(_CATCH_UP_TRIES):
+            w = self.written
+            ahead = w is not None and _int(w.get("segment")) and (
+                w["segment"] > k or (w["segment"] == k and _int(w.get("line")) and w["line"] - 1 > len(lines)))
+            if not ahead:
+                break
+            time.sleep(_CATCH_UP_PAUSE)
+            more, _why = _safe_lines(path)
+            h = hashes[-1] if hashes else h0
+            for line in more[len(lines):]:
+                if not line.endswith(b"\n"):
+                    break  # being written
+                h = next_hash(h, line)
+                hashes.append(h)
+                lines.append(line)
         n = len(lines)
-        w = self.written
         here = w is not None and w.get("segment") == k and _int(w.get("line")) and w["line"] > 0
         last = w["line"] if here else 0
         if here and n < last - 1:

@@ -344,3 +344,30 @@ def test_a_sealed_segment_with_lines_after_a_damage_seal_keeps_being_reported(tm
     fill_anchor(the_anchor(data), logs)
     code, out = verify_cli(capsys, logs, data)
     assert code == 1 and "recorded as damage" in out, out
+
+
+def test_a_bot_writing_while_verify_runs_is_never_a_false_alarm(tmp_path, env, capsys):
+    """The writer notes a line as written before it appends it, and a head as signed after its
+    chain record: verify reads the signed heads before the chains and the written head after the
+    file, so lines appended meanwhile are never 'not written by the bot' nor a truncation."""
+    import threading
+    logs, data = make_trail(tmp_path)
+    anc = the_anchor(data)
+    stop = threading.Event()
+
+    def bot() -> None:
+        i = 100
+        while not stop.is_set():
+            line = orjson.dumps(trade(i).to_dict("2025-03-03T15:09:00.000000+00:00"),
+                                option=orjson.OPT_APPEND_NEWLINE)
+            written_line(anc, logs, "trades.jsonl", line)
+            i += 1
+
+    thread = threading.Thread(target=bot)
+    thread.start()
+    try:
+        codes = [verify_cli(capsys, logs, data) for _ in range(30)]
+    finally:
+        stop.set()
+        thread.join()
+    assert [c for c, _out in codes if c != 0] == [], next(o for c, o in codes if c != 0)
