@@ -32,6 +32,8 @@ from audit.chain import CHAIN_SUFFIX, GENESIS, SHORT, next_hash, read_chain, sig
 from audit.records import PRODUCTION_LOG, STREAMS
 
 VALID, INVALID, MISSING, EXPIRED, UNSEALED = "valid", "INVALID", "MISSING", "expired", "unsealed"
+ARCHIVED, LOST = "archived", "lost"
+_OK = (VALID, EXPIRED, ARCHIVED, UNSEALED, LOST)
 ALL_STREAMS = (*STREAMS, PRODUCTION_LOG)
 _ROTATED = re.compile(r"^\.(\d+)(\.gz)?$")
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
@@ -66,7 +68,7 @@ class StreamReport:
 
     @property
     def ok(self) -> bool:
-        return not self.problems and all(s.status in (VALID, EXPIRED, UNSEALED) for s in self.segments)
+        return not self.problems and all(s.status in _OK for s in self.segments)
 
 
 @dataclass
@@ -391,9 +393,9 @@ class _StreamContext:
                       default=(sealed[0] + 1) if sealed else 0)
         starts = self._starts(segs, current)
         files = [(p, *_safe_lines(p)) for _n, p in rotated]
-        files += [(p, *_safe_lines(p)) for p in self._archived()]
+        archived = [(p, *_safe_lines(p)) for p in self._archived()]
         act = (active, *_safe_lines(active)) if active.exists() else None
-        assigned, extra = self._match(segs, starts, current, act, files)
+        assigned, extra = self._match(segs, starts, current, act, files, archived)
         total = 0
         for path, lines, why in extra:
             total += len(lines)
@@ -407,7 +409,8 @@ class _StreamContext:
                 where = (f"archived, not found in {self.archive_dir}" if seg.gone == "archived" and self.archive_dir
                          else "archived (give --archive-dir DIR to check it)" if seg.gone == "archived"
                          else "deleted by retention and sealed as expired")
-                status = MISSING if seg.gone == "archived" and self.archive_dir else EXPIRED
+                status = (EXPIRED if seg.gone == "expired" else MISSING if self.archive_dir
+                          else ARCHIVED)
                 self.rep.segments.append(SegmentReport(f"{self.name} (segment {k})", k, status, 0, where))
                 prev_seal = seg.seal["hash"] if seg.seal else None
                 continue
@@ -453,12 +456,14 @@ class _StreamContext:
 
     def _match(self, segs: dict[int, _Seg], starts: dict[int, str], current: int,
                act: tuple[Path, list[bytes], str] | None,
-               files: list[tuple[Path, list[bytes], str]]):
+               files: list[tuple[Path, list[bytes], str]],
+               archived: list[tuple[Path, list[bytes], str]]):
         """Files to segments by content: a file is the segment whose first line's running hash
         (from the segment's h0) it reproduces. The active file is the open segment unless it is
-        another one; other files left over are matched to the sealed segments left over, newest
-        first (an edited first line is then reported as such)."""
-        firsts = {k: s.first_short for k, s in segs.items() if s.first_short and not s.gone}
+        another one; rotated files left over are matched to the sealed segments left over, newest
+        first (an edited first line is then reported as such). Files of the archive directory
+        that match no segment are left alone (it may hold other trails' segments)."""
+        firsts = {k: s.first_short for k, s in segs.items() if s.first_short}
         assigned: dict[int, list[tuple[Path, list[bytes], str]]] = {}
         left: list[tuple[Path, list[bytes], str]] = []
 
@@ -474,12 +479,12 @@ class _StreamContext:
         if act is not None:
             k = by_content(act)
             assigned.setdefault(current if k is None else k, []).append(act)
-        for entry in files:
+        for entry in files + archived:
             k = by_content(entry)
-            if k is None:
-                left.append(entry)
-            else:
+            if k is not None:
                 assigned.setdefault(k, []).append(entry)
+            elif any(entry is f for f in files):
+                left.append(entry)
         free = [k for k in sorted(segs, reverse=True)
                 if segs[k].seal is not None and not segs[k].gone and k not in assigned]
         extra = []
@@ -574,6 +579,11 @@ class _StreamContext:
         n = len(lines)
         here = w is not None and w.get("segment") == k and _int(w.get("line")) and w["line"] > 0
         last = w["line"] if here else 0
+        if here and n == signed and n < last - 1:  # as the writer says at its next start
+            return SegmentReport(path.name, k, LOST, n,
+                                 f"lines {n + 1} to {last} were being written when the bot stopped "
+                                 "and are not in the file (a crash or power failure before they "
+                                 "reached the disk, or cut): nothing signed is missing")
         if here and n < last - 1:
             return SegmentReport(path.name, k, INVALID, n,
                                  f"truncated: {n} lines, the bot wrote {last - 1} or more "

@@ -371,3 +371,58 @@ def test_a_bot_writing_while_verify_runs_is_never_a_false_alarm(tmp_path, env, c
         stop.set()
         thread.join()
     assert [c for c, _out in codes if c != 0] == [], next(o for c, o in codes if c != 0)
+
+
+def append_signed(chain: Path, record: dict) -> None:
+    """A chain record the bot would write (signed with the key, after the last record)."""
+    last = orjson.loads(chain.read_bytes().splitlines()[-1])
+    record = {**record, "prev_mac": last["mac"]}
+    record["mac"] = sign(KEY, record)
+    with open(chain, "ab") as f:
+        f.write(orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE))
+
+
+def test_a_segment_archived_by_retention_is_checked_in_the_archive_directory(tmp_path, env, capsys):
+    logs, data = make_trail(tmp_path, rotations=1)
+    archive = tmp_path / "archive"
+    archive.mkdir()
+    (archive / "orders.jsonl.seg000000.20250101T000000Z").write_bytes(b'{"another": "trail"}\n')
+    append_signed(logs / "orders.jsonl.chain", {"type": "archived", "ts": "2025-03-03T16:00:00.000000+00:00",
+                                                "segment": 0, "file": "orders.jsonl.1",
+                                                "archive": "orders.jsonl.seg000000"})
+    (logs / "orders.jsonl.1").rename(archive / "orders.jsonl.seg000000")
+    fill_anchor(the_anchor(data), logs)
+    code, out = verify_cli(capsys, logs, data)
+    assert code == 0 and "archived" in out, out
+    code, out = verify_cli(capsys, logs, data, "--archive-dir", str(archive))
+    assert code == 0 and "orders.jsonl.seg000000 " in out, out
+    (archive / "orders.jsonl.seg000000").unlink()
+    code, out = verify_cli(capsys, logs, data, "--archive-dir", str(archive))
+    assert code == 1 and "MISSING" in out and "not found in" in out, out
+
+
+def test_unsigned_lines_the_bot_was_writing_lost_in_a_power_failure_are_not_tampering(tmp_path, env, capsys):
+    """The WRITTEN head says two more lines were being written; none reached the file (the
+    writer records write_lost at its next start): nothing signed is missing."""
+    logs, data = make_trail(tmp_path)
+    before = (logs / "trades.jsonl").read_bytes()
+    for i in (9, 10):
+        line = orjson.dumps(trade(i).to_dict("2025-03-03T15:09:00.000000+00:00"), option=orjson.OPT_APPEND_NEWLINE)
+        written_line(the_anchor(data), logs, "trades.jsonl", line)
+    (logs / "trades.jsonl").write_bytes(before)
+    code, out = verify_cli(capsys, logs, data)
+    assert code == 0 and "lost" in out and "lines 4 to 5 were being written" in out, out
+
+
+def test_unsigned_lines_cut_from_the_middle_of_what_the_bot_wrote_are_caught(tmp_path, env, capsys):
+    """Three lines written after the last checkpoint, the last two cut: the one left is not
+    where the bot's WRITTEN head says the file ends (the writer calls it damage too)."""
+    logs, data = make_trail(tmp_path)
+    lines = [orjson.dumps(trade(i).to_dict("2025-03-03T15:09:00.000000+00:00"), option=orjson.OPT_APPEND_NEWLINE)
+             for i in (9, 10, 11)]
+    before = (logs / "trades.jsonl").read_bytes()
+    for line in lines:
+        written_line(the_anchor(data), logs, "trades.jsonl", line)
+    (logs / "trades.jsonl").write_bytes(before + lines[0])
+    code, out = verify_cli(capsys, logs, data)
+    assert code == 1 and "truncated: 4 lines, the bot wrote 5 or more" in out, out
