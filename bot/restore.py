@@ -109,4 +109,6 @@ def restore_main(args, settings: Settings) -> int:
     n = restore(settings, args.archive)
     print(f"restored {n} files from {args.archive} (logs/ -> {settings.log_dir}, data/ -> "
           f"{settings.data_dir}); verifying the trail:")
-    return run_verify(settings, settings.log_dir, settings.data_dir)
+    return run_verify(settings, settings.log_dir, settings.data_dir,
+                      no_anchor_hint="the backup holds none (made before anchors, or its data/ was "
+                      "left out): check the chains alone with `tradebot audit verify --no-anchor`")

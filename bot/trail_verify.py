@@ -26,12 +26,14 @@ def _collected(path: Path | None) -> list[dict] | None:
 
 
 def run_verify(settings: Settings, logs: Path, data_dir: Path, *, no_anchor: bool = False,
-               anchors: Path | None = None, archive_dir: Path | None = None) -> int:
+               anchors: Path | None = None, archive_dir: Path | None = None,
+               no_anchor_hint: str = "") -> int:
     """Verify the trail in `logs` against its anchor in `data_dir`; print the report."""
+    from audit.anchor import Anchor
     from audit.verify import find_anchor, format_report, verify
     from bot.audit_key import load_key
 
-    if not logs.is_dir():
+    if not logs.is_dir() and (no_anchor or Anchor.find(data_dir, log_dir=logs) is None):
         raise ConfigError(f"{logs} is not a directory: give the log directory to verify")
     if archive_dir is not None and not archive_dir.is_dir():
         raise ConfigError(f"--archive-dir {archive_dir} is not a directory: give the directory "
@@ -41,8 +43,9 @@ def run_verify(settings: Settings, logs: Path, data_dir: Path, *, no_anchor: boo
     anchor = None if no_anchor else find_anchor(data_dir, logs)
     if anchor is None and not no_anchor:
         raise ConfigError(f"no anchor for the trail in {logs} in the data directory {data_dir}: "
-                          "give the bot's data directory with --data-dir DIR (or BOT_DATA_DIR), or "
-                          "check the chains alone with --no-anchor (a trail copied to another host)")
+                          + (no_anchor_hint or "give the bot's data directory with --data-dir DIR "
+                             "(or BOT_DATA_DIR), or check the chains alone with --no-anchor (a "
+                             "trail copied to another host)"))
     report = verify(logs, key, anchor=anchor, collected=collected, archive_dir=archive_dir)
     print(format_report(report, caveats=anchor is None))
     return report.exit_code

@@ -426,3 +426,12 @@ def test_unsigned_lines_cut_from_the_middle_of_what_the_bot_wrote_are_caught(tmp
     (logs / "trades.jsonl").write_bytes(before + lines[0])
     code, out = verify_cli(capsys, logs, data)
     assert code == 1 and "truncated: 4 lines, the bot wrote 5 or more" in out, out
+
+
+def test_a_deleted_log_directory_with_an_anchor_is_altered_not_a_bad_argument(tmp_path, env, capsys):
+    logs, data = make_trail(tmp_path)
+    shutil.rmtree(logs)
+    code, out = verify_cli(capsys, logs, data)
+    assert code == 1 and "orders.jsonl and orders.jsonl.chain are missing" in out, out
+    code, out = verify_cli(capsys, tmp_path / "never-a-trail", data)
+    assert code == 2 and "is not a directory" in out, out

@@ -108,3 +108,12 @@ def test_a_file_that_is_not_a_backup_is_one_clear_line(tmp_path, target, capsys)
     err = capsys.readouterr().err
     assert len(err.splitlines()) == 1 and "not a tradebot backup" in err
     assert main(["restore", str(tmp_path / "absent.tar.gz")]) == 2
+
+
+def test_a_backup_without_an_anchor_is_restored_and_says_how_to_check_it(tmp_path, target, capsys):
+    logs, data = make_trail(tmp_path / "old", anchor=False)
+    archive = backup(Settings(_env_file=None, log_dir=logs, data_dir=data), tmp_path / "b.tar.gz", NOW).path
+    assert main(["restore", str(archive)]) == 2
+    out = capsys.readouterr()
+    assert "restored" in out.out and "--no-anchor" in out.err and "--data-dir" not in out.err
+    assert files(target[0]) == files(logs)
