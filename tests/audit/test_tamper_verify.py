@@ -12,11 +12,13 @@ from pathlib import Path
 
 import orjson
 import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from audit.anchor import Anchor, format_anchor_line
 from audit.chain import sign
 from audit.records import EventRecorded, OrderSubmitted, TradeExecuted
 from audit.trail import AuditTrail
+from audit.verify import format_report, verify
 from bot.cli import main
 from tests.audit.anchored import fill_anchor, start_trail, written_line
 from tests.fakes import FakeClock, utc
@@ -435,3 +437,25 @@ def test_a_deleted_log_directory_with_an_anchor_is_altered_not_a_bad_argument(tm
     assert code == 1 and "orders.jsonl and orders.jsonl.chain are missing" in out, out
     code, out = verify_cli(capsys, tmp_path / "never-a-trail", data)
     assert code == 2 and "is not a directory" in out, out
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.binary(max_size=300), st.binary(max_size=300), st.sampled_from(["chain", "written", "signed", "trail"]))
+def test_anchored_verify_never_crashes_on_garbage(tmp_path_factory, garbage, more, where):
+    """Whatever a chain line, a head slot or the anchor's trail.json holds, verify answers with
+    an exit code, never a traceback."""
+    from audit.anchor import SLOT
+    logs, data = make_trail(tmp_path_factory.mktemp("fuzz"), cycles=1)
+    anc = the_anchor(data)
+    if where == "chain":
+        with open(logs / "trades.jsonl.chain", "ab") as f:
+            f.write(garbage + b"\n" + more)
+    elif where == "trail":
+        (anc.directory / "trail.json").write_bytes(garbage)
+    else:
+        with open(anc.directory / "trades.jsonl.head", "r+b") as f:
+            f.seek(0 if where == "written" else SLOT)
+            f.write((garbage + more)[:SLOT])
+    report = verify(logs, KEY, anchor=Anchor.load(anc.directory) or anc)
+    assert report.exit_code in (0, 1, 2)
+    format_report(report)
