@@ -4,7 +4,8 @@ The archive holds `logs/` (every file of the log directory: streams, rotated `.N
 segments, `.chain` sidecars, production.log, torn lines moved aside) and `data/` (the data
 directory without the audit key and the lock file). SQLite databases are copied with SQLite's
 backup API, so a running bot can be backed up; their -wal/-shm files are then left out. The
-archive is private (mode 0600) and never overwrites a file. Restoring is `tar -xzf`.
+archive is private (mode 0600) and never overwrites a file. `tradebot restore FILE` puts it back
+(bot/restore.py) and verifies it.
 """
 from __future__ import annotations
 

@@ -93,8 +93,19 @@ def build_parser() -> argparse.ArgumentParser:
                         description="Check each segment of every stream (active, .N and .N.gz) "
                         "against its signed chain.",
                         epilog="exit codes: 0 valid (unsealed lines are a warning); 1 something "
-                        "was altered or is missing; 2 the key is missing or wrong, or bad arguments")
+                        "was altered or is missing; 2 the key is missing or wrong, the anchor is "
+                        "missing (see --no-anchor), or bad arguments")
     v.add_argument("--logs-dir", type=Path, metavar="DIR", help="log directory (default BOT_LOG_DIR)")
+    v.add_argument("--data-dir", type=Path, metavar="DIR",
+                   help="data directory holding the trail's anchor (default BOT_DATA_DIR)")
+    v.add_argument("--no-anchor", action="store_true",
+                   help="check the chains alone (a trail copied to another host) and print what "
+                   "that cannot rule out")
+    v.add_argument("--anchors", type=Path, metavar="FILE",
+                   help="also check the trail against anchor lines collected elsewhere (docker "
+                   "logs, BOT_ANCHOR_FILE)")
+    v.add_argument("--archive-dir", type=Path, metavar="DIR",
+                   help="where archived segments are (default BOT_LOG_ARCHIVE_DIR, if set)")
     _add_audit_check(asub)
     sub.add_parser("health", help="exit 0 when the last cycle is recent and ok and the logs are writable",
                    description="Read the heartbeat the cycle writes in the data directory (the broker "
@@ -115,6 +126,15 @@ def build_parser() -> argparse.ArgumentParser:
                        "directory does not")
     b.add_argument("--out", type=Path, metavar="FILE", help="archive to write, or a directory for it "
                    "(default tradebot-backup-YYYYmmddTHHMMSSZ.tar.gz here); never overwritten")
+    rs = sub.add_parser("restore", help="put a `tradebot backup` archive back, then verify it",
+                        description="Extract a `tradebot backup` archive: logs/ into BOT_LOG_DIR and "
+                        "data/ into BOT_DATA_DIR, both empty or absent (the data directory may hold "
+                        "the audit key, which a backup never holds), then run `tradebot audit verify` "
+                        "on the restored trail and print its report.",
+                        epilog="exit codes: 0 restored and the trail verifies; 1 restored, but verify "
+                        "found something altered or missing; 2 not a backup, a directory not empty, "
+                        "no audit key, or bad arguments; 3 a tradebot holds the data directory's lock")
+    rs.add_argument("archive", type=Path, metavar="FILE", help="the tar.gz `tradebot backup` wrote")
     _add_trail_tools(sub)
     return p
 
@@ -520,17 +540,8 @@ def _copy_db(path: Path, dst: Path) -> None:
 def cmd_audit(args: argparse.Namespace) -> int:
     if args.audit_command == "check":
         return cmd_audit_check(args)
-    from audit.verify import format_report, verify
-    from bot.audit_key import load_key
-
-    s = _settings()
-    logs = args.logs_dir or s.log_dir
-    if not logs.is_dir():
-        raise ConfigError(f"{logs} is not a directory: give the log directory to verify")
-    key, _origin = load_key(s, create=False)
-    report = verify(logs, key)
-    print(format_report(report))
-    return report.exit_code
+    from bot.trail_verify import verify_main
+    return verify_main(args, _settings())
 
 
 def cmd_audit_check(args: argparse.Namespace) -> int:
@@ -561,6 +572,11 @@ def cmd_backup(args: argparse.Namespace) -> int:
     return backup_main(args, _settings())
 
 
+def cmd_restore(args: argparse.Namespace) -> int:
+    from bot.restore import restore_main
+    return restore_main(args, _settings())
+
+
 def _trail_dir(args: argparse.Namespace) -> Path:
     """--logs-dir, else BOT_LOG_DIR (settings are loaded only then: they cost 0.2 s)."""
     if getattr(args, "logs_dir", None):
@@ -586,7 +602,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 _COMMANDS = {"run": cmd_run, "cycle": cmd_cycle, "simulate": cmd_simulate, "config": cmd_config,
              "audit": cmd_audit, "logs": cmd_logs, "replay": cmd_replay, "report": cmd_report,
-             "health": cmd_health, "backup": cmd_backup}
+             "health": cmd_health, "backup": cmd_backup, "restore": cmd_restore}
 
 
 if __name__ == "__main__":

@@ -265,8 +265,11 @@ def test_verify_cli_exit_codes(tmp_path):
         return subprocess.run([sys.executable, "-m", "bot", "audit", "verify", "--logs-dir", *args],
                               cwd=tmp_path,
                               env={**env, **extra}, capture_output=True, text=True)
-    ok = run(str(tmp_path / "logs"), BOT_AUDIT_KEY=KEY.decode())
+    ok = run(str(tmp_path / "logs"), "--no-anchor", BOT_AUDIT_KEY=KEY.decode())
     assert ok.returncode == 0 and "trail valid" in ok.stdout and "lines/s" in ok.stdout
+    no_anchor = run(str(tmp_path / "logs"), BOT_AUDIT_KEY=KEY.decode())  # a trail with no anchor
+    assert no_anchor.returncode == 2 and "--no-anchor" in no_anchor.stderr
+    assert len(no_anchor.stderr.splitlines()) == 1 and "Traceback" not in no_anchor.stderr
     assert run(str(tmp_path / "logs")).returncode == 2  # no key anywhere
     assert run(str(tmp_path / "logs"), BOT_AUDIT_KEY="a-wrong-key-0123456789").returncode == 2
     assert run(str(tmp_path / "nowhere"), BOT_AUDIT_KEY=KEY.decode()).returncode == 2
