@@ -315,3 +315,77 @@ def test_anchor_lines_are_posted_to_the_anchor_url(tmp_path):
     t.checkpoint()
     t.close()
     assert posted and parse_anchor_lines(posted[0].decode())[0]["heads"]["errors.jsonl"]["lines"] == 2
+
+
+def test_the_last_anchor_line_at_close_covers_the_stop(tmp_path):
+    console = io.StringIO()
+    t = make(tmp_path, echo=console)
+    write(t, 2)
+    t.checkpoint()
+    write(t, 1, start=2)
+    t.close()  # no checkpoint round in between: close sends the last line
+    assert parse_anchor_lines(console.getvalue())[-1]["heads"]["errors.jsonl"]["lines"] == 3
+
+
+# -- the same cases through `tradebot` itself ---------------------------------------------------
+def _tradebot(base: Path, *args: str, **extra: str):
+    import os
+    import subprocess
+    import sys
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BOT_")}
+    env.update(BOT_LOG_DIR=str(base / "logs"), BOT_DATA_DIR=str(base / "data"), **extra)
+    proc = subprocess.run([sys.executable, "-m", "bot", *args], cwd=base, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+def test_a_forged_trade_appended_while_stopped_is_never_signed_by_the_next_cycle(tmp_path):
+    _tradebot(tmp_path, "cycle")
+    trades = tmp_path / "logs" / "trades.jsonl"
+    n = len(trades.read_bytes().splitlines())
+    forged = orjson.dumps({"timestamp": "2025-03-03T15:00:00.000000+00:00", "event_type": "trade",
+                           "symbol": "SPY", "qty": 1000}, option=orjson.OPT_APPEND_NEWLINE)
+    with trades.open("ab") as f:
+        f.write(forged)
+    proc = _tradebot(tmp_path, "cycle")
+    (damage,) = [e for e in events(tmp_path, "damage") if e["file"] == "trades.jsonl"]
+    assert damage["at"] == f"trades.jsonl:{n + 1}"
+    seal = next(r for r in signed(tmp_path, "trades.jsonl") if r["type"] == "seal")
+    assert seal["segment"] == 0 and seal["lines"] == n and seal["reason"] == "damaged"
+    assert not any(r["segment"] == 0 and r["lines"] > n for r in signed(tmp_path, "trades.jsonl"))
+    assert (tmp_path / "logs" / "trades.jsonl.1").read_bytes().endswith(forged)
+    assert "tradebot-anchor " in proc.stdout  # the console keeps each cycle's signed heads
+
+
+def test_a_trail_restored_from_a_backup_goes_on_with_its_chain(tmp_path):
+    import tarfile
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir()
+    b.mkdir()
+    _tradebot(a, "cycle")
+    _tradebot(a, "backup", "--out", str(tmp_path / "backup.tar.gz"))
+    with tarfile.open(tmp_path / "backup.tar.gz") as tar:
+        tar.extractall(b, filter="data")
+    before = {name: signed(b, name) for name in ("trades.jsonl", "events.jsonl", "production.log")}
+    _tradebot(b, "cycle", BOT_AUDIT_KEY_FILE=str(a / "data" / "audit.key"))
+    assert events(b, "rotation") == [] and events(b, "damage") == []
+    for name, old in before.items():
+        recs = signed(b, name)
+        assert recs[:len(old)] == old
+        assert all(r["type"] == "checkpoint" and r["segment"] == 0 for r in recs), name
+
+
+def test_a_cycle_with_another_key_stops_with_one_line_and_exit_2(tmp_path):
+    import os
+    import subprocess
+    import sys
+    _tradebot(tmp_path, "cycle", BOT_AUDIT_KEY="the-first-key-0123456789")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BOT_")}
+    env.update(BOT_LOG_DIR=str(tmp_path / "logs"), BOT_DATA_DIR=str(tmp_path / "data"),
+               BOT_AUDIT_KEY="another-key-0123456789abc")
+    proc = subprocess.run([sys.executable, "-m", "bot", "cycle"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert len(proc.stderr.strip().splitlines()) == 1 and "another audit key" in proc.stderr
+    assert "Traceback" not in proc.stderr
