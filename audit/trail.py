@@ -32,6 +32,7 @@ from audit.writer import AuditWriteFailed, prepare_directory
 _DUMPS = orjson.dumps
 _NEWLINE = orjson.OPT_APPEND_NEWLINE
 _SYNC_AT_ONCE = frozenset((ORDERS, TRADES))
+_ANCHOR_POST_WAIT = 5.0  # seconds at close for the last anchor line to be posted
 
 
 class _Clock(Protocol):
@@ -233,9 +234,14 @@ class AuditTrail:
         self._text.flush()
 
     def close(self) -> None:
+        if self.durable:
+            self.checkpoint()  # the last anchor line covers the trail as it stops
         for f in self._files.values():
             f.close()
         self._text.close()
+        join = getattr(self._anchor_post, "join", None)
+        if join is not None:
+            join(_ANCHOR_POST_WAIT)
 
     def rotate(self) -> None:
         """Rotate every stream now (built-in rotation; used by tests and `max_bytes`)."""
