@@ -36,7 +36,8 @@ COMPOSE = DOCKER / "docker-compose.yml"
 SECRET_OVERRIDE = DOCKER / "docker-compose.secret.yml"
 METRICS_OVERRIDE = DOCKER / "docker-compose.metrics.yml"
 CSV_OVERRIDE = DOCKER / "docker-compose.csv.yml"
-OVERRIDES = (SECRET_OVERRIDE, METRICS_OVERRIDE, CSV_OVERRIDE)
+ANCHOR_OVERRIDE = DOCKER / "docker-compose.anchor.yml"
+OVERRIDES = (SECRET_OVERRIDE, METRICS_OVERRIDE, CSV_OVERRIDE, ANCHOR_OVERRIDE)
 NOBODY = 65534
 
 
