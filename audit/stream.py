@@ -139,6 +139,7 @@ class Stream:
         self._anchor = anchor
         self._vouch_all = vouch_all
         self._seal_extra: dict[str, Any] = {}
+        self._skip_seal = False
         self.signed_head: dict[str, Any] | None = None
         if durable:
             self._repair()
@@ -197,6 +198,8 @@ class Stream:
         regular = stat.S_ISREG(st.st_mode)
         lines = self.path.read_bytes().splitlines(keepends=True) if regular and st.st_size else []
         s = self.state
+        if self._sealed_but_not_moved(lines):
+            return
         if s.lines and not _reproduces(lines[:s.lines], s.h0, s.hash):
             bad = _first_difference(lines, s.h0, segment_line_hashes(records, s.segment))
             if bad is None:  # the file starts another segment: rotated while we were stopped
@@ -234,6 +237,30 @@ class Stream:
                                  {"file": self.name, "lines": [s.lines + 1], "at": at,
                                   "reason": damage}))
             self._set_aside(at, True)
+
+    def _sealed_but_not_moved(self, lines: list[bytes]) -> bool:
+        """A crash between a seal and the rename after it leaves the sealed segment as the
+        active file: finish that rotation (the seal is in the chain already) instead of taking
+        its lines for new ones. Lines after the seal stay in the rotated file, never signed."""
+        s, last = self.state, self.state.last_signed
+        if not (self.durable and s.lines == 0 and last is not None and last["type"] == "seal"
+                and last["lines"] and len(lines) >= last["lines"]
+                and _reproduces(lines[:last["lines"]], bytes.fromhex(last["h0"]),
+                                bytes.fromhex(last["hash"]))):
+            return False
+        extra = len(lines) - last["lines"]
+        if extra and last.get("reason") != "damaged":
+            at = f"{self.name}:{last['lines'] + 1}"
+            self.notices.append(("damage", f"{at}: {extra} line(s) after the seal of segment "
+                                 f"{last['segment']}; never signed", {"file": self.name,
+                                 "lines": [last["lines"] + 1], "at": at,
+                                 "reason": "written after the segment was sealed"}))
+        self._skip_seal = True
+        try:
+            self.rotate(str(last.get("reason", "size")))
+        finally:
+            self._skip_seal = False
+        return True
 
     def _vouched(self, unsigned: list[bytes]) -> tuple[int, str | None]:
         """Chain the unsigned lines the WRITTEN head vouches for; returns how many, and why the
@@ -410,6 +437,9 @@ class Stream:
         return os.fstat(self._fd).st_ino
 
     def _seal(self, reason: str, inode: int | None = None, **extra: Any) -> None:
+        if self._skip_seal:  # finishing a rotation whose seal is in the chain already
+            self._skip_seal = False
+            return
         s = self.state
         record = checkpoint_record("seal", s, self._stamp(), inode, reason=reason, **extra,
                                    **self._seal_extra)

@@ -389,3 +389,18 @@ def test_a_cycle_with_another_key_stops_with_one_line_and_exit_2(tmp_path):
     assert proc.returncode == 2
     assert len(proc.stderr.strip().splitlines()) == 1 and "another audit key" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_a_crash_between_a_seal_and_its_rename_finishes_the_rotation_without_damage(tmp_path):
+    t = make(tmp_path)
+    write(t, 3)
+    t.checkpoint()
+    errors = t._files["errors.jsonl"]
+    errors._seal("size", inode=errors._inode())  # killed here, before the rename
+    before = (tmp_path / "logs" / "errors.jsonl").read_bytes()
+    make(tmp_path).close()
+    assert events(tmp_path, "damage") == []
+    assert [(r["type"], r["segment"], r["lines"]) for r in signed(tmp_path)] == [
+        ("checkpoint", 0, 3), ("seal", 0, 3)]  # sealed once, no empty segment after it
+    assert (tmp_path / "logs" / "errors.jsonl.1").read_bytes() == before
+    assert (tmp_path / "logs" / "errors.jsonl").read_bytes() == b""
