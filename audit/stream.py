@@ -198,7 +198,10 @@ class Stream:
         regular = stat.S_ISREG(st.st_mode)
         lines = self.path.read_bytes().splitlines(keepends=True) if regular and st.st_size else []
         s = self.state
+        broken_at = self._note_broken_chain()
         if self._sealed_but_not_moved(lines):
+            if broken_at is not None:
+                self._set_aside(broken_at, False)
             return
         if s.lines and not _reproduces(lines[:s.lines], s.h0, s.hash):
             bad = _first_difference(lines, s.h0, segment_line_hashes(records, s.segment))
@@ -214,22 +217,16 @@ class Stream:
                 self._set_aside(f"{self.name}:{bad}", bool(lines))
                 return
         unsigned = lines[s.lines:] if regular else []
-        if self.state.broken is not None:  # nothing is signed past an untrusted chain record
-            vouched, damage = 0, None
+        damage = None
+        if broken_at is not None:  # nothing is signed past an untrusted chain record
+            pass
         elif self._anchor is None or self._vouch_all:
             for line in unsigned:
                 s.add(line)
-            vouched, damage = len(unsigned), None
         else:
-            vouched, damage = self._vouched(unsigned)
-        if self.state.broken is not None:
-            line, why = self.state.broken
-            at = f"{self.name}{CHAIN_SUFFIX}:{line}"
-            self.notices.append(("damage", f"{at}: chain record {why}; the chain is trusted up to "
-                                 f"the record before it, {self.name} goes on in a new segment",
-                                 {"file": self.name + CHAIN_SUFFIX, "lines": [line], "at": at,
-                                  "reason": why}))
-            self._set_aside(at, bool(lines))
+            damage = self._vouched(unsigned)
+        if broken_at is not None:
+            self._set_aside(broken_at, bool(lines))
         elif damage is not None:
             at = f"{self.name}:{s.lines + 1}"
             self.notices.append(("damage", f"{at}: {damage}; never signed: the segment is sealed "
@@ -237,6 +234,18 @@ class Stream:
                                  {"file": self.name, "lines": [s.lines + 1], "at": at,
                                   "reason": damage}))
             self._set_aside(at, True)
+
+    def _note_broken_chain(self) -> str | None:
+        """`<stream>.chain:<line>` of the first untrusted chain record (a damage notice), or None."""
+        if self.state.broken is None:
+            return None
+        line, why = self.state.broken
+        at = f"{self.name}{CHAIN_SUFFIX}:{line}"
+        self.notices.append(("damage", f"{at}: chain record {why}; the chain is trusted up to the "
+                             f"record before it, {self.name} goes on in a new segment",
+                             {"file": self.name + CHAIN_SUFFIX, "lines": [line], "at": at,
+                              "reason": why}))
+        return at
 
     def _sealed_but_not_moved(self, lines: list[bytes]) -> bool:
         """A crash between a seal and the rename after it leaves the sealed segment as the
@@ -262,17 +271,17 @@ class Stream:
             self._skip_seal = False
         return True
 
-    def _vouched(self, unsigned: list[bytes]) -> tuple[int, str | None]:
-        """Chain the unsigned lines the WRITTEN head vouches for; returns how many, and why the
-        rest (if any) cannot be signed."""
+    def _vouched(self, unsigned: list[bytes]) -> str | None:
+        """Chain the unsigned lines the WRITTEN head vouches for; returns why the rest (if any)
+        cannot be signed."""
         s = self.state
         head = self._head.written() if self._head is not None else None
         w = _written_head(head)
         if w is None or w[0] != s.segment or w[1] <= s.lines:
             if unsigned:
-                return 0, ("no record of the bot writing it" if w is None
-                           else "written after the last line the bot recorded")
-            return 0, None
+                return ("no record of the bot writing it" if w is None
+                        else "written after the last line the bot recorded")
+            return None
         _, line, before, after = w
         covered = line - s.lines  # the unsigned lines up to the head's line
         hashes = [s.hash]
@@ -292,17 +301,17 @@ class Stream:
                                      "being written when the bot stopped and are not in the file "
                                      "(a power failure before they reached the disk, or cut)",
                                      {"file": self.name, "line": s.lines + 1, "segment": s.segment}))
-                return 0, None
-            return 0, (f"the file ends at line {s.lines + len(unsigned)}, before line {line} the "
+                return None
+            return (f"the file ends at line {s.lines + len(unsigned)}, before line {line} the "
                        "bot recorded writing (lost in a power failure, or cut)")
         else:
             take = 0
         for raw, h in zip(unsigned[:take], hashes[1:take + 1]):
             s.add_hashed(raw, h)
         if take == len(unsigned):
-            return take, None
-        return take, ("not the line the bot recorded writing" if take < covered
-                      else "written after the last line the bot recorded")
+            return None
+        return ("not the line the bot recorded writing" if take < covered
+                else "written after the last line the bot recorded")
 
     def _set_aside(self, at: str, has_lines: bool) -> None:
         """Seal the segment where it is trusted (reason `damaged`, naming `at`) and go on in a

@@ -11,7 +11,7 @@ import pytest
 
 from audit.anchor import Anchor, key_id, parse_anchor_lines
 from audit.chain import read_chain
-from audit.records import TRADES, OrderFailed
+from audit.records import OrderFailed
 from audit.trail import AuditTrail
 from audit.writer import AuditKeyMismatch
 from tests.fakes import FakeClock, utc
@@ -404,3 +404,31 @@ def test_a_crash_between_a_seal_and_its_rename_finishes_the_rotation_without_dam
         ("checkpoint", 0, 3), ("seal", 0, 3)]  # sealed once, no empty segment after it
     assert (tmp_path / "logs" / "errors.jsonl.1").read_bytes() == before
     assert (tmp_path / "logs" / "errors.jsonl").read_bytes() == b""
+
+
+def test_a_trail_copied_without_its_anchor_gets_a_new_one_and_signs_nothing_unsigned(tmp_path):
+    src, dst = tmp_path / "a", tmp_path / "b"
+    t = make(src)
+    write(t, 3)
+    t.checkpoint()
+    write(t, 1, start=3)  # unsigned when the copy is taken
+    shutil.copytree(src / "logs", dst / "logs")  # the logs only: another host's data directory
+    make(dst).close()
+    (created,) = events(dst, "anchor_created")
+    assert created["legacy"] is False and created["trail_id"] == the_anchor(src).trail_id
+    (damage,) = [e for e in events(dst, "damage") if e["file"] == "errors.jsonl"]
+    assert damage["at"] == "errors.jsonl:4" and damage["reason"] == "no record of the bot writing it"
+
+
+def test_lines_lost_in_a_power_failure_are_write_lost_not_damage(tmp_path):
+    t = make(tmp_path)
+    write(t, 2)
+    t.checkpoint()
+    log = tmp_path / "logs" / "errors.jsonl"
+    signed_part = log.read_bytes()
+    write(t, 3, start=2)
+    log.write_bytes(signed_part)  # the three unsynced lines never reached the disk
+    make(tmp_path).close()
+    assert events(tmp_path, "damage") == []
+    (lost,) = events(tmp_path, "write_lost")
+    assert lost["line"] == 3 and "lines 3 to 5" in lost["message"]
