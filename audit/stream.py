@@ -151,9 +151,11 @@ class Stream:
         self._head: Head | None = anchor.head(name, create=True) if anchor is not None else None
         if self._head is not None:
             self.signed_head = self._head.signed()
+        trusted = records[:self.state.broken[0] - 1] if self.state.broken else records
+        self._check_signed_head(trusted)
         self._fd = _open_append(self.path)
         self._start_trail_record()
-        self._catch_up(records[:self.state.broken[0] - 1] if self.state.broken else records)
+        self._catch_up(trusted)
 
     # -- start-up ------------------------------------------------------------------------
     def _repair(self) -> None:
@@ -181,6 +183,20 @@ class Stream:
                     f"{what} in {self.directory} was signed with another audit key (key id {other}; "
                     f"this key's id is {ours}): set BOT_AUDIT_KEY_FILE to the key that made this "
                     "trail, or give the bot a new log directory")
+
+    def _check_signed_head(self, trusted: list[dict[str, Any]]) -> None:
+        """The anchor's SIGNED head must be in the chain (it is written only after its record is
+        synced): a chain without it was cut back or rewritten, and is trusted no further."""
+        head = self.signed_head
+        if head is None or self.state.broken is not None:
+            return
+        keys = ("segment", "lines", "hash", "mac")
+        if any(r.get("type") in ("checkpoint", "seal") and all(r.get(k) == head.get(k) for k in keys)
+               for r in reversed(trusted)):
+            return
+        self.state.broken = (len(trusted) + 1, f"missing: the chain was cut back or rewritten (the "
+                             f"anchor's signed head, segment {head.get('segment')}, line "
+                             f"{head.get('lines')}, is not in it)")
 
     def _start_trail_record(self) -> None:
         """Each chain begins with the trail record (a chain made before anchors gets one now)."""
@@ -242,7 +258,7 @@ class Stream:
         line, why = self.state.broken
         at = f"{self.name}{CHAIN_SUFFIX}:{line}"
         self.notices.append(("damage", f"{at}: chain record {why}; the chain is trusted up to the "
-                             f"record before it, {self.name} goes on in a new segment",
+                             f"record before it; {self.name} goes on in a new segment",
                              {"file": self.name + CHAIN_SUFFIX, "lines": [line], "at": at,
                               "reason": why}))
         return at

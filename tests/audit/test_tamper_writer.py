@@ -432,3 +432,21 @@ def test_lines_lost_in_a_power_failure_are_write_lost_not_damage(tmp_path):
     assert events(tmp_path, "damage") == []
     (lost,) = events(tmp_path, "write_lost")
     assert lost["line"] == 3 and "lines 3 to 5" in lost["message"]
+
+
+@pytest.mark.parametrize("edit", [False, True])
+def test_a_chain_cut_back_to_its_first_record_is_damage_and_nothing_is_signed_again(tmp_path, edit):
+    t = make(tmp_path)
+    write(t, 3)
+    t.close()
+    path = tmp_path / "logs" / "errors.jsonl.chain"
+    first = path.read_bytes().splitlines(keepends=True)[0]
+    path.write_bytes(first)  # keep only the trail record
+    log = tmp_path / "logs" / "errors.jsonl"
+    if edit:
+        log.write_bytes(log.read_bytes().replace(b"refused 1", b"refused 7"))
+    make(tmp_path).close()
+    (damage,) = [e for e in events(tmp_path, "damage") if e["file"] == "errors.jsonl.chain"]
+    assert damage["at"] == "errors.jsonl.chain:2" and "segment 0, line 3" in damage["reason"]
+    assert [(r["type"], r["lines"], r.get("reason")) for r in signed(tmp_path)] == [("seal", 0, "damaged")]
+    assert (tmp_path / "logs" / "errors.jsonl.1").exists()
