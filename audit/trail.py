@@ -107,6 +107,10 @@ class AuditTrail:
                                   "before now cannot be shown to be the bot's and are never signed",
                                   {"trail_id": trail_id, "legacy": False}))
             return anchor, False
+        if self.durable and not any(chains):
+            gone = Anchor.find(data_dir, log_dir=self.log_dir)
+            if gone is not None and gone.heads():  # every chain of a signed trail is gone
+                return gone, False  # each stream records that its chain is missing
         anchor = Anchor.create(data_dir, new_trail_id(), key_id(key), self.log_dir)
         legacy = any(chains)
         if legacy:

@@ -450,3 +450,25 @@ def test_a_chain_cut_back_to_its_first_record_is_damage_and_nothing_is_signed_ag
     assert damage["at"] == "errors.jsonl.chain:2" and "segment 0, line 3" in damage["reason"]
     assert [(r["type"], r["lines"], r.get("reason")) for r in signed(tmp_path)] == [("seal", 0, "damaged")]
     assert (tmp_path / "logs" / "errors.jsonl.1").exists()
+
+
+def test_a_deleted_trail_is_damage_at_the_next_start_not_a_fresh_trail(tmp_path):
+    t = make(tmp_path)
+    write(t, 3)
+    t.close()
+    trail_id = the_anchor(tmp_path).trail_id
+    shutil.rmtree(tmp_path / "logs")
+    make(tmp_path).close()
+    damaged = {e["file"] for e in events(tmp_path, "damage")}
+    assert damaged == {"errors.jsonl.chain", "production.log.chain"}  # the streams that had lines
+    assert chain(tmp_path)[0]["trail_id"] == trail_id  # the same trail goes on, its loss recorded
+    assert [(r["type"], r["lines"], r["reason"]) for r in signed(tmp_path)] == [("seal", 0, "damaged")]
+
+
+def test_a_simulation_into_a_directory_emptied_by_hand_starts_afresh(tmp_path):
+    t = make(tmp_path, durable=False)
+    write(t, 3)
+    t.close()
+    shutil.rmtree(tmp_path / "logs")
+    make(tmp_path, durable=False).close()
+    assert events(tmp_path, "damage") == []
