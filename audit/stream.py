@@ -29,6 +29,7 @@ import gzip
 import os
 import shutil
 import stat
+import weakref
 from pathlib import Path
 from typing import Any, Callable
 
@@ -147,10 +148,15 @@ class Stream:
         self._chain = ChainWriter(directory / (name + CHAIN_SUFFIX), key)
         records = read_chain(self._chain.path)
         self.state = resume(records, key if anchor is not None else None)
-        self._check_key(records, key)
+        try:
+            self._check_key(records, key)
+        except AuditKeyMismatch:
+            self._chain.close()
+            raise
         self._head: Head | None = anchor.head(name, create=True) if anchor is not None else None
         if self._head is not None:
             self.signed_head = self._head.signed()
+            weakref.finalize(self, self._head.close)  # a stream dropped without close()
         trusted = records[:self.state.broken[0] - 1] if self.state.broken else records
         self._check_signed_head(trusted)
         self._fd = _open_append(self.path)

@@ -34,6 +34,13 @@ def write(t: AuditTrail, n: int, start: int = 0) -> None:
         t.record(err(i))
 
 
+def crash(t: AuditTrail) -> None:
+    """The process dies here: nothing is signed or closed by the trail (its descriptors are let
+    go, as the kernel would)."""
+    for f in (*t._files.values(), t._text):
+        f.abandon()
+
+
 def events(tmp: Path, kind: str | None = None) -> list[dict]:
     recs = [orjson.loads(x) for x in (tmp / "logs" / "events.jsonl").read_bytes().splitlines()]
     return [r for r in recs if kind is None or r["event_type"] == kind]
@@ -76,6 +83,7 @@ def test_a_new_trail_starts_each_chain_with_its_trail_record_and_makes_its_ancho
     assert head.signed() == {"type": "checkpoint", "segment": 0, "lines": 3, "bytes": last["bytes"],
                              "hash": last["hash"], "mac": last["mac"]}
     written = head.written()
+    head.close()
     assert written["segment"] == 0 and written["line"] == 3 and written["after"] == last["hash"]
 
 
@@ -84,8 +92,9 @@ def test_simulation_trails_sign_heads_but_skip_the_written_slot(tmp_path):
     write(t, 3)
     t.close()
     head = the_anchor(tmp_path).head("errors.jsonl")
-    assert head.written() is None
-    assert head.signed()["lines"] == 3
+    written, signed_ = head.written(), head.signed()
+    head.close()
+    assert written is None and signed_["lines"] == 3
 
 
 # -- rule 1: a line the bot cannot show it wrote is never signed ------------------------------
@@ -118,6 +127,7 @@ def test_a_changed_unsigned_line_is_damage_at_that_line(tmp_path):
     log = tmp_path / "logs" / "errors.jsonl"
     data = log.read_bytes().splitlines(keepends=True)
     log.write_bytes(b"".join(data[:4]) + data[4].replace(b"refused 4", b"refused 9"))
+    crash(t)
     make(tmp_path).close()
     (damage,) = [e for e in events(tmp_path, "damage") if e["file"] == "errors.jsonl"]
     assert damage["at"] == "errors.jsonl:5"
@@ -133,6 +143,7 @@ def test_a_crash_before_the_line_was_written_is_a_lost_write_not_damage(tmp_path
     before = log.read_bytes()
     write(t, 1, start=3)  # WRITTEN head pwritten, then the line...
     log.write_bytes(before)  # ...never reached the file (a crash between the two)
+    crash(t)
     t2 = make(tmp_path)
     write(t2, 1, start=7)
     t2.close()
@@ -148,6 +159,7 @@ def test_lines_written_before_a_crash_are_signed_at_restart(tmp_path):
     write(t, 3)
     t.checkpoint()
     write(t, 4, start=3)  # no checkpoint: the process dies here (nothing closes it)
+    crash(t)
     make(tmp_path).close()
     assert events(tmp_path, "damage") == []
     assert [(r["type"], r["lines"]) for r in signed(tmp_path)] == [("checkpoint", 3), ("checkpoint", 7)]
@@ -266,9 +278,9 @@ def test_a_trail_made_before_anchors_gets_its_trail_record_and_anchor_once(tmp_p
     write(t, 3)
     t.checkpoint()
     write(t, 1, start=3)  # unsigned when it stops (a crash): chained once, as before
+    crash(t)
     assert not (tmp_path / "data").exists()
-    t = make(tmp_path)
-    t.close()
+    make(tmp_path).close()
     anchor = the_anchor(tmp_path)
     trail_recs = [r for r in chain(tmp_path) if r.get("type") == "trail"]
     assert [r["trail_id"] for r in trail_recs] == [anchor.trail_id]
@@ -398,6 +410,7 @@ def test_a_crash_between_a_seal_and_its_rename_finishes_the_rotation_without_dam
     errors = t._files["errors.jsonl"]
     errors._seal("size", inode=errors._inode())  # killed here, before the rename
     before = (tmp_path / "logs" / "errors.jsonl").read_bytes()
+    crash(t)
     make(tmp_path).close()
     assert events(tmp_path, "damage") == []
     assert [(r["type"], r["segment"], r["lines"]) for r in signed(tmp_path)] == [
@@ -412,6 +425,7 @@ def test_a_trail_copied_without_its_anchor_gets_a_new_one_and_signs_nothing_unsi
     write(t, 3)
     t.checkpoint()
     write(t, 1, start=3)  # unsigned when the copy is taken
+    crash(t)
     shutil.copytree(src / "logs", dst / "logs")  # the logs only: another host's data directory
     make(dst).close()
     (created,) = events(dst, "anchor_created")
@@ -428,6 +442,7 @@ def test_lines_lost_in_a_power_failure_are_write_lost_not_damage(tmp_path):
     signed_part = log.read_bytes()
     write(t, 3, start=2)
     log.write_bytes(signed_part)  # the three unsynced lines never reached the disk
+    crash(t)
     make(tmp_path).close()
     assert events(tmp_path, "damage") == []
     (lost,) = events(tmp_path, "write_lost")
