@@ -23,7 +23,7 @@ from typing import Callable, Protocol, TextIO
 import orjson
 
 from audit.anchor import Anchor, format_anchor_line, key_id, new_trail_id
-from audit.chain import CHAIN_SUFFIX, read_chain
+from audit.chain import CHAIN_SUFFIX
 from audit.records import ORDERS, PRODUCTION_LOG, STREAMS, TRADES, EventRecorded, Record
 from audit.stream import Stream
 from audit.timestamps import format_timestamp
@@ -94,9 +94,9 @@ class AuditTrail:
         without evidence, once: only for a trail made before anchors existed."""
         if data_dir is None:
             return None, False
-        chains = [read_chain(self.log_dir / (n + CHAIN_SUFFIX)) for n in (*STREAMS, PRODUCTION_LOG)]
-        trail_id = next((r["trail_id"] for recs in chains for r in recs
-                         if r.get("type") == "trail" and _is_trail_id(r.get("trail_id"))), None)
+        paths = [self.log_dir / (n + CHAIN_SUFFIX) for n in (*STREAMS, PRODUCTION_LOG)]
+        chains = [p for p in paths if p.is_file() and p.stat().st_size]
+        trail_id = next((t for p in chains if (t := _trail_id_of(p)) is not None), None)
         if trail_id is not None:
             anchor = Anchor.find(data_dir, trail_id=trail_id)
             if anchor is not None:
@@ -257,3 +257,17 @@ class AuditTrail:
 def _is_trail_id(value: object) -> bool:
     return (isinstance(value, str) and len(value) == 32
             and all(c in "0123456789abcdef" for c in value))
+
+
+def _trail_id_of(chain: Path) -> str | None:
+    """The trail id of a chain's first trail record (its first line, but for a chain made
+    before anchors); read line by line up to it."""
+    with open(chain, "rb") as f:
+        for raw in f:
+            try:
+                rec = orjson.loads(raw)
+            except orjson.JSONDecodeError:
+                continue
+            if isinstance(rec, dict) and rec.get("type") == "trail" and _is_trail_id(rec.get("trail_id")):
+                return rec["trail_id"]
+    return None
