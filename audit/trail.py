@@ -107,12 +107,13 @@ class AuditTrail:
                                   "before now cannot be shown to be the bot's and are never signed",
                                   {"trail_id": trail_id, "legacy": False}))
             return anchor, False
-        if self.durable and not any(chains):
-            gone = Anchor.find(data_dir, log_dir=self.log_dir)
-            if gone is not None and gone.heads():  # every chain of a signed trail is gone
-                return gone, False  # each stream records that its chain is missing
+        if self.durable:  # no trail record left: a signed trail of this directory lost them?
+            known = Anchor.find(data_dir, log_dir=self.log_dir)
+            if known is not None and known.heads():
+                return known, False  # each stream records what is missing from its chain
         anchor = Anchor.create(data_dir, new_trail_id(), key_id(key), self.log_dir)
-        legacy = any(chains)
+        legacy = bool(chains) or any((self.log_dir / n).is_file() and (self.log_dir / n).stat().st_size
+                                     for n in (*STREAMS, PRODUCTION_LOG))
         if legacy:
             self.notices.append(("anchor_created", f"this trail predates anchors: trail "
                                   f"{anchor.trail_id} and its anchor in {data_dir} were made, and "

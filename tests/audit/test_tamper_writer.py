@@ -487,3 +487,21 @@ def test_a_simulation_into_a_directory_emptied_by_hand_starts_afresh(tmp_path):
     shutil.rmtree(tmp_path / "logs")
     make(tmp_path, durable=False).close()
     assert events(tmp_path, "damage") == []
+
+
+def test_chains_stripped_of_their_trail_records_are_not_taken_for_a_legacy_trail(tmp_path):
+    t = make(tmp_path)
+    write(t, 3)
+    t.checkpoint()
+    write(t, 1, start=3)  # unsigned, and vouched for by the head: still never signed here
+    crash(t)
+    with (tmp_path / "logs" / "errors.jsonl").open("ab") as f:
+        f.write(forged_line(3))
+    for path in (tmp_path / "logs").glob("*.chain"):
+        path.write_bytes(b"".join(path.read_bytes().splitlines(keepends=True)[1:]))
+    make(tmp_path).close()
+    assert events(tmp_path, "anchor_created") == []
+    assert len(list((tmp_path / "data" / "anchors").iterdir())) == 1
+    (damage,) = [e for e in events(tmp_path, "damage") if e["file"] == "errors.jsonl.chain"]
+    assert damage["at"] == "errors.jsonl.chain:1" and damage["reason"] == "out of order"
+    assert all(r["segment"] > 0 or r["lines"] <= 3 for r in signed(tmp_path))
