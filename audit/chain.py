@@ -14,6 +14,9 @@ over its canonical JSON (sorted keys, without `mac`) and carrying the previous r
   archived    a segment the bot moved to BOT_LOG_ARCHIVE_DIR by retention (segment, file: its
               name in the log directory, archive: its name in the archive), written before the move
   repair      a torn tail moved aside at start-up (what, where)
+  trail       the chain's first record: the trail id (which finds the anchor in the data
+              directory, `audit/anchor.py`), the key id and the stream; a chain made before
+              anchors gets one appended at its next start
 This module holds the format and the arithmetic; `stream.py` writes it, `verify.py` checks it.
 """
 from __future__ import annotations
@@ -58,9 +61,16 @@ class ChainState:
     pending: list[str] = field(default_factory=list)  # short hashes since the last checkpoint
     last_mac: str = ""
     checkpointed_lines: int = 0
+    trail_id: str | None = None  # from the chain's first trusted trail record
+    broken: tuple[int, str] | None = None  # (1-based chain line, why) of the first untrusted record
+    last_signed: dict[str, Any] | None = None  # the last trusted checkpoint or seal
 
     def add(self, line: bytes) -> None:
-        self.hash = next_hash(self.hash, line)
+        self.add_hashed(line, next_hash(self.hash, line))
+
+    def add_hashed(self, line: bytes, h: bytes) -> None:
+        """`add` when the caller has already computed `h = next_hash(self.hash, line)`."""
+        self.hash = h
         self.lines += 1
         self.bytes += len(line)
         self.pending.append(self.hash.hex()[:SHORT])
@@ -129,22 +139,65 @@ def read_chain(path: Path) -> list[dict[str, Any]]:
     return out
 
 
-def resume(records: list[dict[str, Any]]) -> ChainState:
-    """The chain state right after the sidecar's last good record."""
+def trail_record(trail_id: str, key_id: str, stream: str, ts: str) -> dict[str, Any]:
+    return {"type": "trail", "trail_id": trail_id, "key_id": key_id, "stream": stream, "ts": ts}
+
+
+def _is_hash(value: Any) -> bool:
+    return isinstance(value, str) and len(value) == 64 and all(c in "0123456789abcdef" for c in value)
+
+
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def record_problem(rec: dict[str, Any], key: bytes | None, prev_mac: str) -> str | None:
+    """Why `rec` cannot be trusted as the record after one whose mac is `prev_mac` (None: it can).
+    Without `key` signatures are not checked (shape and order only)."""
+    kind = rec.get("type")
+    if kind == "unreadable":
+        return "unreadable"
+    if not isinstance(rec.get("mac"), str) or not isinstance(rec.get("prev_mac"), str):
+        return "unsigned"
+    if kind in ("checkpoint", "seal"):
+        if not (all(_is_count(rec.get(k)) for k in ("segment", "lines", "bytes"))
+                and _is_hash(rec.get("hash")) and _is_hash(rec.get("h0"))):
+            return "malformed " + str(kind)
+    elif kind == "trail":
+        if not (isinstance(rec.get("trail_id"), str) and isinstance(rec.get("key_id"), str)):
+            return "malformed trail"
+    elif not isinstance(kind, str):
+        return "malformed"
+    if key is not None and not signature_ok(key, rec):
+        return "bad signature"
+    if rec["prev_mac"] != prev_mac:
+        return "out of order"
+    return None
+
+
+def resume(records: list[dict[str, Any]], key: bytes | None = None) -> ChainState:
+    """The chain state right after the sidecar's last trusted record. The first record that is
+    unreadable, malformed, out of order or (with `key`) badly signed ends the trust: it is noted
+    in `broken` and nothing after it is used; this never raises."""
     state = ChainState()
-    for rec in records:
-        kind = rec.get("type")
+    for i, rec in enumerate(records, 1):
+        problem = record_problem(rec, key, state.last_mac)
+        if problem is not None:
+            state.broken = (i, problem)
+            break
+        kind = rec["type"]
+        state.last_mac = rec["mac"]
+        if kind == "trail" and state.trail_id is None:
+            state.trail_id = rec["trail_id"]
         if kind not in ("checkpoint", "seal"):
-            if isinstance(rec.get("mac"), str):
-                state.last_mac = rec["mac"]
             continue
-        state.segment = int(rec["segment"])
+        state.segment = rec["segment"]
         state.h0 = bytes.fromhex(rec["h0"])
         state.hash = bytes.fromhex(rec["hash"])
-        state.lines = state.checkpointed_lines = int(rec["lines"])
-        state.bytes = int(rec["bytes"])
+        state.lines = state.checkpointed_lines = rec["lines"]
+        state.bytes = rec["bytes"]
         state.pending = []
-        state.last_mac = rec["mac"]
+        state.last_signed = rec
         if kind == "seal":
             state.start_segment()
     return state
@@ -169,3 +222,15 @@ def _well_formed(rec: dict[str, Any]) -> bool:
         return isinstance(rec.get("line_hashes", []), list)
     except (KeyError, TypeError, ValueError):
         return False
+
+
+def segment_line_hashes(records: list[dict[str, Any]], segment: int) -> list[str]:
+    """The short running hashes of a segment's lines, from its checkpoints and seal."""
+    out: list[str] = []
+    for rec in records:
+        if rec.get("type") in ("checkpoint", "seal") and rec.get("segment") == segment:
+            start = rec.get("from_line")
+            hashes = rec.get("line_hashes")
+            if isinstance(start, int) and isinstance(hashes, list) and start == len(out):
+                out.extend(str(h) for h in hashes)
+    return out

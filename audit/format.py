@@ -188,7 +188,10 @@ EVENT_DETAILS: dict[str, tuple[FieldSpec, ...]] = {
     # what the streams notice at start-up or while writing (audit/stream.py)
     "repair": (_f("file", STRING), _f("moved_to", STRING), _f("bytes", INTEGER),
                _f("kept_bytes", INTEGER)),
-    "damage": (_f("file", STRING), _f("lines", ARRAY)),
+    "damage": (_f("file", STRING), _f("lines", ARRAY), _f("at", STRING, optional=True),
+               _f("reason", STRING, optional=True)),
+    "write_lost": (_f("file", STRING), _f("line", INTEGER), _f("segment", INTEGER)),
+    "anchor_created": (_f("trail_id", STRING), _f("legacy", BOOLEAN)),
     "rotation": (_f("file", STRING),),
     "integrity_warning": (_f("file", STRING),),
     "possible_loss": (_f("file", STRING), _f("bytes_cut", INTEGER)),

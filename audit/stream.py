@@ -10,6 +10,18 @@ shrunk under us (logrotate's `copytruncate`) is sealed and reported as possible 
 streams (`durable=False`) buffer
 whole lines and write them in large chunks. Each notable thing that happens is appended to
 `notices` for the trail to record; this module writes no records of its own.
+
+With an anchor (`audit/anchor.py`, in the data directory) a line the bot cannot show it wrote is
+never signed: before each durable append the line's place and running hash go to the stream's
+WRITTEN slot (one pwrite, no fsync), and after each signed record its head goes to the SIGNED
+slot. At start-up the unsigned lines after the last signed record are chained only if they
+reproduce the WRITTEN head; a line beyond it or different from it is damage: the segment is
+sealed before it (reason `damaged`), the file is moved aside as a rotated segment (the lines
+after its seal stay for `audit verify` to report) and the stream goes on in a new file. The open
+segment is recognised by its content (its first lines reproduce the last signed hash), never by
+inode, so a restored copy goes on with its chain. A chain record that cannot be trusted
+(malformed, out of order, badly signed) ends the trust in the chain there: damage, and a new
+segment sealed after the last good record.
 """
 from __future__ import annotations
 
@@ -18,14 +30,17 @@ import os
 import re
 import shutil
 import stat
+import weakref
 from pathlib import Path
 from typing import Any, Callable
 
 import orjson
 
+from audit.anchor import SIGNED, WRITTEN, Anchor, Head, key_id
 from audit.chain import (CHAIN_SUFFIX, SHORT, ChainState, ChainWriter, checkpoint_record,
-                         next_hash, read_chain, resume, trusted_records)
-from audit.writer import AuditWriteFailed, prepare_directory
+                         next_hash, read_chain, resume, segment_line_hashes, trail_record,
+                         trusted_records)
+from audit.writer import AuditKeyMismatch, AuditWriteFailed, prepare_directory
 
 FILE_MODE = 0o600
 _BUFFER_LIMIT = 1 << 20
@@ -187,7 +202,11 @@ class Stream:
 
     def __init__(self, directory: Path, name: str, key: bytes, *, durable: bool,
                  stamp: Callable[[], str], max_bytes: int = 0, backups: int = 5,
-                 compress: bool = False, archive_dir: Path | None = None) -> None:
+                 compress: bool = False, archive_dir: Path | None = None,
+                 anchor: Anchor | None = None, vouch_all: bool = False) -> None:
+        """`anchor`: the trail's anchor (None: no data directory, every unsigned line is chained
+        as before anchors existed). `vouch_all`: the anchor was just made for a trail that had
+        none, so the unsigned lines are chained once without WRITTEN evidence."""
         self.directory = directory
         self.archive_dir = archive_dir
         self.name = name
@@ -202,13 +221,31 @@ class Stream:
         self._lines: list[bytes] = []
         self._buffered = 0
         self._dirty = False
+        self._anchor = anchor
+        self._vouch_all = vouch_all
+        self._seal_extra: dict[str, Any] = {}
+        self._skip_seal = False
+        self.signed_head: dict[str, Any] | None = None
         if durable:
             self._repair()
             self._tidy(key)
         self._chain = ChainWriter(directory / (name + CHAIN_SUFFIX), key)
-        self.state = resume(read_chain(self._chain.path))
+        records = read_chain(self._chain.path)
+        self.state = resume(records, key if anchor is not None else None)
+        try:
+            self._check_key(records, key)
+        except AuditKeyMismatch:
+            self._chain.close()
+            raise
+        self._head: Head | None = anchor.head(name, create=True) if anchor is not None else None
+        if self._head is not None:
+            self.signed_head = self._head.signed()
+            weakref.finalize(self, self._head.close)  # a stream dropped without close()
+        trusted = records[:self.state.broken[0] - 1] if self.state.broken else records
+        self._check_signed_head(trusted)
         self._fd = _open_append(self.path)
-        self._catch_up()
+        self._start_trail_record()
+        self._catch_up(trusted)
 
     # -- start-up ------------------------------------------------------------------------
     def _repair(self) -> None:
@@ -222,32 +259,183 @@ class Stream:
             self.notices.append(("damage", f"{self.name}: damaged line(s) {bad} inside the file "
                                  "(reported, not changed)", {"file": self.name, "lines": bad}))
 
-    def _catch_up(self) -> None:
-        """Bring the chain state up to the active file: seal a segment rotated while we were
-        stopped; chain lines written after the last checkpoint (a crash) as pending."""
+    def _check_key(self, records: list[dict[str, Any]], key: bytes) -> None:
+        """A chain (or anchor) of another key stops start-up: signing on would mix two keys."""
+        if self._anchor is None:
+            return
+        ours = key_id(key)
+        theirs = next((r.get("key_id") for r in records if r.get("type") == "trail"), None)
+        if theirs is None and self.state.broken == (1, "bad signature"):
+            theirs = "unknown: its first record's signature does not match this key"
+        for what, other in ((f"{self.name}{CHAIN_SUFFIX}", theirs), ("its anchor", self._anchor.key_id)):
+            if isinstance(other, str) and other != ours:
+                raise AuditKeyMismatch(
+                    f"{what} in {self.directory} was signed with another audit key (key id {other}; "
+                    f"this key's id is {ours}): set BOT_AUDIT_KEY_FILE to the key that made this "
+                    "trail, or give the bot a new log directory")
+
+    def _check_signed_head(self, trusted: list[dict[str, Any]]) -> None:
+        """The anchor's SIGNED head must be in the chain (it is written only after its record is
+        synced): a chain without it was cut back or rewritten, and is trusted no further."""
+        head = self.signed_head
+        if head is None or self.state.broken is not None:
+            return
+        keys = ("segment", "lines", "hash", "mac")
+        if any(r.get("type") in ("checkpoint", "seal") and all(r.get(k) == head.get(k) for k in keys)
+               for r in reversed(trusted)):
+            return
+        self.state.broken = (len(trusted) + 1, f"missing: the chain was cut back or rewritten (the "
+                             f"anchor's signed head, segment {head.get('segment')}, line "
+                             f"{head.get('lines')}, is not in it)")
+
+    def _start_trail_record(self) -> None:
+        """Each chain begins with the trail record (a chain made before anchors gets one now)."""
+        if self._anchor is None or self.state.trail_id is not None:
+            return
+        self._chain.write(self.state, trail_record(self._anchor.trail_id, self._anchor.key_id,
+                                                   self.name, self._stamp()))
+        self.state.trail_id = self._anchor.trail_id
+
+    def _catch_up(self, records: list[dict[str, Any]]) -> None:
+        """Bring the chain state up to the active file (see the module docstring): an untrusted
+        chain record, a segment rotated or altered while we were stopped, and the unsigned lines
+        after the last signed record, chained only when the WRITTEN head vouches for them."""
         st = os.fstat(self._fd)
-        records = read_chain(self._chain.path)
-        last = next((r for r in reversed(records) if r.get("type") in ("checkpoint", "seal")), None)
-        if last is not None and last.get("type") == "checkpoint" and last.get("inode") not in (None, st.st_ino):
-            self._seal("renamed", inode=last.get("inode"))
-            self.notices.append(("rotation", f"{self.name} was rotated while the bot was stopped: "
-                                 f"segment {self.state.segment - 1} sealed", {"file": self.name}))
         regular = stat.S_ISREG(st.st_mode)
         lines = self.path.read_bytes().splitlines(keepends=True) if regular and st.st_size else []
         s = self.state
-        if len(lines) < s.lines:
-            self.notices.append(("integrity_warning", f"{self.name} has {len(lines)} lines but its "
-                                 f"chain says {s.lines}: `tradebot audit verify` will show where",
-                                 {"file": self.name}))
+        broken_at = self._note_broken_chain()
+        if self._sealed_but_not_moved(lines):
+            if broken_at is not None:
+                self._set_aside(broken_at, False)
             return
-        h = s.h0
-        for line in lines[:s.lines]:
-            h = next_hash(h, line)
-        if h != s.hash:
-            self.notices.append(("integrity_warning", f"{self.name} differs from its last checkpoint: "
-                                 "`tradebot audit verify` will show where", {"file": self.name}))
-        for line in lines[s.lines:]:
-            s.add(line)
+        if s.lines and not _reproduces(lines[:s.lines], s.h0, s.hash):
+            bad = _first_difference(lines, s.h0, segment_line_hashes(records, s.segment))
+            if bad is None:  # the file starts another segment: rotated while we were stopped
+                last = s.last_signed or {}
+                self._seal("renamed", inode=last.get("inode"))
+                self.notices.append(("rotation", f"{self.name} was rotated while the bot was stopped: "
+                                     f"segment {s.segment - 1} sealed", {"file": self.name}))
+            else:
+                self.notices.append(("integrity_warning", f"{self.name} differs from its last "
+                                     f"checkpoint from line {bad} on: `tradebot audit verify` will "
+                                     "show where", {"file": self.name}))
+                self._set_aside(f"{self.name}:{bad}", bool(lines))
+                return
+        unsigned = lines[s.lines:] if regular else []
+        damage = None
+        if broken_at is not None:  # nothing is signed past an untrusted chain record
+            pass
+        elif self._anchor is None or self._vouch_all:
+            for line in unsigned:
+                s.add(line)
+        else:
+            damage = self._vouched(unsigned)
+        if broken_at is not None:
+            self._set_aside(broken_at, bool(lines))
+        elif damage is not None:
+            at = f"{self.name}:{s.lines + 1}"
+            self.notices.append(("damage", f"{at}: {damage}; never signed: the segment is sealed "
+                                 f"before it and {self.name} goes on in a new file",
+                                 {"file": self.name, "lines": [s.lines + 1], "at": at,
+                                  "reason": damage}))
+            self._set_aside(at, True)
+
+    def _note_broken_chain(self) -> str | None:
+        """`<stream>.chain:<line>` of the first untrusted chain record (a damage notice), or None."""
+        if self.state.broken is None:
+            return None
+        line, why = self.state.broken
+        at = f"{self.name}{CHAIN_SUFFIX}:{line}"
+        self.notices.append(("damage", f"{at}: chain record {why}; the chain is trusted up to the "
+                             f"record before it; {self.name} goes on in a new segment",
+                             {"file": self.name + CHAIN_SUFFIX, "lines": [line], "at": at,
+                              "reason": why}))
+        return at
+
+    def _sealed_but_not_moved(self, lines: list[bytes]) -> bool:
+        """A crash between a seal and the rename after it leaves the sealed segment as the
+        active file: finish that rotation (the seal is in the chain already) instead of taking
+        its lines for new ones. Lines after the seal stay in the rotated file, never signed."""
+        s, last = self.state, self.state.last_signed
+        if not (self.durable and s.lines == 0 and last is not None and last["type"] == "seal"
+                and last["lines"] and len(lines) >= last["lines"]
+                and _reproduces(lines[:last["lines"]], bytes.fromhex(last["h0"]),
+                                bytes.fromhex(last["hash"]))):
+            return False
+        extra = len(lines) - last["lines"]
+        if extra and last.get("reason") != "damaged":
+            at = f"{self.name}:{last['lines'] + 1}"
+            self.notices.append(("damage", f"{at}: {extra} line(s) after the seal of segment "
+                                 f"{last['segment']}; never signed", {"file": self.name,
+                                 "lines": [last["lines"] + 1], "at": at,
+                                 "reason": "written after the segment was sealed"}))
+        self._skip_seal = True
+        try:
+            self.rotate(str(last.get("reason", "size")))
+        finally:
+            self._skip_seal = False
+        return True
+
+    def _vouched(self, unsigned: list[bytes]) -> str | None:
+        """Chain the unsigned lines the WRITTEN head vouches for; returns why the rest (if any)
+        cannot be signed."""
+        s = self.state
+        head = self._head.written() if self._head is not None else None
+        w = _written_head(head)
+        if w is None or w[0] != s.segment or w[1] <= s.lines:
+            if unsigned:
+                return ("no record of the bot writing it" if w is None
+                        else "written after the last line the bot recorded")
+            return None
+        _, line, before, after = w
+        covered = line - s.lines  # the unsigned lines up to the head's line
+        hashes = [s.hash]
+        for raw in unsigned[:covered]:
+            hashes.append(next_hash(hashes[-1], raw))
+        if len(unsigned) >= covered and hashes[covered] == after:
+            take = covered
+        elif len(unsigned) >= covered - 1 and hashes[covered - 1] == before:
+            take = covered - 1
+            if len(unsigned) == covered - 1:
+                self.notices.append(("write_lost", f"{self.name}:{line} was about to be written "
+                                     "when the bot stopped, and was not (a crash, not tampering)",
+                                     {"file": self.name, "line": line, "segment": s.segment}))
+        elif len(unsigned) < covered - 1:
+            if not unsigned:
+                self.notices.append(("write_lost", f"{self.name}: lines {s.lines + 1} to {line} were "
+                                     "being written when the bot stopped and are not in the file "
+                                     "(a power failure before they reached the disk, or cut)",
+                                     {"file": self.name, "line": s.lines + 1, "segment": s.segment}))
+                return None
+            return (f"the file ends at line {s.lines + len(unsigned)}, before line {line} the "
+                       "bot recorded writing (lost in a power failure, or cut)")
+        else:
+            take = 0
+        for raw, h in zip(unsigned[:take], hashes[1:take + 1]):
+            s.add_hashed(raw, h)
+        if take == len(unsigned):
+            return None
+        return ("not the line the bot recorded writing" if take < covered
+                else "written after the last line the bot recorded")
+
+    def _set_aside(self, at: str, has_lines: bool) -> None:
+        """Seal the segment where it is trusted (reason `damaged`, naming `at`) and go on in a
+        new file; the damaged file stays as a rotated segment for `audit verify` to report."""
+        self._seal_extra = {"damaged": at}
+        try:
+            if has_lines and self.backups > 0:
+                self.rotate("damaged")
+            elif has_lines:  # no backups kept: the evidence still must not be deleted
+                self._seal("damaged", inode=self._inode())
+                os.close(self._fd)
+                self.path.rename(self.directory / f"{self.name}.1")
+                _fsync_dir(self.directory)
+                self._fd = _open_append(self.path)
+            else:
+                self._seal("damaged", inode=self._inode())
+        finally:
+            self._seal_extra = {}
 
     def _stamp_compact(self) -> str:
         return self._stamp()[:19].replace("-", "").replace(":", "") + "Z"
@@ -265,6 +453,10 @@ class Stream:
         self._watch()
         if self.max_bytes and self.state.bytes and self.state.bytes + len(line) > self.max_bytes:
             self.rotate("size")
+        s = self.state
+        after = next_hash(s.hash, line)
+        if self._head is not None:
+            self._note_written(after)
         try:
             written = os.write(self._fd, line)
         except OSError as exc:
@@ -275,8 +467,18 @@ class Stream:
             except OSError:
                 pass
             raise AuditWriteFailed(0, f"short write to {self.path}: {written} of {len(line)} bytes")
-        self.state.add(line)
+        s.add_hashed(line, after)
         self._dirty = True
+
+    def _note_written(self, after: bytes) -> None:
+        """The WRITTEN slot: the line about to be appended (one pwrite, no fsync)."""
+        s = self.state
+        assert self._head is not None
+        try:
+            self._head.write(WRITTEN, {"segment": s.segment, "line": s.lines + 1, "offset": s.bytes,
+                                       "before": s.hash.hex(), "after": after.hex()})
+        except OSError as exc:
+            raise AuditWriteFailed(exc.errno, f"cannot write {self._head.path}: {exc}") from exc
 
     def _watch(self) -> None:
         """Notice a file moved away or truncated under us since the last write."""
@@ -328,21 +530,37 @@ class Stream:
         s = self.state
         if not s.pending:
             return
+        record = checkpoint_record("checkpoint", s, self._stamp(), self._inode())
         try:
-            self._chain.write(s, checkpoint_record("checkpoint", s, self._stamp(), self._inode()),
-                              sync=sync)
+            self._chain.write(s, record, sync=sync)
         except OSError as exc:
             raise AuditWriteFailed(exc.errno, f"cannot write {self._chain.path}: {exc}") from exc
         s.checkpointed_lines = s.lines
         s.pending = []
+        self._note_signed(record)
+
+    def _note_signed(self, record: dict[str, Any]) -> None:
+        """The SIGNED slot: where the record just put in the chain stands."""
+        self.signed_head = {k: record[k] for k in ("type", "segment", "lines", "bytes", "hash", "mac")}
+        if self._head is not None:
+            try:
+                self._head.write(SIGNED, self.signed_head)
+            except OSError as exc:
+                raise AuditWriteFailed(exc.errno, f"cannot write {self._head.path}: {exc}") from exc
 
     def _inode(self) -> int:
         return os.fstat(self._fd).st_ino
 
     def _seal(self, reason: str, inode: int | None = None, **extra: Any) -> None:
+        if self._skip_seal:  # finishing a rotation whose seal is in the chain already
+            self._skip_seal = False
+            return
         s = self.state
-        self._chain.write(s, checkpoint_record("seal", s, self._stamp(), inode, reason=reason, **extra))
+        record = checkpoint_record("seal", s, self._stamp(), inode, reason=reason, **extra,
+                                   **self._seal_extra)
+        self._chain.write(s, record)
         s.start_segment()
+        self._note_signed(record)
 
     # -- rotation ------------------------------------------------------------------------
     # Record first, then act: the seal is in the chain before the file moves, an `expired` or
@@ -567,9 +785,57 @@ class Stream:
                     break
         return out
 
+    def abandon(self) -> None:
+        """Close without signing (start-up stopped before the trail was whole)."""
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+            self._chain.close()
+            if self._head is not None:
+                self._head.close()
+
     def close(self) -> None:
         if self._fd >= 0:
             self.checkpoint()
             os.close(self._fd)
             self._fd = -1
             self._chain.close()
+            if self._head is not None:
+                self._head.close()
+
+
+def _reproduces(lines: list[bytes], h0: bytes, expected: bytes) -> bool:
+    h = h0
+    for line in lines:
+        h = next_hash(h, line)
+    return h == expected
+
+
+def _first_difference(lines: list[bytes], h0: bytes, short: list[str]) -> int | None:
+    """The first line (1-based) where a file that starts like the signed segment departs from
+    it (or where it ends short of it); None when its first line is not the segment's (the file
+    is another segment)."""
+    if not lines:
+        return None
+    h = h0
+    for n, expected in enumerate(short, 1):
+        if n > len(lines):
+            return n
+        h = next_hash(h, lines[n - 1])
+        if h.hex()[:SHORT] != expected:
+            return None if n == 1 else n
+    return None if not short else len(short) + 1
+
+
+def _written_head(rec: dict[str, Any] | None) -> tuple[int, int, bytes, bytes] | None:
+    """(segment, line, before, after) of a WRITTEN slot; None if absent or unusable."""
+    if rec is None:
+        return None
+    seg, line, before, after = (rec.get(k) for k in ("segment", "line", "before", "after"))
+    if not (isinstance(seg, int) and isinstance(line, int) and line >= 1
+            and isinstance(before, str) and isinstance(after, str)):
+        return None
+    try:
+        return seg, line, bytes.fromhex(before), bytes.fromhex(after)
+    except ValueError:
+        return None

@@ -5,9 +5,16 @@ line to production.log. Live trails (`durable=True`) fdatasync order and trade l
 returning, and at each `checkpoint` (every cycle, and at close) fdatasync every stream and sign
 its chain; simulation trails buffer whole lines and sign as they flush. What the streams notice
 (a torn tail repaired, a file rotated or truncated under us) is recorded in events.jsonl.
+
+With `data_dir` the trail has an anchor there (`audit/anchor.py`), found by the trail id in its
+chains' first records, and after each checkpoint round that signed something one anchor line
+(every stream's signed head) goes where the bot's own user cannot rewrite it later: the console
+(`anchor_console`; never production.log, which is chained itself), an append-only
+`anchor_file` and `anchor_post` (the caller's, e.g. an HTTP POST on a background thread).
 """
 from __future__ import annotations
 
+import os
 import time
 from datetime import datetime
 from pathlib import Path
@@ -15,6 +22,8 @@ from typing import Callable, Protocol, TextIO
 
 import orjson
 
+from audit.anchor import Anchor, format_anchor_line, key_id, new_trail_id
+from audit.chain import CHAIN_SUFFIX
 from audit.records import ORDERS, PRODUCTION_LOG, STREAMS, TRADES, EventRecorded, Record
 from audit.stream import Stream
 from audit.timestamps import format_timestamp
@@ -23,6 +32,7 @@ from audit.writer import AuditWriteFailed, prepare_directory
 _DUMPS = orjson.dumps
 _NEWLINE = orjson.OPT_APPEND_NEWLINE
 _SYNC_AT_ONCE = frozenset((ORDERS, TRADES))
+_ANCHOR_POST_WAIT = 5.0  # seconds at close for the last anchor line to be posted
 
 
 class _Clock(Protocol):
@@ -47,7 +57,10 @@ class AuditTrail:
 
     def __init__(self, log_dir: Path, clock: _Clock, *, durable: bool, key: bytes,
                  echo: TextIO | None = None, max_bytes: int = 0, backups: int = 5,
-                 compress: bool = False, archive_dir: Path | None = None) -> None:
+                 compress: bool = False, archive_dir: Path | None = None,
+                 data_dir: Path | None = None, anchor_console: bool = True,
+                 anchor_file: Path | None = None,
+                 anchor_post: Callable[[bytes], None] | None = None) -> None:
         self.log_dir = Path(log_dir)
         if archive_dir is not None and Path(archive_dir).resolve() == self.log_dir.resolve():
             raise ValueError("BOT_LOG_ARCHIVE_DIR is the log directory: archive pruned segments "
@@ -55,17 +68,63 @@ class AuditTrail:
         self.durable = durable
         self._now: Callable[[], datetime] = clock.now
         self._echo = echo
+        self._anchor_console = anchor_console
+        self._anchor_file = anchor_file
+        self._anchor_post = anchor_post
+        self.notices: list[tuple[str, str, dict]] = []
         prepare_directory(self.log_dir)
+        self.anchor, vouch_all = self._open_anchor(data_dir, key)
 
         def stream(name: str) -> Stream:
             return Stream(self.log_dir, name, key, durable=durable, stamp=self._stamp,
                           max_bytes=max_bytes, backups=backups, compress=compress,
-                          archive_dir=None if archive_dir is None else Path(archive_dir))
-        self._files = {name: stream(name) for name in STREAMS}
-        self._text = stream(PRODUCTION_LOG)
+                          archive_dir=None if archive_dir is None else Path(archive_dir),
+                          anchor=self.anchor, vouch_all=vouch_all)
+        self._files: dict[str, Stream] = {}
+        try:
+            for name in STREAMS:
+                self._files[name] = stream(name)
+            self._text = stream(PRODUCTION_LOG)
+        except BaseException:
+            for f in self._files.values():
+                f.abandon()
+            raise
+        self._heads = self._signed_heads()
         self.counts = dict.fromkeys(STREAMS, 0)
         self.listeners: list[TrailListener] = []
         self._record_notices()
+
+    def _open_anchor(self, data_dir: Path | None, key: bytes) -> tuple[Anchor | None, bool]:
+        """The trail's anchor (made if need be) and whether the unsigned lines may be chained
+        without evidence, once: only for a trail made before anchors existed."""
+        if data_dir is None:
+            return None, False
+        paths = [self.log_dir / (n + CHAIN_SUFFIX) for n in (*STREAMS, PRODUCTION_LOG)]
+        chains = [p for p in paths if p.is_file() and p.stat().st_size]
+        trail_id = next((t for p in chains if (t := _trail_id_of(p)) is not None), None)
+        if trail_id is not None:
+            anchor = Anchor.find(data_dir, trail_id=trail_id)
+            if anchor is not None:
+                return anchor, False
+            anchor = Anchor.create(data_dir, trail_id, key_id(key), self.log_dir)
+            self.notices.append(("anchor_created", f"trail {trail_id} had no anchor in {data_dir} "
+                                  "(a copy from another host?): one was made; lines not signed "
+                                  "before now cannot be shown to be the bot's and are never signed",
+                                  {"trail_id": trail_id, "legacy": False}))
+            return anchor, False
+        if self.durable:  # no trail record left: a signed trail of this directory lost them?
+            known = Anchor.find(data_dir, log_dir=self.log_dir)
+            if known is not None and known.heads():
+                return known, False  # each stream records what is missing from its chain
+        anchor = Anchor.create(data_dir, new_trail_id(), key_id(key), self.log_dir)
+        legacy = bool(chains) or any((self.log_dir / n).is_file() and (self.log_dir / n).stat().st_size
+                                     for n in (*STREAMS, PRODUCTION_LOG))
+        if legacy:
+            self.notices.append(("anchor_created", f"this trail predates anchors: trail "
+                                  f"{anchor.trail_id} and its anchor in {data_dir} were made, and "
+                                  "the lines not yet signed were signed this once without evidence",
+                                  {"trail_id": anchor.trail_id, "legacy": True}))
+        return anchor, legacy
 
     def _stamp(self) -> str:
         return format_timestamp(self._now())
@@ -73,12 +132,14 @@ class AuditTrail:
     def _record_notices(self) -> None:
         """Record what the streams noticed (repairs, rotations, truncations) in events.jsonl."""
         for _ in range(10):
-            pending = [(n, f) for f in (*self._files.values(), self._text) for n in f.notices]
+            pending = [*self.notices,
+                       *(n for f in (*self._files.values(), self._text) for n in f.notices)]
             if not pending:
                 return
+            self.notices = []
             for f in (*self._files.values(), self._text):
                 f.notices = []
-            for (kind, message, details), _f in pending:
+            for kind, message, details in pending:
                 level = "INFO" if kind in ("rotation", "expired") else "WARN"
                 self.record(EventRecorded(kind, message, details, level=level), notices=False)
 
@@ -140,6 +201,41 @@ class AuditTrail:
                 self._failed(exc)
                 raise
             self._record_notices()
+            self._send_anchor()
+
+    def _signed_heads(self) -> dict[str, dict]:
+        return {f.name: f.signed_head for f in (*self._files.values(), self._text)
+                if f.signed_head is not None}
+
+    def _send_anchor(self) -> None:
+        """One anchor line per round that signed something; a sink that fails never stops
+        trading (it is noted in production.log)."""
+        if self.anchor is None:
+            return
+        heads = self._signed_heads()
+        if heads == self._heads:
+            return
+        self._heads = heads
+        line = format_anchor_line(self.anchor.trail_id, self._stamp(), heads)
+        if self._anchor_console and self._echo is not None:
+            self._echo.write(line + "\n")
+            self._echo.flush()
+        if self._anchor_file is not None:
+            try:
+                fd = os.open(self._anchor_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC,
+                             0o600)
+                try:
+                    os.write(fd, (line + "\n").encode())
+                finally:
+                    os.close(fd)
+            except OSError as exc:
+                self.log("WARN", f"cannot append the anchor line to BOT_ANCHOR_FILE "
+                         f"{self._anchor_file}: {exc.strerror or exc}")
+        if self._anchor_post is not None:
+            try:
+                self._anchor_post((line + "\n").encode())
+            except Exception as exc:  # noqa: BLE001 - an anchor sink never stops trading
+                self.log("WARN", f"cannot send the anchor line to BOT_ANCHOR_URL: {exc}")
 
     def flush(self) -> None:
         """Hand everything buffered to the files (no fsync)."""
@@ -148,12 +244,36 @@ class AuditTrail:
         self._text.flush()
 
     def close(self) -> None:
+        if self.durable:
+            self.checkpoint()  # the last anchor line covers the trail as it stops
         for f in self._files.values():
             f.close()
         self._text.close()
+        join = getattr(self._anchor_post, "join", None)
+        if join is not None:
+            join(_ANCHOR_POST_WAIT)
 
     def rotate(self) -> None:
         """Rotate every stream now (built-in rotation; used by tests and `max_bytes`)."""
         for f in (*self._files.values(), self._text):
             f.rotate("requested")
         self._record_notices()
+
+
+def _is_trail_id(value: object) -> bool:
+    return (isinstance(value, str) and len(value) == 32
+            and all(c in "0123456789abcdef" for c in value))
+
+
+def _trail_id_of(chain: Path) -> str | None:
+    """The trail id of a chain's first trail record (its first line, but for a chain made
+    before anchors); read line by line up to it."""
+    with open(chain, "rb") as f:
+        for raw in f:
+            try:
+                rec = orjson.loads(raw)
+            except orjson.JSONDecodeError:
+                continue
+            if isinstance(rec, dict) and rec.get("type") == "trail" and _is_trail_id(rec.get("trail_id")):
+                return rec["trail_id"]
+    return None

@@ -21,3 +21,8 @@ def prepare_directory(path: Path) -> None:
     st = path.stat()
     if st.st_mode & 0o077 and st.st_uid == os.getuid():
         os.chmod(path, DIR_MODE)
+
+
+class AuditKeyMismatch(Exception):
+    """The trail's chains (or its anchor) were signed with another audit key: writing on with
+    this one would leave a trail no key verifies. The message says which key ids differ."""

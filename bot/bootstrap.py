@@ -10,10 +10,12 @@ from typing import Callable, TextIO
 
 from audit.records import EventRecorded
 from audit.trail import AuditTrail
+from audit.writer import AuditKeyMismatch
 from bot.audit_key import is_generated, load_key
 from bot.brokers.sim import SimBrokerConfig, SimulatedBroker
 from bot.clock import Clock
 from bot.cycle import Bot, KillSwitch, ModelShare
+from bot.errors import ConfigError
 from bot.observers import CycleObserver
 from bot.domain import OrderType
 from bot.planning import RiskLimits
@@ -122,10 +124,7 @@ def build_bot(settings: Settings, clock: Clock, *, live: bool, log_dir: Path | N
             data_dir / ACCOUNT_DB if live else None)
     state = StateStore(data_dir / STATE_DB if live else None)
     key, origin = load_key(settings, create=True)
-    trail = AuditTrail(log_dir or settings.log_dir, clock, durable=live, key=key, echo=echo,
-                       max_bytes=settings.log_max_bytes, backups=settings.log_backups,
-                       compress=settings.log_compress,
-                       archive_dir=settings.log_archive_dir if live else None)
+    trail = build_trail(settings, clock, key, live=live, log_dir=log_dir, echo=echo)
     observers = build_observers(settings, trail, clock, key) if live else ()
     if is_generated(origin):
         key_file = Path(origin.removeprefix("generated ")).resolve()
@@ -138,6 +137,26 @@ def build_bot(settings: Settings, clock: Clock, *, live: bool, log_dir: Path | N
                kill, calendar=calendar, reconcile_policy=settings.reconcile, sleep=sleep,
                fill_timeout=settings.fill_timeout, inbox=data_dir / INBOX_DIR if live else None,
                observers=observers)
+
+
+def build_trail(settings: Settings, clock: Clock, key: bytes, *, live: bool,
+                log_dir: Path | None = None, echo: TextIO | None = None) -> AuditTrail:
+    """The trail, anchored in the data directory (simulate too); live trails also send each
+    checkpoint's anchor line to the console, BOT_ANCHOR_FILE and BOT_ANCHOR_URL. A trail signed
+    with another key stops here with one line (exit 2)."""
+    post = None
+    if live and settings.anchor_url is not None:
+        from bot.anchor_post import AnchorPoster
+        post = AnchorPoster(settings.anchor_url.get_secret_value())
+    try:
+        return AuditTrail(log_dir or settings.log_dir, clock, durable=live, key=key, echo=echo,
+                          max_bytes=settings.log_max_bytes, backups=settings.log_backups,
+                          compress=settings.log_compress, data_dir=settings.data_dir,
+                          archive_dir=settings.log_archive_dir if live else None,
+                          anchor_console=settings.anchor_console,
+                          anchor_file=settings.anchor_file if live else None, anchor_post=post)
+    except AuditKeyMismatch as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def build_observers(settings: Settings, trail: AuditTrail, clock: Clock,

@@ -76,6 +76,10 @@ ALLOWED: dict[str, str] = {
     "alert_webhook_url": "an http(s) URL that takes a JSON POST, or unset for no alerts",
     "alert_after_failures": "a whole number from 1 to 1000 (cycles failing in a row)",
     "self_verify_interval": "a number of seconds from 0 (off) to 31536000 (a year)",
+    "anchor_console": "true or false",
+    "anchor_file": "a file on another volume (not in the log or data directory), in an existing "
+                   "directory, or unset",
+    "anchor_url": "an http(s) URL that takes a POST of the anchor line, or unset",
 }
 
 
@@ -142,6 +146,9 @@ class Settings(BaseSettings):
     alert_webhook_url: SecretStr | None = None
     alert_after_failures: int = Field(3, ge=1, le=1000)
     self_verify_interval: float = Field(3600.0, ge=0, le=31_536_000, allow_inf_nan=False)
+    anchor_console: bool = True
+    anchor_file: Path | None = None
+    anchor_url: SecretStr | None = None
 
     @field_validator("schedule")
     @classmethod
@@ -212,6 +219,33 @@ class Settings(BaseSettings):
         if v is not None and not v.get_secret_value().startswith(("http://", "https://")):
             raise ValueError("BOT_ALERT_WEBHOOK_URL must start with http:// or https://")
         return v
+
+    @field_validator("anchor_url")
+    @classmethod
+    def _anchor_url_is_http(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is not None and not v.get_secret_value().strip():
+            return None
+        if v is not None and not v.get_secret_value().startswith(("http://", "https://")):
+            raise ValueError("BOT_ANCHOR_URL must start with http:// or https://")
+        return v
+
+    @model_validator(mode="after")
+    def _anchor_file_elsewhere(self) -> "Settings":
+        """The anchor file must be where the trail is not: a copy beside the logs proves nothing."""
+        f = self.anchor_file
+        if f is None:
+            return self
+        where = f.resolve()
+        for name, d in (("BOT_LOG_DIR", self.log_dir), ("BOT_DATA_DIR", self.data_dir)):
+            if where.is_relative_to(d.resolve()):
+                raise ValueError(f"BOT_ANCHOR_FILE={str(f)!r} is inside {name} ({d}): put it on "
+                                 "another volume, where the bot's own files are not")
+        if not where.parent.is_dir():
+            raise ValueError(f"BOT_ANCHOR_FILE={str(f)!r}: its directory {where.parent} does not "
+                             "exist: create it (on another volume) or unset BOT_ANCHOR_FILE")
+        if where.is_dir():
+            raise ValueError(f"BOT_ANCHOR_FILE={str(f)!r} is a directory: give a file name in it")
+        return self
 
     @model_validator(mode="after")
     def _broker_ready(self) -> "Settings":

@@ -80,7 +80,9 @@ def test_damage_in_the_middle_is_reported_never_truncated(tmp_path):
     raw[1] = b"garbage\n"
     (tmp_path / "errors.jsonl").write_bytes(b"".join(raw))
     trail(tmp_path).close()
-    assert (tmp_path / "errors.jsonl").read_bytes() == b"".join(raw)
+    # kept whole, moved aside as a rotated segment sealed before the damage (never signed)
+    assert (tmp_path / "errors.jsonl.1").read_bytes() == b"".join(raw)
+    assert (tmp_path / "errors.jsonl").read_bytes() == b""
     (dmg,) = [e for e in events(tmp_path) if e["event_type"] == "damage"]
     assert dmg["lines"] == [2]
 
