@@ -1,35 +1,19 @@
-"""A stand-in for the writer side of issue 11 (branch i11-writer), for verify's tests until it
-lands: delete this file then and build the trails with `AuditTrail` alone.
+"""What the writer does to the anchor, for states verify's tests build by hand (a seal or an
+archive record appended to a chain, a line written but not signed, as after a crash): the trails
+themselves are written by `AuditTrail` with its anchor.
 
-`start_trail` writes what the writer writes when a trail's chains start (a signed `trail` record
-as each chain's first line, and the anchor in the data directory); `fill_anchor`, after the
-trail is closed, fills each stream's head as the writer keeps it: the SIGNED slot from the
-chain's last checkpoint or seal, the WRITTEN slot from the active file's last line.
+`fill_anchor` fills each stream's head as the writer keeps it: the SIGNED slot from the chain's
+last checkpoint or seal, the WRITTEN slot from the active file's last line; `written_line` appends
+a line as the writer does (WRITTEN first) without signing it.
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-import orjson
 
-from audit.anchor import SIGNED, WRITTEN, Anchor, key_id, new_trail_id
-from audit.chain import CHAIN_SUFFIX, next_hash, read_chain, resume, sign
+from audit.anchor import SIGNED, WRITTEN, Anchor
+from audit.chain import CHAIN_SUFFIX, next_hash, read_chain, resume
 from audit.verify import ALL_STREAMS
-
-
-def start_trail(log_dir: Path, data_dir: Path, key: bytes) -> Anchor:
-    """Before the AuditTrail opens `log_dir`: each chain starts with a trail record."""
-    log_dir.mkdir(parents=True, exist_ok=True)
-    tid, kid = new_trail_id(), key_id(key)
-    for name in ALL_STREAMS:
-        rec = {"type": "trail", "trail_id": tid, "key_id": kid, "stream": name,
-               "ts": "2025-03-03T15:00:00.000000+00:00", "prev_mac": ""}
-        rec["mac"] = sign(key, rec)
-        path = log_dir / (name + CHAIN_SUFFIX)
-        path.write_bytes(orjson.dumps(rec, option=orjson.OPT_APPEND_NEWLINE))
-        os.chmod(path, 0o600)
-    return Anchor.create(data_dir, tid, kid, log_dir)
 
 
 def fill_anchor(anchor: Anchor, log_dir: Path) -> None:

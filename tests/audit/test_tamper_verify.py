@@ -20,7 +20,7 @@ from audit.records import EventRecorded, OrderSubmitted, TradeExecuted
 from audit.trail import AuditTrail
 from audit.verify import format_report, verify
 from bot.cli import main
-from tests.audit.anchored import fill_anchor, start_trail, written_line
+from tests.audit.anchored import fill_anchor, written_line
 from tests.fakes import FakeClock, utc
 
 KEY = b"test-audit-key-0123456789-tamper"
@@ -52,16 +52,13 @@ def make_trail(base: Path, *, cycles: int = 3, rotations: int = 0, anchor: bool 
     """A closed live trail in base/logs with its anchor in base/data."""
     logs, data = base / "logs", base / "data"
     data.mkdir(parents=True, exist_ok=True)
-    anc = start_trail(logs, data, KEY) if anchor else None
     clock = FakeClock(utc(2025, 3, 3, 15))
-    t = AuditTrail(logs, clock, durable=True, key=KEY)
+    t = AuditTrail(logs, clock, durable=True, key=KEY, data_dir=data if anchor else None)
     for r in range(rotations):
         write_cycles(t, clock, cycles, start=r * cycles)
         t.rotate()
     write_cycles(t, clock, cycles, start=rotations * cycles)
     t.close()
-    if anc is not None:
-        fill_anchor(anc, logs)
     return logs, data
 
 
@@ -238,8 +235,9 @@ def test_without_the_anchor_a_chain_deleted_from_a_new_trail_is_still_caught(tmp
 
 def test_a_legacy_trail_with_an_anchor_found_by_its_log_directory(tmp_path, env, capsys):
     logs, data = make_trail(tmp_path, anchor=False)
-    anc = Anchor.create(data, "0123abcd" * 4, the_key_id(), logs)
-    fill_anchor(anc, logs)
+    # the writer's first start on a legacy trail makes its anchor and adds its trail records
+    AuditTrail(logs, FakeClock(utc(2025, 3, 3, 16)), durable=True, key=KEY, data_dir=data).close()
+    assert the_anchor(data).log_dir == str(logs.resolve())
     assert verify_cli(capsys, logs, data)[0] == 0
     (logs / "trades.jsonl").unlink()
     (logs / "trades.jsonl.chain").unlink()
@@ -261,11 +259,10 @@ def test_collected_anchors_expose_a_trail_cut_back_with_its_anchor(tmp_path, env
     shutil.copytree(logs, old_logs)
     shutil.copytree(data, old_data)
     clock = FakeClock(utc(2025, 3, 3, 16))
-    t = AuditTrail(logs, clock, durable=True, key=KEY)
+    t = AuditTrail(logs, clock, durable=True, key=KEY, data_dir=data)
     write_cycles(t, clock, 2, start=10)
     t.close()
     anc = the_anchor(data)
-    fill_anchor(anc, logs)
     collected = tmp_path / "docker-logs.txt"
     collected.write_text("2025-03-03T16:05:00Z stdout " + format_anchor_line(anc.trail_id, "2025-03-03T16:05:00Z", anc.heads()) + "\n")
     assert verify_cli(capsys, logs, data, "--anchors", str(collected))[0] == 0
@@ -314,18 +311,15 @@ def test_a_cp_a_copy_of_the_trail_verifies(tmp_path, env, capsys):
     assert verify_cli(capsys, dest / "logs", dest / "data")[0] == 0
 
 
-@pytest.mark.xfail(strict=True, reason="needs the writer slice (i11-writer): segments recognised "
-                   "by content at start-up, not by inode")
 def test_a_cp_a_copy_verifies_after_one_more_cycle(tmp_path, env, capsys):
     logs, data = make_trail(tmp_path / "a", rotations=1)
     dest = tmp_path / "b"
     dest.mkdir()
     subprocess.run(["cp", "-a", str(logs), str(data), str(dest)], check=True)
     clock = FakeClock(utc(2025, 3, 3, 17))
-    t = AuditTrail(dest / "logs", clock, durable=True, key=KEY)
+    t = AuditTrail(dest / "logs", clock, durable=True, key=KEY, data_dir=dest / "data")
     write_cycles(t, clock, 1, start=20)
     t.close()
-    fill_anchor(the_anchor(dest / "data"), dest / "logs")
     assert verify_cli(capsys, dest / "logs", dest / "data")[0] == 0
 
 
