@@ -513,8 +513,13 @@ class _StreamContext:
                 return SegmentReport(path.name, k, INVALID, len(lines),
                                      f"chain gap before line {len(expected) + 1}")
             expected.extend(rec["line_hashes"])
-        h = h0
         keep = self.anchored and is_open  # the running hashes, for the written head
+        if keep and len(lines) > len(expected) and not lines[-1].endswith(b"\n") \
+                and self._being_written(k, len(lines)):
+            # the line the bot recorded as being written, read before its end (reads are not
+            # atomic with writes), or torn by a crash (the writer moves it aside at its next start)
+            lines = lines[:-1]
+        h = h0
         hashes: list[bytes] = []
         for i, line in enumerate(lines):
             h = next_hash(h, line)
@@ -549,6 +554,16 @@ class _StreamContext:
                                  f"{len(lines) - len(expected)} line(s) after the last checkpoint "
                                  f"(from line {len(expected) + 1}): not yet signed")
         return SegmentReport(path.name, k, VALID, len(lines))
+
+    def _being_written(self, k: int, line: int) -> bool:
+        """Does the WRITTEN head (read now, or once more after a pause) say line `line` of
+        segment `k` is (or was, at a crash) being written?"""
+        for _attempt in range(2):
+            w = self.written
+            if w is not None and w.get("segment") == k and w.get("line") == line:
+                return True
+            time.sleep(_CATCH_UP_PAUSE)
+        return False
 
     def _beyond_written(self, path: Path, lines: list[bytes], hashes: list[bytes], k: int,
                         signed: int, h0: bytes) -> SegmentReport | None:

@@ -453,3 +453,13 @@ def test_anchored_verify_never_crashes_on_garbage(tmp_path_factory, garbage, mor
     report = verify(logs, KEY, anchor=Anchor.load(anc.directory) or anc)
     assert report.exit_code in (0, 1, 2)
     format_report(report)
+
+
+def test_a_forged_last_line_without_its_newline_is_not_taken_for_one_being_written(tmp_path, env, capsys):
+    """verify leaves aside a last line still being written only where the anchor says the bot is
+    writing that very line: a line appended by hand without its newline is not the bot's."""
+    logs, data = make_trail(tmp_path)
+    with open(logs / "trades.jsonl", "ab") as f:
+        f.write(orjson.dumps(trade(99).to_dict("2025-03-03T15:09:00.000000+00:00")))
+    code, out = verify_cli(capsys, logs, data)
+    assert code == 1 and "not written by the bot" in out, out
