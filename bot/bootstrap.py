@@ -177,9 +177,13 @@ def build_observers(settings: Settings, trail: AuditTrail, clock: Clock,
                                        settings.alert_after_failures, clock=clock, log=trail.log))
     trail.listeners.extend(observers)
     if key is not None and settings.self_verify_interval > 0:
-        from bot.selfcheck import SelfVerify
+        from functools import partial
+
+        from bot.selfcheck import SelfVerify, verify_trail
         self_verify = SelfVerify(trail.log_dir, key, settings.self_verify_interval, trail,
-                                 clock.now, targets=list(observers))
+                                 clock.now, targets=list(observers),
+                                 verify=partial(verify_trail, anchor=trail.anchor,
+                                                archive_dir=settings.log_archive_dir))
         trail.listeners.append(self_verify)  # no verify while the trail cannot be written
         observers.append(self_verify)
     from bot.heartbeat import HEARTBEAT_FILE, Heartbeat

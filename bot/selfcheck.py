@@ -21,6 +21,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Callable, Iterable, Protocol
 
+from audit.anchor import Anchor
 from audit.records import EventRecorded
 from bot.observers import CycleReport
 
@@ -44,10 +45,12 @@ class TrailVerdict:
                 + (f" (and {more} more)" if more > 0 else ""))
 
 
-def verify_trail(log_dir: Path, key: bytes) -> tuple[bool, tuple[str, ...], str]:
-    """(ok, problem lines, verdict line) of `tradebot audit verify` on `log_dir`."""
+def verify_trail(log_dir: Path, key: bytes, *, anchor: Anchor | None = None,
+                 archive_dir: Path | None = None) -> tuple[bool, tuple[str, ...], str]:
+    """(ok, problem lines, verdict line) of `tradebot audit verify` on `log_dir`, against the
+    trail's anchor when given (as `audit verify` does), archived segments in `archive_dir`."""
     from audit.verify import format_report, verify
-    report = verify(log_dir, key)
+    report = verify(log_dir, key, anchor=anchor, archive_dir=archive_dir)
     lines = format_report(report).splitlines()
     fine = ("valid", "expired", "unsealed")
     problems = tuple(" ".join(x.split()) for x in lines[:-1] if not x.startswith(fine))

@@ -186,3 +186,27 @@ def test_no_verify_after_a_cycle_whose_trail_could_not_be_written(tmp_path):
         assert calls == [1]
     finally:
         close(bot)
+
+
+def test_the_live_self_verify_checks_against_the_trails_anchor(tmp_path):
+    """A chain cut back to its first record, and the lines after it edited, pass a check of the
+    chains alone (the lines read as not yet signed); the live bot's self-verify holds the anchor,
+    so it is caught."""
+    from audit.trail import AuditTrail
+    from audit.verify import verify
+    from bot.selfcheck import verify_trail
+    from tests.fakes import FakeClock, utc
+    key = b"self-verify-key-0123456789"
+    trail = AuditTrail(tmp_path / "logs", FakeClock(utc(2025, 3, 3, 15)), durable=True, key=key,
+                       data_dir=tmp_path / "data")
+    trail.log("INFO", "a line", echo=False)
+    trail.checkpoint()
+    trail.close()
+    logs = tmp_path / "logs"
+    chain = (logs / "production.log.chain").read_bytes().splitlines(keepends=True)
+    (logs / "production.log.chain").write_bytes(chain[0])  # its trail record only
+    (logs / "production.log").write_bytes((logs / "production.log").read_bytes().replace(
+        b"a line", b"B line"))
+    assert verify(tmp_path / "logs", key).exit_code == 0  # the chains alone cannot tell
+    ok, problems, _verdict = verify_trail(tmp_path / "logs", key, anchor=trail.anchor)
+    assert not ok and any("production.log" in p for p in problems), problems
