@@ -78,6 +78,19 @@ def one_line(text: str, limit: int = MAX_TEXT) -> str:
     return flat if len(flat) <= limit else flat[:limit - 3] + "..."
 
 
+def failure_without_url(exc: BaseException, url: str, name: str) -> str:
+    """A failed POST as one line, every part of `url` (a secret) replaced by `name`."""
+    text = str(exc) or type(exc).__name__
+    if isinstance(exc, urllib.error.URLError) and not isinstance(exc, urllib.error.HTTPError):
+        text = str(exc.reason)
+    parts = urlsplit(url)
+    for secret in (url, parts.path if len(parts.path) > 1 else "", parts.query,
+                   parts.password or ""):
+        if secret:
+            text = text.replace(secret, name)
+    return one_line(text, 200)
+
+
 class WebhookAlerts:
     """Posts `{"text", "event", "bot", "timestamp", "details"}` to `url` for the four alerts.
 
@@ -242,16 +255,7 @@ class WebhookAlerts:
                 time.sleep(self.retry_pause)
 
     def _clean(self, exc: BaseException) -> str:
-        """The error as one line, the URL (a secret) replaced."""
-        text = str(exc) or type(exc).__name__
-        if isinstance(exc, urllib.error.URLError) and not isinstance(exc, urllib.error.HTTPError):
-            text = str(exc.reason)
-        parts = urlsplit(self._url)
-        for secret in (self._url, parts.path if len(parts.path) > 1 else "", parts.query,
-                       parts.password or ""):
-            if secret:
-                text = text.replace(secret, "the alert webhook")
-        return one_line(text, 200)
+        return failure_without_url(exc, self._url, "the alert webhook")
 
     def _note(self, level: str, message: str) -> None:
         with self._notes_lock:

@@ -13,7 +13,7 @@ import threading
 from typing import Callable
 from urllib.parse import urlsplit
 
-from bot.alerts import one_line, post_json
+from bot.alerts import failure_without_url, post_json
 
 TIMEOUT = 5.0
 MAX_QUEUED = 20
@@ -80,13 +80,4 @@ class AnchorPoster:
                 self._queue.task_done()
 
     def _clean(self, exc: BaseException) -> str:
-        import urllib.error
-        text = str(exc) or type(exc).__name__
-        if isinstance(exc, urllib.error.URLError) and not isinstance(exc, urllib.error.HTTPError):
-            text = str(exc.reason)
-        parts = urlsplit(self._url)
-        for secret in (self._url, parts.path if len(parts.path) > 1 else "", parts.query,
-                       parts.password or ""):
-            if secret:
-                text = text.replace(secret, "the anchor URL")
-        return one_line(text, 200)
+        return failure_without_url(exc, self._url, "the anchor URL")
