@@ -11,7 +11,6 @@ from __future__ import annotations
 import queue
 import threading
 from typing import Callable
-from urllib.parse import urlsplit
 
 from bot.alerts import failure_without_url, post_json
 
