@@ -171,6 +171,42 @@ def test_a_timeout_before_the_order_was_placed_is_recorded_not_placed(tmp_path, 
     assert_no_secret(tmp_path)
 
 
+def test_an_order_accepted_then_rejected_is_an_order_error_counted_in_the_cycle(tmp_path, server,
+                                                                               monkeypatch):
+    """Alpaca answers the POST with status "new" and rejects the order later: polled, it is
+    "rejected". That is an order_error with what the broker said, and one of the cycle's errors."""
+    server.reject_after_accepting("QQQ")
+    bot = make_bot(tmp_path, server, monkeypatch)
+    out = run_cycle(bot, SLOT)
+    (err,) = read(tmp_path, "errors.jsonl")
+    assert err["event_type"] == "order_error" and err["order_id"] == cid("QQQ")
+    assert "rejected by the broker after it accepted the order" in err["error"]
+    assert "failed at 2025-03-03T15:00:00" in err["error"]
+    assert f'Alpaca order {server.order_by_client_id(cid("QQQ"))["id"]}' in err["error"]
+    assert out.errors == 1 and out.fills == 2
+    assert read(tmp_path, "performance.jsonl")[-1]["errors"] == 1
+    assert server.post_count(cid("QQQ")) == 1
+    run_cycle(bot, utc(2025, 3, 3, 15, 15))  # recorded once, not again at the next cycle
+    assert [e["order_id"] for e in read(tmp_path, "errors.jsonl")] == [cid("QQQ")]
+
+
+def test_a_rejection_seen_only_at_the_next_cycle_is_recorded_there(tmp_path, server, monkeypatch):
+    server.fill_mode = "never"
+    bot = make_bot(tmp_path, server, monkeypatch, fill_timeout=1)
+    run_cycle(bot, SLOT)  # the orders stay open past the deadline
+    assert read(tmp_path, "errors.jsonl") == []
+    with server.lock:
+        order = server.order_by_client_id(cid("SPY"))
+        order["status"], order["failed_at"] = "rejected", server.now()
+    server.fill_mode = "immediate"
+    bot.clock.t = utc(2025, 3, 3, 15, 15)
+    out = run_cycle(bot, bot.clock.t)
+    (err,) = read(tmp_path, "errors.jsonl")
+    assert err["order_id"] == cid("SPY") and err["cycle_timestamp"] == "2025-03-03T15:00:00+00:00"
+    assert "rejected by the broker after it accepted the order" in err["error"]
+    assert out.errors == 1
+
+
 def test_insufficient_buying_power_is_recorded_with_the_brokers_words(tmp_path, server, monkeypatch):
     server.cash = 50_000.0
     bot = make_bot(tmp_path, server, monkeypatch, cash_buffer=0.0)
