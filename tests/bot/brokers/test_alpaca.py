@@ -143,6 +143,48 @@ def test_429_on_reads_is_retried_with_backoff(tmp_path, server, monkeypatch):
     assert sum(1 for m, p in server.requests if m == "GET" and p.startswith("/v2/account")) >= 3
 
 
+def _free_port() -> int:
+    import socket
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_each_retried_read_leaves_a_warn_line_and_a_counter(tmp_path, server, monkeypatch):
+    """A 502, a 429 and a timeout that each succeed on retry leave a WARN line in production.log
+    (what failed, the attempt, the wait; never a key) and count in the metrics by operation."""
+    from bot.telemetry import Metrics
+    bot = make_bot(tmp_path, server, monkeypatch, metrics_port=_free_port(),
+                   metrics_host="127.0.0.1")
+    try:
+        server.fail_next("GET", "/v2/account", 502, "<html><h1>502 Bad Gateway</h1></html>")
+        server.fail_next("GET", "/v2/positions", 429, {"code": 42910000,
+                                                        "message": "rate limit exceeded"})
+        server.hang_next("GET", "/v2/stocks/trades/latest", 1.0, then_process=False)
+        out = run_cycle(bot, SLOT)
+        assert out.orders == 3 and read(tmp_path, "errors.jsonl") == []
+        warns = [line for line in (tmp_path / "logs" / "production.log").read_text().splitlines()
+                 if " WARN " in line and "broker read retried" in line]
+        assert len(warns) == 3, warns
+        account, positions, trade = warns
+        assert "get account: HTTP 502" in account and "attempt 1 of 4" in account
+        assert "get positions: HTTP 429 rate limit exceeded" in positions
+        assert "get latest trade: no answer within the timeout" in trade
+        waits = [float(w.rsplit("next attempt in ", 1)[1].rstrip("s")) for w in warns]
+        assert waits == pytest.approx(bot.sleep.naps[:3], abs=0.006)
+        (metrics,) = [o for o in bot.observers if isinstance(o, Metrics)]
+        sample = metrics.registry.get_sample_value
+        name = "tradebot_broker_read_retries_total"
+        assert sample(name, {"operation": "get account"}) == 1
+        assert sample(name, {"operation": "get positions"}) == 1
+        assert sample(name, {"operation": "get latest trade"}) == 1
+        assert sample(name, {"operation": "get order"}) is None
+    finally:
+        for observer in bot.observers:
+            observer.close()
+    assert_no_secret(tmp_path)
+
+
 def test_504_after_the_order_was_accepted_adopts_it(tmp_path, server, monkeypatch):
     bot = make_bot(tmp_path, server, monkeypatch)
     server.accept_then_fail(504)
