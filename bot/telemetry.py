@@ -20,7 +20,8 @@ from bot.observers import CycleReport
 
 PREFIX = "tradebot_"
 FSYNC_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
-KNOWN_ERRORS = ("order_error", "price_error", "data_error", "model_error", "cycle_error")
+KNOWN_ERRORS = ("order_error", "price_error", "data_error", "model_error", "cycle_error",
+                "broker_unavailable")
 
 
 class Metrics:

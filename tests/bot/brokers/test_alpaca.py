@@ -6,8 +6,10 @@ from __future__ import annotations
 import inspect
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -466,3 +468,89 @@ def test_a_canary_key_never_leaks_with_debug_logging_on(tmp_path, server):
     assert read(tmp_path, "errors.jsonl")  # and failures were really provoked
     assert "CANARY" not in proc.stdout + proc.stderr
     assert_no_secret(tmp_path)
+
+
+# -- the broker down at start-up -------------------------------------------------------------
+BAD_GATEWAY = "<html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>"
+
+
+def test_run_waits_for_a_broker_down_at_start_up_with_backoff(tmp_path, server, monkeypatch):
+    """Three 502s, then the broker answers: each attempt is a broker_unavailable error with the
+    wait before the next (5 s, doubling), through the injected wait; then start-up goes on."""
+    from bot.runner import check_broker_at_start
+    bot = make_bot(tmp_path, server, monkeypatch, read_retries=0)
+    server.fail_next("GET", "/v2/account", 502, BAD_GATEWAY, count=3)
+    waits: list[float] = []
+
+    def wait(seconds: float) -> bool:
+        waits.append(seconds)
+        return False  # no stop requested
+
+    assert check_broker_at_start(bot, "broker alpaca", "adopt", wait) is True
+    errors = read(tmp_path, "errors.jsonl")
+    assert [e["event_type"] for e in errors] == ["broker_unavailable"] * 3
+    assert [e["attempt"] for e in errors] == [1, 2, 3]
+    assert [e["retry_in_seconds"] for e in errors] == waits == [5, 10, 20]
+    assert "HTTP 502 non-JSON error page" in errors[0]["error"]
+    assert "trying again in 5s" in errors[0]["error"]
+    assert [e["event_type"] for e in read(tmp_path, "events.jsonl")][-1] == "account_checked"
+
+
+def test_the_wait_for_the_broker_is_capped_and_ends_when_a_stop_is_asked(tmp_path, server,
+                                                                         monkeypatch):
+    from bot.runner import check_broker_at_start
+    bot = make_bot(tmp_path, server, monkeypatch, read_retries=0)
+    server.fail_next("GET", "/v2/account", 503, {"code": 50310000, "message": "unavailable"},
+                     count=100)
+    waits: list[float] = []
+
+    def wait(seconds: float) -> bool:
+        waits.append(seconds)
+        return len(waits) == 9  # SIGTERM during the ninth wait
+
+    assert check_broker_at_start(bot, "broker alpaca", "adopt", wait) is False
+    assert waits == [5, 10, 20, 40, 80, 160, 300, 300, 300]
+    assert len(read(tmp_path, "errors.jsonl")) == 9
+    assert not any(e["event_type"] == "account_checked" for e in read(tmp_path, "events.jsonl"))
+
+
+def test_a_sigterm_stops_run_promptly_while_it_waits_for_the_broker(tmp_path, server):
+    server.fail_next("GET", "/v2/account", 502, BAD_GATEWAY, count=1000)
+    env = cli_env(tmp_path, server, BOT_READ_RETRIES="0")
+    proc = subprocess.Popen([sys.executable, "-m", "bot", "run"], cwd=tmp_path, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    errors = tmp_path / "logs" / "errors.jsonl"
+    try:
+        deadline = time.monotonic() + 60
+        while not (errors.exists() and "broker_unavailable" in errors.read_text()):
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        sent = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=30)
+        took = time.monotonic() - sent
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    assert took < 3, took  # the first wait is 5 s: the stop did not wait it out
+    events = read(tmp_path, "events.jsonl")
+    assert events[-1]["event_type"] == "bot_stopped" and events[-1]["reason"] == "SIGTERM received"
+    assert read(tmp_path, "performance.jsonl") == [] and server.post_count() == 0
+    assert_no_secret(tmp_path)
+
+
+def test_cycle_exits_1_on_a_broker_down_at_start_up_and_records_the_error(tmp_path, server):
+    server.fail_next("GET", "/v2/account", 502, BAD_GATEWAY, count=1000)
+    env = cli_env(tmp_path, server, BOT_READ_RETRIES="0")
+    proc = subprocess.run([sys.executable, "-m", "bot", "cycle"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1
+    assert proc.stderr.count("\n") == 1 and "HTTP 502" in proc.stderr, proc.stderr
+    (error,) = read(tmp_path, "errors.jsonl")
+    assert error["event_type"] == "broker_unavailable" and error["attempt"] == 1
+    assert error["retry_in_seconds"] is None
+    assert read(tmp_path, "events.jsonl")[-1]["event_type"] == "bot_stopped"
+    from tests import test_end_to_end as guide
+    guide.check_format(tmp_path, allow_empty=("orders.jsonl", "trades.jsonl", "performance.jsonl"))
