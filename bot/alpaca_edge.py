@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from typing import Any, Callable, TypeVar
 
 import requests
-from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
+from tenacity import (Retrying, retry_if_exception_type, stop_after_attempt, stop_any,
+                      wait_exponential_jitter)
 
 from bot.errors import ConfigError, RetryLater, SkipAndRecord
 
@@ -124,13 +125,15 @@ class ReadRetry:
 
 class Reader:
     """Runs read calls with bounded retries of transient failures; converts every failure.
-    `listeners` hear each retry (`ReadRetry`) before its wait; one that fails is ignored."""
+    `listeners` hear each retry (`ReadRetry`) before its wait; one that fails is ignored.
+    `give_up()` true: no more retries, the last failure is raised (`run` stopping at start-up)."""
 
     def __init__(self, retries: int = 3, sleep: Callable[[float], None] | None = None,
-                 max_wait: float = 8.0) -> None:
+                 max_wait: float = 8.0, give_up: Callable[[], bool] | None = None) -> None:
         self.retries = retries
         self._sleep = sleep
         self._max_wait = max_wait
+        self._give_up = give_up or (lambda: False)
         self.listeners: list[Callable[[ReadRetry], object]] = []
 
     def __call__(self, what: str, call: Callable[[], T]) -> T:
@@ -148,7 +151,8 @@ class Reader:
                 except Exception:  # noqa: BLE001 - telling of a retry never fails the read
                     pass
 
-        for attempt in Retrying(stop=stop_after_attempt(self.retries + 1),
+        stop = stop_any(stop_after_attempt(self.retries + 1), lambda _state: self._give_up())
+        for attempt in Retrying(stop=stop,
                                 wait=wait_exponential_jitter(multiplier=0.5, max=self._max_wait),
                                 retry=retry_if_exception_type(RetryLater), reraise=True,
                                 before_sleep=tell, **kwargs):

@@ -61,9 +61,11 @@ def build_limits(settings: Settings) -> RiskLimits:
 
 
 def build_alpaca(settings: Settings, clock: Clock, sleep: Callable[[float], None] | None = None,
-                 read_listeners: list | None = None):
+                 read_listeners: list | None = None,
+                 give_up_reads: Callable[[], bool] | None = None):
     """Broker, market data and calendar on Alpaca paper, each SDK client hardened; their reads
-    tell `read_listeners` of each retry (a list that may be filled later)."""
+    tell `read_listeners` of each retry (a list that may be filled later) and stop retrying
+    when `give_up_reads()` says so."""
     from alpaca.trading.client import TradingClient
 
     from bot.alpaca_edge import Reader, harden
@@ -74,7 +76,7 @@ def build_alpaca(settings: Settings, clock: Clock, sleep: Callable[[float], None
     trading = harden(TradingClient(key, secret, paper=True, url_override=settings.alpaca_trading_url),
                      settings.http_timeout)
     data = _alpaca_data_client(settings)
-    read = Reader(settings.read_retries, sleep)
+    read = Reader(settings.read_retries, sleep, give_up=give_up_reads)
     if read_listeners is not None:
         read.listeners = read_listeners
     return (AlpacaBroker(trading, clock, read),
@@ -110,15 +112,18 @@ def build_market_data(settings: Settings) -> MarketData:
 
 def build_bot(settings: Settings, clock: Clock, *, live: bool, log_dir: Path | None = None,
               csv_dir: Path | None = None, echo: TextIO | None = None,
-              sleep: Callable[[float], None] = time.sleep) -> Bot:
+              sleep: Callable[[float], None] = time.sleep,
+              give_up_reads: Callable[[], bool] | None = None) -> Bot:
     """`live=True`: the configured broker (a durable simulated account in the data directory, or
     Alpaca paper) and a fsynced trail (run, cycle). `live=False`: a fresh in-memory simulated
-    account and a buffered trail (simulate never touches a live account)."""
+    account and a buffered trail (simulate never touches a live account). `give_up_reads()`
+    true: Alpaca reads stop retrying (`run` asked to stop while it starts)."""
     data_dir = settings.data_dir
     calendar: MarketCalendar = nyse  # type: ignore[assignment]
     read_listeners: list = []  # told of each retried broker read, once the trail exists
     if live and settings.broker == "alpaca":
-        broker, market, calendar = build_alpaca(settings, clock, sleep, read_listeners)
+        broker, market, calendar = build_alpaca(settings, clock, sleep, read_listeners,
+                                                give_up_reads)
     else:
         market = build_market(settings, csv_dir)
         broker = SimulatedBroker(market, clock, SimBrokerConfig(

@@ -254,9 +254,10 @@ def _prepare_data_dir(path: Path) -> None:
     path.mkdir(parents=True, exist_ok=True, mode=0o700)
 
 
-def _live(settings, echo, wait_for_broker=None):
+def _live(settings, echo, stop=None):
     """Lock the data directory and build the live bot; records a refused lock in events.jsonl.
-    `wait_for_broker(seconds) -> stop asked?`: `run` waits out a broker down at start-up."""
+    With `stop` (`run`), a broker down at start-up is waited for until it answers or a stop is
+    asked; a stop asked meanwhile also ends the read retries of the start-up check."""
     from audit.records import EventRecorded
     from bot import tradebot_version
     from bot.bootstrap import LOCK_FILE, build_bot
@@ -274,7 +275,9 @@ def _live(settings, echo, wait_for_broker=None):
         _record_refused_lock(settings, str(exc))
         raise
     clock = SystemClock()
-    bot = build_bot(settings, clock, live=True, echo=echo)
+    starting = [stop is not None]  # cleared once the start-up check is done
+    bot = build_bot(settings, clock, live=True, echo=echo,
+                    give_up_reads=lambda: starting[0] and stop.is_set())
     if settings.log_level == "debug":
         _debug_logging(bot)
     bot.trail.record(EventRecorded("bot_started", f"tradebot {tradebot_version()} started (pid {os.getpid()})", {
@@ -289,7 +292,8 @@ def _live(settings, echo, wait_for_broker=None):
     try:  # check the broker before the first cycle: bad keys stop here, with one clear line
         from bot.runner import check_broker_at_start
         check_broker_at_start(bot, f"broker {settings.broker}", settings.reconcile,
-                              wait_for_broker)
+                              stop.wait if stop is not None else None)
+        starting[0] = False
         for observer in bot.observers:
             observer.started()
     except Exception as exc:
@@ -413,7 +417,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
-    bot, lock = _live(s, sys.stdout, wait_for_broker=stop.wait)
+    bot, lock = _live(s, sys.stdout, stop=stop)
     planner = SlotPlanner(parse_schedule(s.schedule), s.effective_market_hours == "nyse", bot.calendar)
     bot.trail.log("INFO", f"schedule: {s.schedule} ({s.effective_market_hours} market hours); "
                   f"missed slots: {s.missed_slot}")

@@ -80,6 +80,9 @@ def check_broker_at_start(bot: Bot, source: str, policy: str,
             recover(bot)  # crash leftovers first, so they are not mistaken for differences
             account = bot.broker.account()
         except RetryLater as exc:
+            if wait is not None and wait(0):  # a stop was asked during this attempt
+                _record_unavailable(bot, str(exc), attempt, None, "a stop was asked, stopping")
+                return False
             delay = None if wait is None else min(BROKER_RETRY_FIRST * 2 ** (attempt - 1),
                                                   BROKER_RETRY_MAX)
             _record_unavailable(bot, str(exc), attempt, delay)
@@ -95,8 +98,10 @@ def check_broker_at_start(bot: Bot, source: str, policy: str,
         return True
 
 
-def _record_unavailable(bot: Bot, why: str, attempt: int, delay: float | None) -> None:
-    then = f"trying again in {delay:g}s" if delay is not None else "nothing traded, stopping"
+def _record_unavailable(bot: Bot, why: str, attempt: int, delay: float | None,
+                        then: str = "nothing traded, stopping") -> None:
+    if delay is not None:
+        then = f"trying again in {delay:g}s"
     bot.trail.record(ErrorRecorded(
         "broker_unavailable", f"the broker cannot be reached at start-up ({why}); {then}", None,
         {"attempt": attempt, "retry_in_seconds": delay}))

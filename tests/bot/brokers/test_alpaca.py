@@ -482,9 +482,10 @@ def test_run_waits_for_a_broker_down_at_start_up_with_backoff(tmp_path, server, 
     server.fail_next("GET", "/v2/account", 502, BAD_GATEWAY, count=3)
     waits: list[float] = []
 
-    def wait(seconds: float) -> bool:
-        waits.append(seconds)
-        return False  # no stop requested
+    def wait(seconds: float) -> bool:  # StopFlag.wait: True when a stop was asked
+        if seconds:
+            waits.append(seconds)
+        return False
 
     assert check_broker_at_start(bot, "broker alpaca", "adopt", wait) is True
     errors = read(tmp_path, "errors.jsonl")
@@ -505,7 +506,8 @@ def test_the_wait_for_the_broker_is_capped_and_ends_when_a_stop_is_asked(tmp_pat
     waits: list[float] = []
 
     def wait(seconds: float) -> bool:
-        waits.append(seconds)
+        if seconds:
+            waits.append(seconds)
         return len(waits) == 9  # SIGTERM during the ninth wait
 
     assert check_broker_at_start(bot, "broker alpaca", "adopt", wait) is False
@@ -539,6 +541,36 @@ def test_a_sigterm_stops_run_promptly_while_it_waits_for_the_broker(tmp_path, se
     assert events[-1]["event_type"] == "bot_stopped" and events[-1]["reason"] == "SIGTERM received"
     assert read(tmp_path, "performance.jsonl") == [] and server.post_count() == 0
     assert_no_secret(tmp_path)
+
+
+def test_a_sigterm_during_the_read_retries_at_start_up_does_not_wait_them_out(tmp_path, server):
+    """A broker that never answers: each read waits BOT_HTTP_TIMEOUT (2 s) and 3 retries follow.
+    A SIGTERM after the first timeout stops the bot once the read in flight ends, not after the
+    three retries left (about 8 s more)."""
+    server.hang_next("GET", "/v2/account", 30, count=1000, then_process=False)
+    env = cli_env(tmp_path, server, BOT_READ_RETRIES="3", BOT_HTTP_TIMEOUT="2")
+    proc = subprocess.Popen([sys.executable, "-m", "bot", "run"], cwd=tmp_path, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    log = tmp_path / "logs" / "production.log"
+    try:
+        deadline = time.monotonic() + 60
+        while not (log.exists() and "broker read retried" in log.read_text()):
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        sent = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+        took = time.monotonic() - sent
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    assert took < 4, took  # at most the read in flight (2 s), never the retries left
+    (error,) = read(tmp_path, "errors.jsonl")
+    assert error["event_type"] == "broker_unavailable" and "timeout" in error["error"]
+    assert error["error"].endswith("; a stop was asked, stopping") and error["retry_in_seconds"] is None
+    assert read(tmp_path, "events.jsonl")[-1]["reason"] == "SIGTERM received"
 
 
 def test_cycle_exits_1_on_a_broker_down_at_start_up_and_records_the_error(tmp_path, server):
