@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from dataclasses import dataclass
 from typing import Any, Callable, TypeVar
 
@@ -126,19 +127,32 @@ class ReadRetry:
 class Reader:
     """Runs read calls with bounded retries of transient failures; converts every failure.
     `listeners` hear each retry (`ReadRetry`) before its wait; one that fails is ignored.
-    `give_up()` true: no more retries, the last failure is raised (`run` stopping at start-up)."""
+    `give_up()` true (`run` asked to stop while it starts): the wait before a retry ends within
+    0.2 s and no further attempt is made; the last failure is raised."""
 
     def __init__(self, retries: int = 3, sleep: Callable[[float], None] | None = None,
                  max_wait: float = 8.0, give_up: Callable[[], bool] | None = None) -> None:
         self.retries = retries
         self._sleep = sleep
         self._max_wait = max_wait
-        self._give_up = give_up or (lambda: False)
+        self._give_up = give_up
         self.listeners: list[Callable[[ReadRetry], object]] = []
+
+    def _gave_up(self) -> bool:
+        return self._give_up is not None and self._give_up()
+
+    def _nap(self, seconds: float) -> None:
+        """The wait before a retry, in slices of 0.2 s that end once `give_up()` is true."""
+        sleep = self._sleep or time.sleep
+        end = time.monotonic() + seconds
+        while not self._gave_up() and (left := end - time.monotonic()) > 0:
+            sleep(min(left, 0.2))
 
     def __call__(self, what: str, call: Callable[[], T]) -> T:
         kwargs: dict[str, Any] = {}
-        if self._sleep is not None:
+        if self._give_up is not None:
+            kwargs["sleep"] = self._nap
+        elif self._sleep is not None:
             kwargs["sleep"] = self._sleep
 
         def tell(state: Any) -> None:
@@ -151,13 +165,20 @@ class Reader:
                 except Exception:  # noqa: BLE001 - telling of a retry never fails the read
                     pass
 
-        stop = stop_any(stop_after_attempt(self.retries + 1), lambda _state: self._give_up())
+        stop = stop_any(stop_after_attempt(self.retries + 1), lambda _state: self._gave_up())
+        last: RetryLater | None = None
         for attempt in Retrying(stop=stop,
                                 wait=wait_exponential_jitter(multiplier=0.5, max=self._max_wait),
                                 retry=retry_if_exception_type(RetryLater), reraise=True,
                                 before_sleep=tell, **kwargs):
             with attempt:
-                return once(what, call)
+                if last is not None and self._gave_up():
+                    raise last  # asked to stop during the wait: no further request
+                try:
+                    return once(what, call)
+                except RetryLater as exc:
+                    last = exc
+                    raise
         raise AssertionError("unreachable")  # pragma: no cover
 
 

@@ -275,9 +275,9 @@ def _live(settings, echo, stop=None):
         _record_refused_lock(settings, str(exc))
         raise
     clock = SystemClock()
-    starting = [stop is not None]  # cleared once the start-up check is done
-    bot = build_bot(settings, clock, live=True, echo=echo,
-                    give_up_reads=lambda: starting[0] and stop.is_set())
+    starting = [True]  # cleared once the start-up check is done
+    bot = build_bot(settings, clock, live=True, echo=echo, give_up_reads=None if stop is None
+                    else lambda: starting[0] and stop.is_set())
     if settings.log_level == "debug":
         _debug_logging(bot)
     bot.trail.record(EventRecorded("bot_started", f"tradebot {tradebot_version()} started (pid {os.getpid()})", {

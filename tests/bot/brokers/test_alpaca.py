@@ -187,6 +187,29 @@ def test_each_retried_read_leaves_a_warn_line_and_a_counter(tmp_path, server, mo
     assert_no_secret(tmp_path)
 
 
+def test_a_reader_told_to_give_up_during_its_wait_makes_no_further_attempt():
+    """`run` asked to stop while a start-up read waits to retry: the wait ends within 0.2 s and
+    the last failure is raised, with no further request."""
+    import requests
+
+    from bot.alpaca_edge import Reader
+    from bot.errors import RetryLater
+    calls: list[int] = []
+    naps: list[float] = []
+
+    def call():
+        calls.append(1)
+        raise requests.ConnectionError("connection refused")
+
+    def sleep(seconds: float) -> None:
+        naps.append(seconds)  # the stop arrives during the first slice of the wait
+
+    reader = Reader(3, sleep, give_up=lambda: bool(naps))
+    with pytest.raises(RetryLater, match="get account: connection failed"):
+        reader("get account", call)
+    assert len(calls) == 1 and len(naps) == 1 and naps[0] <= 0.2
+
+
 def test_504_after_the_order_was_accepted_adopts_it(tmp_path, server, monkeypatch):
     bot = make_bot(tmp_path, server, monkeypatch)
     server.accept_then_fail(504)
