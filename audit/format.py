@@ -145,6 +145,7 @@ ERROR_DETAILS: dict[str, tuple[FieldSpec, ...]] = {
     "model_error": (_f("model", STRING),),
     "price_error": (_f("symbol", STRING), _f("price", NUMBER, nullable=True, optional=True)),
     "cycle_error": (),
+    "broker_unavailable": (_f("attempt", INTEGER), _f("retry_in_seconds", NUMBER, nullable=True)),
 }
 
 # events.jsonl: EventRecorded(kind, message, details) -> these details.

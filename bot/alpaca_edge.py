@@ -6,16 +6,20 @@ neither. `harden` therefore sets three private attributes of `RESTClient` on eac
 `_retry = 0` and `_retry_codes = []` (one HTTP attempt per call), and `_session`, replaced by a
 `requests.Session` that puts a timeout on every request. `check_sdk` fails loudly if a new SDK
 renames them. Reads are retried here (tenacity: exponential backoff with jitter, bounded); order
-POSTs never are. Error messages carry the broker's words and never a key.
+POSTs never are. Each retry is told to the reader's listeners (a WARN line in production.log and
+a metrics counter, wired in bootstrap). Error messages carry the broker's words and never a key.
 """
 from __future__ import annotations
 
 import json
 import re
+import time
+from dataclasses import dataclass
 from typing import Any, Callable, TypeVar
 
 import requests
-from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
+from tenacity import (Retrying, retry_if_exception_type, stop_after_attempt, stop_any,
+                      wait_exponential_jitter)
 
 from bot.errors import ConfigError, RetryLater, SkipAndRecord
 
@@ -103,24 +107,78 @@ def convert(exc: BaseException, what: str) -> Exception:
     return exc if isinstance(exc, Exception) else RuntimeError(str(exc))
 
 
+@dataclass(frozen=True, slots=True)
+class ReadRetry:
+    """A read that failed with a transient error (timeout, connection, 429, 5xx) and is tried
+    again: `operation` ("get account"...), the failure in the broker's words, the attempt that
+    failed, how many attempts there are in all, and the wait before the next one."""
+
+    operation: str
+    error: str
+    attempt: int
+    attempts: int
+    wait: float
+
+    def describe(self) -> str:
+        return (f"broker read retried: {self.error} (attempt {self.attempt} of {self.attempts}); "
+                f"next attempt in {self.wait:.2f}s")
+
+
 class Reader:
-    """Runs read calls with bounded retries of transient failures; converts every failure."""
+    """Runs read calls with bounded retries of transient failures; converts every failure.
+    `listeners` hear each retry (`ReadRetry`) before its wait; one that fails is ignored.
+    `give_up()` true (`run` asked to stop while it starts): the wait before a retry ends within
+    0.2 s and no further attempt is made; the last failure is raised."""
 
     def __init__(self, retries: int = 3, sleep: Callable[[float], None] | None = None,
-                 max_wait: float = 8.0) -> None:
+                 max_wait: float = 8.0, give_up: Callable[[], bool] | None = None) -> None:
         self.retries = retries
         self._sleep = sleep
         self._max_wait = max_wait
+        self._give_up = give_up
+        self.listeners: list[Callable[[ReadRetry], object]] = []
+
+    def _gave_up(self) -> bool:
+        return self._give_up is not None and self._give_up()
+
+    def _nap(self, seconds: float) -> None:
+        """The wait before a retry, in slices of 0.2 s that end once `give_up()` is true."""
+        sleep = self._sleep or time.sleep
+        end = time.monotonic() + seconds
+        while not self._gave_up() and (left := end - time.monotonic()) > 0:
+            sleep(min(left, 0.2))
 
     def __call__(self, what: str, call: Callable[[], T]) -> T:
         kwargs: dict[str, Any] = {}
-        if self._sleep is not None:
+        if self._give_up is not None:
+            kwargs["sleep"] = self._nap
+        elif self._sleep is not None:
             kwargs["sleep"] = self._sleep
-        for attempt in Retrying(stop=stop_after_attempt(self.retries + 1),
+
+        def tell(state: Any) -> None:
+            exc = state.outcome.exception() if state.outcome is not None else None
+            retry = ReadRetry(what, str(exc), state.attempt_number, self.retries + 1,
+                              state.next_action.sleep if state.next_action else 0.0)
+            for listener in self.listeners:
+                try:
+                    listener(retry)
+                except Exception:  # noqa: BLE001 - telling of a retry never fails the read
+                    pass
+
+        stop = stop_any(stop_after_attempt(self.retries + 1), lambda _state: self._gave_up())
+        last: RetryLater | None = None
+        for attempt in Retrying(stop=stop,
                                 wait=wait_exponential_jitter(multiplier=0.5, max=self._max_wait),
-                                retry=retry_if_exception_type(RetryLater), reraise=True, **kwargs):
+                                retry=retry_if_exception_type(RetryLater), reraise=True,
+                                before_sleep=tell, **kwargs):
             with attempt:
-                return once(what, call)
+                if last is not None and self._gave_up():
+                    raise last  # asked to stop during the wait: no further request
+                try:
+                    return once(what, call)
+                except RetryLater as exc:
+                    last = exc
+                    raise
         raise AssertionError("unreachable")  # pragma: no cover
 
 

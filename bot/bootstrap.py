@@ -60,8 +60,12 @@ def build_limits(settings: Settings) -> RiskLimits:
                       limit_offset_bps=settings.limit_offset_bps)
 
 
-def build_alpaca(settings: Settings, clock: Clock, sleep: Callable[[float], None] | None = None):
-    """Broker, market data and calendar on Alpaca paper, each SDK client hardened."""
+def build_alpaca(settings: Settings, clock: Clock, sleep: Callable[[float], None] | None = None,
+                 read_listeners: list | None = None,
+                 give_up_reads: Callable[[], bool] | None = None):
+    """Broker, market data and calendar on Alpaca paper, each SDK client hardened; their reads
+    tell `read_listeners` of each retry (a list that may be filled later) and stop retrying
+    when `give_up_reads()` says so."""
     from alpaca.trading.client import TradingClient
 
     from bot.alpaca_edge import Reader, harden
@@ -72,7 +76,9 @@ def build_alpaca(settings: Settings, clock: Clock, sleep: Callable[[float], None
     trading = harden(TradingClient(key, secret, paper=True, url_override=settings.alpaca_trading_url),
                      settings.http_timeout)
     data = _alpaca_data_client(settings)
-    read = Reader(settings.read_retries, sleep)
+    read = Reader(settings.read_retries, sleep, give_up=give_up_reads)
+    if read_listeners is not None:
+        read.listeners = read_listeners
     return (AlpacaBroker(trading, clock, read),
             AlpacaMarketData(data, settings.alpaca_feed, clock, read),
             AlpacaCalendar(trading, clock, read))
@@ -106,14 +112,18 @@ def build_market_data(settings: Settings) -> MarketData:
 
 def build_bot(settings: Settings, clock: Clock, *, live: bool, log_dir: Path | None = None,
               csv_dir: Path | None = None, echo: TextIO | None = None,
-              sleep: Callable[[float], None] = time.sleep) -> Bot:
+              sleep: Callable[[float], None] = time.sleep,
+              give_up_reads: Callable[[], bool] | None = None) -> Bot:
     """`live=True`: the configured broker (a durable simulated account in the data directory, or
     Alpaca paper) and a fsynced trail (run, cycle). `live=False`: a fresh in-memory simulated
-    account and a buffered trail (simulate never touches a live account)."""
+    account and a buffered trail (simulate never touches a live account). `give_up_reads()`
+    true: Alpaca reads stop retrying (`run` asked to stop while it starts)."""
     data_dir = settings.data_dir
     calendar: MarketCalendar = nyse  # type: ignore[assignment]
+    read_listeners: list = []  # told of each retried broker read, once the trail exists
     if live and settings.broker == "alpaca":
-        broker, market, calendar = build_alpaca(settings, clock, sleep)
+        broker, market, calendar = build_alpaca(settings, clock, sleep, read_listeners,
+                                                give_up_reads)
     else:
         market = build_market(settings, csv_dir)
         broker = SimulatedBroker(market, clock, SimBrokerConfig(
@@ -126,6 +136,7 @@ def build_bot(settings: Settings, clock: Clock, *, live: bool, log_dir: Path | N
     key, origin = load_key(settings, create=True)
     trail = build_trail(settings, clock, key, live=live, log_dir=log_dir, echo=echo)
     observers = build_observers(settings, trail, clock, key) if live else ()
+    read_listeners.extend(read_retry_listeners(trail, observers))
     if is_generated(origin):
         key_file = Path(origin.removeprefix("generated ")).resolve()
         trail.record(EventRecorded(
@@ -137,6 +148,14 @@ def build_bot(settings: Settings, clock: Clock, *, live: bool, log_dir: Path | N
                kill, calendar=calendar, reconcile_policy=settings.reconcile, sleep=sleep,
                fill_timeout=settings.fill_timeout, inbox=data_dir / INBOX_DIR if live else None,
                observers=observers)
+
+
+def read_retry_listeners(trail: AuditTrail, observers: tuple) -> list:
+    """A retried broker read leaves a WARN line in production.log and counts in the metrics."""
+    def log(retry) -> None:
+        trail.log("WARN", retry.describe())
+    counters = [o.broker_read_retried for o in observers if hasattr(o, "broker_read_retried")]
+    return [log, *(lambda retry, count=count: count(retry.operation) for count in counters)]
 
 
 def build_trail(settings: Settings, clock: Clock, key: bytes, *, live: bool,

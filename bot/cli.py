@@ -18,8 +18,9 @@ from bot.metrics import CAGR_HELP
 
 EXIT_CONFIG, EXIT_LOCKED, EXIT_HALTED = 2, 3, 1
 _START_EXITS = ("exit codes: 0 done; 1 halted or stopped (the trail could not be written, the "
-                "broker failed); 2 a bad setting or argument; 3 another run/cycle holds the data "
-                "directory's lock")
+                "broker failed; a broker down at start-up stops `cycle`, while `run` waits for it "
+                "and tries again); 2 a bad setting or argument; 3 another run/cycle holds the "
+                "data directory's lock")
 _MAX_PER_FILE = 20  # audit.check.MAX_PER_FILE, without importing it for every command
 
 
@@ -253,8 +254,10 @@ def _prepare_data_dir(path: Path) -> None:
     path.mkdir(parents=True, exist_ok=True, mode=0o700)
 
 
-def _live(settings, echo):
-    """Lock the data directory and build the live bot; records a refused lock in events.jsonl."""
+def _live(settings, echo, stop=None):
+    """Lock the data directory and build the live bot; records a refused lock in events.jsonl.
+    With `stop` (`run`), a broker down at start-up is waited for until it answers or a stop is
+    asked; a stop asked meanwhile also ends the read retries of the start-up check."""
     from audit.records import EventRecorded
     from bot import tradebot_version
     from bot.bootstrap import LOCK_FILE, build_bot
@@ -272,7 +275,9 @@ def _live(settings, echo):
         _record_refused_lock(settings, str(exc))
         raise
     clock = SystemClock()
-    bot = build_bot(settings, clock, live=True, echo=echo)
+    starting = [True]  # cleared once the start-up check is done
+    bot = build_bot(settings, clock, live=True, echo=echo, give_up_reads=None if stop is None
+                    else lambda: starting[0] and stop.is_set())
     if settings.log_level == "debug":
         _debug_logging(bot)
     bot.trail.record(EventRecorded("bot_started", f"tradebot {tradebot_version()} started (pid {os.getpid()})", {
@@ -285,12 +290,10 @@ def _live(settings, echo):
         f"BOT_{k.upper()}={v}" for k, v in shown.items()), echo=False)
     bot.trail.log("INFO", start_summary(shown))
     try:  # check the broker before the first cycle: bad keys stop here, with one clear line
-        from bot.cycle import record_account, recover
-        from bot.reconcile import reconcile
-        recover(bot)  # crash leftovers first, so they are not mistaken for differences
-        account = bot.broker.account()
-        record_account(bot, account, f"broker {settings.broker}")
-        reconcile(bot, account, None, settings.reconcile)
+        from bot.runner import check_broker_at_start
+        check_broker_at_start(bot, f"broker {settings.broker}", settings.reconcile,
+                              stop.wait if stop is not None else None)
+        starting[0] = False
         for observer in bot.observers:
             observer.started()
     except Exception as exc:
@@ -414,7 +417,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
-    bot, lock = _live(s, sys.stdout)
+    bot, lock = _live(s, sys.stdout, stop=stop)
     planner = SlotPlanner(parse_schedule(s.schedule), s.effective_market_hours == "nyse", bot.calendar)
     bot.trail.log("INFO", f"schedule: {s.schedule} ({s.effective_market_hours} market hours); "
                   f"missed slots: {s.missed_slot}")

@@ -182,11 +182,12 @@ def run_cycle(bot: Bot, slot: datetime, *, send_orders: bool = True) -> CycleOut
     rerun = state.started_slot == slot  # this slot's cycle began before and was cut short
     state.start_slot(slot)
     settled = bool(state.open_orders or state.writing)
-    fills = _settle_open_orders(bot, cts)
+    settling = _settle_open_orders(bot, cts)
+    fills = settling.fills
     account = broker.account()
     settled |= reconcile(bot, account, cts, bot.reconcile_policy)
     cp = plan_cycle(bot, slot, account)
-    errors = 0 if rerun else _record_problems(bot, cp)
+    errors = settling.rejected + (0 if rerun else _record_problems(bot, cp))
     if not rerun:
         _record_warnings(bot, cp, cts)
     if cp.kill_reason:
@@ -329,9 +330,10 @@ def _submit_all(bot: Bot, cp: CyclePlan, cts: str) -> tuple[int, int, int]:
         state.set_order_stage(cid, SENT)
         sent += 1
         sent_ids.append((cid, order.model))
-        fills += _record_fills(bot, cid, order.model, cts)
-    fills += _await_fills(bot, sent_ids, cts)
-    return sent, fills, errors
+        followed = _record_fills(bot, cid, order.model, cts)
+        fills, errors = fills + followed.fills, errors + followed.rejected
+    followed = _await_fills(bot, sent_ids, cts)
+    return sent, fills + followed.fills, errors + followed.rejected
 
 
 def _order_data(order: OrderRequest, cts: str) -> dict:
@@ -346,9 +348,23 @@ def _order_failed(order: OrderRequest, error: str, data: dict, cts: str) -> Orde
                        order.client_order_id, cts)
 
 
-def _record_fills(bot: Bot, cid: str, model: str, cts: str) -> int:
+@dataclass(slots=True)
+class Followed:
+    """What following orders wrote: trade lines, and orders the broker rejected after accepting."""
+
+    fills: int = 0
+    rejected: int = 0
+
+    def __iadd__(self, other: "Followed") -> "Followed":
+        self.fills += other.fills
+        self.rejected += other.rejected
+        return self
+
+
+def _record_fills(bot: Bot, cid: str, model: str, cts: str) -> Followed:
     """Write a trade line for every fill of `cid` not yet in the trail (write-ahead through the
-    state store); mark the order DONE once it is final. Returns the number of lines written."""
+    state store); mark the order DONE once it is final. An order the broker accepted and then
+    rejected is an `order_error` with the broker's words, like a rejection at submission."""
     state, trail = bot.state, bot.trail
     n = 0
     for f in bot.broker.fills(cid, state.filled_qty.get(cid, 0.0), state.filled_value.get(cid, 0.0)):
@@ -361,9 +377,25 @@ def _record_fills(bot: Bot, cid: str, model: str, cts: str) -> int:
                            f.quantity if f.side is Side.BUY else -f.quantity)
         n += 1
     ack = bot.broker.order_status(cid)
+    rejected = 0
+    if ack is not None and ack.status == "rejected":
+        rejected = _record_late_rejection(bot, cid, ack.reason, cts)
     if ack is not None and ack.status in FINAL_STATUSES:
         state.set_order_stage(cid, DONE)
-    return n
+    return Followed(n, rejected)
+
+
+def _record_late_rejection(bot: Bot, cid: str, reason: str | None, cts: str) -> int:
+    """Record, once, that the broker rejected `cid` after accepting it; 1 if recorded now."""
+    if tail_contains(bot.trail.log_dir / ERRORS, f'"order_id":"{cid}"'.encode()):
+        return 0  # recorded before a crash cut the cycle short
+    data = bot.state.order_data.get(cid, {})
+    error = f"rejected by the broker after it accepted the order: {reason or 'no reason given'}"
+    bot.trail.record(OrderFailed(data.get("symbol", ""), data.get("side", ""),
+                                 data.get("quantity", 0.0), error, data,
+                                 data.get("model", "unknown"), cid,
+                                 data.get("cycle_timestamp", cts)))
+    return 1
 
 
 def _fields(rec: TradeExecuted) -> dict:
@@ -405,12 +437,13 @@ def recover(bot: Bot) -> None:
     bot.trail.checkpoint()
 
 
-def _settle_open_orders(bot: Bot, cts: str | None) -> int:
+def _settle_open_orders(bot: Bot, cts: str | None) -> Followed:
     """Finish what an earlier cycle or a crash left open: fill lines written halfway, orders sent
     but not recorded, fills that came after a cycle's deadline. An order still working now is
-    cancelled, so the new plan starts from what is really held. Returns the fills written."""
+    cancelled, so the new plan starts from what is really held. Returns the fills written and
+    the rejections recorded."""
     state, trail, broker = bot.state, bot.trail, bot.broker
-    fills = _finish_interrupted_fills(bot)
+    done = Followed(_finish_interrupted_fills(bot))
     for cid in sorted(state.open_orders):
         data = state.order_data.get(cid, {})
         model = data.get("model", "unknown")
@@ -428,6 +461,7 @@ def _settle_open_orders(bot: Bot, cts: str | None) -> int:
                     trail.record(OrderFailed(
                         data["symbol"], data["side"], data["quantity"],
                         ack.reason or "rejected by the broker", data, model, cid, order_cts))
+                    done.rejected += 1
                 state.set_order_stage(cid, DONE)
                 continue
             if not tail_contains(trail.log_dir / ORDERS, f'"order_id":"{cid}"'.encode()):
@@ -436,22 +470,22 @@ def _settle_open_orders(bot: Bot, cts: str | None) -> int:
                     data["order_type"], ack.status, broker.account().nav, model,
                     ack.broker_order_id, order_cts, data.get("limit_price")))
             state.set_order_stage(cid, SENT)
-        fills += _record_fills(bot, cid, model, order_cts)
+        done += _record_fills(bot, cid, model, order_cts)
         if cid in state.open_orders:  # still working since its own cycle: cancel the rest
             broker.cancel_order(cid)
             trail.record(EventRecorded("order_canceled", f"{cid} was still open at the next cycle: "
                                        "the rest of it is cancelled before planning again",
                                        {"order_id": cid, "cycle_timestamp": order_cts}, level="WARN"))
-            fills += _record_fills(bot, cid, model, order_cts)
-    return fills
+            done += _record_fills(bot, cid, model, order_cts)
+    return done
 
 
-def _await_fills(bot: Bot, sent: list[tuple[str, str]], cts: str) -> int:
+def _await_fills(bot: Bot, sent: list[tuple[str, str]], cts: str) -> Followed:
     """Follow this cycle's orders until each is final or the fill deadline passes; an order still
     open then is recorded, and settled at the next cycle."""
     state = bot.state
     deadline = bot.clock.now().timestamp() + bot.fill_timeout
-    n = 0
+    n = Followed()
     waiting = [(cid, model) for cid, model in sent if cid in state.open_orders]
     while waiting:
         for cid, model in waiting:

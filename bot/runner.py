@@ -2,6 +2,8 @@
 
 Also the policy for a failing cycle (`guarded_cycle`): record it in errors.jsonl with the
 traceback in production.log, then carry on. `Halt` (and a trail that cannot be written) stops.
+And the start-up check of the broker (`check_broker_at_start`), which `run` repeats with backoff
+while the broker is down.
 """
 from __future__ import annotations
 
@@ -16,8 +18,8 @@ import schedule
 from audit.records import ErrorRecorded, EventRecorded
 from audit.timestamps import format_slot
 from audit.writer import AuditWriteFailed
-from bot.cycle import Bot, CycleOutcome, run_cycle
-from bot.errors import AuditWriteError, Halt
+from bot.cycle import Bot, CycleOutcome, record_account, recover, run_cycle
+from bot.errors import AuditWriteError, Halt, RetryLater
 from bot.observers import CycleReport
 from bot.scheduling import SlotPlanner
 
@@ -57,6 +59,53 @@ def _tell(bot: Bot, slot: datetime, started: datetime, clock: float, error: str 
             observer.cycle_finished(report)
         except Exception as exc:  # an observer's bug must not stop trading
             bot.trail.log("ERROR", f"{type(observer).__name__} failed: {exc!r}")
+
+
+BROKER_RETRY_FIRST = 5.0  # seconds before the second start-up attempt; doubling from there
+BROKER_RETRY_MAX = 300.0  # the longest wait between two start-up attempts
+
+
+def check_broker_at_start(bot: Bot, source: str, policy: str,
+                          wait: Callable[[float], bool] | None) -> bool:
+    """Before the first cycle: finish what a crash left, read the account (`account_checked`),
+    reconcile. A broker that cannot be reached (timeout, connection, 429, 5xx, after the read
+    retries) is a `broker_unavailable` error for each attempt. With `wait` (`run`), it waits
+    5 s, 10 s, 20 s... up to 5 minutes between attempts, until the broker answers (True) or the
+    wait says a stop was asked (False); without (`cycle`), the failure is raised."""
+    from bot.reconcile import reconcile
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            recover(bot)  # crash leftovers first, so they are not mistaken for differences
+            account = bot.broker.account()
+        except RetryLater as exc:
+            if wait is not None and wait(0):  # a stop was asked during this attempt
+                _record_unavailable(bot, str(exc), attempt, None, "a stop was asked, stopping")
+                return False
+            delay = None if wait is None else min(BROKER_RETRY_FIRST * 2 ** (attempt - 1),
+                                                  BROKER_RETRY_MAX)
+            _record_unavailable(bot, str(exc), attempt, delay)
+            if delay is None:
+                raise
+            if wait(delay):
+                return False
+            continue
+        if attempt > 1:
+            bot.trail.log("INFO", f"the broker answered at start-up attempt {attempt}")
+        record_account(bot, account, source)
+        reconcile(bot, account, None, policy)
+        return True
+
+
+def _record_unavailable(bot: Bot, why: str, attempt: int, delay: float | None,
+                        then: str = "nothing traded, stopping") -> None:
+    if delay is not None:
+        then = f"trying again in {delay:g}s"
+    bot.trail.record(ErrorRecorded(
+        "broker_unavailable", f"the broker cannot be reached at start-up ({why}); {then}", None,
+        {"attempt": attempt, "retry_in_seconds": delay}))
+    bot.trail.checkpoint()
 
 
 def manual_slot(bot: Bot, planner: SlotPlanner) -> datetime | None:

@@ -20,7 +20,8 @@ from bot.observers import CycleReport
 
 PREFIX = "tradebot_"
 FSYNC_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
-KNOWN_ERRORS = ("order_error", "price_error", "data_error", "model_error", "cycle_error")
+KNOWN_ERRORS = ("order_error", "price_error", "data_error", "model_error", "cycle_error",
+                "broker_unavailable")
 
 
 class Metrics:
@@ -64,6 +65,9 @@ class Metrics:
                                      "Problems the last self-verify of the trail found", registry=r)
         self.verify_duration = Gauge(p + "trail_verify_duration_seconds",
                                      "How long the last self-verify of the trail took", registry=r)
+        self.read_retries = Counter(p + "broker_read_retries_total",
+                                    "Broker reads retried after a timeout, 429 or 5xx, by operation",
+                                    ["operation"], registry=r)
         self.up = Gauge(p + "up", "1 while the bot process runs", registry=r)
         self.build = Gauge(p + "build_info", "The tradebot version (value is always 1)",
                            ["version"], registry=r)
@@ -136,6 +140,10 @@ class Metrics:
 
     def stopped(self, reason: str) -> None:
         """A clean stop is not an alert (`close` follows)."""
+
+    # --- broker reads (bot/alpaca_edge.Reader, wired in bootstrap) ---------------------------
+    def broker_read_retried(self, operation: str) -> None:
+        self.read_retries.labels(operation=operation).inc()
 
     # --- SelfVerify target (bot/selfcheck.py) ---------------------------------------------
     def trail_verified(self, verdict) -> None:

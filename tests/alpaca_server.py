@@ -23,7 +23,8 @@ What is simulated
   a fill is visible only on a later read.
 * Clock (``market_open`` decides ``is_open``), calendar (weekdays 09:30-16:00 unless overridden),
   daily bars (with ``next_page_token`` paging), latest trade and latest quote.
-* Scripted faults: error responses, "accepted but the response failed", slow/hung responses.
+* Scripted faults: error responses, "accepted but the response failed", slow/hung responses,
+  an order accepted and then rejected (``reject_after_accepting``).
 
 What is not simulated
 ---------------------
@@ -128,6 +129,7 @@ class FakeAlpaca:
         self._faults: list[_Script] = []
         self._hangs: list[_Script] = []
         self._accept_fail: list[_Script] = []
+        self._reject_later: list[str] = []          # symbols whose next accepted order is rejected
         self._stopping = threading.Event()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -175,6 +177,14 @@ class FakeAlpaca:
         Rejected POSTs (422/403) are answered normally and do not use this up."""
         with self.lock:
             self._accept_fail.append(_Script("POST", "/v2/orders", count, status, body))
+
+    def reject_after_accepting(self, symbol: str, *, count: int = 1) -> None:
+        """The next ``count`` orders for ``symbol`` that pass validation are accepted (the POST
+        answers 200, status "new" or "accepted") and rejected right after, as Alpaca does when
+        its checks or the venue refuse an order asynchronously: a later read shows status
+        "rejected" and a ``failed_at``, nothing filled. (Alpaca's order object carries no reason.)"""
+        with self.lock:
+            self._reject_later.extend([symbol] * count)
 
     def hang_next(self, method: str, path_prefix: str, seconds: float, *, count: int = 1,
                   then_process: bool = True) -> None:
@@ -423,6 +433,10 @@ class FakeAlpaca:
                                         f"(requested: {_s(qty)}, available: {_s(available)})"}, None
         order = self._new_order(cid, symbol, side, qty, otype, limit, tif, bool(req.get("extended_hours")))
         accepted = self._order_json(order)          # the reply shows the order as accepted
+        if symbol in self._reject_later:
+            self._reject_later.remove(symbol)
+            order["status"], order["hold"] = "rejected", True
+            order["failed_at"] = order["updated_at"] = self.now()
         if self.fill_mode == "immediate":
             self._advance(order)
         fail = self._take(self._accept_fail, "POST", "/v2/orders")
@@ -437,7 +451,8 @@ class FakeAlpaca:
                  "qty": qty, "type": otype, "limit_price": limit, "time_in_force": tif,
                  "extended_hours": extended_hours, "status": "new" if self.market_open else "accepted",
                  "filled_qty": 0.0, "filled_avg_price": None, "created_at": now, "updated_at": now,
-                 "submitted_at": now, "filled_at": None, "canceled_at": None, "hold": False, "parts": 0}
+                 "submitted_at": now, "filled_at": None, "canceled_at": None, "failed_at": None,
+                 "hold": False, "parts": 0}
         self.orders[order["id"]] = order
         return order
 
@@ -542,7 +557,7 @@ class FakeAlpaca:
             "id": o["id"], "client_order_id": o["client_order_id"], "created_at": _ts(o["created_at"]),
             "updated_at": _ts(o["updated_at"]), "submitted_at": _ts(o["submitted_at"]),
             "filled_at": _ts(o["filled_at"]), "expired_at": None, "canceled_at": _ts(o["canceled_at"]),
-            "failed_at": None, "replaced_at": None, "replaced_by": None, "replaces": None,
+            "failed_at": _ts(o.get("failed_at")), "replaced_at": None, "replaced_by": None, "replaces": None,
             "asset_id": _asset_id(o["symbol"]), "symbol": o["symbol"], "asset_class": "us_equity",
             "notional": None, "qty": _s(o["qty"]), "filled_qty": _s(o["filled_qty"]),
             "filled_avg_price": _s(o["filled_avg_price"]), "order_class": "", "order_type": o["type"],

@@ -54,13 +54,17 @@ class FixedMarket:
 
 
 class ScriptedBroker:
-    """Wraps a real broker; refuses or raises for the symbols the test names."""
+    """Wraps a real broker; refuses or raises for the symbols the test names. `reject_later`:
+    the order is accepted ("new") and, when asked about, rejected for the reason given."""
 
     def __init__(self, inner, reject: dict[str, str] | None = None,
-                 explode: dict[str, Exception] | None = None) -> None:
+                 explode: dict[str, Exception] | None = None,
+                 reject_later: dict[str, str] | None = None) -> None:
         self.inner = inner
         self.reject = reject or {}
         self.explode = explode or {}
+        self.reject_later = reject_later or {}
+        self.rejected_later: dict[str, str] = {}  # client order id -> reason
         self.submitted: list[str] = []
 
     def account(self) -> AccountSnapshot:
@@ -72,13 +76,21 @@ class ScriptedBroker:
             raise OrderRejected(self.reject[order.symbol])
         if order.symbol in self.explode:
             raise self.explode[order.symbol]
+        if order.symbol in self.reject_later:
+            self.rejected_later[order.client_order_id] = self.reject_later[order.symbol]
+            return OrderAck(order.client_order_id, f"B-{order.client_order_id}", "new")
         return self.inner.submit_order(order)
 
     def fills(self, client_order_id: str, recorded_qty: float = 0.0,
               recorded_value: float = 0.0) -> list[Fill]:
+        if client_order_id in self.rejected_later:
+            return []
         return self.inner.fills(client_order_id, recorded_qty, recorded_value)
 
     def order_status(self, client_order_id: str) -> OrderAck | None:
+        if client_order_id in self.rejected_later:
+            return OrderAck(client_order_id, f"B-{client_order_id}", "rejected",
+                            self.rejected_later[client_order_id])
         return self.inner.order_status(client_order_id)
 
     def open_orders(self) -> list[str]:

@@ -283,6 +283,19 @@ def test_accept_then_fail_creates_the_order(fake):
     assert fake.post_count("lost-reply") == 1 and len(fake.orders) == 1
 
 
+def test_reject_after_accepting_answers_the_post_then_shows_rejected(fake):
+    client = trading(fake)
+    fake.reject_after_accepting("SPY")
+    placed = client.submit_order(buy("SPY", 2, "late-reject"))
+    assert placed.status == OrderStatus.NEW and placed.failed_at is None
+    later = client.get_order_by_client_id("late-reject")
+    assert later.status == OrderStatus.REJECTED and later.failed_at is not None
+    assert float(later.filled_qty) == 0 and fake.positions == {} and fake.cash == 10_000.0
+    assert float(client.get_account().buying_power) == 10_000.0  # nothing reserved
+    client.submit_order(buy("SPY", 1, "the-next-one"))  # only the next order for SPY
+    assert client.get_order_by_client_id("the-next-one").status == OrderStatus.FILLED
+
+
 def test_sdk_retry_of_a_504_post_meets_the_duplicate_client_id(fake):
     client = trading(fake)
     client._retry, client._retry_wait = 3, 0

@@ -90,7 +90,11 @@ class AlpacaBroker:
         fresh = memo is not None and memo[0] == client_order_id and \
             (self._clock.now() - memo[2]).total_seconds() < 1.0
         o = memo[1] if fresh else self._lookup(client_order_id)  # type: ignore[index]
-        return None if o is None else OrderAck(client_order_id, str(o.id), _status(o))
+        if o is None:
+            return None
+        status = _status(o)
+        return OrderAck(client_order_id, str(o.id), status,
+                        _rejection(o) if status == "rejected" else None)
 
     def _lookup(self, cid: str) -> Any | None:
         try:
@@ -155,3 +159,10 @@ class AlpacaBroker:
 
 def _status(o: Any) -> str:
     return str(getattr(o.status, "value", o.status))
+
+
+def _rejection(o: Any) -> str:
+    """What Alpaca says of an order it rejected: its order object has a status and a
+    `failed_at`, and no reason field (the reason reaches only the dashboard and trade streams)."""
+    when = o.failed_at.isoformat() if getattr(o, "failed_at", None) else "an unknown time"
+    return f"Alpaca order {o.id} is rejected, failed at {when} (Alpaca gives no reason in the order)"

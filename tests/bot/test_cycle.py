@@ -16,12 +16,13 @@ SLOT = utc(2025, 3, 3, 15, 0)
 PRICES = {"SPY": 500.0, "QQQ": 400.0, "TLT": 90.0}
 
 
-def make_bot(tmp_path, *, reject=None, explode=None, kill=False, persistent=False):
+def make_bot(tmp_path, *, reject=None, explode=None, kill=False, persistent=False,
+             reject_later=None):
     clock = FakeClock(SLOT)
     market = FixedMarket(PRICES)
     sim = SimulatedBroker(market, clock, SimBrokerConfig(),
                           tmp_path / "acct.sqlite" if persistent else None)
-    broker = ScriptedBroker(sim, reject, explode)
+    broker = ScriptedBroker(sim, reject, explode, reject_later)
     trail = AuditTrail(tmp_path / "logs", clock, durable=True, key=b"test-audit-key-0123456789")
     state = StateStore(tmp_path / "state.sqlite" if persistent else None)
     models = (ModelShare(EqualWeightModel(), 1.0),)
@@ -61,6 +62,19 @@ def test_a_rejected_order_is_recorded_and_the_others_go_on(tmp_path):
     assert err["order_data"]["order_id"] == err["order_id"]
     assert out.orders == 2 and out.errors == 1
     assert "QQQ" not in out.positions and len(out.positions) == 2
+
+
+def test_an_order_rejected_after_it_was_accepted_is_an_error_with_the_brokers_reason(tmp_path):
+    bot = make_bot(tmp_path, reject_later={"TLT": "halted: trading suspended in TLT"})
+    out = run_cycle(bot, SLOT)
+    (err,) = read(tmp_path, "errors.jsonl")
+    assert err["event_type"] == "order_error" and err["symbol"] == "TLT"
+    assert err["error"] == ("rejected by the broker after it accepted the order: "
+                            "halted: trading suspended in TLT")
+    assert err["order_data"]["order_id"] == err["order_id"]
+    assert out.errors == 1 and out.orders == 3 and out.fills == 2
+    assert read(tmp_path, "performance.jsonl")[-1]["errors"] == 1
+    assert err["order_id"] not in bot.state.open_orders
 
 
 def test_a_broker_exception_is_recorded_then_settled_next_cycle(tmp_path):

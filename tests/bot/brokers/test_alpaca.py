@@ -6,8 +6,10 @@ from __future__ import annotations
 import inspect
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -143,6 +145,71 @@ def test_429_on_reads_is_retried_with_backoff(tmp_path, server, monkeypatch):
     assert sum(1 for m, p in server.requests if m == "GET" and p.startswith("/v2/account")) >= 3
 
 
+def _free_port() -> int:
+    import socket
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_each_retried_read_leaves_a_warn_line_and_a_counter(tmp_path, server, monkeypatch):
+    """A 502, a 429 and a timeout that each succeed on retry leave a WARN line in production.log
+    (what failed, the attempt, the wait; never a key) and count in the metrics by operation."""
+    from bot.telemetry import Metrics
+    bot = make_bot(tmp_path, server, monkeypatch, metrics_port=_free_port(),
+                   metrics_host="127.0.0.1")
+    try:
+        server.fail_next("GET", "/v2/account", 502, "<html><h1>502 Bad Gateway</h1></html>")
+        server.fail_next("GET", "/v2/positions", 429, {"code": 42910000,
+                                                        "message": "rate limit exceeded"})
+        server.hang_next("GET", "/v2/stocks/trades/latest", 1.0, then_process=False)
+        out = run_cycle(bot, SLOT)
+        assert out.orders == 3 and read(tmp_path, "errors.jsonl") == []
+        warns = [line for line in (tmp_path / "logs" / "production.log").read_text().splitlines()
+                 if " WARN " in line and "broker read retried" in line]
+        assert len(warns) == 3, warns
+        account, positions, trade = warns
+        assert "get account: HTTP 502" in account and "attempt 1 of 4" in account
+        assert "get positions: HTTP 429 rate limit exceeded" in positions
+        assert "get latest trade: no answer within the timeout" in trade
+        waits = [float(w.rsplit("next attempt in ", 1)[1].rstrip("s")) for w in warns]
+        assert waits == pytest.approx(bot.sleep.naps[:3], abs=0.006)
+        (metrics,) = [o for o in bot.observers if isinstance(o, Metrics)]
+        sample = metrics.registry.get_sample_value
+        name = "tradebot_broker_read_retries_total"
+        assert sample(name, {"operation": "get account"}) == 1
+        assert sample(name, {"operation": "get positions"}) == 1
+        assert sample(name, {"operation": "get latest trade"}) == 1
+        assert sample(name, {"operation": "get order"}) is None
+    finally:
+        for observer in bot.observers:
+            observer.close()
+    assert_no_secret(tmp_path)
+
+
+def test_a_reader_told_to_give_up_during_its_wait_makes_no_further_attempt():
+    """`run` asked to stop while a start-up read waits to retry: the wait ends within 0.2 s and
+    the last failure is raised, with no further request."""
+    import requests
+
+    from bot.alpaca_edge import Reader
+    from bot.errors import RetryLater
+    calls: list[int] = []
+    naps: list[float] = []
+
+    def call():
+        calls.append(1)
+        raise requests.ConnectionError("connection refused")
+
+    def sleep(seconds: float) -> None:
+        naps.append(seconds)  # the stop arrives during the first slice of the wait
+
+    reader = Reader(3, sleep, give_up=lambda: bool(naps))
+    with pytest.raises(RetryLater, match="get account: connection failed"):
+        reader("get account", call)
+    assert len(calls) == 1 and len(naps) == 1 and naps[0] <= 0.2
+
+
 def test_504_after_the_order_was_accepted_adopts_it(tmp_path, server, monkeypatch):
     bot = make_bot(tmp_path, server, monkeypatch)
     server.accept_then_fail(504)
@@ -169,6 +236,42 @@ def test_a_timeout_before_the_order_was_placed_is_recorded_not_placed(tmp_path, 
     assert out.orders == 2 and server.post_count() == 3
     assert server.post_count(err["order_id"]) == 1
     assert_no_secret(tmp_path)
+
+
+def test_an_order_accepted_then_rejected_is_an_order_error_counted_in_the_cycle(tmp_path, server,
+                                                                               monkeypatch):
+    """Alpaca answers the POST with status "new" and rejects the order later: polled, it is
+    "rejected". That is an order_error with what the broker said, and one of the cycle's errors."""
+    server.reject_after_accepting("QQQ")
+    bot = make_bot(tmp_path, server, monkeypatch)
+    out = run_cycle(bot, SLOT)
+    (err,) = read(tmp_path, "errors.jsonl")
+    assert err["event_type"] == "order_error" and err["order_id"] == cid("QQQ")
+    assert "rejected by the broker after it accepted the order" in err["error"]
+    assert "failed at 2025-03-03T15:00:00" in err["error"]
+    assert f'Alpaca order {server.order_by_client_id(cid("QQQ"))["id"]}' in err["error"]
+    assert out.errors == 1 and out.fills == 2
+    assert read(tmp_path, "performance.jsonl")[-1]["errors"] == 1
+    assert server.post_count(cid("QQQ")) == 1
+    run_cycle(bot, utc(2025, 3, 3, 15, 15))  # recorded once, not again at the next cycle
+    assert [e["order_id"] for e in read(tmp_path, "errors.jsonl")] == [cid("QQQ")]
+
+
+def test_a_rejection_seen_only_at_the_next_cycle_is_recorded_there(tmp_path, server, monkeypatch):
+    server.fill_mode = "never"
+    bot = make_bot(tmp_path, server, monkeypatch, fill_timeout=1)
+    run_cycle(bot, SLOT)  # the orders stay open past the deadline
+    assert read(tmp_path, "errors.jsonl") == []
+    with server.lock:
+        order = server.order_by_client_id(cid("SPY"))
+        order["status"], order["failed_at"] = "rejected", server.now()
+    server.fill_mode = "immediate"
+    bot.clock.t = utc(2025, 3, 3, 15, 15)
+    out = run_cycle(bot, bot.clock.t)
+    (err,) = read(tmp_path, "errors.jsonl")
+    assert err["order_id"] == cid("SPY") and err["cycle_timestamp"] == "2025-03-03T15:00:00+00:00"
+    assert "rejected by the broker after it accepted the order" in err["error"]
+    assert out.errors == 1
 
 
 def test_insufficient_buying_power_is_recorded_with_the_brokers_words(tmp_path, server, monkeypatch):
@@ -388,3 +491,121 @@ def test_a_canary_key_never_leaks_with_debug_logging_on(tmp_path, server):
     assert read(tmp_path, "errors.jsonl")  # and failures were really provoked
     assert "CANARY" not in proc.stdout + proc.stderr
     assert_no_secret(tmp_path)
+
+
+# -- the broker down at start-up -------------------------------------------------------------
+BAD_GATEWAY = "<html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>"
+
+
+def test_run_waits_for_a_broker_down_at_start_up_with_backoff(tmp_path, server, monkeypatch):
+    """Three 502s, then the broker answers: each attempt is a broker_unavailable error with the
+    wait before the next (5 s, doubling), through the injected wait; then start-up goes on."""
+    from bot.runner import check_broker_at_start
+    bot = make_bot(tmp_path, server, monkeypatch, read_retries=0)
+    server.fail_next("GET", "/v2/account", 502, BAD_GATEWAY, count=3)
+    waits: list[float] = []
+
+    def wait(seconds: float) -> bool:  # StopFlag.wait: True when a stop was asked
+        if seconds:
+            waits.append(seconds)
+        return False
+
+    assert check_broker_at_start(bot, "broker alpaca", "adopt", wait) is True
+    errors = read(tmp_path, "errors.jsonl")
+    assert [e["event_type"] for e in errors] == ["broker_unavailable"] * 3
+    assert [e["attempt"] for e in errors] == [1, 2, 3]
+    assert [e["retry_in_seconds"] for e in errors] == waits == [5, 10, 20]
+    assert "HTTP 502 non-JSON error page" in errors[0]["error"]
+    assert "trying again in 5s" in errors[0]["error"]
+    assert [e["event_type"] for e in read(tmp_path, "events.jsonl")][-1] == "account_checked"
+
+
+def test_the_wait_for_the_broker_is_capped_and_ends_when_a_stop_is_asked(tmp_path, server,
+                                                                         monkeypatch):
+    from bot.runner import check_broker_at_start
+    bot = make_bot(tmp_path, server, monkeypatch, read_retries=0)
+    server.fail_next("GET", "/v2/account", 503, {"code": 50310000, "message": "unavailable"},
+                     count=100)
+    waits: list[float] = []
+
+    def wait(seconds: float) -> bool:
+        if seconds:
+            waits.append(seconds)
+        return len(waits) == 9  # SIGTERM during the ninth wait
+
+    assert check_broker_at_start(bot, "broker alpaca", "adopt", wait) is False
+    assert waits == [5, 10, 20, 40, 80, 160, 300, 300, 300]
+    assert len(read(tmp_path, "errors.jsonl")) == 9
+    assert not any(e["event_type"] == "account_checked" for e in read(tmp_path, "events.jsonl"))
+
+
+def test_a_sigterm_stops_run_promptly_while_it_waits_for_the_broker(tmp_path, server):
+    server.fail_next("GET", "/v2/account", 502, BAD_GATEWAY, count=1000)
+    env = cli_env(tmp_path, server, BOT_READ_RETRIES="0")
+    proc = subprocess.Popen([sys.executable, "-m", "bot", "run"], cwd=tmp_path, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    errors = tmp_path / "logs" / "errors.jsonl"
+    try:
+        deadline = time.monotonic() + 60
+        while not (errors.exists() and "broker_unavailable" in errors.read_text()):
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        sent = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=30)
+        took = time.monotonic() - sent
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    assert took < 3, took  # the first wait is 5 s: the stop did not wait it out
+    events = read(tmp_path, "events.jsonl")
+    assert events[-1]["event_type"] == "bot_stopped" and events[-1]["reason"] == "SIGTERM received"
+    assert read(tmp_path, "performance.jsonl") == [] and server.post_count() == 0
+    assert_no_secret(tmp_path)
+
+
+def test_a_sigterm_during_the_read_retries_at_start_up_does_not_wait_them_out(tmp_path, server):
+    """A broker that never answers: each read waits BOT_HTTP_TIMEOUT (2 s) and 3 retries follow.
+    A SIGTERM after the first timeout stops the bot once the read in flight ends, not after the
+    three retries left (about 8 s more)."""
+    server.hang_next("GET", "/v2/account", 30, count=1000, then_process=False)
+    env = cli_env(tmp_path, server, BOT_READ_RETRIES="3", BOT_HTTP_TIMEOUT="2")
+    proc = subprocess.Popen([sys.executable, "-m", "bot", "run"], cwd=tmp_path, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    log = tmp_path / "logs" / "production.log"
+    try:
+        deadline = time.monotonic() + 60
+        while not (log.exists() and "broker read retried" in log.read_text()):
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        sent = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+        took = time.monotonic() - sent
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    assert took < 4, took  # at most the read in flight (2 s), never the retries left
+    (error,) = read(tmp_path, "errors.jsonl")
+    assert error["event_type"] == "broker_unavailable" and "timeout" in error["error"]
+    assert error["error"].endswith("; a stop was asked, stopping") and error["retry_in_seconds"] is None
+    assert read(tmp_path, "events.jsonl")[-1]["reason"] == "SIGTERM received"
+
+
+def test_cycle_exits_1_on_a_broker_down_at_start_up_and_records_the_error(tmp_path, server):
+    server.fail_next("GET", "/v2/account", 502, BAD_GATEWAY, count=1000)
+    env = cli_env(tmp_path, server, BOT_READ_RETRIES="0")
+    proc = subprocess.run([sys.executable, "-m", "bot", "cycle"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1
+    assert proc.stderr.count("\n") == 1 and "HTTP 502" in proc.stderr, proc.stderr
+    (error,) = read(tmp_path, "errors.jsonl")
+    assert error["event_type"] == "broker_unavailable" and error["attempt"] == 1
+    assert error["retry_in_seconds"] is None
+    assert read(tmp_path, "events.jsonl")[-1]["event_type"] == "bot_stopped"
+    from tests import test_end_to_end as guide
+    guide.check_format(tmp_path, allow_empty=("orders.jsonl", "trades.jsonl", "performance.jsonl"))
