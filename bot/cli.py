@@ -259,7 +259,7 @@ def _live(settings, echo):
     from bot import tradebot_version
     from bot.bootstrap import LOCK_FILE, build_bot
     from bot.clock import SystemClock
-    from bot.locking import DataDirLock
+    from bot.locking import LOG_LOCK_FILE, DataDirLock, LogDirLock, Locks
 
     os.umask(0o077)  # the account, state and lock are private like the logs
     _check_metrics_address(settings)
@@ -271,6 +271,15 @@ def _live(settings, echo):
     except LockHeld as exc:
         _record_refused_lock(settings, str(exc))
         raise
+    log_lock = LogDirLock(settings.log_dir / LOG_LOCK_FILE)
+    try:
+        log_lock.acquire()
+    except BaseException as exc:
+        lock.release()
+        if isinstance(exc, LockHeld):
+            _record_refused_lock(settings, str(exc))
+        raise
+    lock = Locks(lock, log_lock)
     clock = SystemClock()
     bot = build_bot(settings, clock, live=True, echo=echo)
     if settings.log_level == "debug":
