@@ -8,7 +8,7 @@ from __future__ import annotations
 import threading
 import time
 import traceback
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Callable
 
 import schedule
@@ -59,10 +59,16 @@ def _tell(bot: Bot, slot: datetime, started: datetime, clock: float, error: str 
             bot.trail.log("ERROR", f"{type(observer).__name__} failed: {exc!r}")
 
 
-def manual_slot(bot: Bot, planner: SlotPlanner) -> datetime | None:
-    """The slot `tradebot cycle` runs: the latest due slot when it has not run yet, else this
-    very second (an off-schedule manual cycle, recorded as such). None, recorded, when NYSE
-    hours are asked for and the market is closed."""
+MANUAL_WAIT_LIMIT = 5.0  # seconds a manual cycle waits for a slot after the trail's last one
+
+
+def manual_slot(bot: Bot, planner: SlotPlanner,
+                sleep: Callable[[float], object] = time.sleep) -> datetime | None:
+    """The slot `tradebot cycle` runs: the latest due slot when it has not run yet, else the later
+    of this very second and one second after the last slot begun (an off-schedule manual cycle,
+    recorded as such; it waits for that second, so cycles in a row never share a slot). None,
+    recorded, when NYSE hours are asked for and the market is closed. Halt when the clock is
+    behind the trail's last slot by more than a moment (a clock stepped back): nothing runs."""
     now = bot.clock.now()
     if planner.nyse_hours and not planner.cal.is_open(now):
         nxt = planner.next_after(now)
@@ -74,10 +80,26 @@ def manual_slot(bot: Bot, planner: SlotPlanner) -> datetime | None:
     slot = planner.latest_due(now)
     last = bot.state.last_slot
     if slot is None or (last is not None and last >= slot):
-        slot = now.replace(microsecond=0)
+        slot = _after_last_begun(bot, now, sleep)
         bot.trail.record(EventRecorded(
             "manual_cycle", f"the latest scheduled slot already ran: manual cycle at {format_slot(slot)}",
             {"cycle_timestamp": format_slot(slot)}))
+    return slot
+
+
+def _after_last_begun(bot: Bot, now: datetime, sleep: Callable[[float], object]) -> datetime:
+    """max(this second, one second after the last slot begun or completed), waited for."""
+    begun = [t for t in (bot.state.last_slot, bot.state.started_slot) if t is not None]
+    slot = now.replace(microsecond=0)
+    if begun:
+        slot = max(slot, max(begun).replace(microsecond=0) + timedelta(seconds=1))
+    ahead = (slot - now).total_seconds()
+    if ahead > MANUAL_WAIT_LIMIT:
+        raise Halt(f"the clock ({format_slot(now)}) is {ahead:.0f} s behind the trail's last slot "
+                   f"{format_slot(max(begun))} (was it stepped back?): nothing was run; correct "
+                   "the clock, or run `tradebot cycle` again after that slot")
+    while (left := (slot - bot.clock.now()).total_seconds()) > 0:
+        sleep(left)
     return slot
 
 

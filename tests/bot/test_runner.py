@@ -121,3 +121,49 @@ def test_manual_cycle_in_a_closed_market_sends_nothing(tmp_path):
     assert manual_slot(bot, SlotPlanner(parse_schedule("every 15 minutes"), True)) is None
     (ev,) = read(tmp_path, "events.jsonl")
     assert ev["event_type"] == "cycle_skipped" and ev["next_slot"] == "2025-03-10T13:30:00+00:00"
+
+
+def _manual_cycles(bot, planner, n):
+    from bot.runner import guarded_cycle, manual_slot
+    slept = []
+
+    def sleep(seconds):
+        slept.append(seconds)
+        bot.clock.advance(seconds)
+
+    for _ in range(n):
+        guarded_cycle(bot, manual_slot(bot, planner, sleep=sleep))
+    return slept
+
+
+def test_six_manual_cycles_in_one_second_each_get_a_slot_of_their_own(tmp_path):
+    bot = make_bot(tmp_path)
+    bot.clock.t = utc(2025, 3, 3, 15, 7, 12, 5)
+    planner = SlotPlanner(parse_schedule("every 15 minutes"), False)
+    bot.state.complete_slot(utc(2025, 3, 3, 15, 0))
+    slept = _manual_cycles(bot, planner, 6)  # the fake clock moves only when slept on
+    slots = [p["cycle_timestamp"] for p in read(tmp_path, "performance.jsonl")]
+    assert slots == [f"2025-03-03T15:07:1{s}+00:00" for s in range(2, 8)]
+    assert len(slept) == 5 and all(0 < s <= 1 for s in slept)
+
+
+def test_a_manual_cycle_after_a_failed_one_in_the_same_second_takes_the_next(tmp_path):
+    from bot.runner import manual_slot
+    bot = make_bot(tmp_path)
+    bot.clock.t = utc(2025, 3, 3, 15, 7, 12, 5)
+    planner = SlotPlanner(parse_schedule("every 15 minutes"), False)
+    bot.state.complete_slot(utc(2025, 3, 3, 15, 0))
+    bot.state.start_slot(utc(2025, 3, 3, 15, 7, 12))  # began, never completed
+    assert manual_slot(bot, planner, sleep=bot.clock.advance) == utc(2025, 3, 3, 15, 7, 13)
+
+
+def test_a_manual_cycle_behind_the_trail_by_more_than_a_moment_runs_nothing(tmp_path):
+    from bot.errors import Halt
+    from bot.runner import manual_slot
+    bot = make_bot(tmp_path)
+    bot.state.complete_slot(utc(2025, 3, 3, 15, 0))
+    bot.clock.t = utc(2025, 3, 3, 14, 40)  # the clock stepped back 20 minutes
+    planner = SlotPlanner(parse_schedule("every 15 minutes"), False)
+    with pytest.raises(Halt, match="behind"):
+        manual_slot(bot, planner, sleep=bot.clock.advance)
+    assert read(tmp_path, "performance.jsonl") == []
