@@ -59,6 +59,7 @@ def _tell(bot: Bot, slot: datetime, started: datetime, clock: float, error: str 
             bot.trail.log("ERROR", f"{type(observer).__name__} failed: {exc!r}")
 
 
+_SKIP_COMPLETED_LIMIT = 1_000_000
 MANUAL_WAIT_LIMIT = 5.0  # seconds a manual cycle waits for a slot after the trail's last one
 
 
@@ -175,7 +176,7 @@ class Runner:
         now = bot.clock.now()
         latest = self.planner.latest_due(now)
         last = bot.state.last_slot
-        if latest is None or (last is not None and last >= latest):
+        if latest is None or bot.state.completed(latest):
             self._schedule_after(latest or now)
             return
         if last is None:
@@ -186,6 +187,12 @@ class Runner:
             bot.trail.record(EventRecorded(
                 "slot_resumed", f"the cycle for {format_slot(latest)} was interrupted: resuming it",
                 {"cycle_timestamp": format_slot(latest)}, level="WARN"))
+            self._run(latest, send_orders=True)
+            return
+        if last > latest:  # the clock is behind the trail: run real time's slot, as due
+            bot.trail.log("WARN", f"the last completed slot {format_slot(last)} is ahead of the "
+                          f"clock ({format_slot(now)}): running slot {format_slot(latest)}, which "
+                          "has not run; completed slots never run again")
             self._run(latest, send_orders=True)
             return
         missed = self.planner.count_between(last, latest, cap=10_000)
@@ -218,6 +225,9 @@ class Runner:
         self._run(slot, send_orders=True)
 
     def _run(self, slot: datetime, *, send_orders: bool) -> None:
+        if self.bot.state.completed(slot):  # never twice, whatever the clock says
+            self._schedule_after(slot)
+            return
         guarded_cycle(self.bot, slot, send_orders=send_orders)
         self.cycles += 1
         self._schedule_after(slot)
@@ -225,6 +235,10 @@ class Runner:
     def _schedule_after(self, t: datetime) -> None:
         raw = self.planner.raw_next_after(t)
         nxt = self.planner.next_after(t)
+        for _ in range(_SKIP_COMPLETED_LIMIT):  # slots completed before a clock stepped back
+            if not self.bot.state.completed(nxt):
+                break
+            nxt = self.planner.next_after(nxt)
         if nxt != raw:
             self.bot.trail.record(EventRecorded(
                 "cycle_skipped", f"market closed (NYSE regular hours): slots from {format_slot(raw)} "

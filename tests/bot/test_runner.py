@@ -167,3 +167,30 @@ def test_a_manual_cycle_behind_the_trail_by_more_than_a_moment_runs_nothing(tmp_
     with pytest.raises(Halt, match="behind"):
         manual_slot(bot, planner, sleep=bot.clock.advance)
     assert read(tmp_path, "performance.jsonl") == []
+
+
+def test_a_clock_stepped_back_across_a_restart_never_reruns_a_completed_slot(tmp_path):
+    bot = make_bot(tmp_path)
+    bot.clock.t = utc(2025, 3, 3, 15, 7)
+    assert runner(bot).run(max_cycles=5) == 5  # 15:00 .. 16:00
+    bot.clock.t = utc(2025, 3, 3, 15, 7)  # restart with the clock an hour behind
+    r = runner(bot)
+    assert r.run(max_cycles=1) == 1
+    slots = [p["cycle_timestamp"] for p in read(tmp_path, "performance.jsonl")]
+    assert len(slots) == len(set(slots)) == 6
+    assert slots[-1] == "2025-03-03T16:15:00+00:00"  # the first slot not completed
+    orders = read(tmp_path, "orders.jsonl")
+    assert len({o["order_id"] for o in orders}) == len(orders)
+
+
+def test_completed_slots_survive_a_restart_of_the_state_store(tmp_path):
+    from bot.state import StateStore
+    store = StateStore(tmp_path / "state.sqlite")
+    store.complete_slot(utc(2025, 3, 3, 15, 0))
+    store.complete_slot(utc(2025, 3, 5, 15, 0))  # run while the clock was two days ahead
+    store.close()
+    again = StateStore(tmp_path / "state.sqlite")
+    assert again.completed(utc(2025, 3, 3, 15, 0)) and again.completed(utc(2025, 3, 5, 15, 0))
+    assert not again.completed(utc(2025, 3, 3, 15, 15))  # real time's next slot may still run
+    assert again.completed(utc(2025, 3, 3, 14, 45))  # before any kept: counts as done
+    assert again.last_slot == utc(2025, 3, 5, 15, 0)
