@@ -9,6 +9,7 @@ import argparse
 import os
 import signal
 import sys
+import time
 from datetime import date
 from pathlib import Path
 from typing import Sequence
@@ -429,7 +430,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                   f"missed slots: {s.missed_slot}")
     reason = "max cycles reached"
     try:
-        Runner(bot, planner, s.missed_slot, stop).run(args.max_cycles)
+        Runner(bot, planner, s.missed_slot, stop, monotonic=time.monotonic).run(args.max_cycles)
         if received:
             reason = f"{received[0]} received"
     except (AuditWriteError, AuditWriteFailed) as exc:

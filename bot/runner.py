@@ -14,7 +14,7 @@ from typing import Callable
 import schedule
 
 from audit.records import ErrorRecorded, EventRecorded
-from audit.timestamps import format_slot
+from audit.timestamps import format_slot, format_timestamp
 from audit.writer import AuditWriteFailed
 from bot.cycle import Bot, CycleOutcome, run_cycle
 from bot.errors import AuditWriteError, Halt
@@ -60,6 +60,7 @@ def _tell(bot: Bot, slot: datetime, started: datetime, clock: float, error: str 
 
 
 _SKIP_COMPLETED_LIMIT = 1_000_000
+CLOCK_STEP_SECONDS = 30.0  # wall clock minus monotonic clock between two looks, beyond: a step
 MANUAL_WAIT_LIMIT = 5.0  # seconds a manual cycle waits for a slot after the trail's last one
 
 
@@ -137,7 +138,9 @@ class Runner:
 
     def __init__(self, bot: Bot, planner: SlotPlanner, missed_slot: str,
                  stop: StopFlag | threading.Event, wait: Callable[[float], object] | None = None,
-                 poll_seconds: float = 1.0, max_wait: float = 1.0) -> None:
+                 poll_seconds: float = 1.0, max_wait: float = 1.0,
+                 monotonic: Callable[[], float] | None = None,
+                 step_seconds: float = CLOCK_STEP_SECONDS) -> None:
         self.bot = bot
         self.planner = planner
         self.missed_slot = missed_slot
@@ -148,12 +151,16 @@ class Runner:
         self.cycles = 0
         self.next_slot: datetime | None = None
         self.max_cycles: int | None = None
+        self.monotonic = monotonic  # None: no clock step detection (a test's fake wait)
+        self.step_seconds = step_seconds
+        self._mark: tuple[datetime, float] | None = None  # (wall, monotonic) at the last look
 
     def run(self, max_cycles: int | None = None) -> int:
         self.max_cycles = max_cycles
         if self.stop.is_set():
             return 0
         self._start()
+        self._watch_clock()  # the first look
         ticker = schedule.Scheduler()
         ticker.every(self.poll_seconds).seconds.do(self._tick)
         while not self._done():
@@ -164,8 +171,36 @@ class Runner:
             self.wait(max(0.0, min(self.max_wait, max(until_slot, idle))))
             if self.stop.is_set():
                 break
+            self._watch_clock()
             ticker.run_pending()
         return self.cycles
+
+    def _watch_clock(self) -> None:
+        """Compare the wall clock with the monotonic one since the last look: a difference beyond
+        `step_seconds` is a step of the system clock. Record it and schedule from the real time
+        again (a slot scheduled before a backward step would freeze trading until then)."""
+        if self.monotonic is None:
+            return
+        wall, mono = self.bot.clock.now(), self.monotonic()
+        mark, self._mark = self._mark, (wall, mono)
+        if mark is None:
+            return
+        offset = (wall - mark[0]).total_seconds() - (mono - mark[1])
+        if abs(offset) <= self.step_seconds:
+            return
+        expected = wall - timedelta(seconds=offset)
+        self.bot.trail.record(EventRecorded(
+            "clock_step", f"the system clock stepped {'forward' if offset > 0 else 'back'} by "
+            f"{abs(offset):.0f} s (from about {format_timestamp(expected)} to "
+            f"{format_timestamp(wall)}): scheduling from the real time again",
+            {"offset_seconds": round(offset, 3), "expected": format_timestamp(expected),
+             "clock": format_timestamp(wall)}, level="WARN"))
+        if self.next_slot is not None and self.next_slot > wall:  # stepped back
+            latest = self.planner.latest_due(wall)
+            if latest is not None and not self.bot.state.completed(latest):
+                self.next_slot = latest  # due now by the real time, never run: run it
+            else:
+                self._schedule_after(latest or wall)
 
     def _done(self) -> bool:
         return self.stop.is_set() or (self.max_cycles is not None and self.cycles >= self.max_cycles)

@@ -194,3 +194,48 @@ def test_completed_slots_survive_a_restart_of_the_state_store(tmp_path):
     assert not again.completed(utc(2025, 3, 3, 15, 15))  # real time's next slot may still run
     assert again.completed(utc(2025, 3, 3, 14, 45))  # before any kept: counts as done
     assert again.last_slot == utc(2025, 3, 5, 15, 0)
+
+
+def test_a_forward_jump_and_back_is_recorded_and_trading_follows_the_real_time(tmp_path):
+    from datetime import timedelta
+    bot = make_bot(tmp_path)
+    bot.clock.t = utc(2025, 3, 3, 15, 7)
+    mono = {"t": 1000.0}
+    jumps = {1: timedelta(days=2), 2: -timedelta(days=2)}  # after the Nth cycle
+
+    def wait(seconds):
+        step = max(seconds, 0.001)
+        bot.clock.advance(step)
+        mono["t"] += step
+        bot.clock.t += jumps.pop(r.cycles, timedelta(0))
+        time.sleep(0.002)
+
+    r = Runner(bot, SlotPlanner(parse_schedule("every 15 minutes"), False), "run",
+               threading.Event(), wait=wait, poll_seconds=0.001, max_wait=86400,
+               monotonic=lambda: mono["t"])
+    assert r.run(max_cycles=4) == 4
+    slots = [p["cycle_timestamp"] for p in read(tmp_path, "performance.jsonl")]
+    # the clock came back at 15:30 real time: that slot is due and never ran
+    assert slots == ["2025-03-03T15:00:00+00:00", "2025-03-05T15:15:00+00:00",
+                     "2025-03-03T15:30:00+00:00", "2025-03-03T15:45:00+00:00"]
+    steps = [e for e in read(tmp_path, "events.jsonl") if e["event_type"] == "clock_step"]
+    assert [round(e["offset_seconds"]) for e in steps] == [172800, -172800]
+    stamped = [p["timestamp"] for p in read(tmp_path, "performance.jsonl")]
+    assert stamped == sorted(stamped)
+
+
+def test_a_small_drift_is_not_a_clock_step(tmp_path):
+    bot = make_bot(tmp_path)
+    bot.clock.t = utc(2025, 3, 3, 15, 7)
+    mono = {"t": 0.0}
+
+    def wait(seconds):
+        bot.clock.advance(seconds)
+        mono["t"] += max(seconds, 0.001) * 0.999  # 0.1% slow: NTP slewing, not a step
+        time.sleep(0.002)
+
+    r = Runner(bot, SlotPlanner(parse_schedule("every 15 minutes"), False), "run",
+               threading.Event(), wait=wait, poll_seconds=0.001, max_wait=86400,
+               monotonic=lambda: mono["t"])
+    assert r.run(max_cycles=3) == 3
+    assert not [e for e in read(tmp_path, "events.jsonl") if e["event_type"] == "clock_step"]
