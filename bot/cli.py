@@ -410,9 +410,7 @@ def _stop(bot, lock, reason: str, *, halted: bool = False, ends_run: bool = Fals
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from audit.writer import AuditWriteFailed
-    from bot.runner import Runner, StopFlag
-    from bot.scheduling import SlotPlanner, parse_schedule
+    from bot.runner import StopFlag
 
     s = _settings()
     stop = StopFlag()
@@ -424,7 +422,19 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
-    bot, lock = _live(s, sys.stdout)
+    console = _console()
+    try:
+        return _run(args, s, stop, received, console)
+    finally:
+        console.close()
+
+
+def _run(args, s, stop, received: list[str], console) -> int:
+    from audit.writer import AuditWriteFailed
+    from bot.runner import Runner
+    from bot.scheduling import SlotPlanner, parse_schedule
+
+    bot, lock = _live(s, console)
     planner = SlotPlanner(parse_schedule(s.schedule), s.effective_market_hours == "nyse", bot.calendar)
     bot.trail.log("INFO", f"schedule: {s.schedule} ({s.effective_market_hours} market hours); "
                   f"missed slots: {s.missed_slot}")
@@ -473,15 +483,41 @@ def cmd_cycle(args: argparse.Namespace) -> int:
     s = _settings()
     if args.dry_run:
         return _dry_run(s)
-    bot, lock = _live(s, sys.stdout)
-    planner = SlotPlanner(parse_schedule(s.schedule), s.effective_market_hours == "nyse", bot.calendar)
+    console = _console()
     try:
-        slot = manual_slot(bot, planner)
-        if slot is not None:
-            guarded_cycle(bot, slot)
+        bot, lock = _live(s, console)
+        planner = SlotPlanner(parse_schedule(s.schedule), s.effective_market_hours == "nyse",
+                              bot.calendar)
+        try:
+            slot = manual_slot(bot, planner)
+            if slot is not None:
+                guarded_cycle(bot, slot)
+        finally:
+            _stop(bot, lock, "one cycle done")
     finally:
-        _stop(bot, lock, "one cycle done")
+        console.close()
     return 0
+
+
+def _console():
+    """The console of `run` and `cycle`: stdout through a queue that never blocks or raises (a
+    stdout nobody reads or a closed one must not stop trading); stdout itself when it has no
+    file descriptor (a test's capture)."""
+    from bot.console import Console
+
+    class _Plain:  # stdout without a descriptor: written as it is, closed by nobody
+        def __init__(self, out) -> None:
+            self.write, self.flush = out.write, out.flush
+
+        def close(self) -> None:
+            pass
+
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, ValueError, OSError):
+        return _Plain(sys.stdout)
+    sys.stdout.flush()
+    return Console(fd)
 
 
 def _dry_run(s) -> int:
