@@ -4,7 +4,9 @@ import time
 import orjson
 import pytest
 
+from audit.records import EventRecorded
 from bot.runner import Runner
+from bot.trail_check import ERROR, WARNING, check
 from bot.scheduling import SlotPlanner, parse_schedule
 from tests.bot.test_cycle import make_bot
 from tests.fakes import utc
@@ -210,6 +212,9 @@ def test_a_forward_jump_and_back_is_recorded_and_trading_follows_the_real_time(t
         bot.clock.t += jumps.pop(r.cycles, timedelta(0))
         time.sleep(0.002)
 
+    bot.trail.record(EventRecorded("bot_started", "started", {
+        "pid": 1, "command": "run", "broker": "simulated", "schedule": "every 15 minutes",
+        "market_hours": "always", "models": "equal_weight", "settings_sha256": "0", "version": "0"}))
     r = Runner(bot, SlotPlanner(parse_schedule("every 15 minutes"), False), "run",
                threading.Event(), wait=wait, poll_seconds=0.001, max_wait=86400,
                monotonic=lambda: mono["t"])
@@ -222,6 +227,11 @@ def test_a_forward_jump_and_back_is_recorded_and_trading_follows_the_real_time(t
     assert [round(e["offset_seconds"]) for e in steps] == [172800, -172800]
     stamped = [p["timestamp"] for p in read(tmp_path, "performance.jsonl")]
     assert stamped == sorted(stamped)
+    # replay's check owns the slots the clock stepped over to the clock_step: warnings, no gap
+    bot.trail.close()
+    findings = check(tmp_path / "logs").findings
+    assert not [f for f in findings if f.severity == ERROR], findings
+    assert any("clock_step" in f.message for f in findings if f.severity == WARNING)
 
 
 def test_a_small_drift_is_not_a_clock_step(tmp_path):
@@ -239,3 +249,19 @@ def test_a_small_drift_is_not_a_clock_step(tmp_path):
                monotonic=lambda: mono["t"])
     assert r.run(max_cycles=3) == 3
     assert not [e for e in read(tmp_path, "events.jsonl") if e["event_type"] == "clock_step"]
+
+
+def test_a_restart_with_the_trail_ahead_of_the_clock_runs_the_real_time_slot_not_run(tmp_path):
+    from datetime import timedelta
+    bot = make_bot(tmp_path)
+    bot.state.complete_slot(utc(2025, 3, 3, 15, 0))
+    bot.state.complete_slot(utc(2025, 3, 5, 15, 0))  # run while the clock was two days ahead
+    bot.clock.t = utc(2025, 3, 3, 15, 20)
+    r = runner(bot)
+    assert r.run(max_cycles=2) == 2
+    slots = [p["cycle_timestamp"] for p in read(tmp_path, "performance.jsonl")]
+    assert slots == ["2025-03-03T15:15:00+00:00", "2025-03-03T15:30:00+00:00"]
+    assert bot.state.last_slot == utc(2025, 3, 5, 15, 0)
+    bot.clock.t = utc(2025, 3, 5, 14, 50) + timedelta(seconds=1)
+    r._schedule_after(utc(2025, 3, 5, 14, 45))
+    assert r.next_slot == utc(2025, 3, 5, 15, 15)  # the completed 15:00 is skipped
