@@ -25,8 +25,11 @@ CREATE TABLE IF NOT EXISTS fills (fill_id TEXT PRIMARY KEY, cid TEXT NOT NULL, s
   qty REAL NOT NULL, record TEXT NOT NULL);
 """
 _SLOTS = "CREATE TABLE completed_slots (slot TEXT PRIMARY KEY) WITHOUT ROWID"
-# completed slots are kept this long before the newest; older ones all count as completed
+# completed slots kept: those within 12 days of the newest, and at least the newest 100,000 (2.8
+# years of 15-minute slots); every slot before the oldest kept counts as completed
 _KEEP_SLOTS = timedelta(days=12)
+_KEEP_AT_LEAST = 100_000
+_PRUNE_EVERY = 1_000  # completions between two prunings
 
 WRITING, WRITTEN = "writing", "written"
 # order stages: INTENT before it is sent, SENT once its order line is written, DONE when it has
@@ -42,6 +45,7 @@ class StateStore:
         self.last_slot: datetime | None = None  # the latest completed slot
         self._completed: set[str] = set()  # in memory only (simulate); else the database's table
         self._floor: str | None = None  # every slot at or before it counts as completed
+        self._completions = 0
         self.started_slot: datetime | None = None  # the slot whose cycle began last
         self.sleeves: dict[str, dict[str, float]] = {}
         self.order_stage: dict[str, str] = {}
@@ -99,14 +103,25 @@ class StateStore:
         """Mark `slot` completed: it never runs again, whatever the clock says later."""
         if self.last_slot is None or slot > self.last_slot:
             self.last_slot = slot
-        key, oldest = format_slot(slot), format_slot(self.last_slot - _KEEP_SLOTS)
+        key = format_slot(slot)
         if self._db is None:
             self._completed.add(key)
             return
         self._exec(("INSERT OR REPLACE INTO meta VALUES ('last_slot', ?)", (self.last_slot.isoformat(),)),
-                   ("INSERT OR IGNORE INTO completed_slots VALUES (?)", (key,)),
-                   ("DELETE FROM completed_slots WHERE slot < ?", (oldest,)))
-        self._floor = self._db.execute("SELECT MIN(slot) FROM completed_slots").fetchone()[0]
+                   ("INSERT OR IGNORE INTO completed_slots VALUES (?)", (key,)))
+        self._completions += 1
+        if self._completions % _PRUNE_EVERY == 0:
+            self._prune()
+        if self._floor is None:
+            self._floor = key
+
+    def _prune(self) -> None:
+        db = self._db
+        assert db is not None and self.last_slot is not None
+        self._exec(("DELETE FROM completed_slots WHERE slot < ? AND slot < (SELECT slot FROM "
+                    "completed_slots ORDER BY slot DESC LIMIT 1 OFFSET ?)",
+                    (format_slot(self.last_slot - _KEEP_SLOTS), _KEEP_AT_LEAST)))
+        self._floor = db.execute("SELECT MIN(slot) FROM completed_slots").fetchone()[0]
 
     def completed(self, slot: datetime) -> bool:
         """Whether `slot`'s cycle completed (slots older than those kept count as completed)."""
@@ -128,7 +143,8 @@ class StateStore:
                 db.execute(_SLOTS)
                 if self.last_slot is not None:
                     db.execute("INSERT INTO completed_slots VALUES (?)", (format_slot(self.last_slot),))
-        self._floor = db.execute("SELECT MIN(slot) FROM completed_slots").fetchone()[0]
+        if self.last_slot is not None:
+            self._prune()
 
     # -- orders --------------------------------------------------------------------------
     def set_order_stage(self, cid: str, stage: str, data: dict | None = None) -> None:

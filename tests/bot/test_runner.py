@@ -265,3 +265,21 @@ def test_a_restart_with_the_trail_ahead_of_the_clock_runs_the_real_time_slot_not
     bot.clock.t = utc(2025, 3, 5, 14, 50) + timedelta(seconds=1)
     r._schedule_after(utc(2025, 3, 5, 14, 45))
     assert r.next_slot == utc(2025, 3, 5, 15, 15)  # the completed 15:00 is skipped
+
+
+def test_the_completed_slots_kept_are_bounded_and_the_older_count_as_completed(tmp_path, monkeypatch):
+    from datetime import timedelta
+
+    from bot import state as state_module
+    from bot.state import StateStore
+    monkeypatch.setattr(state_module, "_KEEP_AT_LEAST", 50)
+    monkeypatch.setattr(state_module, "_PRUNE_EVERY", 10)
+    store = StateStore(tmp_path / "state.sqlite")
+    first = utc(2025, 1, 1)
+    for day in range(0, 200, 2):  # every other day: 100 slots over 200 days
+        store.complete_slot(first + timedelta(days=day))
+    rows = store._db.execute("SELECT COUNT(*) FROM completed_slots").fetchone()[0]
+    assert 50 <= rows < 60
+    assert store.completed(first) and store.completed(first + timedelta(days=3))  # pruned: done
+    assert not store.completed(first + timedelta(days=197))  # kept ones are exact
+    assert store.completed(first + timedelta(days=198))
