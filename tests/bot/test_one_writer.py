@@ -71,3 +71,17 @@ def test_two_runners_with_their_own_data_but_one_log_directory_the_second_is_ref
                if '"bot_started"' in x]
     assert len(started) == 1  # the second never wrote into the first's trail
     assert not (tmp_path / "data2" / "state.sqlite").exists()
+
+
+def test_a_backup_leaves_the_log_directory_lock_out(tmp_path):
+    import tarfile
+    run = dict(cwd=tmp_path, env=env_for(tmp_path), capture_output=True, text=True, timeout=60)
+    done = subprocess.run([sys.executable, "-m", "bot", "cycle"], **run)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "logs" / LOG_LOCK_FILE).exists()
+    out = tmp_path / "backup.tar.gz"
+    done = subprocess.run([sys.executable, "-m", "bot", "backup", "--out", str(out)], **run)
+    assert done.returncode == 0, done.stderr
+    with tarfile.open(out) as tar:
+        names = tar.getnames()
+    assert "logs/events.jsonl" in names and f"logs/{LOG_LOCK_FILE}" not in names
