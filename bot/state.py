@@ -44,7 +44,7 @@ class StateStore:
         self._db: sqlite3.Connection | None = None
         self.last_slot: datetime | None = None  # the latest completed slot
         self._completed: set[str] = set()  # in memory only (simulate); else the database's table
-        self._floor: str | None = None  # every slot at or before it counts as completed
+        self._floor: str | None = None  # it and every slot before it count as completed
         self._completions = 0
         self.started_slot: datetime | None = None  # the slot whose cycle began last
         self.sleeves: dict[str, dict[str, float]] = {}
@@ -112,29 +112,34 @@ class StateStore:
         self._completions += 1
         if self._completions % _PRUNE_EVERY == 0:
             self._prune()
-        if self._floor is None:
-            self._floor = key
 
     def _prune(self) -> None:
+        """Forget the completed slots beyond those kept; the latest forgotten becomes the floor
+        (it and every slot before it count as completed)."""
         db = self._db
         assert db is not None and self.last_slot is not None
-        self._exec(("DELETE FROM completed_slots WHERE slot < ? AND slot < (SELECT slot FROM "
-                    "completed_slots ORDER BY slot DESC LIMIT 1 OFFSET ?)",
-                    (format_slot(self.last_slot - _KEEP_SLOTS), _KEEP_AT_LEAST)))
-        self._floor = db.execute("SELECT MIN(slot) FROM completed_slots").fetchone()[0]
+        where = ("slot < ? AND slot < (SELECT slot FROM completed_slots ORDER BY slot DESC "
+                 "LIMIT 1 OFFSET ?)")
+        args = (format_slot(self.last_slot - _KEEP_SLOTS), _KEEP_AT_LEAST)
+        dropped = db.execute(f"SELECT MAX(slot) FROM completed_slots WHERE {where}", args).fetchone()[0]
+        if dropped is None:
+            return
+        self._floor = max(self._floor or dropped, dropped)
+        self._exec(("INSERT OR REPLACE INTO meta VALUES ('slots_floor', ?)", (self._floor,)),
+                   (f"DELETE FROM completed_slots WHERE {where}", args))
 
     def completed(self, slot: datetime) -> bool:
-        """Whether `slot`'s cycle completed (slots older than those kept count as completed)."""
+        """Whether `slot`'s cycle completed (every slot up to the floor counts as completed)."""
         key = format_slot(slot)
-        if self._db is None:
-            return key in self._completed
         if self._floor is not None and key <= self._floor:
             return True
+        if self._db is None:
+            return key in self._completed
         return self._db.execute("SELECT 1 FROM completed_slots WHERE slot = ?", (key,)).fetchone() is not None
 
     def _load_completed(self) -> None:
-        """The completed slots; a store made before they were kept has only its last one, and
-        every slot before it counts as completed."""
+        """The completed slots and the floor. A store made before they were kept knows only its
+        last slot: that one and every slot before it count as completed."""
         db = self._db
         assert db is not None
         if not db.execute("SELECT 1 FROM sqlite_master WHERE name = 'completed_slots'").fetchone():
@@ -142,7 +147,10 @@ class StateStore:
                 db.execute("BEGIN IMMEDIATE")
                 db.execute(_SLOTS)
                 if self.last_slot is not None:
-                    db.execute("INSERT INTO completed_slots VALUES (?)", (format_slot(self.last_slot),))
+                    db.execute("INSERT OR REPLACE INTO meta VALUES ('slots_floor', ?)",
+                               (format_slot(self.last_slot),))
+        row = db.execute("SELECT value FROM meta WHERE key = 'slots_floor'").fetchone()
+        self._floor = row[0] if row else None
         if self.last_slot is not None:
             self._prune()
 

@@ -194,8 +194,24 @@ def test_completed_slots_survive_a_restart_of_the_state_store(tmp_path):
     again = StateStore(tmp_path / "state.sqlite")
     assert again.completed(utc(2025, 3, 3, 15, 0)) and again.completed(utc(2025, 3, 5, 15, 0))
     assert not again.completed(utc(2025, 3, 3, 15, 15))  # real time's next slot may still run
-    assert again.completed(utc(2025, 3, 3, 14, 45))  # before any kept: counts as done
+    assert not again.completed(utc(2025, 3, 3, 14, 45))  # never run
     assert again.last_slot == utc(2025, 3, 5, 15, 0)
+
+
+def test_a_state_store_from_before_counts_every_slot_up_to_its_last_as_completed(tmp_path):
+    import sqlite3
+
+    from bot.state import StateStore
+    db = sqlite3.connect(tmp_path / "state.sqlite")
+    db.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    db.execute("INSERT INTO meta VALUES ('last_slot', ?)", (utc(2025, 3, 3, 15, 0).isoformat(),))
+    db.commit()
+    db.close()
+    store = StateStore(tmp_path / "state.sqlite")
+    assert store.completed(utc(2025, 3, 3, 15, 0)) and store.completed(utc(2025, 3, 3, 14, 45))
+    assert not store.completed(utc(2025, 3, 3, 15, 15))
+    store.close()
+    assert StateStore(tmp_path / "state.sqlite").completed(utc(2025, 3, 3, 14, 45))
 
 
 def test_a_forward_jump_and_back_is_recorded_and_trading_follows_the_real_time(tmp_path):
@@ -283,3 +299,7 @@ def test_the_completed_slots_kept_are_bounded_and_the_older_count_as_completed(t
     assert store.completed(first) and store.completed(first + timedelta(days=3))  # pruned: done
     assert not store.completed(first + timedelta(days=197))  # kept ones are exact
     assert store.completed(first + timedelta(days=198))
+    store.close()
+    again = StateStore(tmp_path / "state.sqlite")  # the floor is kept too
+    assert again.completed(first + timedelta(days=3))
+    assert not again.completed(first + timedelta(days=197))
