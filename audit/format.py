@@ -173,6 +173,7 @@ EVENT_DETAILS: dict[str, tuple[FieldSpec, ...]] = {
     "slot_resumed": (_f("cycle_timestamp", STRING),),
     "slot_missed": (_f("missed", INTEGER), _f("last_completed", STRING, optional=True),
                     _f("latest_due", STRING), _f("policy", STRING)),
+    "clock_step": (_f("offset_seconds", NUMBER), _f("expected", STRING), _f("clock", STRING)),
     "kill_switch_engaged": (_f("cycle_timestamp", STRING), _f("blocked_orders", INTEGER)),
     # what a model's decision warns of (models/*: DecisionWarning, recorded by bot/cycle.py)
     "risk_off_held": (_f("cycle_timestamp", STRING), _f("model", STRING),

@@ -15,8 +15,9 @@ chains' first records, and after each checkpoint round that signed something one
 from __future__ import annotations
 
 import os
+import stat
 import time
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Protocol, TextIO
 
@@ -66,7 +67,8 @@ class AuditTrail:
             raise ValueError("BOT_LOG_ARCHIVE_DIR is the log directory: archive pruned segments "
                              "in another directory (or leave it unset to delete them)")
         self.durable = durable
-        self._now: Callable[[], datetime] = clock.now
+        self._clock_now: Callable[[], datetime] = clock.now
+        self._last_time = _last_time(self.log_dir)  # stamps never go back, across restarts too
         self._echo = echo
         self._anchor_console = anchor_console
         self._anchor_file = anchor_file
@@ -125,6 +127,14 @@ class AuditTrail:
                                   "the lines not yet signed were signed this once without evidence",
                                   {"trail_id": anchor.trail_id, "legacy": True}))
         return anchor, legacy
+
+    def _now(self) -> datetime:
+        """The clock, or the last stamp written when the clock is behind it (stepped back)."""
+        t = self._clock_now()
+        if t < self._last_time:
+            return self._last_time
+        self._last_time = t
+        return t
 
     def _stamp(self) -> str:
         return format_timestamp(self._now())
@@ -277,3 +287,62 @@ def _trail_id_of(chain: Path) -> str | None:
             if isinstance(rec, dict) and rec.get("type") == "trail" and _is_trail_id(rec.get("trail_id")):
                 return rec["trail_id"]
     return None
+
+
+_TAIL = 1 << 16  # bytes read from the end of each file for its last time stamp
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+def _last_time(log_dir: Path) -> datetime:
+    """The latest time stamp at the end of the trail's files (streams, production.log, chains;
+    the newest rotated file when the active one has none yet): the trail never stamps earlier."""
+    latest = _EPOCH
+    for name in (*STREAMS, PRODUCTION_LOG):
+        for base in (name, name + CHAIN_SUFFIX):
+            for path in (log_dir / base, log_dir / f"{base}.1"):
+                t = _tail_time(path)
+                if t is not None:
+                    latest = max(latest, t)
+                    break
+    return latest
+
+
+def _tail_time(path: Path) -> datetime | None:
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        size = os.fstat(fd).st_size
+        tail = os.pread(fd, _TAIL, max(0, size - _TAIL))
+    finally:
+        os.close(fd)
+    for line in reversed(tail.split(b"\n")):
+        t = _time_of(line)
+        if t is not None:
+            return t
+    return None
+
+
+def _time_of(line: bytes) -> datetime | None:
+    """The time stamp of a JSONL line (`timestamp`, or a chain record's `ts`) or of a
+    production.log line (its first word); None when it has none."""
+    text: object = None
+    if line.startswith(b"{"):
+        try:
+            rec = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            return None
+        if isinstance(rec, dict):
+            text = rec.get("timestamp", rec.get("ts"))
+    elif line[:4].isdigit():
+        text = line.split(b" ", 1)[0].decode("ascii", "replace")
+    if not isinstance(text, str):
+        return None
+    try:
+        t = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return t.astimezone(timezone.utc) if t.tzinfo else None

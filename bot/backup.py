@@ -21,6 +21,7 @@ from typing import Iterator
 from bot.audit_key import KEY_FILE
 from bot.bootstrap import LOCK_FILE
 from bot.errors import ConfigError
+from bot.locking import LOG_LOCK_FILE
 from bot.settings import Settings
 
 SQLITE_SUFFIX = ".sqlite"
@@ -138,7 +139,8 @@ def backup(settings: Settings, out: Path | None, now: datetime) -> BackupResult:
             os.chmod(scratch, 0o700)
             me = path.resolve()
             for f in _walk(log_dir, (data_dir,) if _inside(data_dir, log_dir) else ()):
-                if f.resolve() != me and not _is_key_file(f, settings):
+                if f.resolve() != me and not _is_key_file(f, settings) and \
+                        f.relative_to(log_dir).as_posix() != LOG_LOCK_FILE:
                     files += _add(tar, f, "logs/" + f.relative_to(log_dir).as_posix())
             if data_dir.is_dir():
                 for f in _walk(data_dir, (log_dir,) if _inside(log_dir, data_dir) else ()):

@@ -9,6 +9,7 @@ import argparse
 import os
 import signal
 import sys
+import time
 from datetime import date
 from pathlib import Path
 from typing import Sequence
@@ -262,7 +263,7 @@ def _live(settings, echo, stop=None):
     from bot import tradebot_version
     from bot.bootstrap import LOCK_FILE, build_bot
     from bot.clock import SystemClock
-    from bot.locking import DataDirLock
+    from bot.locking import LOG_LOCK_FILE, DataDirLock, LogDirLock, Locks
 
     os.umask(0o077)  # the account, state and lock are private like the logs
     _check_metrics_address(settings)
@@ -274,6 +275,15 @@ def _live(settings, echo, stop=None):
     except LockHeld as exc:
         _record_refused_lock(settings, str(exc))
         raise
+    log_lock = LogDirLock(settings.log_dir / LOG_LOCK_FILE)
+    try:
+        log_lock.acquire()
+    except BaseException as exc:
+        lock.release()
+        if isinstance(exc, LockHeld):
+            _record_refused_lock(settings, str(exc))
+        raise
+    lock = Locks(lock, log_lock)
     clock = SystemClock()
     starting = [True]  # cleared once the start-up check is done
     bot = build_bot(settings, clock, live=True, echo=echo, give_up_reads=None if stop is None
@@ -403,9 +413,7 @@ def _stop(bot, lock, reason: str, *, halted: bool = False, ends_run: bool = Fals
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from audit.writer import AuditWriteFailed
-    from bot.runner import Runner, StopFlag
-    from bot.scheduling import SlotPlanner, parse_schedule
+    from bot.runner import StopFlag
 
     s = _settings()
     stop = StopFlag()
@@ -417,13 +425,25 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
-    bot, lock = _live(s, sys.stdout, stop=stop)
+    console = _console()
+    try:
+        return _run(args, s, stop, received, console)
+    finally:
+        console.close()
+
+
+def _run(args, s, stop, received: list[str], console) -> int:
+    from audit.writer import AuditWriteFailed
+    from bot.runner import Runner
+    from bot.scheduling import SlotPlanner, parse_schedule
+
+    bot, lock = _live(s, console, stop=stop)
     planner = SlotPlanner(parse_schedule(s.schedule), s.effective_market_hours == "nyse", bot.calendar)
     bot.trail.log("INFO", f"schedule: {s.schedule} ({s.effective_market_hours} market hours); "
                   f"missed slots: {s.missed_slot}")
     reason = "max cycles reached"
     try:
-        Runner(bot, planner, s.missed_slot, stop).run(args.max_cycles)
+        Runner(bot, planner, s.missed_slot, stop, monotonic=time.monotonic).run(args.max_cycles)
         if received:
             reason = f"{received[0]} received"
     except (AuditWriteError, AuditWriteFailed) as exc:
@@ -466,15 +486,41 @@ def cmd_cycle(args: argparse.Namespace) -> int:
     s = _settings()
     if args.dry_run:
         return _dry_run(s)
-    bot, lock = _live(s, sys.stdout)
-    planner = SlotPlanner(parse_schedule(s.schedule), s.effective_market_hours == "nyse", bot.calendar)
+    console = _console()
     try:
-        slot = manual_slot(bot, planner)
-        if slot is not None:
-            guarded_cycle(bot, slot)
+        bot, lock = _live(s, console)
+        planner = SlotPlanner(parse_schedule(s.schedule), s.effective_market_hours == "nyse",
+                              bot.calendar)
+        try:
+            slot = manual_slot(bot, planner)
+            if slot is not None:
+                guarded_cycle(bot, slot)
+        finally:
+            _stop(bot, lock, "one cycle done")
     finally:
-        _stop(bot, lock, "one cycle done")
+        console.close()
     return 0
+
+
+def _console():
+    """The console of `run` and `cycle`: stdout through a queue that never blocks or raises (a
+    stdout nobody reads or a closed one must not stop trading); stdout itself when it has no
+    file descriptor (a test's capture)."""
+    from bot.console import Console
+
+    class _Plain:  # stdout without a descriptor: written as it is, closed by nobody
+        def __init__(self, out) -> None:
+            self.write, self.flush = out.write, out.flush
+
+        def close(self) -> None:
+            pass
+
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, ValueError, OSError):
+        return _Plain(sys.stdout)
+    sys.stdout.flush()
+    return Console(fd)
 
 
 def _dry_run(s) -> int:

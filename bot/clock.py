@@ -1,6 +1,6 @@
 """Time is injected: everything reads it from a `Clock`.
 
-`SystemClock` is the wall clock (UTC, never going backwards within a process);
+`SystemClock` is the wall clock (UTC; the audit trail keeps record time stamps from going back);
 `SimulatedClock` is set by `simulate` and advances one microsecond per read so records stay in
 order and deterministic.
 """
@@ -19,17 +19,12 @@ class Clock(Protocol):
 
 
 class SystemClock:
-    """The wall clock in UTC; a backwards step of the system clock is held at the last reading."""
-
-    def __init__(self) -> None:
-        self._last = datetime(1970, 1, 1, tzinfo=timezone.utc)
+    """The wall clock in UTC, as it is: a step of the system clock shows (the scheduler detects
+    it against a monotonic clock and schedules from the real time again). Record time stamps
+    never go backwards all the same: the audit trail stamps the later of this and its last one."""
 
     def now(self) -> datetime:
-        t = datetime.now(timezone.utc)
-        if t < self._last:
-            t = self._last
-        self._last = t
-        return t
+        return datetime.now(timezone.utc)
 
 
 class SimulatedClock:

@@ -95,11 +95,14 @@ def _check_schedule(settings: Settings, doc: dict[str, Any], now: datetime,
                           settings.effective_market_hours == "nyse")
     due = planner.latest_due(now)
     ago = f" (finished {format_age((now - finished).total_seconds())} ago)" if finished else ""
-    if due is None or due <= slot:
+    ahead = slot > now  # run while the clock was ahead: it covers no slot of the real time
+    if ahead:
+        ago = ", ahead of the clock (was it stepped back?),"
+    if due is None or (due <= slot and not ahead):
         return
     window = timedelta(seconds=settings.health_grace + settings.fill_timeout)
     previous = planner.latest_due(due - _TICK)
-    if now <= due + window and (previous is None or previous <= slot):
+    if now <= due + window and (previous is None or previous <= slot or ahead):
         since = format_age((now - due).total_seconds())
         details.append(f"slot {format_slot(due)} is due since {since}: its cycle may still be running")
         return

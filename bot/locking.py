@@ -1,7 +1,8 @@
-"""One `run` or `cycle` per data directory: an flock held for the life of the process.
+"""One writer per data directory and per log directory: an flock held for the life of the process.
 
 The kernel drops the lock when the process dies, `kill -9` included, so a stale lock file never
-blocks the next start.
+blocks the next start. The lock file is opened without following a link: a link planted in its
+place is refused, never truncated through.
 """
 from __future__ import annotations
 
@@ -11,21 +12,26 @@ from pathlib import Path
 
 from bot.errors import LockHeld
 
+LOG_LOCK_FILE = ".tradebot.lock"  # beside the trail; the readers never look at it
+
 
 class DataDirLock:
+    what, setting = "data directory", "BOT_DATA_DIR"
+
     def __init__(self, path: Path) -> None:
         self.path = path
         self._fd = -1
 
     def acquire(self) -> None:
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "unknown"
             os.close(fd)
-            raise LockHeld(f"another tradebot (pid {holder}) is already running on data directory "
-                           f"{self.path.parent}: stop it first, or set BOT_DATA_DIR to another directory") from None
+            raise LockHeld(f"another tradebot (pid {holder}) is already running on {self.what} "
+                           f"{self.path.parent}: stop it first, or set {self.setting} to another "
+                           "directory") from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, str(os.getpid()).encode(), 0)
         self._fd = fd
@@ -41,3 +47,21 @@ class DataDirLock:
 
     def __exit__(self, *exc: object) -> None:
         self.release()
+
+
+class LogDirLock(DataDirLock):
+    """One writer per trail: two bots with their own data directories but one log directory
+    would interleave two chains under two keys. Readers (audit, logs, replay, report) never take it."""
+
+    what, setting = "log directory", "BOT_LOG_DIR"
+
+
+class Locks:
+    """Several locks released together (in reverse order)."""
+
+    def __init__(self, *locks: DataDirLock) -> None:
+        self.locks = locks
+
+    def release(self) -> None:
+        for lock in reversed(self.locks):
+            lock.release()

@@ -10,13 +10,13 @@ from __future__ import annotations
 import threading
 import time
 import traceback
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Callable
 
 import schedule
 
 from audit.records import ErrorRecorded, EventRecorded
-from audit.timestamps import format_slot
+from audit.timestamps import format_slot, format_timestamp
 from audit.writer import AuditWriteFailed
 from bot.cycle import Bot, CycleOutcome, record_account, recover, run_cycle
 from bot.errors import AuditWriteError, Halt, RetryLater
@@ -108,10 +108,18 @@ def _record_unavailable(bot: Bot, why: str, attempt: int, delay: float | None,
     bot.trail.checkpoint()
 
 
-def manual_slot(bot: Bot, planner: SlotPlanner) -> datetime | None:
-    """The slot `tradebot cycle` runs: the latest due slot when it has not run yet, else this
-    very second (an off-schedule manual cycle, recorded as such). None, recorded, when NYSE
-    hours are asked for and the market is closed."""
+_SKIP_COMPLETED_LIMIT = 1_000_000
+CLOCK_STEP_SECONDS = 30.0  # wall clock minus monotonic clock between two looks, beyond: a step
+MANUAL_WAIT_LIMIT = 5.0  # seconds a manual cycle waits for a slot after the trail's last one
+
+
+def manual_slot(bot: Bot, planner: SlotPlanner,
+                sleep: Callable[[float], object] = time.sleep) -> datetime | None:
+    """The slot `tradebot cycle` runs: the latest due slot when it has not run yet, else the later
+    of this very second and one second after the last slot begun (an off-schedule manual cycle,
+    recorded as such; it waits for that second, so cycles in a row never share a slot). None,
+    recorded, when NYSE hours are asked for and the market is closed. Halt when the clock is
+    behind the trail's last slot by more than a moment (a clock stepped back): nothing runs."""
     now = bot.clock.now()
     if planner.nyse_hours and not planner.cal.is_open(now):
         nxt = planner.next_after(now)
@@ -123,10 +131,26 @@ def manual_slot(bot: Bot, planner: SlotPlanner) -> datetime | None:
     slot = planner.latest_due(now)
     last = bot.state.last_slot
     if slot is None or (last is not None and last >= slot):
-        slot = now.replace(microsecond=0)
+        slot = _after_last_begun(bot, now, sleep)
         bot.trail.record(EventRecorded(
             "manual_cycle", f"the latest scheduled slot already ran: manual cycle at {format_slot(slot)}",
             {"cycle_timestamp": format_slot(slot)}))
+    return slot
+
+
+def _after_last_begun(bot: Bot, now: datetime, sleep: Callable[[float], object]) -> datetime:
+    """max(this second, one second after the last slot begun or completed), waited for."""
+    begun = [t for t in (bot.state.last_slot, bot.state.started_slot) if t is not None]
+    slot = now.replace(microsecond=0)
+    if begun:
+        slot = max(slot, max(begun).replace(microsecond=0) + timedelta(seconds=1))
+    ahead = (slot - now).total_seconds()
+    if ahead > MANUAL_WAIT_LIMIT:
+        raise Halt(f"the clock ({format_slot(now)}) is {ahead:.0f} s behind the trail's last slot "
+                   f"{format_slot(max(begun))} (was it stepped back?): nothing was run; correct "
+                   "the clock, or run `tradebot cycle` again after that slot")
+    while (left := (slot - bot.clock.now()).total_seconds()) > 0:
+        sleep(left)
     return slot
 
 
@@ -163,7 +187,9 @@ class Runner:
 
     def __init__(self, bot: Bot, planner: SlotPlanner, missed_slot: str,
                  stop: StopFlag | threading.Event, wait: Callable[[float], object] | None = None,
-                 poll_seconds: float = 1.0, max_wait: float = 1.0) -> None:
+                 poll_seconds: float = 1.0, max_wait: float = 1.0,
+                 monotonic: Callable[[], float] | None = None,
+                 step_seconds: float = CLOCK_STEP_SECONDS) -> None:
         self.bot = bot
         self.planner = planner
         self.missed_slot = missed_slot
@@ -174,12 +200,16 @@ class Runner:
         self.cycles = 0
         self.next_slot: datetime | None = None
         self.max_cycles: int | None = None
+        self.monotonic = monotonic  # None: no clock step detection (a test's fake wait)
+        self.step_seconds = step_seconds
+        self._mark: tuple[datetime, float] | None = None  # (wall, monotonic) at the last look
 
     def run(self, max_cycles: int | None = None) -> int:
         self.max_cycles = max_cycles
         if self.stop.is_set():
             return 0
         self._start()
+        self._watch_clock()  # the first look
         ticker = schedule.Scheduler()
         ticker.every(self.poll_seconds).seconds.do(self._tick)
         while not self._done():
@@ -190,8 +220,36 @@ class Runner:
             self.wait(max(0.0, min(self.max_wait, max(until_slot, idle))))
             if self.stop.is_set():
                 break
+            self._watch_clock()
             ticker.run_pending()
         return self.cycles
+
+    def _watch_clock(self) -> None:
+        """Compare the wall clock with the monotonic one since the last look: a difference beyond
+        `step_seconds` is a step of the system clock. Record it and schedule from the real time
+        again (a slot scheduled before a backward step would freeze trading until then)."""
+        if self.monotonic is None:
+            return
+        wall, mono = self.bot.clock.now(), self.monotonic()
+        mark, self._mark = self._mark, (wall, mono)
+        if mark is None:
+            return
+        offset = (wall - mark[0]).total_seconds() - (mono - mark[1])
+        if abs(offset) <= self.step_seconds:
+            return
+        expected = wall - timedelta(seconds=offset)
+        self.bot.trail.record(EventRecorded(
+            "clock_step", f"the system clock stepped {'forward' if offset > 0 else 'back'} by "
+            f"{abs(offset):.0f} s (from about {format_timestamp(expected)} to "
+            f"{format_timestamp(wall)}): scheduling from the real time again",
+            {"offset_seconds": round(offset, 3), "expected": format_timestamp(expected),
+             "clock": format_timestamp(wall)}, level="WARN"))
+        if self.next_slot is not None and self.next_slot > wall:  # stepped back
+            latest = self.planner.latest_due(wall)
+            if latest is not None and not self.bot.state.completed(latest):
+                self.next_slot = latest  # due now by the real time, never run: run it
+            else:
+                self._schedule_after(latest or wall)
 
     def _done(self) -> bool:
         return self.stop.is_set() or (self.max_cycles is not None and self.cycles >= self.max_cycles)
@@ -202,7 +260,7 @@ class Runner:
         now = bot.clock.now()
         latest = self.planner.latest_due(now)
         last = bot.state.last_slot
-        if latest is None or (last is not None and last >= latest):
+        if latest is None or bot.state.completed(latest):
             self._schedule_after(latest or now)
             return
         if last is None:
@@ -213,6 +271,12 @@ class Runner:
             bot.trail.record(EventRecorded(
                 "slot_resumed", f"the cycle for {format_slot(latest)} was interrupted: resuming it",
                 {"cycle_timestamp": format_slot(latest)}, level="WARN"))
+            self._run(latest, send_orders=True)
+            return
+        if last > latest:  # the clock is behind the trail: run real time's slot, as due
+            bot.trail.log("WARN", f"the last completed slot {format_slot(last)} is ahead of the "
+                          f"clock ({format_slot(now)}): running slot {format_slot(latest)}, which "
+                          "has not run; completed slots never run again")
             self._run(latest, send_orders=True)
             return
         missed = self.planner.count_between(last, latest, cap=10_000)
@@ -245,6 +309,9 @@ class Runner:
         self._run(slot, send_orders=True)
 
     def _run(self, slot: datetime, *, send_orders: bool) -> None:
+        if self.bot.state.completed(slot):  # never twice, whatever the clock says
+            self._schedule_after(slot)
+            return
         guarded_cycle(self.bot, slot, send_orders=send_orders)
         self.cycles += 1
         self._schedule_after(slot)
@@ -252,6 +319,10 @@ class Runner:
     def _schedule_after(self, t: datetime) -> None:
         raw = self.planner.raw_next_after(t)
         nxt = self.planner.next_after(t)
+        for _ in range(_SKIP_COMPLETED_LIMIT):  # slots completed before a clock stepped back
+            if not self.bot.state.completed(nxt):
+                break
+            nxt = self.planner.next_after(nxt)
         if nxt != raw:
             self.bot.trail.record(EventRecorded(
                 "cycle_skipped", f"market closed (NYSE regular hours): slots from {format_slot(raw)} "

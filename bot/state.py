@@ -1,4 +1,4 @@
-"""The bot's own durable memory (not the broker's): last completed slot, each model's holdings
+"""The bot's own durable memory (not the broker's): the completed slots, each model's holdings
 (its sleeve), and the progress of every order and fill through the audit trail.
 
 The progress marks make records exactly-once across a crash: a fill is stored with its whole
@@ -10,7 +10,9 @@ log). Orders go INTENT (before sending) -> SENT (order line written) -> DONE. Wi
 from __future__ import annotations
 
 import sqlite3
-from datetime import datetime
+from datetime import datetime, timedelta
+
+from audit.timestamps import format_slot
 from pathlib import Path
 
 import orjson
@@ -22,6 +24,12 @@ CREATE TABLE IF NOT EXISTS orders (cid TEXT PRIMARY KEY, stage TEXT NOT NULL, da
 CREATE TABLE IF NOT EXISTS fills (fill_id TEXT PRIMARY KEY, cid TEXT NOT NULL, stage TEXT NOT NULL,
   qty REAL NOT NULL, record TEXT NOT NULL);
 """
+_SLOTS = "CREATE TABLE completed_slots (slot TEXT PRIMARY KEY) WITHOUT ROWID"
+# completed slots kept: those within 12 days of the newest, and at least the newest 100,000 (2.8
+# years of 15-minute slots); every slot before the oldest kept counts as completed
+_KEEP_SLOTS = timedelta(days=12)
+_KEEP_AT_LEAST = 100_000
+_PRUNE_EVERY = 1_000  # completions between two prunings
 
 WRITING, WRITTEN = "writing", "written"
 # order stages: INTENT before it is sent, SENT once its order line is written, DONE when it has
@@ -34,7 +42,10 @@ class StateStore:
 
     def __init__(self, path: Path | None) -> None:
         self._db: sqlite3.Connection | None = None
-        self.last_slot: datetime | None = None
+        self.last_slot: datetime | None = None  # the latest completed slot
+        self._completed: set[str] = set()  # in memory only (simulate); else the database's table
+        self._floor: str | None = None  # it and every slot before it count as completed
+        self._completions = 0
         self.started_slot: datetime | None = None  # the slot whose cycle began last
         self.sleeves: dict[str, dict[str, float]] = {}
         self.order_stage: dict[str, str] = {}
@@ -51,6 +62,7 @@ class StateStore:
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.executescript(_SCHEMA)
             self._load()
+            self._load_completed()
 
     def _load(self) -> None:
         db = self._db
@@ -88,8 +100,59 @@ class StateStore:
         self._exec(("INSERT OR REPLACE INTO meta VALUES ('started_slot', ?)", (slot.isoformat(),)))
 
     def complete_slot(self, slot: datetime) -> None:
-        self.last_slot = slot
-        self._exec(("INSERT OR REPLACE INTO meta VALUES ('last_slot', ?)", (slot.isoformat(),)))
+        """Mark `slot` completed: it never runs again, whatever the clock says later."""
+        if self.last_slot is None or slot > self.last_slot:
+            self.last_slot = slot
+        key = format_slot(slot)
+        if self._db is None:
+            self._completed.add(key)
+            return
+        self._exec(("INSERT OR REPLACE INTO meta VALUES ('last_slot', ?)", (self.last_slot.isoformat(),)),
+                   ("INSERT OR IGNORE INTO completed_slots VALUES (?)", (key,)))
+        self._completions += 1
+        if self._completions % _PRUNE_EVERY == 0:
+            self._prune()
+
+    def _prune(self) -> None:
+        """Forget the completed slots beyond those kept; the latest forgotten becomes the floor
+        (it and every slot before it count as completed)."""
+        db = self._db
+        assert db is not None and self.last_slot is not None
+        where = ("slot < ? AND slot < (SELECT slot FROM completed_slots ORDER BY slot DESC "
+                 "LIMIT 1 OFFSET ?)")
+        args = (format_slot(self.last_slot - _KEEP_SLOTS), _KEEP_AT_LEAST)
+        dropped = db.execute(f"SELECT MAX(slot) FROM completed_slots WHERE {where}", args).fetchone()[0]
+        if dropped is None:
+            return
+        self._floor = max(self._floor or dropped, dropped)
+        self._exec(("INSERT OR REPLACE INTO meta VALUES ('slots_floor', ?)", (self._floor,)),
+                   (f"DELETE FROM completed_slots WHERE {where}", args))
+
+    def completed(self, slot: datetime) -> bool:
+        """Whether `slot`'s cycle completed (every slot up to the floor counts as completed)."""
+        key = format_slot(slot)
+        if self._floor is not None and key <= self._floor:
+            return True
+        if self._db is None:
+            return key in self._completed
+        return self._db.execute("SELECT 1 FROM completed_slots WHERE slot = ?", (key,)).fetchone() is not None
+
+    def _load_completed(self) -> None:
+        """The completed slots and the floor. A store made before they were kept knows only its
+        last slot: that one and every slot before it count as completed."""
+        db = self._db
+        assert db is not None
+        if not db.execute("SELECT 1 FROM sqlite_master WHERE name = 'completed_slots'").fetchone():
+            with db:
+                db.execute("BEGIN IMMEDIATE")
+                db.execute(_SLOTS)
+                if self.last_slot is not None:
+                    db.execute("INSERT OR REPLACE INTO meta VALUES ('slots_floor', ?)",
+                               (format_slot(self.last_slot),))
+        row = db.execute("SELECT value FROM meta WHERE key = 'slots_floor'").fetchone()
+        self._floor = row[0] if row else None
+        if self.last_slot is not None:
+            self._prune()
 
     # -- orders --------------------------------------------------------------------------
     def set_order_stage(self, cid: str, stage: str, data: dict | None = None) -> None:

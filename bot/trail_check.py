@@ -238,6 +238,10 @@ class _Cycle:
     written: str  # the snapshot's own timestamp
 
 
+_FAILED, _MISSED, _GAP = "its cycle failed", "recorded as missed", "gap"
+_STEPPED = "the system clock stepped over it (clock_step)"
+
+
 @dataclass(frozen=True, slots=True)
 class _Declared:
     """Slots a `slot_missed` event owns up to: (after, latest_due), `latest_due` too if skipped."""
@@ -246,8 +250,11 @@ class _Declared:
     after: str | None
     latest_due: str
     skipped: bool
+    reason: str = _MISSED
 
     def covers(self, slot: str, completed: list[str]) -> bool:
+        if self.reason == _STEPPED:  # the slots between the two readings of a stepped clock
+            return self.after is not None and self.after <= slot <= self.latest_due
         after = self.after
         if after is None:  # a cycle overran: the missed slots follow the last one completed
             before = [c for c in completed if c < self.latest_due]
@@ -282,10 +289,13 @@ def _read_notes(log_dir: Path) -> _Notes:
         elif kind == "slot_missed" and isinstance(rec.get("latest_due"), str):
             notes.declared.append(_Declared(where, rec.get("last_completed"), rec["latest_due"],
                                             rec.get("policy") == "skip"))
+        elif kind == "clock_step" and isinstance(rec.get("expected"), str) \
+                and isinstance(rec.get("clock"), str):
+            lo, hi = sorted(t[:19] + "+00:00" for t in (rec["expected"], rec["clock"]))  # as slots
+            notes.declared.append(_Declared(where, lo, hi, True, _STEPPED))
     return notes
 
 
-_FAILED, _MISSED, _GAP = "its cycle failed", "recorded as missed", "gap"
 
 
 @dataclass
@@ -327,7 +337,7 @@ def _check_gaps(notes: _Notes, cycles: dict[str, _Cycle], out: CheckResult,
                 why = (WARNING, failed[slot], _FAILED)
             else:
                 owner = next((d for d in declared if d.covers(slot, completed)), None)
-                why = (WARNING, owner.where, _MISSED) if owner is not None else (ERROR, None, _GAP)
+                why = (WARNING, owner.where, owner.reason) if owner is not None else (ERROR, None, _GAP)
             last = stretches[-1] if stretches else None
             if last is not None and last.why == why and last.index == i - 1 and why[2] != _FAILED:
                 last.last, last.index, last.count = slot, i, last.count + 1

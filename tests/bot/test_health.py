@@ -547,3 +547,22 @@ def test_a_running_bot_is_healthy_and_stopped_after_sigterm(tmp_path):
                             capture_output=True, text=True, timeout=60)
     assert health.returncode == 1 and health.stdout.startswith("stopped: ")
     assert "SIGTERM received" in health.stdout
+
+
+def test_a_last_cycle_ahead_of_a_clock_stepped_back_does_not_cover_the_due_slot(tmp_path):
+    base = make_dirs(tmp_path)
+    beat(base, slot=SLOT + timedelta(days=2))  # run while the clock was two days ahead
+    now = SLOT + timedelta(hours=1, minutes=10)  # the clock is back; nothing has run since
+    report = check_health(settings(base), now)
+    assert not report.ok
+    (reason,) = report.reasons
+    assert reason.startswith("stale: the last cycle was slot 2025-03-05T15:00:00+00:00, ahead of "
+                             "the clock (was it stepped back?)")
+    assert "slot 2025-03-03T16:00:00+00:00 was due 10m 00s ago" in reason
+
+
+def test_a_due_slot_after_a_clock_stepped_back_may_still_be_running(tmp_path):
+    base = make_dirs(tmp_path)
+    beat(base, slot=SLOT + timedelta(days=2))
+    report = check_health(settings(base), SLOT + timedelta(seconds=20))
+    assert report.ok, report.reasons
