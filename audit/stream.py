@@ -121,7 +121,7 @@ def _is_json(raw: bytes) -> bool:
 def _copy_durably(path: Path, target: Path) -> None:
     """Copy `path` to `target` (0600) through `<target>.tmp`, synced, renamed into place whole:
     the archive (another volume, perhaps) never holds half a segment under a segment's name."""
-    prepare_directory(target.parent)
+    prepare_directory(target.parent, f"the archive directory {target.parent}")
     tmp = target.with_name(target.name + ".tmp")
     with open(path, "rb") as src, open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC,
                                                FILE_MODE), "wb") as dst:

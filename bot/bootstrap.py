@@ -10,7 +10,7 @@ from typing import Callable, TextIO
 
 from audit.records import EventRecorded
 from audit.trail import AuditTrail
-from audit.writer import AuditKeyMismatch
+from audit.writer import AuditKeyMismatch, UnsafeDirectory
 from bot.audit_key import is_generated, load_key
 from bot.brokers.sim import SimBrokerConfig, SimulatedBroker
 from bot.clock import Clock
@@ -155,7 +155,7 @@ def build_trail(settings: Settings, clock: Clock, key: bytes, *, live: bool,
                           archive_dir=settings.log_archive_dir if live else None,
                           anchor_console=settings.anchor_console,
                           anchor_file=settings.anchor_file if live else None, anchor_post=post)
-    except AuditKeyMismatch as exc:
+    except (AuditKeyMismatch, UnsafeDirectory) as exc:
         raise ConfigError(str(exc)) from None
 
 

@@ -250,7 +250,11 @@ def _check_directories(log_dir: Path, data_dir: Path) -> None:
 
 
 def _prepare_data_dir(path: Path) -> None:
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    from audit.writer import UnsafeDirectory, prepare_directory
+    try:
+        prepare_directory(path, f"the data directory {path}")
+    except UnsafeDirectory as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def _live(settings, echo):

@@ -224,6 +224,8 @@ class Settings(BaseSettings):
             raise ValueError(f"BOT_LOG_ARCHIVE_DIR={str(a)!r} is BOT_LOG_DIR: archive pruned "
                              "segments in another directory (ideally another volume), or leave it "
                              "unset to delete them")
+        if a is not None:
+            check_own_directory("BOT_LOG_ARCHIVE_DIR", a)
         if a is not None and a.exists() and not a.is_dir():
             raise ValueError(f"BOT_LOG_ARCHIVE_DIR={str(a)!r} is not a directory: point it at a "
                              "directory (it is created if absent)")
@@ -428,21 +430,13 @@ def not_empty_directory(v: Any) -> Any:
 
 
 def check_own_directory(name: str, path: Path) -> None:
-    """The log and data directories are the bot's own, private ones: one that is a symbolic link
-    (planted, perhaps, in a shared parent) or that anyone may write (like /tmp) is refused with
-    one line, and its mode is never changed."""
-    if path.is_symlink():
-        raise ValueError(f"{name}={str(path)!r} is a symbolic link (to {os.path.realpath(path)}): "
-                         f"the bot does not follow links to its own directories; set {name} to the "
-                         "real directory")
+    """The bot's own directories are private: one that is a symbolic link (planted, perhaps, in a
+    shared parent) or that anyone may write (like /tmp) is refused, and its mode never changed."""
+    from audit.writer import UnsafeDirectory, check_directory
     try:
-        st = path.stat()
-    except OSError:
-        return  # absent: created 0700 at start-up (a path that cannot be used says so there)
-    if stat.S_ISDIR(st.st_mode) and st.st_mode & stat.S_IWOTH:
-        raise ValueError(f"{name}={str(path)!r} is world-writable (mode "
-                         f"{stat.S_IMODE(st.st_mode):04o}): anyone could plant files or links in "
-                         f"it; set {name} to a private directory of this user (created 0700 if absent)")
+        check_directory(path, f"{name}={str(path)!r}")
+    except UnsafeDirectory as exc:
+        raise ValueError(str(exc)) from None
 
 
 class TrailSettings(BaseSettings):
