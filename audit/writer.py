@@ -5,15 +5,57 @@ descriptor, rotation and the hash chain.
 """
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from pathlib import Path
+from typing import Iterable
 
 DIR_MODE = 0o700
 
 
 class AuditWriteFailed(OSError):
     """A line could not be written or synced: the trail is no longer trustworthy."""
+
+
+NOFOLLOW = os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+class PlantedLink(OSError):
+    """A symbolic link where the bot's own file should be: never followed (it could point at
+    any file on the host). The message names it and the fix."""
+
+    def __init__(self, path: Path | str) -> None:
+        super().__init__(f"{path} is a symbolic link (to {os.path.realpath(path)}) where the bot "
+                         "keeps its own file: links there are never followed; remove it (and find "
+                         "out who put it there), then start again")
+        self.path = str(path)
+
+
+def open_own(path: Path | str, flags: int, mode: int = 0o600) -> int:
+    """os.open for the bot's own files: a symbolic link at `path` is refused (PlantedLink),
+    never followed."""
+    try:
+        return os.open(path, flags | NOFOLLOW, mode)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP and os.path.islink(path):
+            raise PlantedLink(path) from None
+        raise
+
+
+def refuse_links(directory: Path, names: Iterable[str] | None = None) -> None:
+    """Raise PlantedLink for the first symbolic link among `names` in `directory` (every entry
+    when `names` is None), searching the directories among them too."""
+    try:
+        entries = sorted(os.listdir(directory)) if names is None else list(names)
+    except FileNotFoundError:
+        return
+    for name in entries:
+        path = directory / name
+        if path.is_symlink():
+            raise PlantedLink(path)
+        if path.is_dir():
+            refuse_links(path)
 
 
 class UnsafeDirectory(ValueError):

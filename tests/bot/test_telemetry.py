@@ -1,7 +1,6 @@
 """Metrics: real cycles on a real (durable) trail, scraped over HTTP on 127.0.0.1, match the files."""
 from __future__ import annotations
 
-import os
 import socket
 import urllib.request
 from collections import Counter
@@ -17,7 +16,7 @@ from bot.runner import guarded_cycle
 from bot.settings import Settings
 from bot.telemetry import Metrics
 from tests.bot.test_cycle import SLOT, make_bot
-from tests.fakes import FakeClock, utc
+from tests.fakes import FakeClock, fill_disk, utc
 
 
 pytestmark = pytest.mark.usefixtures("no_bot_env")
@@ -128,11 +127,10 @@ def test_a_bot_built_like_the_cli_reports_its_cycles(tmp_path, metrics):
     bot.broker.close()
 
 
-def test_a_failing_write_and_a_halt_show(tmp_path, metrics):
+def test_a_failing_write_and_a_halt_show(tmp_path, metrics, monkeypatch):
     bot = make_bot(tmp_path)
     attach(bot, metrics)
-    os.unlink(tmp_path / "logs" / "decisions.jsonl")
-    os.symlink("/dev/full", tmp_path / "logs" / "decisions.jsonl")  # every write: ENOSPC
+    fill_disk(tmp_path / "logs" / "decisions.jsonl", monkeypatch.setattr)  # every write: ENOSPC
     with pytest.raises(Exception, match="audit trail cannot be written"):
         guarded_cycle(bot, SLOT)
     metrics.halted("the audit trail cannot be written")
