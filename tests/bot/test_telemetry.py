@@ -209,3 +209,20 @@ def test_a_live_bot_with_a_metrics_port_serves_them_and_simulate_never_does(tmp_
     sim = build_bot(settings, clock, live=False, log_dir=tmp_path / "sim")
     assert sim.observers == () and sim.trail.listeners == []
     sim.trail.close()
+
+
+def test_metrics_listen_on_loopback_only_unless_a_host_is_given(tmp_path):
+    """The endpoint has no authentication and shows NAV and positions: BOT_METRICS_PORT alone
+    serves it on 127.0.0.1, not on every interface."""
+    settings = Settings(_env_file=None, data_dir=tmp_path / "data", log_dir=tmp_path / "logs",
+                        audit_key="test-audit-key-0123456789", metrics_port=_free_port())
+    bot = build_bot(settings, FakeClock(utc(2025, 3, 3, 15, 0)), live=True)
+    try:
+        [metrics] = [o for o in bot.observers if isinstance(o, Metrics)]
+        assert metrics._server.server_address[0] == "127.0.0.1"
+    finally:
+        for o in bot.observers:
+            o.close()
+        bot.trail.close()
+        bot.state.close()
+        bot.broker.close()
