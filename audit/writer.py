@@ -58,9 +58,10 @@ def refuse_links(directory: Path, names: Iterable[str] | None = None) -> None:
             refuse_links(path)
 
 
-class UnsafeDirectory(ValueError):
+class UnsafeDirectory(OSError):
     """A directory the bot would write its files in is a symbolic link or world-writable: the
-    message names it and the fix."""
+    message names it and the fix. Start-up turns it into one line (exit 2); met while running
+    (the archive directory, at a rotation) it is a failed write like any other."""
 
 
 def check_directory(path: Path, subject: str | None = None) -> None:
