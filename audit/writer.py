@@ -58,6 +58,11 @@ def refuse_links(directory: Path, names: Iterable[str] | None = None) -> None:
             refuse_links(path)
 
 
+def sqlite_files(name: str) -> tuple[str, ...]:
+    """A SQLite database's file and the files SQLite keeps beside it."""
+    return tuple(name + suffix for suffix in ("", "-wal", "-shm", "-journal"))
+
+
 class UnsafeDirectory(OSError):
     """A directory the bot would write its files in is a symbolic link or world-writable: the
     message names it and the fix. Start-up turns it into one line (exit 2); met while running

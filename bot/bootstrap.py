@@ -38,8 +38,9 @@ def data_files() -> tuple[str, ...]:
     from audit.anchor import ANCHORS_DIR
     from bot.audit_key import KEY_FILE
     from bot.heartbeat import HEARTBEAT_FILE
-    dbs = tuple(db + suffix for db in (ACCOUNT_DB, STATE_DB) for suffix in ("", "-wal", "-shm", "-journal"))
-    return (LOCK_FILE, *dbs, HEARTBEAT_FILE, KEY_FILE, ANCHORS_DIR, INBOX_DIR)
+    from audit.writer import sqlite_files
+    return (LOCK_FILE, *sqlite_files(ACCOUNT_DB), *sqlite_files(STATE_DB), HEARTBEAT_FILE,
+            KEY_FILE, ANCHORS_DIR, INBOX_DIR)
 
 
 def build_market(settings: Settings, csv_dir: Path | None = None) -> MarketData:

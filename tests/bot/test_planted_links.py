@@ -189,3 +189,21 @@ def test_a_link_planted_for_a_stream_while_the_bot_runs_fails_the_write_not_the_
     with pytest.raises(AuditWriteFailed):
         trail.record(EventRecorded("note", "after the move", {}))
     assert_untouched(v)
+
+
+@pytest.mark.parametrize("name", ["state.sqlite", "state.sqlite-wal", "paper_account.sqlite",
+                                  "paper_account.sqlite-journal"])
+def test_the_databases_are_never_opened_through_a_link(tmp_path, name):
+    """SQLite follows links (Python cannot ask it not to): the stores look before they open."""
+    from bot.brokers.sim import SimBrokerConfig, SimulatedBroker
+    from bot.state import StateStore
+    from tests.fakes import FixedMarket
+    v = victim(tmp_path)
+    (tmp_path / name).symlink_to(v)
+    with pytest.raises(PlantedLink, match=name):
+        if name.startswith("state"):
+            StateStore(tmp_path / "state.sqlite")
+        else:
+            SimulatedBroker(FixedMarket({"SPY": 100.0}), FakeClock(utc(2025, 1, 2)),
+                            SimBrokerConfig(), tmp_path / "paper_account.sqlite")
+    assert_untouched(v)
