@@ -232,3 +232,13 @@ def test_a_directory_setting_that_is_a_symlink_is_refused(tmp_path, monkeypatch,
         load_settings()
     msg = str(info.value)
     assert var in msg and "symbolic link" in msg and str(real) in msg and "\n" not in msg
+
+
+def test_a_world_writable_archive_directory_is_refused(tmp_path, monkeypatch):
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    monkeypatch.setenv("BOT_LOG_ARCHIVE_DIR", str(shared))
+    with pytest.raises(ConfigError, match="BOT_LOG_ARCHIVE_DIR=.* is world-writable"):
+        load_settings()
+    assert (shared.stat().st_mode & 0o777) == 0o777
