@@ -30,6 +30,8 @@ from typing import Any
 
 import orjson
 
+from audit.writer import open_own
+
 GENESIS = bytes(32)
 SHORT = 16  # hex digits of each line's running hash kept in the sidecar
 CHAIN_SUFFIX = ".chain"
@@ -90,7 +92,7 @@ class ChainWriter:
     def __init__(self, path: Path, key: bytes) -> None:
         self.path = path
         self._key = key
-        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        self._fd = open_own(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)  # never a link
         if os.fstat(self._fd).st_mode & 0o077:
             os.fchmod(self._fd, 0o600)
 

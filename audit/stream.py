@@ -40,7 +40,8 @@ from audit.anchor import SIGNED, WRITTEN, Anchor, Head, key_id
 from audit.chain import (CHAIN_SUFFIX, SHORT, ChainState, ChainWriter, checkpoint_record,
                          next_hash, read_chain, resume, segment_line_hashes, trail_record,
                          trusted_records)
-from audit.writer import AuditKeyMismatch, AuditWriteFailed, prepare_directory
+from audit.writer import (AuditKeyMismatch, AuditWriteFailed, PlantedLink, open_own,
+                          prepare_directory)
 
 FILE_MODE = 0o600
 _BUFFER_LIMIT = 1 << 20
@@ -49,7 +50,7 @@ _ROTATED = re.compile(r"^\.(\d+)(\.gz)?$")
 
 
 def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         os.fsync(fd)
     finally:
@@ -58,7 +59,7 @@ def _fsync_dir(path: Path) -> None:
 
 def _open_append(path: Path) -> int:
     existed = path.exists()
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, FILE_MODE)
+    fd = open_own(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, FILE_MODE)  # a link: PlantedLink
     if os.fstat(fd).st_mode & 0o077:
         os.fchmod(fd, FILE_MODE)
     if not existed:
@@ -68,10 +69,21 @@ def _open_append(path: Path) -> int:
 
 def repair_tail(path: Path, stamp: str, json_lines: bool) -> dict[str, Any] | None:
     """Move a torn last line (no newline, bad JSON, NUL bytes) aside to `<name>.torn-<stamp>` and
-    truncate the file to its last whole line. Returns what was done, or None."""
+    truncate the file to its last whole line. Returns what was done, or None. A symbolic link at
+    `path` (or at the `.torn` name) is never followed: PlantedLink."""
+    if path.is_symlink():
+        raise PlantedLink(path)
     if not path.is_file() or path.stat().st_size == 0:  # a device (e.g. /dev/full) is left alone
         return None
-    data = path.read_bytes()
+    fd = open_own(path, os.O_RDWR)
+    with open(fd, "r+b") as f:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        data = f.read()
+        return _cut_tail(path, f, data, stamp, json_lines)
+
+
+def _cut_tail(path: Path, f, data: bytes, stamp: str, json_lines: bool) -> dict[str, Any] | None:
     end = len(data)
     cut = end
     if not data.endswith(b"\n"):
@@ -84,16 +96,15 @@ def repair_tail(path: Path, stamp: str, json_lines: bool) -> dict[str, Any] | No
     if cut == end:
         return None
     aside = path.with_name(f"{path.name}.torn-{stamp}")
-    fd = os.open(aside, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, FILE_MODE)
+    fd = open_own(aside, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
     try:
         os.write(fd, data[cut:])
         os.fsync(fd)
     finally:
         os.close(fd)
-    with open(path, "r+b") as f:
-        f.truncate(cut)
-        f.flush()
-        os.fsync(f.fileno())
+    f.truncate(cut)
+    f.flush()
+    os.fsync(f.fileno())
     _fsync_dir(path.parent)
     return {"file": path.name, "moved_to": aside.name, "bytes": end - cut, "kept_bytes": cut}
 
@@ -121,9 +132,9 @@ def _is_json(raw: bytes) -> bool:
 def _copy_durably(path: Path, target: Path) -> None:
     """Copy `path` to `target` (0600) through `<target>.tmp`, synced, renamed into place whole:
     the archive (another volume, perhaps) never holds half a segment under a segment's name."""
-    prepare_directory(target.parent)
+    prepare_directory(target.parent, f"the archive directory {target.parent}")
     tmp = target.with_name(target.name + ".tmp")
-    with open(path, "rb") as src, open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC,
+    with open(path, "rb") as src, open(open_own(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC,
                                                FILE_MODE), "wb") as dst:
         shutil.copyfileobj(src, dst)
         dst.flush()
@@ -490,7 +501,12 @@ class Stream:
         if st_path is None or (st_path.st_dev, st_path.st_ino) != (st_fd.st_dev, st_fd.st_ino):
             self._seal("renamed", inode=st_fd.st_ino)
             os.close(self._fd)
-            self._fd = _open_append(self.path)
+            try:
+                self._fd = _open_append(self.path)
+            except OSError as exc:  # a link planted there, a directory no longer writable
+                self._fd = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)  # every write fails
+                raise AuditWriteFailed(exc.errno or 0, f"cannot open {self.path}: "
+                                       f"{exc.strerror or exc}") from exc
             self.notices.append(("rotation", f"{self.name} was moved away (external rotation): "
                                  f"segment {self.state.segment - 1} sealed, writing a new "
                                  f"{self.name} (mode 0600)", {"file": self.name}))
@@ -595,7 +611,10 @@ class Stream:
                 return _open_append(self.path)
             except OSError:
                 return os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
-        return os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            return open_own(self.path, os.O_RDONLY)
+        except OSError:
+            return os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
 
     def _shift(self, newest_sealed: int) -> None:
         for n in range(self.backups, 0, -1):
@@ -666,9 +685,10 @@ class Stream:
         segment name (a crash in between leaves both, which `_tidy` resolves at start-up)."""
         gz = plain.with_name(plain.name + ".gz")
         tmp = plain.with_name(plain.name + ".gz.tmp")
-        with open(plain, "rb") as src_f, gzip.open(tmp, "wb") as dst:
+        with open(plain, "rb") as src_f, \
+                open(open_own(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE), "wb") as raw, \
+                gzip.GzipFile(filename="", mode="wb", fileobj=raw) as dst:
             shutil.copyfileobj(src_f, dst)
-        os.chmod(tmp, FILE_MODE)
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
         os.rename(tmp, gz)

@@ -28,7 +28,7 @@ from audit.chain import CHAIN_SUFFIX
 from audit.records import ORDERS, PRODUCTION_LOG, STREAMS, TRADES, EventRecorded, Record
 from audit.stream import Stream
 from audit.timestamps import format_timestamp
-from audit.writer import AuditWriteFailed, prepare_directory
+from audit.writer import AuditWriteFailed, prepare_directory, refuse_links
 
 _DUMPS = orjson.dumps
 _NEWLINE = orjson.OPT_APPEND_NEWLINE
@@ -75,6 +75,7 @@ class AuditTrail:
         self._anchor_post = anchor_post
         self.notices: list[tuple[str, str, dict]] = []
         prepare_directory(self.log_dir)
+        refuse_links(self.log_dir)  # nothing is read or written through a planted link
         self.anchor, vouch_all = self._open_anchor(data_dir, key)
 
         def stream(name: str) -> Stream:

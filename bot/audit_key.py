@@ -7,6 +7,7 @@ import os
 import secrets
 from pathlib import Path
 
+from audit.writer import open_own
 from bot.errors import ConfigError
 from bot.settings import Settings
 
@@ -32,7 +33,7 @@ def load_key(settings: Settings, *, create: bool) -> tuple[bytes, str]:
                           f"{path} (generated at the first start)")
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    fd = open_own(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # never through a link
     try:
         os.write(fd, secrets.token_hex(32).encode() + b"\n")
         os.fsync(fd)

@@ -10,7 +10,7 @@ from typing import Callable, TextIO
 
 from audit.records import EventRecorded
 from audit.trail import AuditTrail
-from audit.writer import AuditKeyMismatch
+from audit.writer import AuditKeyMismatch, PlantedLink, UnsafeDirectory
 from bot.audit_key import is_generated, load_key
 from bot.brokers.sim import SimBrokerConfig, SimulatedBroker
 from bot.clock import Clock
@@ -30,6 +30,17 @@ ACCOUNT_DB = "paper_account.sqlite"
 STATE_DB = "state.sqlite"
 LOCK_FILE = "tradebot.lock"
 INBOX_DIR = "inbox"
+
+
+def data_files() -> tuple[str, ...]:
+    """The names the bot writes in the data directory (directories searched too): a symbolic
+    link at any of them stops start-up (see `audit.writer.refuse_links`)."""
+    from audit.anchor import ANCHORS_DIR
+    from bot.audit_key import KEY_FILE
+    from bot.heartbeat import HEARTBEAT_FILE
+    from audit.writer import sqlite_files
+    return (LOCK_FILE, *sqlite_files(ACCOUNT_DB), *sqlite_files(STATE_DB), HEARTBEAT_FILE,
+            KEY_FILE, ANCHORS_DIR, INBOX_DIR)
 
 
 def build_market(settings: Settings, csv_dir: Path | None = None) -> MarketData:
@@ -174,7 +185,7 @@ def build_trail(settings: Settings, clock: Clock, key: bytes, *, live: bool,
                           archive_dir=settings.log_archive_dir if live else None,
                           anchor_console=settings.anchor_console,
                           anchor_file=settings.anchor_file if live else None, anchor_post=post)
-    except AuditKeyMismatch as exc:
+    except (AuditKeyMismatch, UnsafeDirectory, PlantedLink) as exc:
         raise ConfigError(str(exc)) from None
 
 

@@ -245,14 +245,28 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def _check_directories(log_dir: Path, data_dir: Path) -> None:
-    """A directory this user cannot write stops start-up with one line naming it and the UID."""
+    """A directory this user cannot write, a link or a world-writable one, or a symbolic link
+    where the bot keeps a file, stops start-up with one line naming it (and the UID)."""
+    from audit.writer import PlantedLink, UnsafeDirectory, check_directory, refuse_links
+    from bot.bootstrap import data_files
     from bot.health import check_writable
+    try:
+        check_directory(log_dir, f"the log directory {log_dir}")
+        check_directory(data_dir, f"the data directory {data_dir}")
+        refuse_links(log_dir)  # the trail's own directory: no link in it is the bot's
+        refuse_links(data_dir, data_files())
+    except (UnsafeDirectory, PlantedLink) as exc:
+        raise ConfigError(str(exc)) from None
     check_writable(log_dir, "log directory")
     check_writable(data_dir, "data directory")
 
 
 def _prepare_data_dir(path: Path) -> None:
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    from audit.writer import UnsafeDirectory, prepare_directory
+    try:
+        prepare_directory(path, f"the data directory {path}")
+    except UnsafeDirectory as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def _live(settings, echo, stop=None):

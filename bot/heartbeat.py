@@ -18,6 +18,7 @@ from typing import Any, Callable
 import orjson
 
 from audit.timestamps import format_slot, format_timestamp
+from audit.writer import open_own
 from bot.observers import CycleReport
 
 HEARTBEAT_FILE = "heartbeat.json"
@@ -48,7 +49,7 @@ def cycle_document(report: CycleReport, summary: dict[str, Any], pid: int) -> di
 def write_atomically(path: Path, data: bytes) -> None:
     """Replace `path` with `data`: temporary file beside it, fsync, rename (mode 0600)."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, FILE_MODE)
+    fd = open_own(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)  # never through a link
     try:
         os.write(fd, data)
         os.fsync(fd)

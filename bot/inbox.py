@@ -12,12 +12,14 @@ from typing import Any
 
 import orjson
 
+from audit.writer import open_own
+
 
 def post(inbox: Path, kind: str, message: str, details: dict[str, Any]) -> None:
     inbox.mkdir(parents=True, exist_ok=True, mode=0o700)
     name = inbox / f"{kind}-{os.getpid()}-{time.time_ns()}.json"
     tmp = name.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    fd = open_own(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
         os.write(fd, orjson.dumps({"kind": kind, "message": message, "details": details}))
         os.fsync(fd)

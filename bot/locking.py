@@ -10,6 +10,7 @@ import fcntl
 import os
 from pathlib import Path
 
+from audit.writer import open_own
 from bot.errors import LockHeld
 
 LOG_LOCK_FILE = ".tradebot.lock"  # beside the trail; the readers never look at it
@@ -23,7 +24,7 @@ class DataDirLock:
         self._fd = -1
 
     def acquire(self) -> None:
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+        fd = open_own(self.path, os.O_RDWR | os.O_CREAT, 0o600)  # a link: PlantedLink
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -3,6 +3,7 @@ parser at start-up, and matplotlib and the ledger load only when a report is wri
 from __future__ import annotations
 
 import argparse
+import stat
 import sys
 from pathlib import Path
 
@@ -17,7 +18,8 @@ def add_report_parser(subparsers) -> argparse.ArgumentParser:
         "drawdown charts, headline figures against buy-and-hold SPY, returns by month, P&L by "
         "model and by symbol, the trades and the errors; and a PNG of the NAV curve. " + CAGR_HELP,
         epilog="exit codes: 0 written; 1 the trail has nothing to report yet; 2 bad arguments "
-        "(a missing log directory, an output directory that does not exist)")
+        "(a missing log directory, an output directory that does not exist, a target that is not "
+        "a regular file)")
     p.add_argument("--logs-dir", type=Path, metavar="DIR", help="log directory (default BOT_LOG_DIR)")
     p.add_argument("-o", "--out", type=Path, required=True, help="the HTML file to write")
     p.add_argument("--png", type=Path,
@@ -39,6 +41,17 @@ def _mode(text: str) -> int:
     return mode
 
 
+def _exists_and_is_not_a_regular_file(path: Path) -> bool:
+    """The report is renamed onto its target: a device or a pipe there would be replaced."""
+    try:
+        st = path.stat()
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    except OSError:
+        return True
+    return not stat.S_ISREG(st.st_mode)
+
+
 def report_main(args: argparse.Namespace, default_log_dir: Path) -> int:
     """Run `tradebot report`; prints one line on success (stdout) or on failure (stderr)."""
     logs = args.logs_dir or default_log_dir
@@ -48,6 +61,11 @@ def report_main(args: argparse.Namespace, default_log_dir: Path) -> int:
         return 2
     png = args.png if args.png is not None else args.out.with_suffix(".png")
     for path, flag in ((args.out, "-o"), (png, "--png")):
+        if _exists_and_is_not_a_regular_file(path):
+            print(f"tradebot: {flag} {path} exists and is not a regular file (a directory, a "
+                  "device or a pipe): it would be replaced; name a new or a regular file",
+                  file=sys.stderr)
+            return 2
         if not path.parent.is_dir():
             print(f"tradebot: {flag} {path}: the directory {path.parent} does not exist: create "
                   "it first, or write the report elsewhere", file=sys.stderr)

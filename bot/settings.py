@@ -72,7 +72,7 @@ ALLOWED: dict[str, str] = {
     "log_level": "'info' or 'debug' (debug adds the HTTP libraries' own log lines)",
     "health_grace": "a number of seconds from 0 to 86400",
     "metrics_port": "a port number from 1 to 65535, or unset to turn metrics off",
-    "metrics_host": "an IP address or host name to listen on, e.g. 0.0.0.0 (all) or 127.0.0.1",
+    "metrics_host": "an IP address or host name to listen on, e.g. 127.0.0.1 (this host only, the default) or 0.0.0.0 (all)",
     "alert_webhook_url": "an http(s) URL that takes a JSON POST, or unset for no alerts",
     "alert_after_failures": "a whole number from 1 to 1000 (cycles failing in a row)",
     "self_verify_interval": "a number of seconds from 0 (off) to 31536000 (a year)",
@@ -142,7 +142,7 @@ class Settings(BaseSettings):
     log_level: Literal["info", "debug"] = "info"
     health_grace: float = Field(300.0, ge=0, le=86400, allow_inf_nan=False)
     metrics_port: int | None = Field(None, ge=1, le=65535)
-    metrics_host: str = "0.0.0.0"
+    metrics_host: str = "127.0.0.1"
     alert_webhook_url: SecretStr | None = None
     alert_after_failures: int = Field(3, ge=1, le=1000)
     self_verify_interval: float = Field(3600.0, ge=0, le=31_536_000, allow_inf_nan=False)
@@ -156,6 +156,24 @@ class Settings(BaseSettings):
         from bot.scheduling import parse_schedule
         parse_schedule(v)  # raises ValueError with the reason
         return v.strip()
+
+    @field_validator("log_dir", "data_dir", mode="before")
+    @classmethod
+    def _directory_not_empty(cls, v: Any) -> Any:
+        return not_empty_directory(v)
+
+    @model_validator(mode="after")
+    def _directories_the_bot_may_own(self) -> "Settings":
+        for name, d in (("BOT_LOG_DIR", self.log_dir), ("BOT_DATA_DIR", self.data_dir)):
+            check_own_directory(name, d)
+        logs, data = self.log_dir.resolve(), self.data_dir.resolve()
+        if logs.is_relative_to(data) or data.is_relative_to(logs):
+            raise ValueError(f"BOT_LOG_DIR={str(self.log_dir)!r} and BOT_DATA_DIR="
+                             f"{str(self.data_dir)!r} {'are the same directory' if logs == data else 'are one inside the other'}: "
+                             "the data directory holds the audit key and the anchor, which must "
+                             "stay apart from the logs they protect; give them two separate "
+                             "directories (e.g. ./logs and ./data)")
+        return self
 
     @field_validator("metrics_host")
     @classmethod
@@ -206,6 +224,8 @@ class Settings(BaseSettings):
             raise ValueError(f"BOT_LOG_ARCHIVE_DIR={str(a)!r} is BOT_LOG_DIR: archive pruned "
                              "segments in another directory (ideally another volume), or leave it "
                              "unset to delete them")
+        if a is not None:
+            check_own_directory("BOT_LOG_ARCHIVE_DIR", a)
         if a is not None and a.exists() and not a.is_dir():
             raise ValueError(f"BOT_LOG_ARCHIVE_DIR={str(a)!r} is not a directory: point it at a "
                              "directory (it is created if absent)")
@@ -401,6 +421,24 @@ def _unknown(name: str, where: str, close: str | None, stop: bool) -> None:
           + (f" (did you mean {close}?)" if close else ""), file=sys.stderr)
 
 
+def not_empty_directory(v: Any) -> Any:
+    """An empty BOT_LOG_DIR or BOT_DATA_DIR would be the working directory: never what was meant."""
+    if isinstance(v, str) and not v.strip():
+        raise ValueError("it is empty, which would put the bot's files in the working directory; "
+                         "give a directory path, or remove the line to use the default")
+    return v
+
+
+def check_own_directory(name: str, path: Path) -> None:
+    """The bot's own directories are private: one that is a symbolic link (planted, perhaps, in a
+    shared parent) or that anyone may write (like /tmp) is refused, and its mode never changed."""
+    from audit.writer import UnsafeDirectory, check_directory
+    try:
+        check_directory(path, f"{name}={str(path)!r}")
+    except UnsafeDirectory as exc:
+        raise ValueError(str(exc)) from None
+
+
 class TrailSettings(BaseSettings):
     """Only what the trail tools (`logs`, `replay`, `report`) need: a bad trading setting does
     not stop someone reading the logs."""
@@ -409,6 +447,11 @@ class TrailSettings(BaseSettings):
                                       case_sensitive=False, frozen=True)
 
     log_dir: Path = Path("./logs")
+
+    @field_validator("log_dir", mode="before")
+    @classmethod
+    def _directory_not_empty(cls, v: Any) -> Any:
+        return not_empty_directory(v)
 
 
 def _unreadable_key_file(path: Path) -> str:
@@ -428,8 +471,9 @@ def trail_log_dir() -> Path:
     try:
         return TrailSettings().log_dir
     except ValidationError as exc:
-        raise ConfigError(f"BOT_LOG_DIR is not usable ({exc.errors()[0]['msg']}): give a directory "
-                          "path, or pass --logs-dir DIR") from None
+        why = str(exc.errors()[0]["msg"]).removeprefix("Value error, ")
+        raise ConfigError(f"BOT_LOG_DIR is not usable ({why}): give a directory path, or pass "
+                          "--logs-dir DIR") from None
 
 
 def load_settings(**overrides: Any) -> Settings:

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import orjson
 
+from audit.writer import refuse_links, sqlite_files
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS sleeves (model TEXT, symbol TEXT, qty REAL NOT NULL, PRIMARY KEY (model, symbol));
@@ -57,6 +59,7 @@ class StateStore:
         self.writing: dict[str, dict] = {}  # fill id -> its trade record, not yet known written
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
+            refuse_links(path.parent, sqlite_files(path.name))  # SQLite would follow a link
             self._db = sqlite3.connect(path, isolation_level=None)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")

@@ -1,8 +1,10 @@
 """Hand-written fakes shared by the tests: a clock, a market with set prices, a failing broker."""
 from __future__ import annotations
 
+import errno
+import os
 from datetime import date, datetime, timedelta, timezone
-from typing import Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from bot.domain import AccountSnapshot, Fill, OrderAck, OrderRequest  # noqa: F401
 from bot.errors import DataError, OrderRejected
@@ -11,6 +13,25 @@ from models.base import History
 
 def utc(*args: int) -> datetime:
     return datetime(*args, tzinfo=timezone.utc)
+
+
+def fill_disk(path: "os.PathLike[str] | str",
+              setattr: Callable[[Any, str, Any], None] = setattr) -> None:  # noqa: A002
+    """A full disk for one file: every `os.write` to the file at `path` (found by its inode, so
+    whichever descriptor the bot holds) fails with ENOSPC; other files are written as usual.
+    In-process pass `monkeypatch.setattr`. (A link to /dev/full is refused by the bot now: it
+    never follows a link where its own file should be.)"""
+    real = os.write
+
+    def write(fd: int, data: Any) -> int:
+        try:
+            st, target = os.fstat(fd), os.stat(path)
+        except OSError:
+            return real(fd, data)
+        if (st.st_dev, st.st_ino) == (target.st_dev, target.st_ino):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real(fd, data)
+    setattr(os, "write", write)
 
 
 class FakeClock:

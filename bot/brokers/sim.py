@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from audit.writer import refuse_links, sqlite_files
 from bot import calendar
 from bot.clock import Clock
 from bot.domain import AccountSnapshot, Fill, OrderAck, OrderRequest, OrderType, Side
@@ -79,6 +80,7 @@ class SimulatedBroker:
     # -- persistence ---------------------------------------------------------------------
     def _open(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
+        refuse_links(path.parent, sqlite_files(path.name))  # SQLite would follow a link
         db = sqlite3.connect(path, isolation_level=None)
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=FULL")

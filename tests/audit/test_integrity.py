@@ -18,7 +18,7 @@ from audit.records import STREAMS, EventRecorded, OrderFailed
 from audit.trail import AuditTrail
 from audit.verify import EXPIRED, INVALID, MISSING, UNSEALED, VALID, verify
 from audit.writer import AuditWriteFailed
-from tests.fakes import FakeClock, utc
+from tests.fakes import FakeClock, fill_disk, utc
 
 KEY = b"test-audit-key-0123456789"
 
@@ -87,21 +87,23 @@ def test_damage_in_the_middle_is_reported_never_truncated(tmp_path):
     assert dmg["lines"] == [2]
 
 
-def test_a_failing_write_is_an_error_not_a_half_line(tmp_path):
+def test_a_failing_write_is_an_error_not_a_half_line(tmp_path, monkeypatch):
     t = trail(tmp_path)
-    os.unlink(tmp_path / "errors.jsonl")
-    os.symlink("/dev/full", tmp_path / "errors.jsonl")  # every write: ENOSPC
-    with pytest.raises(AuditWriteFailed, match="errors.jsonl"):
+    fill_disk(tmp_path / "errors.jsonl", monkeypatch.setattr)  # every write: ENOSPC
+    with pytest.raises(AuditWriteFailed, match="errors.jsonl.*No space left"):
         t.record(err(0))
+    assert (tmp_path / "errors.jsonl").read_bytes() == b""
 
 
 def test_a_full_disk_halts_run_with_one_line(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("BOT_")}
     env.update(BOT_LOG_DIR=str(tmp_path / "logs"), BOT_DATA_DIR=str(tmp_path / "data"),
                BOT_AUDIT_KEY="test-audit-key-0123456789")
-    (tmp_path / "logs").mkdir()
-    os.symlink("/dev/full", tmp_path / "logs" / "decisions.jsonl")
-    proc = subprocess.run([sys.executable, "-m", "bot", "run", "--max-cycles", "1"], cwd=tmp_path,
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[2])
+    driver = ("import sys; from tests.fakes import fill_disk; "
+              f"fill_disk({str(tmp_path / 'logs' / 'decisions.jsonl')!r}); "
+              "from bot.cli import main; sys.exit(main(['run', '--max-cycles', '1']))")
+    proc = subprocess.run([sys.executable, "-c", driver], cwd=tmp_path,
                           env=env, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 1
     assert "halted: the audit trail cannot be written" in proc.stderr

@@ -9,6 +9,7 @@ from audit.format import guide_fields
 from audit.records import (ORDERS, STREAMS, TRADES, CycleCompleted, OrderFailed, OrderSubmitted,
                            TradeExecuted)
 from audit.trail import AuditTrail
+from audit.writer import UnsafeDirectory
 from tests.fakes import FakeClock, utc
 
 KEY = b"test-audit-key-0123456789"
@@ -30,15 +31,33 @@ def test_all_files_exist_private_from_the_start(tmp_path, durable):
     trail.close()
 
 
-def test_existing_loose_permissions_are_tightened(tmp_path):
+def test_loose_files_are_tightened_but_a_directory_the_bot_did_not_create_keeps_its_mode(tmp_path):
     d = tmp_path / "logs"
     d.mkdir(mode=0o755)
     os.chmod(d, 0o755)
     (d / "orders.jsonl").touch()
     os.chmod(d / "orders.jsonl", 0o644)
     AuditTrail(d, FakeClock(utc(2025, 1, 2)), durable=True, key=KEY).close()
-    assert stat.S_IMODE(d.stat().st_mode) == 0o700
+    assert stat.S_IMODE(d.stat().st_mode) == 0o755
     assert stat.S_IMODE((d / "orders.jsonl").stat().st_mode) == 0o600
+
+
+def test_a_world_writable_log_directory_is_refused_and_left_alone(tmp_path):
+    d = tmp_path / "shared"
+    d.mkdir()
+    os.chmod(d, 0o1777)
+    with pytest.raises(UnsafeDirectory, match="world-writable"):
+        AuditTrail(d, FakeClock(utc(2025, 1, 2)), durable=True, key=KEY)
+    assert stat.S_IMODE(d.stat().st_mode) == 0o1777 and list(d.iterdir()) == []
+
+
+def test_a_log_directory_that_is_a_link_is_refused(tmp_path):
+    real = tmp_path / "real"
+    real.mkdir()
+    (tmp_path / "logs").symlink_to(real)
+    with pytest.raises(UnsafeDirectory, match="symbolic link"):
+        AuditTrail(tmp_path / "logs", FakeClock(utc(2025, 1, 2)), durable=True, key=KEY)
+    assert list(real.iterdir()) == []
 
 
 def _lines(path):

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import os
 import socket
 import threading
 from datetime import timedelta
@@ -14,7 +13,7 @@ from bot.alerts import WebhookAlerts
 from bot.observers import CycleReport
 from bot.runner import guarded_cycle
 from tests.bot.test_cycle import SLOT, make_bot
-from tests.fakes import FakeClock, utc
+from tests.fakes import FakeClock, fill_disk, utc
 
 TOKEN = "T0KEN-s3cret-abc123"
 
@@ -171,12 +170,11 @@ def test_n_failures_in_a_row_alert_once_per_streak(hook):
     assert body["text"].startswith("tradebot: 3 cycles failed in a row")
 
 
-def test_an_unwritable_trail_alerts_once(tmp_path, hook):
+def test_an_unwritable_trail_alerts_once(tmp_path, hook, monkeypatch):
     bot = make_bot(tmp_path)
     a = alerts(hook.url, after=3)
     attach(bot, a)
-    os.unlink(tmp_path / "logs" / "decisions.jsonl")
-    os.symlink("/dev/full", tmp_path / "logs" / "decisions.jsonl")  # every write: ENOSPC
+    fill_disk(tmp_path / "logs" / "decisions.jsonl", monkeypatch.setattr)  # every write: ENOSPC
     with pytest.raises(Exception, match="audit trail cannot be written"):
         guarded_cycle(bot, SLOT)
     a.write_failed("cannot write decisions.jsonl: No space left on device")  # no second alert

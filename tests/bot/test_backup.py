@@ -187,3 +187,21 @@ def test_an_out_in_a_directory_that_does_not_exist_is_refused(setup, out):
                        r"create it first"):
         backup(s, Path(str(tmp / out)), NOW)
     assert not (tmp / "no").exists()
+
+
+@pytest.mark.parametrize("logs", ["data", "data/logs"])
+def test_a_log_directory_in_the_data_directory_is_refused_so_the_key_never_lands_in_a_backup(
+        tmp_path, logs):
+    """With BOT_LOG_DIR inside BOT_DATA_DIR the generated key sat beside the logs and `backup`
+    stored logs/audit.key while saying the key was left out: the setting is refused (exit 2)."""
+    import os
+    import subprocess
+    import sys
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BOT_")}
+    env.update(BOT_LOG_DIR=logs, BOT_DATA_DIR="data")
+    for command in (["cycle"], ["backup", "--out", str(tmp_path / "b.tar.gz")]):
+        proc = subprocess.run([sys.executable, "-m", "bot", *command], cwd=tmp_path, env=env,
+                              capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+        assert "BOT_LOG_DIR" in proc.stderr and "BOT_DATA_DIR" in proc.stderr
+    assert not (tmp_path / "data").exists() and not (tmp_path / "b.tar.gz").exists()

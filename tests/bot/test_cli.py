@@ -169,6 +169,11 @@ BAD_SETTINGS = [
     ({"BOT_STARTING_CASH": "1e-300"}, "BOT_STARTING_CASH"),
     ({"BOT_METRICS_HOST": "999.1.1.1", "BOT_METRICS_PORT": "9109"}, "BOT_METRICS_HOST"),
     ({"BOT_SCHEDUL": "every 10 seconds"}, "did you mean BOT_SCHEDULE"),
+    ({"BOT_LOG_DIR": ""}, "BOT_LOG_DIR='' is not valid: it is empty"),
+    ({"BOT_DATA_DIR": " "}, "BOT_DATA_DIR=' ' is not valid: it is empty"),
+    ({"BOT_LOG_DIR": "state", "BOT_DATA_DIR": "state"}, "are the same directory"),
+    ({"BOT_LOG_DIR": "state/logs", "BOT_DATA_DIR": "state"}, "are one inside the other"),
+    ({"BOT_LOG_DIR": "/tmp"}, "BOT_LOG_DIR='/tmp' is world-writable"),
 ]
 BAD_DOTENV = [(b"BOT_SHEDULE=every 10 seconds\n", "did you mean BOT_SCHEDULE"),
               (b"BOT_SEED=\xff\n", "UTF-8")]
@@ -210,6 +215,17 @@ def test_a_bad_dotenv_creates_nothing(empty_dir, capsys, command, dotenv, words)
     err = capsys.readouterr().err
     assert words in err and err.count("\n") == 1
     assert _created(empty_dir) == []
+
+
+def test_simulate_into_a_world_writable_directory_creates_nothing(empty_dir, capsys):
+    from bot.cli import main
+    shared = empty_dir / "shared"
+    shared.mkdir()
+    shared.chmod(0o1777)
+    assert main(["simulate", "--start", "2024-01-02", "--end", "2024-01-10", "--out", str(shared)]) == 2
+    err = capsys.readouterr().err
+    assert f"the log directory {shared} is world-writable (mode 1777)" in err and err.count("\n") == 1
+    assert _created(empty_dir) == ["shared"] and stat.S_IMODE(shared.stat().st_mode) == 0o1777
 
 
 @pytest.mark.parametrize("args,words", [

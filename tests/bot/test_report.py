@@ -340,6 +340,29 @@ def test_cli_refuses_an_output_directory_that_does_not_exist(sim_trail, tmp_path
     assert not (tmp_path / "no").exists() and not html.exists()
 
 
+@pytest.mark.parametrize("where", ["html", "png"])
+@pytest.mark.parametrize("kind", ["fifo", "directory"])
+def test_cli_refuses_a_target_that_is_not_a_regular_file(sim_trail, tmp_path, capsys, where, kind):
+    """`-o /dev/full` as root replaced the device node with the report: a target that exists and
+    is not a regular file is refused, left as it is (a FIFO or a directory here: CI runs as root)."""
+    target = tmp_path / ("special.html" if where == "html" else "special.png")
+    if kind == "fifo":
+        os.mkfifo(target)
+    else:
+        target.mkdir()
+        (target / "inside").write_text("kept\n")
+    argv = ["report", "--logs-dir", str(sim_trail), "-o",
+            str(target if where == "html" else tmp_path / "r.html")]
+    if where == "png":
+        argv += ["--png", str(target)]
+    assert report_main(_parse(argv), Path("/nonexistent")) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and str(target) in err and "not a regular file" in err
+    assert (stat.S_ISFIFO if kind == "fifo" else stat.S_ISDIR)(target.lstat().st_mode)
+    assert kind == "fifo" or (target / "inside").read_text() == "kept\n"
+    assert not (tmp_path / "r.html").exists()
+
+
 def test_report_and_simulate_give_the_same_figures(tmp_path, no_bot_env):
     from bot.report import collect, headline
     from bot.settings import load_settings

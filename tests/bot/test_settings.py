@@ -173,3 +173,72 @@ def test_redacted_can_show_absolute_paths(tmp_path):
     shown = s.redacted(absolute_paths=True)
     assert shown["log_dir"] == str(tmp_path.resolve() / "logs")
     assert shown["data_dir"] == str(tmp_path.resolve() / "data") and shown["csv_dir"] is None
+
+
+# -- directories the bot does not own (issue 12) ----------------------------------------------------
+
+def test_metrics_listen_on_loopback_unless_asked_otherwise():
+    assert load_settings().metrics_host == "127.0.0.1"
+
+
+@pytest.mark.parametrize("var", ["BOT_LOG_DIR", "BOT_DATA_DIR"])
+@pytest.mark.parametrize("value", ["", "  "])
+def test_an_empty_directory_setting_is_refused(monkeypatch, var, value):
+    monkeypatch.setenv(var, value)
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    msg = str(info.value)
+    assert var in msg and "empty" in msg and "\n" not in msg
+
+
+@pytest.mark.parametrize("logs,data", [("same", "same"), ("d", "d/logs"), ("l/data", "l"),
+                                       ("./x/../d", "d")])
+def test_log_and_data_directories_apart(tmp_path, monkeypatch, logs, data):
+    monkeypatch.setenv("BOT_LOG_DIR", logs)
+    monkeypatch.setenv("BOT_DATA_DIR", data)
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    msg = str(info.value)
+    assert "BOT_LOG_DIR" in msg and "BOT_DATA_DIR" in msg and "\n" not in msg
+    assert not (tmp_path / "d").exists() and not (tmp_path / "same").exists()
+
+
+def test_sibling_directories_with_a_common_prefix_are_apart(monkeypatch):
+    monkeypatch.setenv("BOT_LOG_DIR", "data-logs")
+    monkeypatch.setenv("BOT_DATA_DIR", "data")
+    assert load_settings().log_dir.name == "data-logs"
+
+
+@pytest.mark.parametrize("var", ["BOT_LOG_DIR", "BOT_DATA_DIR"])
+def test_a_world_writable_directory_is_refused_and_left_alone(tmp_path, monkeypatch, var):
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o1777)
+    monkeypatch.setenv(var, str(shared))
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    msg = str(info.value)
+    assert var in msg and "world-writable" in msg and "\n" not in msg
+    assert (shared.stat().st_mode & 0o7777) == 0o1777
+
+
+@pytest.mark.parametrize("var", ["BOT_LOG_DIR", "BOT_DATA_DIR"])
+def test_a_directory_setting_that_is_a_symlink_is_refused(tmp_path, monkeypatch, var):
+    real = tmp_path / "real"
+    real.mkdir()
+    (tmp_path / "link").symlink_to(real)
+    monkeypatch.setenv(var, str(tmp_path / "link"))
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    msg = str(info.value)
+    assert var in msg and "symbolic link" in msg and str(real) in msg and "\n" not in msg
+
+
+def test_a_world_writable_archive_directory_is_refused(tmp_path, monkeypatch):
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    monkeypatch.setenv("BOT_LOG_ARCHIVE_DIR", str(shared))
+    with pytest.raises(ConfigError, match="BOT_LOG_ARCHIVE_DIR=.* is world-writable"):
+        load_settings()
+    assert (shared.stat().st_mode & 0o777) == 0o777

@@ -1,7 +1,6 @@
 """Metrics: real cycles on a real (durable) trail, scraped over HTTP on 127.0.0.1, match the files."""
 from __future__ import annotations
 
-import os
 import socket
 import urllib.request
 from collections import Counter
@@ -17,7 +16,7 @@ from bot.runner import guarded_cycle
 from bot.settings import Settings
 from bot.telemetry import Metrics
 from tests.bot.test_cycle import SLOT, make_bot
-from tests.fakes import FakeClock, utc
+from tests.fakes import FakeClock, fill_disk, utc
 
 
 pytestmark = pytest.mark.usefixtures("no_bot_env")
@@ -128,11 +127,10 @@ def test_a_bot_built_like_the_cli_reports_its_cycles(tmp_path, metrics):
     bot.broker.close()
 
 
-def test_a_failing_write_and_a_halt_show(tmp_path, metrics):
+def test_a_failing_write_and_a_halt_show(tmp_path, metrics, monkeypatch):
     bot = make_bot(tmp_path)
     attach(bot, metrics)
-    os.unlink(tmp_path / "logs" / "decisions.jsonl")
-    os.symlink("/dev/full", tmp_path / "logs" / "decisions.jsonl")  # every write: ENOSPC
+    fill_disk(tmp_path / "logs" / "decisions.jsonl", monkeypatch.setattr)  # every write: ENOSPC
     with pytest.raises(Exception, match="audit trail cannot be written"):
         guarded_cycle(bot, SLOT)
     metrics.halted("the audit trail cannot be written")
@@ -211,3 +209,20 @@ def test_a_live_bot_with_a_metrics_port_serves_them_and_simulate_never_does(tmp_
     sim = build_bot(settings, clock, live=False, log_dir=tmp_path / "sim")
     assert sim.observers == () and sim.trail.listeners == []
     sim.trail.close()
+
+
+def test_metrics_listen_on_loopback_only_unless_a_host_is_given(tmp_path):
+    """The endpoint has no authentication and shows NAV and positions: BOT_METRICS_PORT alone
+    serves it on 127.0.0.1, not on every interface."""
+    settings = Settings(_env_file=None, data_dir=tmp_path / "data", log_dir=tmp_path / "logs",
+                        audit_key="test-audit-key-0123456789", metrics_port=_free_port())
+    bot = build_bot(settings, FakeClock(utc(2025, 3, 3, 15, 0)), live=True)
+    try:
+        [metrics] = [o for o in bot.observers if isinstance(o, Metrics)]
+        assert metrics._server.server_address[0] == "127.0.0.1"
+    finally:
+        for o in bot.observers:
+            o.close()
+        bot.trail.close()
+        bot.state.close()
+        bot.broker.close()
