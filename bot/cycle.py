@@ -149,8 +149,14 @@ def plan_cycle(bot: Bot, slot: datetime, account: AccountSnapshot | None = None)
         try:
             p = round(bot.market.price(sym, now), 4)
         except DataError as exc:
-            problems.append(ErrorRecorded("price_error", f"no usable price for {sym}: {exc.reason}",
-                                          cts, {"symbol": sym}))
+            details: dict = {"symbol": sym}
+            if exc.kind == "data_error":  # a refused close: name the models that wanted it
+                details["model"] = ",".join(
+                    r.share.model.name for r in runs
+                    if sym in r.decision.target_weights
+                    or sym in sleeves_held.get(r.share.model.name, ()))
+            problems.append(ErrorRecorded(exc.kind, f"no usable price for {sym}: {exc.reason}",
+                                          cts, details))
             continue
         if not (p > 0 and math.isfinite(p)):
             problems.append(ErrorRecorded("price_error", f"bad price for {sym}: {p!r}", cts,

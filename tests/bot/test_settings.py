@@ -173,3 +173,15 @@ def test_redacted_can_show_absolute_paths(tmp_path):
     shown = s.redacted(absolute_paths=True)
     assert shown["log_dir"] == str(tmp_path.resolve() / "logs")
     assert shown["data_dir"] == str(tmp_path.resolve() / "data") and shown["csv_dir"] is None
+
+
+@pytest.mark.parametrize("value", ["0", "-0.5", "nan", "inf", "lots"])
+def test_a_max_close_move_that_is_not_a_positive_fraction_is_refused(value, monkeypatch):
+    monkeypatch.setenv("BOT_MAX_CLOSE_MOVE", value)
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    assert "BOT_MAX_CLOSE_MOVE" in str(info.value) and "split" in str(info.value)
+
+
+def test_max_close_move_defaults_to_half():
+    assert load_settings().max_close_move == 0.5
