@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
@@ -17,6 +18,7 @@ import orjson
 
 _ROTATED = re.compile(r"^\.(\d+)(\.gz)?$")
 CHUNK = 8 << 20
+MAX_LINE = 8 << 20  # no record is near it; a longer line is skipped with a file:line warning
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,21 +50,54 @@ def _open(path: Path):
     return gzip.open(path, "rb") if path.name.endswith(".gz") else open(path, "rb")
 
 
-def iter_chunks(path: Path, size: int = CHUNK) -> Iterator[bytes]:
-    """Blocks of whole lines (each ends with b"\\n", except an unterminated last line)."""
+def _warn_long(where: Line) -> None:
+    sys.stderr.write(f"warning: {where}: a line over {MAX_LINE >> 20} MiB skipped (not read into "
+                     "memory): no record of the bot is that long; inspect the file\n")
+
+
+def iter_chunks(path: Path, size: int = CHUNK,
+                on_long: Callable[[Line], None] | None = _warn_long) -> Iterator[bytes]:
+    """Blocks of whole lines (each ends with b"\n", except an unterminated last line).
+
+    A line longer than MAX_LINE is never held in memory: it is passed to `on_long(where)` and
+    stands as an empty line in the blocks, so line numbers stay right. Memory stays within a
+    block and MAX_LINE, whatever the file holds (a 50 MB line, a 2 GB file of zeros)."""
+    size = min(size, MAX_LINE)  # a line wholly inside one read is then never over MAX_LINE
     with _open(path) as f:
         rest = b""
+        n = 0  # lines yielded so far
+        skipping = False  # inside a line over MAX_LINE: drop bytes up to its newline
         while True:
             block = f.read(size)
             if not block:
                 break
+            if skipping:
+                cut = block.find(b"\n")
+                if cut < 0:
+                    continue
+                skipping = False
+                n += 1
+                yield b"\n"
+                block = block[cut + 1:]
             block = rest + block
+            first = block.find(b"\n")
+            if (first < 0 and len(block) > MAX_LINE) or first > MAX_LINE:
+                if on_long is not None:
+                    on_long(Line(path.name, n + 1))
+                if first < 0:
+                    rest, skipping = b"", True
+                    continue
+                n += 1
+                yield b"\n"
+                block = block[first + 1:]
             cut = block.rfind(b"\n") + 1
             if cut == 0:
                 rest = block
                 continue
             rest = block[cut:]
-            yield block[:cut]
+            out = block[:cut]
+            n += out.count(b"\n")
+            yield out
         if rest:
             yield rest
 

@@ -1,0 +1,54 @@
+"""audit/files.py: readers get lines in bounded memory, whatever a file holds."""
+from __future__ import annotations
+
+import resource
+from pathlib import Path
+
+from audit import files
+from audit.files import Line, iter_chunks, iter_lines_of
+
+
+def _lines(path: Path, longs: list[Line]) -> list[tuple[int, bytes]]:
+    out, n = [], 0
+    for chunk in iter_chunks(path, on_long=longs.append):
+        for raw in chunk.splitlines():
+            n += 1
+            if raw.strip():
+                out.append((n, raw))
+    return out
+
+
+def test_a_line_over_the_limit_is_skipped_with_its_line_and_the_rest_is_read(tmp_path, monkeypatch):
+    monkeypatch.setattr(files, "MAX_LINE", 1000)
+    path = tmp_path / "trades.jsonl"
+    path.write_bytes(b'{"a":1}\n' + b"x" * 5000 + b'\n{"a":3}\n' + b"y" * 2500 + b'\n{"a":5}\n')
+    longs: list[Line] = []
+    got = _lines(path, longs)
+    assert got == [(1, b'{"a":1}'), (3, b'{"a":3}'), (5, b'{"a":5}')]
+    assert [str(w) for w in longs] == ["trades.jsonl:2", "trades.jsonl:4"]
+
+
+def test_small_reads_give_the_same_lines(tmp_path, monkeypatch):
+    monkeypatch.setattr(files, "MAX_LINE", 64)
+    path = tmp_path / "x.jsonl"
+    body = b"".join(b"%d" % i * (i % 40) + b"\n" for i in range(1, 400)) + b"z" * 500 + b"\nend"
+    path.write_bytes(body)
+    longs: list[Line] = []
+    got = _lines(path, longs)
+    want = [(i + 1, raw) for i, raw in enumerate(body.split(b"\n"))
+            if raw.strip() and len(raw) <= 64]
+    too_long = [i + 1 for i, raw in enumerate(body.split(b"\n")) if len(raw) > 64]
+    assert got == want and [w.line for w in longs] == too_long and 400 in too_long
+
+
+def test_a_2gb_sparse_file_is_read_in_bounded_memory(tmp_path, capsys):
+    path = tmp_path / "orders.jsonl"
+    with open(path, "wb") as f:
+        f.write(b'{"a":1}\n')
+        f.truncate(2 << 30)  # 2 GiB of zero bytes without a newline: costs no disk
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    got = list(iter_lines_of(path))
+    grown_mib = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    assert [raw for _w, raw in got] == [b'{"a":1}']
+    assert "orders.jsonl:2: a line over 8 MiB skipped" in capsys.readouterr().err
+    assert grown_mib < 200  # blocks of 8 MiB, never the 2 GiB line
