@@ -110,9 +110,13 @@ def iter_lines(log_dir: Path, name: str) -> Iterator[tuple[Line, bytes]]:
 
 def iter_records(log_dir: Path, name: str,
                  on_bad: Callable[[Line, str], None] | None = None) -> Iterator[tuple[Line, dict]]:
-    """Every record of the stream, oldest first. A line that is not a JSON object is passed to
-    `on_bad(where, why)` (if given) and skipped."""
+    """Every record of the stream, oldest first. A line that is not a JSON object, or a record
+    a reader cannot use (a declared field missing or of the wrong type, see
+    `audit.check.reader_problems`), is passed to `on_bad(where, why)` and skipped; without
+    `on_bad` it is a `warning: FILE:LINE: why` on stderr."""
+    from audit.check import reader_problems
     loads = orjson.loads
+    bad = on_bad if on_bad is not None else _warn_bad
     for where, raw in iter_lines(log_dir, name):
         try:
             rec = loads(raw)
@@ -124,7 +128,15 @@ def iter_records(log_dir: Path, name: str,
             if on_bad is not None:
                 on_bad(where, "not a JSON object")
             continue
+        problems = reader_problems(name, rec)
+        if problems:
+            bad(where, "; ".join(problems) + ": the record is skipped")
+            continue
         yield where, rec
+
+
+def _warn_bad(where: Line, why: str) -> None:
+    sys.stderr.write(f"warning: {where}: {why}\n")
 
 
 def last_line(log_dir: Path, name: str) -> tuple[str, bytes] | None:
