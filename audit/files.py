@@ -50,13 +50,13 @@ def _open(path: Path):
     return gzip.open(path, "rb") if path.name.endswith(".gz") else open(path, "rb")
 
 
-def _warn_long(where: Line) -> None:
+def warn_long(where: Line) -> None:
     sys.stderr.write(f"warning: {where}: a line over {MAX_LINE >> 20} MiB skipped (not read into "
                      "memory): no record of the bot is that long; inspect the file\n")
 
 
 def iter_chunks(path: Path, size: int = CHUNK,
-                on_long: Callable[[Line], None] | None = _warn_long) -> Iterator[bytes]:
+                on_long: Callable[[Line], None] | None = warn_long) -> Iterator[bytes]:
     """Blocks of whole lines (each ends with b"\n", except an unterminated last line).
 
     A line longer than MAX_LINE is never held in memory: it is passed to `on_long(where)` and

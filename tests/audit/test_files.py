@@ -52,3 +52,40 @@ def test_a_2gb_sparse_file_is_read_in_bounded_memory(tmp_path, capsys):
     assert [raw for _w, raw in got] == [b'{"a":1}']
     assert "orders.jsonl:2: a line over 8 MiB skipped" in capsys.readouterr().err
     assert grown_mib < 200  # blocks of 8 MiB, never the 2 GiB line
+
+
+def _limited(mib: int):
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (mib << 20, mib << 20))
+    return limit
+
+
+def test_verify_and_the_readers_finish_on_a_2gb_sparse_file_within_1_gib(sim_trail, tmp_path):
+    """A 2 GiB file of zeros appended to orders.jsonl: each command completes under a 1 GiB
+    address-space limit (it used to need the whole file in memory), names the line, and
+    verify calls the trail altered."""
+    import shutil
+    import subprocess
+    import sys
+
+    from tests.trails import ROOT, clean_env
+    logs = tmp_path / "logs"
+    shutil.copytree(sim_trail, logs)
+    data = sim_trail.parent / "data"
+    lines = (logs / "orders.jsonl").read_bytes().count(b"\n")
+    with open(logs / "orders.jsonl", "r+b") as f:
+        f.truncate(2 << 30)
+    order_id = orders_first_id(sim_trail)
+    for argv, codes in ((["audit", "verify", "--logs-dir", str(logs), "--data-dir", str(data)], (1,)),
+                        (["replay", "--logs-dir", str(logs)], (0, 1)),
+                        (["logs", "--logs-dir", str(logs), "explain", order_id], (0,))):
+        proc = subprocess.run([sys.executable, "-m", "bot", *argv], cwd=ROOT, env=clean_env(BOT_AUDIT_KEY_FILE=str(data / "audit.key")),
+                              capture_output=True, text=True, timeout=300,
+                              preexec_fn=_limited(1024))
+        assert proc.returncode in codes and "Traceback" not in proc.stderr, (argv, proc.stderr[-800:])
+        assert f"orders.jsonl:{lines + 1}: a line over 8 MiB skipped" in proc.stderr, argv
+
+
+def orders_first_id(logs: Path) -> str:
+    import orjson
+    return orjson.loads((logs / "orders.jsonl").read_bytes().splitlines()[0])["order_id"]
