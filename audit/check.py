@@ -29,7 +29,7 @@ from typing import Any, Iterator
 import orjson
 
 from audit.files import iter_chunks, segments
-from audit.format import (ARRAY, BOOLEAN, INTEGER, NUMBER, OBJECT, RECORD_FORMATS, SLOT_FORM,
+from audit.format import (ARRAY, BOOLEAN, GUIDE, INTEGER, NUMBER, OBJECT, RECORD_FORMATS, SLOT_FORM,
                           STRING, TIMESTAMP_FORM, FieldSpec)
 from audit.records import ORDERS, PERFORMANCE, PRODUCTION_LOG, STREAMS, TRADES
 
@@ -433,3 +433,42 @@ def check_trail(log_dir: Path) -> CheckReport:
         report.add(result)
     report.add(_production_log(log_dir))
     return report
+
+
+# The insides the readers (replay, report, logs explain) use: (stream, event_type) -> field ->
+# the JSON type of each value of that object or item of that array.
+_INSIDES: dict[tuple[str, str], dict[str, str]] = {
+    (PERFORMANCE, "cycle_complete"): {"positions": NUMBER, "prices": NUMBER},
+    ("events.jsonl", "account_checked"): {"positions": NUMBER, "prices": NUMBER},
+    ("decisions.jsonl", "model_decision"): {"symbols": STRING, "scores": NUMBER,
+                                            "target_weights": NUMBER, "final_weights": NUMBER,
+                                            "risk_checks": OBJECT},
+}
+
+
+def reader_problems(stream: str, rec: dict) -> list[str]:
+    """Why a reader cannot use this record: a field of the audit-log guide missing, a declared
+    field of the wrong type, or a value inside one of the wrong type (empty: it can be read).
+    An error record is listed whatever fields it lacks (its `error` says what happened). Order,
+    extra fields, tradebot's own fields missing and the form of timestamps are `audit check`'s
+    business, not a reader's; an unknown event type is left to the reader (it skips
+    what it does not know)."""
+    kinds = RECORD_FORMATS.get(stream)
+    event_type = rec.get("event_type")
+    if kinds is None or not isinstance(event_type, str) or event_type not in kinds:
+        return []
+    problems = []
+    for spec in kinds[event_type]:
+        if spec.name not in rec:
+            if not spec.optional and spec.origin == GUIDE and stream != "errors.jsonl":
+                problems.append(f"missing field {spec.name!r}")
+            continue
+        problem = _type_problem(spec, rec[spec.name])
+        if problem:
+            problems.append(problem)
+    for name, json_type in _INSIDES.get((stream, event_type), {}).items():
+        value = rec.get(name)
+        items = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+        if any(not _type_ok(v, json_type) for v in items):
+            problems.append(f"field {name!r} holds a value that is not {_A[json_type]}")
+    return problems

@@ -50,13 +50,13 @@ def _open(path: Path):
     return gzip.open(path, "rb") if path.name.endswith(".gz") else open(path, "rb")
 
 
-def _warn_long(where: Line) -> None:
+def warn_long(where: Line) -> None:
     sys.stderr.write(f"warning: {where}: a line over {MAX_LINE >> 20} MiB skipped (not read into "
                      "memory): no record of the bot is that long; inspect the file\n")
 
 
 def iter_chunks(path: Path, size: int = CHUNK,
-                on_long: Callable[[Line], None] | None = _warn_long) -> Iterator[bytes]:
+                on_long: Callable[[Line], None] | None = warn_long) -> Iterator[bytes]:
     """Blocks of whole lines (each ends with b"\n", except an unterminated last line).
 
     A line longer than MAX_LINE is never held in memory: it is passed to `on_long(where)` and
@@ -110,9 +110,13 @@ def iter_lines(log_dir: Path, name: str) -> Iterator[tuple[Line, bytes]]:
 
 def iter_records(log_dir: Path, name: str,
                  on_bad: Callable[[Line, str], None] | None = None) -> Iterator[tuple[Line, dict]]:
-    """Every record of the stream, oldest first. A line that is not a JSON object is passed to
-    `on_bad(where, why)` (if given) and skipped."""
+    """Every record of the stream, oldest first. A line that is not a JSON object, or a record
+    a reader cannot use (a declared field missing or of the wrong type, see
+    `audit.check.reader_problems`), is passed to `on_bad(where, why)` and skipped; without
+    `on_bad` it is a `warning: FILE:LINE: why` on stderr."""
+    from audit.check import reader_problems
     loads = orjson.loads
+    bad = on_bad if on_bad is not None else _warn_bad
     for where, raw in iter_lines(log_dir, name):
         try:
             rec = loads(raw)
@@ -124,7 +128,15 @@ def iter_records(log_dir: Path, name: str,
             if on_bad is not None:
                 on_bad(where, "not a JSON object")
             continue
+        problems = reader_problems(name, rec)
+        if problems:
+            bad(where, "; ".join(problems) + ": the record is skipped")
+            continue
         yield where, rec
+
+
+def _warn_bad(where: Line, why: str) -> None:
+    sys.stderr.write(f"warning: {where}: {why}\n")
 
 
 def last_line(log_dir: Path, name: str) -> tuple[str, bytes] | None:

@@ -47,7 +47,7 @@ def build_market(settings: Settings, csv_dir: Path | None = None) -> MarketData:
     directory = csv_dir or settings.csv_dir
     if directory is not None:
         from bot.data.csv import CsvMarketData
-        return CsvMarketData(directory)
+        return CsvMarketData(directory, settings.max_close_move)
     from bot.data.synthetic import SyntheticMarket
     return SyntheticMarket(settings.seed)
 

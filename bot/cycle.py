@@ -149,8 +149,15 @@ def plan_cycle(bot: Bot, slot: datetime, account: AccountSnapshot | None = None)
         try:
             p = round(bot.market.price(sym, now), 4)
         except DataError as exc:
-            problems.append(ErrorRecorded("price_error", f"no usable price for {sym}: {exc.reason}",
-                                          cts, {"symbol": sym}))
+            why = f"no usable price for {sym}: {exc.reason}"
+            if exc.kind == "data_error":  # a refused close: name the models that wanted it
+                wanting = ",".join(r.share.model.name for r in runs
+                                   if sym in r.decision.target_weights
+                                   or sym in sleeves_held.get(r.share.model.name, ()))
+                problems.append(ErrorRecorded("data_error", why, cts,
+                                              {"symbol": sym, "model": wanting}))
+            else:
+                problems.append(ErrorRecorded("price_error", why, cts, {"symbol": sym}))
             continue
         if not (p > 0 and math.isfinite(p)):
             problems.append(ErrorRecorded("price_error", f"bad price for {sym}: {p!r}", cts,

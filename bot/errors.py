@@ -42,10 +42,11 @@ class OrderRejected(SkipAndRecord):
 class DataError(SkipAndRecord):
     """Market data is missing or unusable for a symbol (gap, NaN, bad row, missing file)."""
 
-    def __init__(self, symbol: str, reason: str) -> None:
+    def __init__(self, symbol: str, reason: str, kind: str = "price_error") -> None:
         super().__init__(f"{symbol}: {reason}")
         self.symbol = symbol
         self.reason = reason
+        self.kind = kind  # the errors.jsonl kind: data_error when the data itself is refused
 
 
 class AuditWriteError(Halt):

@@ -14,6 +14,7 @@ told with a note that some of its records are gone.
 from __future__ import annotations
 
 import re
+import sys
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -21,6 +22,7 @@ from typing import Any, Callable, Iterable
 
 import orjson
 
+from audit.check import reader_problems
 from audit.files import Line, iter_chunks, segments
 from audit.records import DECISIONS, ERRORS, EVENTS, ORDERS, PERFORMANCE, TRADES
 from audit.timestamps import format_slot
@@ -136,6 +138,11 @@ def scan(log_dir: Path, name: str, needles: Iterable[bytes], keep: Callable[[dic
                 except orjson.JSONDecodeError:
                     continue
                 if isinstance(rec, dict) and keep(rec):
+                    problems = reader_problems(name, rec)
+                    if problems:  # named and left out: the rest of the story still reads
+                        sys.stderr.write(f"warning: {path.name}:{n}: {'; '.join(problems)}: "
+                                         "the record is skipped\n")
+                        continue
                     out.append(Entry(str(rec.get("timestamp", "")), Line(path.name, n), name, rec))
     return out
 

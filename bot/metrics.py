@@ -30,6 +30,13 @@ def from_opening(opening: float | None, daily: Sequence[float], start: date,
     return performance(([opening] if opening is not None else []) + list(daily), start, end)
 
 
+def _annualised(ratio: float, years: float) -> float:
+    try:
+        return ratio ** (1 / years)
+    except OverflowError:
+        return math.inf
+
+
 def performance(values: Sequence[float], start: date, end: date) -> Performance:
     """Total return, CAGR (calendar days), annualised volatility, Sharpe (risk-free 0) and the
     largest peak-to-trough drop, as fractions. Zeros when fewer than two values."""
@@ -38,9 +45,10 @@ def performance(values: Sequence[float], start: date, end: date) -> Performance:
     rets = [b / a - 1.0 for a, b in zip(values, values[1:]) if a > 0]
     total = values[-1] / values[0] - 1.0
     years = max((end - start).days, 1) / 365.25
-    cagr = (values[-1] / values[0]) ** (1 / years) - 1.0 if values[-1] > 0 else -1.0
+    cagr = _annualised(values[-1] / values[0], years) - 1.0 if values[-1] > 0 else -1.0
     mean = sum(rets) / len(rets)
-    var = sum((r - mean) ** 2 for r in rets) / (len(rets) - 1) if len(rets) > 1 else 0.0
+    # products, not `** 2`: an absurd value (a close of 1e308) gives inf, never OverflowError
+    var = sum((r - mean) * (r - mean) for r in rets) / (len(rets) - 1) if len(rets) > 1 else 0.0
     sd = math.sqrt(var)
     peak, mdd = values[0], 0.0
     for v in values:

@@ -57,6 +57,8 @@ ALLOWED: dict[str, str] = {
     "alpaca_trading_url": "an http(s) URL (default Alpaca's paper trading host)",
     "alpaca_data_url": "an http(s) URL (default Alpaca's market data host)",
     "alpaca_feed": "'iex' (free plan), 'sip' or 'delayed_sip'",
+    "max_close_move": "a fraction above 0 (0.5 = 50%) a close may move from the last accepted "
+                      "one; raise it to accept a real move (a split)",
     "http_timeout": "a number of seconds from 0.1 to 300",
     "read_retries": "a whole number from 0 to 10",
     "fill_timeout": "a number of seconds from 0 to 3600",
@@ -99,6 +101,7 @@ class Settings(BaseSettings):
     log_dir: Path = Path("./logs")
     data_dir: Path = Path("./data")
     csv_dir: Path | None = None
+    max_close_move: float = Field(0.5, gt=0, le=1e308, allow_inf_nan=False)
     schedule: str = "every 15 minutes"
     market_hours: Literal["always", "nyse"] | None = None
     missed_slot: Literal["run", "skip", "record"] = "run"

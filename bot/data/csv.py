@@ -12,6 +12,15 @@ trading day between the file's first and last dates without a usable row is a ga
 in `History.problems` (or raises `DataError`) with the file, line or date, and the fix; so does
 a window reaching past either end of the file (a stale file is never read as current).
 
+A close that moves more than `max_close_move` (BOT_MAX_CLOSE_MOVE, default 0.5 = 50%) from the
+last accepted close of the file is refused: `price` raises a `data_error` naming the line, and in
+`history` windows its session holds the last accepted close (the bad value never reaches a model).
+Later closes are measured against the last accepted one, so trading resumes on the first close
+within the limit of it (or once the setting is raised to accept the move).
+
+Only a regular file (or a link to one) of at most MAX_CSV_BYTES is read: a FIFO, a device or a
+bigger file is refused with one line naming it, never waited on or read whole.
+
 Attribution is conservative: a duplicate date makes that session unusable (which row is right
 is unknown), a row on a non-trading day counts against the next session, and a row with an
 unreadable date against the session after the previous good row.
@@ -19,6 +28,9 @@ unreadable date against the session after the previous good row.
 from __future__ import annotations
 
 import csv
+import io
+import os
+import stat
 from array import array
 import math
 import re
@@ -35,6 +47,8 @@ from models.base import History
 SYMBOL_RE = re.compile(r"[A-Z][A-Z.]{0,9}")
 _DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _NAN = float("nan")
+MAX_CSV_BYTES = 64 << 20  # 64 MiB: a daily file of a century is under 5 MiB
+DEFAULT_MAX_CLOSE_MOVE = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +64,7 @@ class _Series:
     closes: array
     bad_prefix: tuple[int, ...]
     reasons: Mapping[int, str]
+    rejected: Mapping[int, str] = None  # type: ignore[assignment]  index -> why its close is refused
 
     @property
     def end(self) -> int:
@@ -66,6 +81,12 @@ def _parse_date(raw: str) -> date | None:
     return d if 1990 <= d.year <= 2100 else None
 
 
+def _move(close: float, before: float) -> str:
+    """How far `close` is from `before`, readably at any size ('+62% from', '100x')."""
+    ratio = close / before
+    return f"{ratio - 1:+.0%} from" if 0.1 <= ratio <= 10 else f"{ratio:.3g} times"
+
+
 def _day(index: int) -> str:
     """The date of session `index` for a message, even outside the calendar."""
     try:
@@ -74,12 +95,33 @@ def _day(index: int) -> str:
         return "a session before 1990" if index < 0 else "a session after 2100"
 
 
-def _load(path: Path) -> _Series | str:
+def _read_regular(path: Path) -> bytes | str:
+    """The bytes of a regular file of at most MAX_CSV_BYTES, or a one-line reason. Opened
+    without blocking, so a FIFO is refused instead of waited on."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    with os.fdopen(fd, "rb") as f:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            return (f"{path} is not a regular file (a FIFO, device or directory): "
+                    "give a SYMBOL.csv file")
+        limit = MAX_CSV_BYTES >> 20
+        if st.st_size > MAX_CSV_BYTES:
+            return f"{path} is over {limit} MiB: a file of daily bars is far smaller; fix the file"
+        data = f.read(MAX_CSV_BYTES + 1)
+        if len(data) > MAX_CSV_BYTES:
+            return f"{path} is over {limit} MiB: a file of daily bars is far smaller; fix the file"
+        return data
+
+
+def _load(path: Path, max_move: float = DEFAULT_MAX_CLOSE_MOVE) -> _Series | str:
     """Parse one file into a session-indexed series, or a one-line reason it cannot be used."""
     name = path.name
     try:
-        with path.open(newline="", encoding="utf-8-sig") as f:
-            return _parse(name, csv.reader(f))
+        data = _read_regular(path)
+        if isinstance(data, str):
+            return data
+        text = data.decode("utf-8-sig")
+        return _parse(name, csv.reader(io.StringIO(text, newline="")), max_move)
     except FileNotFoundError:
         return f"no file {name} in {path.parent}: add it or remove the symbol"
     except UnicodeDecodeError:
@@ -90,7 +132,7 @@ def _load(path: Path) -> _Series | str:
         return f"cannot read {path} ({e.strerror}): check the file and its permissions"
 
 
-def _parse(name: str, rows: Any) -> _Series | str:
+def _parse(name: str, rows: Any, max_move: float = DEFAULT_MAX_CLOSE_MOVE) -> _Series | str:
     """`rows` is a csv.reader (its `line_num` gives each row's line for the messages)."""
     header = next(rows, None)
     cols: dict[str, int] = {}
@@ -107,6 +149,7 @@ def _parse(name: str, rows: Any) -> _Series | str:
     pending: list[str] = []  # rows with an unreadable date before the first good row
     seen: dict[date, int] = {}  # date -> line of its accepted row
     last: tuple[date, int] | None = None  # (date, line) of the last accepted row
+    rejected: dict[int, str] = {}  # session index -> why its close is refused (the price guard)
 
     for row in rows:
         if not "".join(row).strip():  # blank line
@@ -153,6 +196,14 @@ def _parse(name: str, rows: Any) -> _Series | str:
         if pending:
             marks.setdefault(idx, pending[0])
             pending.clear()
+        if good and abs(close / good[-1][1] - 1) > max_move:
+            before = good[-1][1]
+            rejected[idx] = (
+                f"{name} line {line} ({d}): close {raw_close} is {_move(close, before)} the last "
+                f"accepted close {before:g}, beyond BOT_MAX_CLOSE_MOVE={max_move:g}: fix the row, "
+                "or raise BOT_MAX_CLOSE_MOVE if the move is real"
+            )
+            close = before  # models see the last accepted close, never the refused one
         good.append((idx, close, line))
         seen[d] = line
         last = (d, line)
@@ -181,7 +232,8 @@ def _parse(name: str, rows: Any) -> _Series | str:
     bad_prefix = [0]
     for i in range(len(closes)):
         bad_prefix.append(bad_prefix[-1] + (i in reasons))
-    return _Series(name, start, array("d", closes), tuple(bad_prefix), reasons)
+    return _Series(name, start, array("d", closes), tuple(bad_prefix), reasons,
+                   {idx - start: why for idx, why in rejected.items()})
 
 
 @lru_cache(maxsize=4096)
@@ -203,8 +255,10 @@ class CsvMarketData:
     before the open, and on non-trading days, it returns the previous session's Close.
     """
 
-    def __init__(self, directory: Path | str) -> None:
+    def __init__(self, directory: Path | str,
+                 max_close_move: float = DEFAULT_MAX_CLOSE_MOVE) -> None:
         self.directory = Path(directory)
+        self.max_close_move = max_close_move
         self._files: dict[str, _Series | str] = {}
         self._before: dict[date, tuple[int, date | None]] = {}
         self._last_price: dict[str, tuple[int, float]] = {}
@@ -213,7 +267,7 @@ class CsvMarketData:
         s = self._files.get(symbol)
         if s is None:
             if SYMBOL_RE.fullmatch(symbol):
-                s = _load(self.directory / f"{symbol}.csv")
+                s = _load(self.directory / f"{symbol}.csv", self.max_close_move)
             else:
                 s = f"invalid symbol {symbol!r}: expected 1-10 of A-Z and '.' (the file name)"
             self._files[symbol] = s
@@ -300,6 +354,8 @@ class CsvMarketData:
             )
         if s.bad_prefix[i + 1] != s.bad_prefix[i]:
             raise DataError(symbol, s.reasons[i])
+        if i in s.rejected:
+            raise DataError(symbol, s.rejected[i], kind="data_error")
         value = s.closes[i]
         self._last_price[symbol] = (minute, value)
         return value

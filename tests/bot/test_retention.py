@@ -23,7 +23,7 @@ from bot.report import collect
 from bot.runner import Runner
 from bot.scheduling import SlotPlanner, parse_schedule
 from bot.settings import Settings
-from bot.trail_check import ERROR, check
+from bot.trail_check import check
 from tests.fakes import FakeClock, utc
 from tests.trails import ROOT, clean_env, copy_trail
 

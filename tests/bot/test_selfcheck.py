@@ -3,7 +3,6 @@ metrics over HTTP on 127.0.0.1, and a failure reaches a local webhook once, and 
 from __future__ import annotations
 
 import socket
-import time
 from datetime import timedelta
 from pathlib import Path
 

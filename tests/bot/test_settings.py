@@ -242,3 +242,15 @@ def test_a_world_writable_archive_directory_is_refused(tmp_path, monkeypatch):
     with pytest.raises(ConfigError, match="BOT_LOG_ARCHIVE_DIR=.* is world-writable"):
         load_settings()
     assert (shared.stat().st_mode & 0o777) == 0o777
+
+
+@pytest.mark.parametrize("value", ["0", "-0.5", "nan", "inf", "lots"])
+def test_a_max_close_move_that_is_not_a_positive_fraction_is_refused(value, monkeypatch):
+    monkeypatch.setenv("BOT_MAX_CLOSE_MOVE", value)
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    assert "BOT_MAX_CLOSE_MOVE" in str(info.value) and "split" in str(info.value)
+
+
+def test_max_close_move_defaults_to_half():
+    assert load_settings().max_close_move == 0.5

@@ -182,3 +182,52 @@ def test_a_run_with_data_does_not_warn(sim_trail):
     text = format_summary(r)
     assert "held (not enough data to decide) on 10 of 100 days" in text
     assert "warning" not in text
+
+
+# -- issue 12: a close far from the last accepted one is refused, never traded -------------
+
+def _spike(csv_dir: Path, symbol: str, row: int, factor: float) -> str:
+    lines = (csv_dir / f"{symbol}.csv").read_text().splitlines()
+    day, c = lines[row].split(",")[0], float(lines[row].split(",")[4]) * factor
+    lines[row] = f"{day},{c},{c},{c},{c},1000"
+    (csv_dir / f"{symbol}.csv").write_text("\n".join(lines) + "\n")
+    return day
+
+
+def _records(log_dir: Path, name: str) -> list[dict]:
+    return [json.loads(x) for x in (log_dir / name).read_text().splitlines()]
+
+
+def test_a_close_100x_too_high_is_a_data_error_and_never_traded(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    csv_dir = tmp_path / "bars"
+    write_csvs(csv_dir, date(2021, 1, 4), date(2022, 12, 30))
+    spiked = {sym: _spike(csv_dir, sym, 300, 100.0) for sym in SYMBOLS}  # every symbol, one day
+    day = spiked["SPY"]
+    result = simulate(load_settings(data_dir=tmp_path / "data"), date(2022, 1, 3),
+                      date(2022, 12, 30), tmp_path / "logs", csv_dir=csv_dir, progress=None)
+    errors = _records(tmp_path / "logs", "errors.jsonl")
+    refused = {e["symbol"] for e in errors
+               if e["event_type"] == "data_error" and "BOT_MAX_CLOSE_MOVE" in e["error"]}
+    assert refused  # the held symbols, priced that day
+    assert all("line 301" in e["error"] for e in errors if "BOT_MAX_CLOSE_MOVE" in e["error"])
+    assert not [t for t in _records(tmp_path / "logs", "trades.jsonl")
+                if t["cycle_timestamp"].startswith(day)]
+    navs = [p["nav"] for p in _records(tmp_path / "logs", "performance.jsonl")]
+    assert max(navs) < 2 * navs[0]  # the spike never priced the book
+    assert result.final_nav < 2 * navs[0]
+    after = [t for t in _records(tmp_path / "logs", "trades.jsonl") if t["cycle_timestamp"] > day]
+    assert after  # trading resumed on the next close within the limit
+
+
+def test_a_close_of_1e308_does_not_crash_the_summary(tmp_path, monkeypatch):
+    from bot.simulate import format_summary
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("BOT_MAX_CLOSE_MOVE", "1e308")  # the setting accepts any move
+    csv_dir = tmp_path / "bars"
+    write_csvs(csv_dir, date(2021, 1, 4), date(2022, 3, 31))
+    _spike(csv_dir, "SPY", 300, 1e308 / 400)
+    result = simulate(load_settings(data_dir=tmp_path / "data"), date(2022, 1, 3),
+                      date(2022, 3, 31), tmp_path / "logs", csv_dir=csv_dir, progress=None)
+    text = format_summary(result)
+    assert "buy&hold SPY" in text or "no buy&hold SPY" in text

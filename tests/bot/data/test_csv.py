@@ -303,3 +303,79 @@ def test_history_takes_bars_per_symbol(tmp_path: Path) -> None:
     write(tmp_path, "QQQ", rows(JAN))
     h = CsvMarketData(tmp_path).history(["SPY", "QQQ"], date(2024, 1, 12), {"SPY": 5, "QQQ": 2})
     assert len(h.closes["SPY"]) == 5 and tuple(h.closes["QQQ"]) == tuple(h.closes["SPY"][-2:])
+
+
+# --- issue 12: a close far from the last accepted one, files that are not regular ---
+
+def _jan_rows(closes: dict[date, float]) -> list[str]:
+    return [f"{d},1,1,1,{closes.get(d, 220.656)},1000" for d in JAN]
+
+
+def _at_close(d: date) -> datetime:
+    s = session(d)
+    assert s is not None
+    return s[1] - timedelta(minutes=15)
+
+
+def test_a_close_100x_the_last_accepted_one_is_a_data_error_and_trading_resumes(tmp_path: Path) -> None:
+    bad = JAN[10]
+    write(tmp_path, "SPY", _jan_rows({bad: 22065.6}))
+    market = CsvMarketData(tmp_path)
+    with pytest.raises(DataError) as info:
+        market.price("SPY", _at_close(bad))
+    assert info.value.kind == "data_error"
+    assert "SPY.csv line 12" in info.value.reason and "BOT_MAX_CLOSE_MOVE" in info.value.reason
+    assert market.price("SPY", _at_close(JAN[11])) == 220.656  # back within the limit: priced
+    # the bad close never enters a model's inputs: its session holds the last accepted close
+    h = market.history(["SPY"], JAN[12], 5)
+    assert not h.problems and max(h.closes["SPY"]) == 220.656
+
+
+def test_the_limit_is_relative_to_the_last_accepted_close_not_the_previous_row(tmp_path: Path) -> None:
+    closes = {JAN[5]: 400.0, JAN[6]: 410.0, JAN[7]: 300.0}  # 400 and 410: both > 50% off 220
+    write(tmp_path, "SPY", _jan_rows(closes))
+    market = CsvMarketData(tmp_path)
+    for d in (JAN[5], JAN[6]):
+        with pytest.raises(DataError):
+            market.price("SPY", _at_close(d))
+    assert market.price("SPY", _at_close(JAN[7])) == 300.0  # +36% of 220.656: accepted
+
+
+def test_a_wider_limit_accepts_the_move(tmp_path: Path) -> None:
+    write(tmp_path, "SPY", _jan_rows({JAN[10]: 22065.6}))
+    market = CsvMarketData(tmp_path, max_close_move=100.0)
+    assert market.price("SPY", _at_close(JAN[10])) == 22065.6
+
+
+def test_a_fall_beyond_the_limit_is_refused_too(tmp_path: Path) -> None:
+    write(tmp_path, "SPY", _jan_rows({JAN[10]: 2.20656}))
+    with pytest.raises(DataError):
+        CsvMarketData(tmp_path).price("SPY", _at_close(JAN[10]))
+
+
+def test_a_fifo_is_refused_without_hanging(tmp_path: Path) -> None:
+    import os
+    os.mkfifo(tmp_path / "SPY.csv")
+    why = CsvMarketData(tmp_path).unusable("SPY")
+    assert why is not None and "SPY.csv" in why and "not a regular file" in why
+
+
+def test_a_link_to_a_device_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "SPY.csv").symlink_to("/dev/zero")
+    why = CsvMarketData(tmp_path).unusable("SPY")
+    assert why is not None and "not a regular file" in why
+
+
+def test_a_link_to_a_regular_csv_file_is_read(tmp_path: Path) -> None:
+    real = write(tmp_path, "REAL", rows(JAN))
+    (tmp_path / "SPY.csv").symlink_to(real)
+    assert CsvMarketData(tmp_path).unusable("SPY") is None
+
+
+def test_a_file_over_the_size_limit_is_refused_without_reading_it(tmp_path: Path) -> None:
+    from bot.data import csv as csvmod
+    path = write(tmp_path, "SPY", rows(JAN))
+    with open(path, "r+b") as f:
+        f.truncate(csvmod.MAX_CSV_BYTES + 1)  # sparse: costs no disk
+    why = CsvMarketData(tmp_path).unusable("SPY")
+    assert why is not None and "SPY.csv" in why and "MiB" in why
