@@ -43,7 +43,7 @@ def test_loose_files_are_tightened_but_a_directory_the_bot_did_not_create_keeps_
 
 
 def test_a_world_writable_log_directory_is_refused_and_left_alone(tmp_path):
-    d = tmp_path / "shared"
+    d = tmp_path / "world_writable"
     d.mkdir()
     os.chmod(d, 0o1777)
     with pytest.raises(UnsafeDirectory, match="world-writable"):

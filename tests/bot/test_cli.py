@@ -219,13 +219,13 @@ def test_a_bad_dotenv_creates_nothing(empty_dir, capsys, command, dotenv, words)
 
 def test_simulate_into_a_world_writable_directory_creates_nothing(empty_dir, capsys):
     from bot.cli import main
-    shared = empty_dir / "shared"
+    shared = empty_dir / "world_writable"
     shared.mkdir()
     shared.chmod(0o1777)
     assert main(["simulate", "--start", "2024-01-02", "--end", "2024-01-10", "--out", str(shared)]) == 2
     err = capsys.readouterr().err
     assert f"the log directory {shared} is world-writable (mode 1777)" in err and err.count("\n") == 1
-    assert _created(empty_dir) == ["shared"] and stat.S_IMODE(shared.stat().st_mode) == 0o1777
+    assert _created(empty_dir) == ["world_writable"] and stat.S_IMODE(shared.stat().st_mode) == 0o1777
 
 
 @pytest.mark.parametrize("args,words", [

@@ -211,7 +211,7 @@ def test_sibling_directories_with_a_common_prefix_are_apart(monkeypatch):
 
 @pytest.mark.parametrize("var", ["BOT_LOG_DIR", "BOT_DATA_DIR"])
 def test_a_world_writable_directory_is_refused_and_left_alone(tmp_path, monkeypatch, var):
-    shared = tmp_path / "shared"
+    shared = tmp_path / "world_writable"
     shared.mkdir()
     shared.chmod(0o1777)
     monkeypatch.setenv(var, str(shared))
@@ -235,7 +235,7 @@ def test_a_directory_setting_that_is_a_symlink_is_refused(tmp_path, monkeypatch,
 
 
 def test_a_world_writable_archive_directory_is_refused(tmp_path, monkeypatch):
-    shared = tmp_path / "shared"
+    shared = tmp_path / "world_writable"
     shared.mkdir()
     shared.chmod(0o777)
     monkeypatch.setenv("BOT_LOG_ARCHIVE_DIR", str(shared))
