@@ -117,3 +117,25 @@ def test_a_cycle_starts_on_a_2gb_sparse_orders_file_within_1_gib(tmp_path):
     damage = [e for e in _events(tmp_path / "logs") if e["event_type"] == "damage" and e.get("at")]
     assert [e["at"] for e in damage] == [f"orders.jsonl:{n + 1}"]
     assert (tmp_path / "logs" / "orders.jsonl.1").stat().st_size == 2 << 30
+
+
+def test_an_over_long_torn_chain_tail_is_still_moved_aside_in_blocks(tmp_path, monkeypatch):
+    """A chain goes on in its own file: an unterminated tail over MAX_LINE is moved aside (copied
+    in blocks), never left for the next record to be glued onto; a stream's is left as damage."""
+    from audit import files
+    logs, data = _trail(tmp_path)
+    monkeypatch.setattr(files, "MAX_LINE", 1000)
+    tail = b"x" * 5000
+    with open(logs / "events.jsonl.chain", "ab") as f:
+        f.write(tail)
+    with open(logs / "errors.jsonl", "ab") as f:
+        f.write(tail)
+    t = AuditTrail(logs, FakeClock(utc(2025, 3, 4, 15)), durable=True, key=KEY, data_dir=data)
+    t.close()
+    (aside,) = logs.glob("events.jsonl.chain.torn-*")
+    assert aside.read_bytes() == tail
+    assert (logs / "events.jsonl.chain").read_bytes().endswith(b"}\n")
+    assert not list(logs.glob("errors.jsonl.torn-*"))
+    damage = [e for e in _events(logs) if e["event_type"] == "damage" and e.get("at")]
+    assert [e["at"] for e in damage] == ["errors.jsonl:1"]
+    assert (logs / "errors.jsonl.1").read_bytes() == tail
