@@ -139,3 +139,24 @@ def test_an_over_long_torn_chain_tail_is_still_moved_aside_in_blocks(tmp_path, m
     damage = [e for e in _events(logs) if e["event_type"] == "damage" and e.get("at")]
     assert [e["at"] for e in damage] == ["errors.jsonl:1"]
     assert (logs / "errors.jsonl.1").read_bytes() == tail
+
+
+
+def test_the_trail_id_is_found_past_a_2gb_line_planted_in_a_chain_within_1_gib(tmp_path):
+    """Start-up looks for the chain's trail record line by line: a 2 GiB line before it is
+    skipped in blocks, not read into memory."""
+    logs, _data = _trail(tmp_path)
+    chain = logs / "events.jsonl.chain"
+    records = chain.read_bytes()
+    trail_id = orjson.loads(records.splitlines()[0])["trail_id"]
+    with open(chain, "wb") as f:
+        f.truncate(2 << 30)  # 2 GiB of zeros (sparse) before the records
+        f.seek(0, 2)
+        f.write(b"\n" + records)
+    code = ("import resource, sys; from pathlib import Path; "
+            "resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30)); "
+            "from audit.trail import _trail_id_of; print(_trail_id_of(Path(sys.argv[1])))")
+    proc = subprocess.run([sys.executable, "-c", code, str(chain)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-800:]
+    assert proc.stdout.split() == [trail_id]
