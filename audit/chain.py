@@ -30,6 +30,7 @@ from typing import Any
 
 import orjson
 
+from audit.files import iter_chunks
 from audit.writer import open_own
 
 GENESIS = bytes(32)
@@ -132,12 +133,13 @@ def read_chain(path: Path) -> list[dict[str, Any]]:
     if not path.exists():
         return []
     out = []
-    for raw in path.read_bytes().splitlines():
-        try:
-            rec = orjson.loads(raw)
-            out.append(rec if isinstance(rec, dict) else {"type": "unreadable"})
-        except orjson.JSONDecodeError:
-            out.append({"type": "unreadable"})
+    for chunk in iter_chunks(path, on_long=None):  # in blocks: a line over MAX_LINE is unreadable
+        for raw in chunk.splitlines():
+            try:
+                rec = orjson.loads(raw)
+                out.append(rec if isinstance(rec, dict) else {"type": "unreadable"})
+            except orjson.JSONDecodeError:
+                out.append({"type": "unreadable"})
     return out
 
 

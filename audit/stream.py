@@ -25,6 +25,7 @@ segment sealed after the last good record.
 """
 from __future__ import annotations
 
+import filecmp
 import gzip
 import os
 import re
@@ -32,10 +33,11 @@ import shutil
 import stat
 import weakref
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import orjson
 
+from audit import files
 from audit.anchor import SIGNED, WRITTEN, Anchor, Head, key_id
 from audit.chain import (CHAIN_SUFFIX, SHORT, ChainState, ChainWriter, checkpoint_record,
                          next_hash, read_chain, resume, segment_line_hashes, trail_record,
@@ -67,10 +69,14 @@ def _open_append(path: Path) -> int:
     return fd
 
 
-def repair_tail(path: Path, stamp: str, json_lines: bool) -> dict[str, Any] | None:
+def repair_tail(path: Path, stamp: str, json_lines: bool, *,
+                move_long: bool = False) -> dict[str, Any] | None:
     """Move a torn last line (no newline, bad JSON, NUL bytes) aside to `<name>.torn-<stamp>` and
     truncate the file to its last whole line. Returns what was done, or None. A symbolic link at
-    `path` (or at the `.torn` name) is never followed: PlantedLink."""
+    `path` (or at the `.torn` name) is never followed: PlantedLink. Only the tail is read: a last
+    line over MAX_LINE is no torn write of the bot's (no record is that long) and is left in
+    place, for start-up to report as damage; with `move_long` (a chain, which goes on in its
+    file) an unterminated one is still moved aside, copied in blocks."""
     if path.is_symlink():
         raise PlantedLink(path)
     if not path.is_file() or path.stat().st_size == 0:  # a device (e.g. /dev/full) is left alone
@@ -79,26 +85,39 @@ def repair_tail(path: Path, stamp: str, json_lines: bool) -> dict[str, Any] | No
     with open(fd, "r+b") as f:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             return None
-        data = f.read()
-        return _cut_tail(path, f, data, stamp, json_lines)
+        end = os.fstat(fd).st_size
+        if os.pread(fd, 1, end - 1) != b"\n":
+            cut = _line_start(fd, end, files.MAX_LINE if not move_long else end)
+        else:
+            cut = _line_start(fd, end - 1, files.MAX_LINE)
+            if cut is not None:
+                last = os.pread(fd, end - 1 - cut, cut)
+                if not (b"\x00" in last or (json_lines and not _is_json(last))):
+                    cut = end
+        if cut is None or cut == end:
+            return None
+        return _cut_tail(path, f, cut, end, stamp)
 
 
-def _cut_tail(path: Path, f, data: bytes, stamp: str, json_lines: bool) -> dict[str, Any] | None:
-    end = len(data)
-    cut = end
-    if not data.endswith(b"\n"):
-        cut = data.rfind(b"\n") + 1
-    else:
-        start = data.rfind(b"\n", 0, end - 1) + 1
-        last = data[start:end - 1]
-        if b"\x00" in last or (json_lines and not _is_json(last)):
-            cut = start
-    if cut == end:
-        return None
+def _line_start(fd: int, end: int, limit: int, block: int = 1 << 16) -> int | None:
+    """Where the line ending at `end` starts (just after the newline before it), reading back in
+    blocks; None when it is longer than `limit`."""
+    pos = end
+    while pos > 0 and end - pos <= limit:
+        start = max(0, pos - block)
+        nl = os.pread(fd, pos - start, start).rfind(b"\n")
+        if nl >= 0:
+            return start + nl + 1 if end - (start + nl + 1) <= limit else None
+        pos = start
+    return 0 if end <= limit else None
+
+
+def _cut_tail(path: Path, f, cut: int, end: int, stamp: str) -> dict[str, Any]:
     aside = path.with_name(f"{path.name}.torn-{stamp}")
     fd = open_own(aside, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
     try:
-        os.write(fd, data[cut:])
+        for at in range(cut, end, files.CHUNK):  # in blocks: the tail may be any size
+            os.write(fd, os.pread(f.fileno(), min(files.CHUNK, end - at), at))
         os.fsync(fd)
     finally:
         os.close(fd)
@@ -110,16 +129,36 @@ def _cut_tail(path: Path, f, data: bytes, stamp: str, json_lines: bool) -> dict[
 
 
 def damaged_lines(path: Path, json_lines: bool, limit: int = 20) -> list[int]:
-    """Line numbers (1-based) of broken lines before the end; reported, never truncated."""
+    """Line numbers (1-based) of broken lines before the end; reported, never truncated. Read in
+    blocks: a line over MAX_LINE is broken (no record is that long) and never held in memory."""
     if not path.is_file():
         return []
-    bad = []
-    for n, raw in enumerate(path.read_bytes().splitlines(), 1):
-        if b"\x00" in raw or (json_lines and not _is_json(raw)):
+    bad: list[int] = []
+    for n, raw in enumerate(_file_lines(path), 1):
+        if raw is TOO_LONG or b"\x00" in raw or (json_lines and not _is_json(raw)):
             bad.append(n)
             if len(bad) >= limit:
                 break
     return bad
+
+
+# Stands for a line over MAX_LINE (never read): no running hash of the bot's can come from it.
+TOO_LONG = b"\x00a line over MAX_LINE, not read\x00\n"
+
+
+def _file_lines(path: Path) -> Iterator[bytes]:
+    """The file's lines as `bytes.splitlines(keepends=True)` gives them, read in blocks; a line
+    over MAX_LINE is TOO_LONG."""
+    longs: list[int] = []
+    n = 0
+    for chunk in files.iter_chunks(path, on_long=lambda where: longs.append(where.line)):
+        for raw in chunk.splitlines(keepends=True):
+            n += 1
+            yield TOO_LONG if longs and longs[0] == n else raw
+            if longs and longs[0] <= n:
+                longs.pop(0)
+    if longs:  # an unterminated last line over MAX_LINE stands for nothing in the blocks
+        yield TOO_LONG
 
 
 def _is_json(raw: bytes) -> bool:
@@ -147,9 +186,11 @@ def _first_line(path: Path) -> bytes | None:
     try:
         opener = gzip.open if path.name.endswith(".gz") else open
         with opener(path, "rb") as f:
-            line = f.readline()
+            line = f.readline(files.MAX_LINE + 1)
     except (OSError, EOFError):
         return None
+    if len(line) > files.MAX_LINE:
+        return TOO_LONG  # the first line of no segment of the bot's
     return line or None
 
 
@@ -181,13 +222,14 @@ def _holds(path: Path, seal: dict[str, Any]) -> bool:
     """Does the file hold exactly the sealed segment (its line count and hash from its h0)?"""
     if not path.is_file():
         return False
-    lines = path.read_bytes().splitlines(keepends=True)
-    if len(lines) != int(seal["lines"]):
-        return False
+    want, n = int(seal["lines"]), 0
     h = bytes.fromhex(seal["h0"])
-    for line in lines:
+    for line in _file_lines(path):  # in blocks: a planted 2 GB file is never held whole
+        n += 1
+        if n > want:
+            return False
         h = next_hash(h, line)
-    return h.hex() == seal["hash"]
+    return n == want and h.hex() == seal["hash"]
 
 
 def _segments(records: list[dict[str, Any]]) -> tuple[dict[int, dict[str, Any]], dict[int, dict[str, Any]]]:
@@ -313,7 +355,7 @@ class Stream:
         after the last signed record, chained only when the WRITTEN head vouches for them."""
         st = os.fstat(self._fd)
         regular = stat.S_ISREG(st.st_mode)
-        lines = self.path.read_bytes().splitlines(keepends=True) if regular and st.st_size else []
+        lines = list(_file_lines(self.path)) if regular and st.st_size else []
         s = self.state
         broken_at = self._note_broken_chain()
         if self._sealed_but_not_moved(lines):
@@ -339,6 +381,10 @@ class Stream:
             pass
         elif self._anchor is None or self._vouch_all:
             for line in unsigned:
+                if line is TOO_LONG:
+                    damage = (f"a line over {files.MAX_LINE >> 20} MiB (no record of the bot is "
+                              "that long)")
+                    break
                 s.add(line)
         else:
             damage = self._vouched(unsigned)
@@ -670,7 +716,7 @@ class Stream:
             return
         target = self.archive_dir / str(record["archive"])
         if target.exists():
-            if target.read_bytes() != path.read_bytes():
+            if not filecmp.cmp(target, path, shallow=False):  # compared in blocks
                 self.notices.append(("integrity_warning", f"{path.name} cannot be archived: "
                                      f"{target} exists with other content; move one of them away",
                                      {"file": path.name, "archive": str(target)}))
@@ -718,7 +764,7 @@ class Stream:
 
     def _repair_chain_tail(self) -> None:
         chain = self.directory / (self.name + CHAIN_SUFFIX)
-        done = repair_tail(chain, self._stamp_compact(), json_lines=True)
+        done = repair_tail(chain, self._stamp_compact(), json_lines=True, move_long=True)
         if done:
             self.notices.append(("repair", f"{done['file']}: torn last record ({done['bytes']} "
                                  f"bytes, a crash or a full disk) moved to {done['moved_to']}; "

@@ -25,6 +25,7 @@ import orjson
 
 from audit.anchor import Anchor, format_anchor_line, key_id, new_trail_id
 from audit.chain import CHAIN_SUFFIX
+from audit.files import iter_chunks
 from audit.records import ORDERS, PRODUCTION_LOG, STREAMS, TRADES, EventRecorded, Record
 from audit.stream import Stream
 from audit.timestamps import format_timestamp
@@ -278,9 +279,9 @@ def _is_trail_id(value: object) -> bool:
 
 def _trail_id_of(chain: Path) -> str | None:
     """The trail id of a chain's first trail record (its first line, but for a chain made
-    before anchors); read line by line up to it."""
-    with open(chain, "rb") as f:
-        for raw in f:
+    before anchors); read in blocks up to it (a line over MAX_LINE is skipped, never held)."""
+    for chunk in iter_chunks(chain, size=1 << 16, on_long=None):
+        for raw in chunk.splitlines():
             try:
                 rec = orjson.loads(raw)
             except orjson.JSONDecodeError:
