@@ -201,11 +201,7 @@ def test_a_live_bot_with_a_metrics_port_serves_them_and_simulate_never_does(tmp_
             lines(settings.log_dir, "orders.jsonl"))
         assert value(samples, "tradebot_nav_dollars") == pytest.approx(out.nav)
     finally:
-        for o in bot.observers:
-            o.close()
-        bot.trail.close()
-        bot.state.close()
-        bot.broker.close()
+        _close(bot)
     sim = build_bot(settings, clock, live=False, log_dir=tmp_path / "sim")
     assert sim.observers == () and sim.trail.listeners == []
     sim.trail.close()
@@ -221,8 +217,13 @@ def test_metrics_listen_on_loopback_only_unless_a_host_is_given(tmp_path):
         [metrics] = [o for o in bot.observers if isinstance(o, Metrics)]
         assert metrics._server.server_address[0] == "127.0.0.1"
     finally:
-        for o in bot.observers:
-            o.close()
-        bot.trail.close()
-        bot.state.close()
-        bot.broker.close()
+        _close(bot)
+
+
+def _close(bot) -> None:
+    """Everything build_bot opened: observers (the metrics server), trail, state, broker."""
+    for o in bot.observers:
+        o.close()
+    bot.trail.close()
+    bot.state.close()
+    bot.broker.close()

@@ -539,25 +539,31 @@ def test_the_wait_for_the_broker_is_capped_and_ends_when_a_stop_is_asked(tmp_pat
     assert not any(e["event_type"] == "account_checked" for e in read(tmp_path, "events.jsonl"))
 
 
-def test_a_sigterm_stops_run_promptly_while_it_waits_for_the_broker(tmp_path, server):
-    server.fail_next("GET", "/v2/account", 502, BAD_GATEWAY, count=1000)
-    env = cli_env(tmp_path, server, BOT_READ_RETRIES="0")
+def _run_then_sigterm(tmp_path, env, file: str, words: str):
+    """`tradebot run`, a SIGTERM as soon as `words` appear in logs/`file`: (the process, its
+    stderr, seconds from the signal to its exit)."""
     proc = subprocess.Popen([sys.executable, "-m", "bot", "run"], cwd=tmp_path, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    errors = tmp_path / "logs" / "errors.jsonl"
+    path = tmp_path / "logs" / file
     try:
         deadline = time.monotonic() + 60
-        while not (errors.exists() and "broker_unavailable" in errors.read_text()):
+        while not (path.exists() and words in path.read_text()):
             assert proc.poll() is None, proc.communicate()
             assert time.monotonic() < deadline
             time.sleep(0.05)
         sent = time.monotonic()
         proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=30)
-        took = time.monotonic() - sent
+        _out, err = proc.communicate(timeout=60)
+        return proc, err, time.monotonic() - sent
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def test_a_sigterm_stops_run_promptly_while_it_waits_for_the_broker(tmp_path, server):
+    server.fail_next("GET", "/v2/account", 502, BAD_GATEWAY, count=1000)
+    env = cli_env(tmp_path, server, BOT_READ_RETRIES="0")
+    proc, err, took = _run_then_sigterm(tmp_path, env, "errors.jsonl", "broker_unavailable")
     assert proc.returncode == 0, err
     assert took < 3, took  # the first wait is 5 s: the stop did not wait it out
     events = read(tmp_path, "events.jsonl")
@@ -572,22 +578,7 @@ def test_a_sigterm_during_the_read_retries_at_start_up_does_not_wait_them_out(tm
     three retries left (about 8 s more)."""
     server.hang_next("GET", "/v2/account", 30, count=1000, then_process=False)
     env = cli_env(tmp_path, server, BOT_READ_RETRIES="3", BOT_HTTP_TIMEOUT="2")
-    proc = subprocess.Popen([sys.executable, "-m", "bot", "run"], cwd=tmp_path, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    log = tmp_path / "logs" / "production.log"
-    try:
-        deadline = time.monotonic() + 60
-        while not (log.exists() and "broker read retried" in log.read_text()):
-            assert proc.poll() is None, proc.communicate()
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
-        sent = time.monotonic()
-        proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=60)
-        took = time.monotonic() - sent
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+    proc, err, took = _run_then_sigterm(tmp_path, env, "production.log", "broker read retried")
     assert proc.returncode == 0, err
     assert took < 4, took  # at most the read in flight (2 s), never the retries left
     (error,) = read(tmp_path, "errors.jsonl")
