@@ -1,15 +1,7 @@
-"""The trail's format, declared once: for each stream file, each `event_type` and its fields in
-file order, with their JSON types. `tradebot audit check` checks a trail against it and the
-writers' tests check what the writers write against it.
-
-The fields of the typed records (`OrderSubmitted`, `TradeExecuted`, `CycleCompleted`,
-`OrderFailed`, `ModelDecided`) come from the record classes themselves: their dataclass fields
-and type hints, plus a short note per class of what `to_dict` does beyond them (a derived field
-such as `positions_count`, a field placed elsewhere, a field written only when set) and which
-fields are the audit-log guide's. The catch-all records (`ErrorRecorded(kind=...)` in
-errors.jsonl, `EventRecorded(kind=...)` in events.jsonl) carry their details as a free mapping,
-so each kind's detail fields are declared here; a test finds every kind the code writes and
-fails on one that is missing.
+"""The trail's format as field lists, generated from the record types of `audit/records.py`:
+for each stream file, each `event_type` and its fields in file order, with their JSON types.
+`tradebot audit check`, the JSON Schema in docs/schema/ and the tables of docs/audit-trail.md
+all come from (or are checked against) these lists; nothing is declared here by hand.
 
 Every record starts with `timestamp` (UTC, six-digit microseconds, `+00:00`) and `event_type`.
 A record may carry fields beyond its declared ones, after them (hosts and later versions add
@@ -24,8 +16,9 @@ import typing
 from dataclasses import dataclass
 from typing import Any
 
-from audit.records import (ERRORS, EVENTS, STREAMS, CycleCompleted, ModelDecided, OrderFailed,
-                           OrderSubmitted, TradeExecuted)
+from datetime import date, datetime
+
+from audit.records import RECORD_TYPES, STREAMS, Record, Unset
 
 STRING, NUMBER, INTEGER, BOOLEAN, OBJECT, ARRAY = (
     "string", "number", "integer", "boolean", "object", "array")
@@ -63,154 +56,53 @@ def _f(name: str, json_type: str, *, nullable: bool = False, optional: bool = Fa
 HEAD = (_f("timestamp", STRING, origin=GUIDE), _f("event_type", STRING, origin=GUIDE))
 
 
-# ---------------------------------------------------------------- the typed record classes
-@dataclass(frozen=True)
-class _Note:
-    """What a class's `to_dict` does beyond writing its dataclass fields in their order."""
-
-    guide: tuple[str, ...]                                  # the guide's fields of this record
-    derived: tuple[tuple[FieldSpec, str], ...] = ()         # (field, placed before this field)
-    moved: tuple[tuple[str, str], ...] = ()                 # (field, placed right after this one)
-    only_when_set: tuple[str, ...] = ()                     # absent when None (or 0): optional
-
-
-_NOTES: dict[type, _Note] = {
-    OrderSubmitted: _Note(guide=("order_id", "symbol", "side", "quantity", "price", "order_type",
-                                 "status", "nav", "model"),
-                          only_when_set=("limit_price",)),
-    TradeExecuted: _Note(guide=("order_id", "symbol", "side", "quantity", "price", "value",
-                                "new_position", "nav"),
-                         moved=(("pnl", "nav"), ("commission", "pnl")),
-                         only_when_set=("pnl", "commission")),
-    CycleCompleted: _Note(guide=("nav", "cash", "positions_count", "positions", "buying_power",
-                                 "cycle_timestamp"),
-                          derived=((_f("positions_count", INTEGER, origin=GUIDE), "positions"),)),
-    OrderFailed: _Note(guide=("symbol", "side", "quantity", "error", "order_data")),
-    ModelDecided: _Note(guide=()),
-}
-RECORD_CLASSES = tuple(_NOTES)
-
-
-def _json_type(hint: Any) -> tuple[str, bool]:
-    """(JSON type, nullable) of a Python type hint of a record field."""
-    nullable = False
+def _json_type(hint: Any) -> tuple[str, bool, bool]:
+    """(JSON type, nullable, may be unset) of a Python type hint of a record field."""
+    nullable = unset = False
     if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
-        args = [a for a in typing.get_args(hint) if a is not type(None)]
-        nullable = len(args) < len(typing.get_args(hint))
+        args = list(typing.get_args(hint))
+        nullable = type(None) in args
+        unset = Unset in args
+        args = [a for a in args if a is not type(None) and a is not Unset]
         if len(args) != 1:
             raise TypeError(f"cannot map {hint!r} to one JSON type")
         hint = args[0]
     origin = typing.get_origin(hint) or hint
     if origin is bool:
-        return BOOLEAN, nullable
+        return BOOLEAN, nullable, unset
     if origin is int:
-        return INTEGER, nullable
+        return INTEGER, nullable, unset
     if origin is float:
-        return NUMBER, nullable
-    if origin is str:
-        return STRING, nullable
+        return NUMBER, nullable, unset
+    if origin in (str, datetime, date):
+        return STRING, nullable, unset
     if isinstance(origin, type) and issubclass(origin, collections.abc.Mapping):
-        return OBJECT, nullable
+        return OBJECT, nullable, unset
     if origin in (tuple, list):
-        return ARRAY, nullable
+        return ARRAY, nullable, unset
     raise TypeError(f"cannot map {hint!r} to a JSON type")
 
 
-def class_fields(cls: type) -> tuple[FieldSpec, ...]:
-    """The fields `cls.to_dict` writes, in its order, from the class and its note."""
-    note = _NOTES[cls]
+def type_fields(cls: type[Record]) -> tuple[FieldSpec, ...]:
+    """The fields a record type writes, in file order: `timestamp`, `event_type`, then its
+    fields in declaration order. A field left out when it has no value is optional (never null)."""
     hints = typing.get_type_hints(cls)
-    specs: dict[str, FieldSpec] = {}
+    specs = list(HEAD)
     for f in dataclasses.fields(cls):
-        json_type, nullable = _json_type(hints[f.name])
-        when_set = f.name in note.only_when_set  # None is left out, never written as null
-        specs[f.name] = _f(f.name, json_type, nullable=nullable and not when_set,
-                           optional=when_set,
-                           origin=GUIDE if f.name in note.guide else TRADEBOT)
-    order = list(specs)
-    for name, after in note.moved:
-        order.remove(name)
-        order.insert(order.index(after) + 1, name)
-    for spec, before in note.derived:
-        specs[spec.name] = spec
-        order.insert(order.index(before), spec.name)
-    return HEAD + tuple(specs[name] for name in order)
-
-
-# ---------------------------------------------------------------- the catch-all records
-# errors.jsonl: ErrorRecorded(kind, error, cycle_timestamp=None, details) -> these details.
-ERROR_HEAD = (_f("error", STRING, origin=GUIDE), _f("cycle_timestamp", STRING, optional=True))
-ERROR_DETAILS: dict[str, tuple[FieldSpec, ...]] = {
-    "data_error": (_f("symbol", STRING), _f("model", STRING)),
-    "model_error": (_f("model", STRING),),
-    "price_error": (_f("symbol", STRING), _f("price", NUMBER, nullable=True, optional=True)),
-    "cycle_error": (),
-    "broker_unavailable": (_f("attempt", INTEGER), _f("retry_in_seconds", NUMBER, nullable=True)),
-}
-
-# events.jsonl: EventRecorded(kind, message, details) -> these details.
-_ORDER_NOTE = (_f("order_id", STRING), _f("cycle_timestamp", STRING))
-EVENT_DETAILS: dict[str, tuple[FieldSpec, ...]] = {
-    # start and stop (bot/cli.py, bot/simulate.py)
-    "bot_started": (_f("pid", INTEGER), _f("command", STRING), _f("broker", STRING),
-                    _f("schedule", STRING), _f("market_hours", STRING), _f("models", STRING),
-                    _f("settings_sha256", STRING), _f("version", STRING)),
-    "bot_stopped": (_f("pid", INTEGER), _f("reason", STRING)),
-    "simulation_started": (_f("start", STRING), _f("end", STRING), _f("days", INTEGER),
-                           _f("seed", INTEGER), _f("csv_dir", STRING),
-                           _f("settings_sha256", STRING), _f("version", STRING)),
-    "simulation_finished": (_f("days", INTEGER), _f("orders", INTEGER), _f("trades", INTEGER)),
-    "audit_key_generated": (_f("key_file", STRING),),
-    # the account and the broker (bot/cycle.py, bot/reconcile.py)
-    "account_checked": (_f("nav", NUMBER), _f("cash", NUMBER), _f("buying_power", NUMBER),
-                        _f("positions", OBJECT), _f("prices", OBJECT)),
-    "reconciliation": (_f("positions", OBJECT), _f("unknown_open_orders", ARRAY),
-                       _f("policy", STRING), _f("cycle_timestamp", STRING, optional=True)),
-    # cycles and slots (bot/runner.py, bot/cycle.py)
-    "cycle_skipped": (_f("reason", STRING), _f("from_slot", STRING, optional=True),
-                      _f("next_slot", STRING), _f("policy", STRING)),
-    "manual_cycle": (_f("cycle_timestamp", STRING),),
-    "slot_resumed": (_f("cycle_timestamp", STRING),),
-    "slot_missed": (_f("missed", INTEGER), _f("last_completed", STRING, optional=True),
-                    _f("latest_due", STRING), _f("policy", STRING)),
-    "clock_step": (_f("offset_seconds", NUMBER), _f("expected", STRING), _f("clock", STRING)),
-    "kill_switch_engaged": (_f("cycle_timestamp", STRING), _f("blocked_orders", INTEGER)),
-    # what a model's decision warns of (models/*: DecisionWarning, recorded by bot/cycle.py)
-    "risk_off_held": (_f("cycle_timestamp", STRING), _f("model", STRING),
-                      _f("trend_symbol", STRING), _f("defensive_symbol", STRING)),
-    # orders (bot/cycle.py)
-    "order_skipped": _ORDER_NOTE,
-    "order_not_placed": _ORDER_NOTE,
-    "order_canceled": _ORDER_NOTE,
-    "order_open_at_deadline": (_f("order_id", STRING), _f("status", STRING, nullable=True),
-                               _f("cycle_timestamp", STRING)),
-    # notes from other processes (bot/inbox.py: a refused second `run`, an unreadable note)
-    "lock_refused": (_f("pid", INTEGER), _f("refused_at", STRING)),
-    "inbox_error": (_f("file", STRING),),
-    # what the streams notice at start-up or while writing (audit/stream.py)
-    "repair": (_f("file", STRING), _f("moved_to", STRING), _f("bytes", INTEGER),
-               _f("kept_bytes", INTEGER)),
-    "damage": (_f("file", STRING), _f("lines", ARRAY), _f("at", STRING, optional=True),
-               _f("reason", STRING, optional=True)),
-    "write_lost": (_f("file", STRING), _f("line", INTEGER), _f("segment", INTEGER)),
-    "anchor_created": (_f("trail_id", STRING), _f("legacy", BOOLEAN)),
-    "rotation": (_f("file", STRING),),
-    "integrity_warning": (_f("file", STRING),),
-    "possible_loss": (_f("file", STRING), _f("bytes_cut", INTEGER)),
-    # the live trail's periodic self-verify failed (bot/selfcheck.py)
-    "trail_verify_failed": (_f("problems", INTEGER), _f("summary", STRING)),
-}
+        if f.name == "timestamp":
+            continue
+        json_type, nullable, _unset = _json_type(hints[f.name])
+        omit = f.metadata.get("omit")
+        specs.append(_f(f.name, json_type, nullable=nullable and omit != "none",
+                        optional=omit is not None,
+                        origin=GUIDE if f.metadata.get("guide") else TRADEBOT))
+    return tuple(specs)
 
 
 def _declare() -> dict[str, dict[str, tuple[FieldSpec, ...]]]:
     formats: dict[str, dict[str, tuple[FieldSpec, ...]]] = {name: {} for name in STREAMS}
-    for cls in RECORD_CLASSES:
-        formats[cls.stream][cls.event_type] = class_fields(cls)
-    for kind, details in ERROR_DETAILS.items():
-        formats[ERRORS][kind] = HEAD + ERROR_HEAD + details
-    message = (_f("message", STRING),)
-    for kind, details in EVENT_DETAILS.items():
-        formats[EVENTS][kind] = HEAD + message + details
+    for cls in RECORD_TYPES:
+        formats[cls.stream][cls.event_type] = type_fields(cls)
     return formats
 
 

@@ -26,13 +26,13 @@ import orjson
 from audit.anchor import Anchor, format_anchor_line, key_id, new_trail_id
 from audit.chain import CHAIN_SUFFIX
 from audit.files import iter_chunks
-from audit.records import ORDERS, PRODUCTION_LOG, STREAMS, TRADES, EventRecorded, Record
+from audit.records import (ORDERS, PRODUCTION_LOG, STREAMS, TRADES, Record, RecordError,
+                           UnknownRecord, decode, encode, event_from_notice)
 from audit.stream import Stream
-from audit.timestamps import format_timestamp
+from audit.tail import tail_lines
+from audit.timestamps import format_slot, format_timestamp
 from audit.writer import AuditWriteFailed, prepare_directory, refuse_links
 
-_DUMPS = orjson.dumps
-_NEWLINE = orjson.OPT_APPEND_NEWLINE
 _SYNC_AT_ONCE = frozenset((ORDERS, TRADES))
 _ANCHOR_POST_WAIT = 5.0  # seconds at close for the last anchor line to be posted
 
@@ -44,7 +44,7 @@ class _Clock(Protocol):
 class TrailListener(Protocol):
     """Told what the trail did (metrics, alerts). Must not raise; must not write to the trail."""
 
-    def recorded(self, rec: Record, timestamp: str) -> None: ...
+    def recorded(self, rec: Record | UnknownRecord, timestamp: str) -> None: ...
 
     def synced(self, seconds: float) -> None: ...
 
@@ -152,16 +152,15 @@ class AuditTrail:
             for f in (*self._files.values(), self._text):
                 f.notices = []
             for kind, message, details in pending:
-                level = "INFO" if kind in ("rotation", "expired") else "WARN"
-                self.record(EventRecorded(kind, message, details, level=level), notices=False)
+                self.record(event_from_notice(kind, message, details), notices=False)
 
-    def record(self, rec: Record, *, notices: bool = True) -> str:
-        """Write one record; returns its timestamp."""
+    def record(self, rec: Record | UnknownRecord, *, notices: bool = True) -> str:
+        """Write one record, stamped with the clock; returns its timestamp."""
         ts = format_timestamp(self._now())
         stream = rec.stream
         f = self._files[stream]
         try:
-            f.append(_DUMPS(rec.to_dict(ts), option=_NEWLINE))
+            f.append(encode(rec, ts))
             if self.durable and stream in _SYNC_AT_ONCE:
                 self._timed(f.sync)
         except AuditWriteFailed as exc:
@@ -174,6 +173,22 @@ class AuditTrail:
         if notices and self.durable and (f.notices or self._text.notices):
             self._record_notices()
         return ts
+
+    def has(self, stream: str, **fields: object) -> bool:
+        """True when a record among the newest of `stream` (crash recovery's window: the last
+        4 MiB of the file and of its newest rotated segment) has all these field values, e.g.
+        `has(TRADES, fill_id="f-1")` or `has(DECISIONS, model="m", cycle_timestamp=slot)`.
+        Records are decoded and compared by field, whatever the order of the keys in the line."""
+        if not fields:
+            raise ValueError("has() needs at least one field to look for")
+        for line in tail_lines(self.log_dir / stream, _needle(fields)):
+            try:
+                rec = decode(stream, line)
+            except RecordError:
+                continue  # a torn or damaged line holds nothing
+            if all(getattr(rec, name, _MISSING) == value for name, value in fields.items()):
+                return True
+        return False
 
     def _timed(self, sync: Callable[[], None]) -> None:
         if not self.listeners:
@@ -270,6 +285,21 @@ class AuditTrail:
         for f in (*self._files.values(), self._text):
             f.rotate("requested")
         self._record_notices()
+
+
+_MISSING = object()
+
+
+def _needle(fields: dict[str, object]) -> bytes:
+    """Bytes every matching line holds: the first value of a kind the lines write as it is
+    (a text, a number), else the date and time of a slot (common to both time forms)."""
+    for name, value in fields.items():
+        if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+            return b'"' + name.encode() + b'":' + orjson.dumps(value)
+    for value in fields.values():
+        if isinstance(value, datetime):
+            return format_slot(value)[:19].encode()
+    return b""
 
 
 def _is_trail_id(value: object) -> bool:

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import Callable, TextIO
 
-from audit.records import EventRecorded
+from audit.records import AuditKeyGenerated
 from audit.trail import AuditTrail
 from audit.writer import AuditKeyMismatch, PlantedLink, UnsafeDirectory
 from bot.audit_key import is_generated, load_key
@@ -150,10 +150,10 @@ def build_bot(settings: Settings, clock: Clock, *, live: bool, log_dir: Path | N
     read_listeners.extend(read_retry_listeners(trail, observers))
     if is_generated(origin):
         key_file = Path(origin.removeprefix("generated ")).resolve()
-        trail.record(EventRecorded(
-            "audit_key_generated", f"no BOT_AUDIT_KEY or BOT_AUDIT_KEY_FILE: an audit key was "
-            f"generated in {key_file}; keep it, and back it up apart from the logs: it verifies "
-            "this trail", {"key_file": str(key_file)}, level="WARN"))
+        trail.record(AuditKeyGenerated(
+            message=f"no BOT_AUDIT_KEY or BOT_AUDIT_KEY_FILE: an audit key was generated in "
+                    f"{key_file}; keep it, and back it up apart from the logs: it verifies this "
+                    "trail", key_file=str(key_file)))
     kill = KillSwitch(settings.kill_switch, data_dir / KILL_SWITCH_FILE if live else None)
     return Bot(clock, market, broker, trail, state, build_models(settings), build_limits(settings),
                kill, calendar=calendar, reconcile_policy=settings.reconcile, sleep=sleep,

@@ -273,7 +273,7 @@ def _live(settings, echo, stop=None):
     """Lock the data directory and build the live bot; records a refused lock in events.jsonl.
     With `stop` (`run`), a broker down at start-up is waited for until it answers or a stop is
     asked; a stop asked meanwhile also ends the read retries of the start-up check."""
-    from audit.records import EventRecorded
+    from audit.records import BotStarted
     from bot import tradebot_version
     from bot.bootstrap import LOCK_FILE, build_bot
     from bot.clock import SystemClock
@@ -304,11 +304,12 @@ def _live(settings, echo, stop=None):
                     else lambda: starting[0] and stop.is_set())
     if settings.log_level == "debug":
         _debug_logging(bot)
-    bot.trail.record(EventRecorded("bot_started", f"tradebot {tradebot_version()} started (pid {os.getpid()})", {
-        "pid": os.getpid(), "command": " ".join(sys.argv[1:]) or "run", "broker": settings.broker,
-        "schedule": settings.schedule, "market_hours": settings.effective_market_hours,
-        "models": settings.models, "settings_sha256": settings.fingerprint(),
-        "version": tradebot_version()}))
+    bot.trail.record(BotStarted(
+        message=f"tradebot {tradebot_version()} started (pid {os.getpid()})", pid=os.getpid(),
+        command=" ".join(sys.argv[1:]) or "run", broker=settings.broker,
+        schedule=settings.schedule, market_hours=settings.effective_market_hours,
+        models=settings.models, settings_sha256=settings.fingerprint(),
+        version=tradebot_version()))
     shown = settings.redacted(absolute_paths=True)
     bot.trail.log("INFO", "settings: " + ", ".join(
         f"BOT_{k.upper()}={v}" for k, v in shown.items()), echo=False)
@@ -399,7 +400,7 @@ def _stop(bot, lock, reason: str, *, halted: bool = False, ends_run: bool = Fals
     """Record the stop, sign and close the trail, release everything; a trail that can no
     longer be written does not keep the rest from being released. `ends_run`: the end of
     `run` (health then says "stopped"); a one-shot `cycle` leaves health to the schedule."""
-    from audit.records import EventRecorded
+    from audit.records import BotStopped
     from bot.cycle import record_inbox
     if halted:
         _halted(bot, reason)
@@ -415,8 +416,8 @@ def _stop(bot, lock, reason: str, *, halted: bool = False, ends_run: bool = Fals
             print(f"tradebot: {type(observer).__name__} failed at stop: {exc!r}", file=sys.stderr)
     try:
         record_inbox(bot)
-        bot.trail.record(EventRecorded("bot_stopped", f"tradebot stopped: {reason}",
-                                       {"pid": os.getpid(), "reason": reason}))
+        bot.trail.record(BotStopped(message=f"tradebot stopped: {reason}", pid=os.getpid(),
+                                    reason=reason))
         bot.trail.close()
     except OSError as exc:
         print(f"tradebot: could not record the stop in the trail: {exc}", file=sys.stderr)

@@ -9,23 +9,22 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Callable
 
-from audit.records import (DECISIONS, ERRORS, ORDERS, PERFORMANCE, TRADES, CycleCompleted, ErrorRecorded, EventRecorded,
-                           ModelDecided, OrderFailed, OrderSubmitted, TradeExecuted)
-from audit.tail import tail_contains
-from audit.timestamps import format_slot
-from audit.trail import AuditTrail
-from bot import calendar, inbox
+from audit.records import (DECISIONS, ERRORS, ORDERS, PERFORMANCE, TRADES, DataUnusable,
+                           KillSwitchEngaged, ModelFailed, OrderCanceled, OrderNotPlaced,
+                           OrderOpenAtDeadline, OrderSkipped, PriceUnusable, Problem,
+                           event_from_notice)
+from bot import calendar, inbox, recording
 from bot.clock import Clock
-from bot.domain import AccountSnapshot, Fill, OrderRequest, Side
+from bot.domain import AccountSnapshot
 from bot.observers import CycleObserver
 from bot.errors import DataError, Halt, OrderRejected, RetryLater, SkipAndRecord
 from bot.planning import Plan, RiskLimits, Sleeve, plan_orders
-from bot.ports import Broker, MarketCalendar, MarketData
+from bot.ports import Broker, MarketCalendar, MarketData, RunningTrail
 from bot.reconcile import reconcile
 from bot.state import DONE, INTENT, SENT, StateStore
 from models.base import Decision, History, Model, input_sha256
@@ -64,7 +63,7 @@ class Bot:
     clock: Clock
     market: MarketData
     broker: Broker
-    trail: AuditTrail
+    trail: RunningTrail
     state: StateStore
     models: tuple[ModelShare, ...]
     limits: RiskLimits
@@ -94,7 +93,7 @@ class CyclePlan:
     runs: tuple[ModelRun, ...]
     prices: dict[str, float]
     plan: Plan
-    problems: tuple[ErrorRecorded, ...]
+    problems: tuple[DataUnusable | ModelFailed | PriceUnusable, ...]
     kill_reason: str | None
 
 
@@ -110,33 +109,32 @@ class CycleOutcome:
     held_for_data: int = 0  # models that held because their data was not enough to decide
 
 
-def _held_for_data(cp: "CyclePlan") -> int:
+def _held_for_data(planned: CyclePlan) -> int:
     """Models that held for lack of data (a model that failed holds too, but as an error)."""
-    failed = {p.details.get("model") for p in cp.problems if p.kind == "model_error"}
-    return sum(1 for r in cp.runs if r.decision.hold and r.share.model.name not in failed)
+    failed = {p.model for p in planned.problems if isinstance(p, ModelFailed)}
+    return sum(1 for r in planned.runs if r.decision.hold and r.share.model.name not in failed)
 
 
 def plan_cycle(bot: Bot, slot: datetime, account: AccountSnapshot | None = None) -> CyclePlan:
     """Everything up to the order list, with no side effects."""
-    cts = format_slot(slot)
     if account is None:
         account = bot.broker.account()
     before = slot.astimezone(calendar.NY).date()
-    problems: list[ErrorRecorded] = []
+    problems: list[DataUnusable | ModelFailed | PriceUnusable] = []
     runs = []
-    for ms in bot.models:
-        model = ms.model
+    for share in bot.models:
+        model = share.model
         history = bot.market.history(model.symbols, before, model.bars)
         for sym, why in history.problems.items():
-            problems.append(ErrorRecorded("data_error", f"{sym}: {why}", cts,
-                                          {"symbol": sym, "model": model.name}))
+            problems.append(DataUnusable(error=f"{sym}: {why}", cycle_timestamp=slot, symbol=sym,
+                                         model=model.name))
         try:
             decision = model.decide(history)
         except Exception as exc:  # a broken model holds; the others go on
-            problems.append(ErrorRecorded("model_error", f"{model.name} failed: {exc!r}", cts,
-                                          {"model": model.name}))
+            problems.append(ModelFailed(error=f"{model.name} failed: {exc!r}", cycle_timestamp=slot,
+                                        model=model.name))
             decision = Decision({}, {}, f"model failed: {exc!r}", hold=True)
-        runs.append(ModelRun(ms, history, decision, input_sha256(history)))
+        runs.append(ModelRun(share, history, decision, input_sha256(history)))
 
     sleeves_held = bot.state.sleeves
     wanted: set[str] = set(account.positions)
@@ -154,14 +152,14 @@ def plan_cycle(bot: Bot, slot: datetime, account: AccountSnapshot | None = None)
                 wanting = ",".join(r.share.model.name for r in runs
                                    if sym in r.decision.target_weights
                                    or sym in sleeves_held.get(r.share.model.name, ()))
-                problems.append(ErrorRecorded("data_error", why, cts,
-                                              {"symbol": sym, "model": wanting}))
+                problems.append(DataUnusable(error=why, cycle_timestamp=slot, symbol=sym,
+                                             model=wanting))
             else:
-                problems.append(ErrorRecorded("price_error", why, cts, {"symbol": sym}))
+                problems.append(PriceUnusable(error=why, cycle_timestamp=slot, symbol=sym))
             continue
         if not (p > 0 and math.isfinite(p)):
-            problems.append(ErrorRecorded("price_error", f"bad price for {sym}: {p!r}", cts,
-                                          {"symbol": sym, "price": None}))
+            problems.append(PriceUnusable(error=f"bad price for {sym}: {p!r}", cycle_timestamp=slot,
+                                          symbol=sym, price=None))
             continue
         prices[sym] = p
 
@@ -184,39 +182,38 @@ def _with_kill_switch(limits: RiskLimits) -> RiskLimits:
 def run_cycle(bot: Bot, slot: datetime, *, send_orders: bool = True) -> CycleOutcome:
     """Run one cycle for `slot` and record everything. `send_orders=False` records the plan only."""
     trail, state, broker = bot.trail, bot.state, bot.broker
-    cts = format_slot(slot)
     record_inbox(bot)
     rerun = state.started_slot == slot  # this slot's cycle began before and was cut short
     state.start_slot(slot)
     settled = bool(state.open_orders or state.writing)
-    settling = _settle_open_orders(bot, cts)
+    settling = _settle_open_orders(bot, slot)
     fills = settling.fills
     account = broker.account()
-    settled |= reconcile(bot, account, cts, bot.reconcile_policy)
-    cp = plan_cycle(bot, slot, account)
-    errors = settling.rejected + (0 if rerun else _record_problems(bot, cp))
+    settled |= reconcile(bot, account, slot, bot.reconcile_policy)
+    planned = plan_cycle(bot, slot, account)
+    errors = settling.rejected + (0 if rerun else _record_problems(bot, planned))
     if not rerun:
-        _record_warnings(bot, cp, cts)
-    if cp.kill_reason:
-        trail.record(EventRecorded("kill_switch_engaged", f"no new orders: {cp.kill_reason}",
-                                   {"cycle_timestamp": cts, "blocked_orders": sum(
-                                       1 for c in cp.plan.checks if c.check == "kill_switch")},
-                                   level="WARN"))
-    _record_decisions(bot, cp, cts, send_orders, rerun)
+        _record_warnings(bot, planned, slot)
+    if planned.kill_reason:
+        trail.record(KillSwitchEngaged(
+            message=f"no new orders: {planned.kill_reason}", cycle_timestamp=slot,
+            blocked_orders=sum(1 for c in planned.plan.checks if c.check == "kill_switch")))
+    _record_decisions(bot, planned, slot, send_orders, rerun)
     sent = 0
     if send_orders:
-        sent, new_fills, failed = _submit_all(bot, cp, cts)
+        sent, new_fills, failed = _submit_all(bot, planned, slot)
         fills += new_fills
         errors += failed
     # nothing sent and nothing settled: the account is as the cycle found it
-    after = broker.account() if (sent or fills or cp.plan.orders or settled) else cp.account
-    positions = {s: round(q, 9) for s, q in sorted(after.positions.items())}
-    trail.record(CycleCompleted(after.nav, after.cash, positions, after.buying_power, cts,
-                                sent, fills, errors, _marks(bot, after, cp.prices)))
+    after = (broker.account() if (sent or fills or planned.plan.orders or settled)
+             else planned.account)
+    snapshot = recording.cycle_completed(after, slot, orders=sent, fills=fills, errors=errors,
+                                         marks=_marks(bot, after, planned.prices))
+    trail.record(snapshot)
     state.complete_slot(slot)
     trail.checkpoint()
-    return CycleOutcome(slot, after.nav, after.cash, positions, sent, fills, errors,
-                        _held_for_data(cp))
+    return CycleOutcome(slot, after.nav, after.cash, dict(snapshot.positions), sent, fills, errors,
+                        _held_for_data(planned))
 
 
 def _marks(bot: Bot, account: AccountSnapshot, planned: dict[str, float]) -> dict[str, float]:
@@ -237,27 +234,27 @@ def _marks(bot: Bot, account: AccountSnapshot, planned: dict[str, float]) -> dic
 def record_account(bot: Bot, account: AccountSnapshot, source: str) -> None:
     """Record the account as the broker reports it at start-up (`account_checked`): replay starts
     from it, and a later one shows what changed while the bot was stopped."""
-    positions = {s: round(q, 9) for s, q in sorted(account.positions.items())}
-    bot.trail.record(EventRecorded(
-        "account_checked", f"{source} answered: nav {account.nav:,.2f}, cash {account.cash:,.2f}, "
-        f"{len(positions)} positions", {
-            "nav": account.nav, "cash": account.cash, "buying_power": account.buying_power,
-            "positions": positions,
-            "prices": {s: p for s, p in sorted(account.prices.items()) if s in positions}}))
+    bot.trail.record(recording.account_checked(account, source))
 
 
 def record_inbox(bot: Bot) -> None:
     """Record the notes other processes left for us (a refused second `run`)."""
     for kind, message, details in inbox.drain(bot.inbox):
-        bot.trail.record(EventRecorded(kind, message, details, level="WARN"))
+        bot.trail.record(event_from_notice(kind, message, details))
 
 
-def _record_problems(bot: Bot, cp: CyclePlan) -> int:
+def _problem_key(problem: DataUnusable | ModelFailed | PriceUnusable) -> tuple[str, str]:
+    """What a lasting problem is about: its kind and its symbol (a model's failure: the model)."""
+    about = problem.model if isinstance(problem, ModelFailed) else problem.symbol
+    return problem.event_type, about
+
+
+def _record_problems(bot: Bot, planned: CyclePlan) -> int:
     """Record data, price and model problems. A lasting one (a missing CSV file, a gap) is
     recorded when it appears, not every cycle; once it clears, a new appearance is recorded."""
     current, n = set(), 0
-    for problem in cp.problems:
-        key = (problem.kind, str(problem.details.get("symbol") or problem.details.get("model")))
+    for problem in planned.problems:
+        key = _problem_key(problem)
         current.add(key)
         if key not in bot.reported_problems:
             bot.trail.record(problem)
@@ -266,93 +263,75 @@ def _record_problems(bot: Bot, cp: CyclePlan) -> int:
     return n
 
 
-def _record_warnings(bot: Bot, cp: CyclePlan, cts: str) -> None:
+def _record_warnings(bot: Bot, planned: CyclePlan, slot: datetime) -> None:
     """Record what the models' decisions warn of (risk-off held without its defensive symbol...)
     in every cycle it holds: a WARN record in events.jsonl named by the warning's kind."""
-    for run in cp.runs:
+    for run in planned.runs:
         name = run.share.model.name
         for w in run.decision.warnings:
-            bot.trail.record(EventRecorded(w.kind, f"{name}: {w.message}",
-                                           {"cycle_timestamp": cts, "model": name, **w.details},
-                                           level="WARN"))
+            bot.trail.record(event_from_notice(w.kind, f"{name}: {w.message}",
+                                               {"cycle_timestamp": slot, "model": name, **w.details}))
 
 
-def _record_decisions(bot: Bot, cp: CyclePlan, cts: str, send_orders: bool, rerun: bool) -> None:
+def _record_decisions(bot: Bot, planned: CyclePlan, slot: datetime, send_orders: bool,
+                      rerun: bool) -> None:
     """One `model_decision` per model per slot: a resumed slot keeps the ones already written."""
     skip_note = None if send_orders else {
         "check": "missed_slot_policy", "symbol": None,
         "detail": "BOT_MISSED_SLOT=record: plan recorded, no order sent"}
-    for run in cp.runs:
+    for run in planned.runs:
         name = run.share.model.name
-        if rerun and tail_contains(bot.trail.log_dir / DECISIONS,
-                                   f'"model":"{name}","cycle_timestamp":"{cts}"'.encode()):
+        if rerun and bot.trail.has(DECISIONS, model=name, cycle_timestamp=slot):
             continue
         checks = [{"check": c.check, "symbol": c.symbol, "detail": c.detail}
-                  for c in cp.plan.checks if c.model == name]
-        if skip_note and any(o.model == name for o in cp.plan.orders):
+                  for c in planned.plan.checks if c.model == name]
+        if skip_note and any(o.model == name for o in planned.plan.orders):
             checks.append(skip_note)
-        d = run.decision
-        bot.trail.record(ModelDecided(
-            name, cts, run.share.share, run.history.as_of.isoformat() if run.history.as_of else None,
-            tuple(run.share.model.symbols), run.input_sha256, d.scores, d.target_weights,
-            cp.plan.final_weights.get(name, {}), tuple(checks), d.reason, d.hold))
+        bot.trail.record(recording.model_decided(
+            name, slot, capital_share=run.share.share, symbols=tuple(run.share.model.symbols),
+            history=run.history, input_sha256=run.input_sha256, decision=run.decision,
+            final_weights=planned.plan.final_weights.get(name, {}), risk_checks=tuple(checks)))
 
 
-def _submit_all(bot: Bot, cp: CyclePlan, cts: str) -> tuple[int, int, int]:
+def _submit_all(bot: Bot, planned: CyclePlan, slot: datetime) -> tuple[int, int, int]:
     """Send the plan's orders (sells first), one failure never stopping the others; follow
     their fills. Returns (orders sent, fill lines written, errors recorded)."""
     trail, state = bot.trail, bot.state
     sent = fills = errors = 0
     sent_ids: list[tuple[str, str]] = []
-    for order in cp.plan.orders:
+    for order in planned.plan.orders:
         cid = order.client_order_id
         if cid in state.order_stage:
-            trail.record(EventRecorded("order_skipped", f"{cid} was already sent for this slot",
-                                       {"order_id": cid, "cycle_timestamp": cts}, level="WARN"))
+            trail.record(OrderSkipped(message=f"{cid} was already sent for this slot",
+                                      order_id=cid, cycle_timestamp=slot))
             continue
-        data = _order_data(order, cts)
-        state.set_order_stage(cid, INTENT, data)
+        state.set_order_stage(cid, INTENT, recording.intent_data(order, slot))
         try:
             ack = bot.broker.submit_order(order)
         except OrderRejected as exc:
-            trail.record(_order_failed(order, exc.reason, data, cts))
+            trail.record(recording.order_failed(order, exc.reason, slot))
             state.set_order_stage(cid, DONE)
             errors += 1
             continue
         except SkipAndRecord as exc:  # verified not placed: nothing at the broker
-            trail.record(_order_failed(order, str(exc), data, cts))
+            trail.record(recording.order_failed(order, str(exc), slot))
             state.forget_order(cid)
             errors += 1
             continue
         except Halt:
             raise
         except Exception as exc:  # outcome unknown: stays INTENT, settled next cycle
-            trail.record(_order_failed(order, f"{type(exc).__name__}: {exc}", data, cts))
+            trail.record(recording.order_failed(order, f"{type(exc).__name__}: {exc}", slot))
             errors += 1
             continue
-        trail.record(OrderSubmitted(cid, order.symbol, order.side.value, order.quantity,
-                                    order.reference_price, order.order_type.value, ack.status,
-                                    cp.account.nav, order.model, ack.broker_order_id, cts,
-                                    order.limit_price))
+        trail.record(recording.order_submitted(order, ack, planned.account.nav, slot))
         state.set_order_stage(cid, SENT)
         sent += 1
         sent_ids.append((cid, order.model))
-        followed = _record_fills(bot, cid, order.model, cts)
+        followed = _record_fills(bot, cid, order.model, slot)
         fills, errors = fills + followed.fills, errors + followed.rejected
-    followed = _await_fills(bot, sent_ids, cts)
+    followed = _await_fills(bot, sent_ids, slot)
     return sent, fills + followed.fills, errors + followed.rejected
-
-
-def _order_data(order: OrderRequest, cts: str) -> dict:
-    return {"order_id": order.client_order_id, "symbol": order.symbol, "side": order.side.value,
-            "quantity": order.quantity, "order_type": order.order_type.value,
-            "limit_price": order.limit_price, "reference_price": order.reference_price,
-            "model": order.model, "cycle_timestamp": cts}
-
-
-def _order_failed(order: OrderRequest, error: str, data: dict, cts: str) -> OrderFailed:
-    return OrderFailed(order.symbol, order.side.value, order.quantity, error, data, order.model,
-                       order.client_order_id, cts)
 
 
 @dataclass(slots=True)
@@ -362,13 +341,13 @@ class Followed:
     fills: int = 0
     rejected: int = 0
 
-    def __iadd__(self, other: "Followed") -> "Followed":
+    def __iadd__(self, other: Followed) -> Followed:
         self.fills += other.fills
         self.rejected += other.rejected
         return self
 
 
-def _record_fills(bot: Bot, cid: str, model: str, cts: str) -> Followed:
+def _record_fills(bot: Bot, cid: str, model: str, slot: datetime) -> Followed:
     """Write a trade line for every fill of `cid` not yet in the trail (write-ahead through the
     state store); mark the order DONE once it is final. An order the broker accepted and then
     rejected is an `order_error` with the broker's words, like a rejection at submission."""
@@ -377,42 +356,35 @@ def _record_fills(bot: Bot, cid: str, model: str, cts: str) -> Followed:
     for f in bot.broker.fills(cid, state.filled_qty.get(cid, 0.0), state.filled_value.get(cid, 0.0)):
         if f.fill_id in state.fill_stage:
             continue
-        rec = _trade(f, model, cts)
-        state.fill_writing(f.fill_id, cid, f.quantity, _fields(rec))
-        trail.record(rec)
-        state.fill_written(f.fill_id, cid, model, f.symbol,
-                           f.quantity if f.side is Side.BUY else -f.quantity)
+        trade = recording.trade_executed(f, model, slot)
+        state.fill_writing(f.fill_id, cid, f.quantity, recording.trade_data(trade))
+        trail.record(trade)
+        state.fill_written(f.fill_id, cid, model, f.symbol, recording.signed_quantity(trade))
         n += 1
     ack = bot.broker.order_status(cid)
     rejected = 0
     if ack is not None and ack.status == "rejected":
-        rejected = _record_late_rejection(bot, cid, ack.reason, cts)
+        rejected = _record_late_rejection(bot, cid, ack.reason, slot)
     if ack is not None and ack.status in FINAL_STATUSES:
         state.set_order_stage(cid, DONE)
     return Followed(n, rejected)
 
 
-def _record_late_rejection(bot: Bot, cid: str, reason: str | None, cts: str) -> int:
+def _record_late_rejection(bot: Bot, cid: str, reason: str | None, slot: datetime) -> int:
     """Record, once, that the broker rejected `cid` after accepting it; 1 if recorded now."""
-    if tail_contains(bot.trail.log_dir / ERRORS, f'"order_id":"{cid}"'.encode()):
+    if bot.trail.has(ERRORS, order_id=cid):
         return 0  # recorded before a crash cut the cycle short
     data = bot.state.order_data.get(cid, {})
     error = f"rejected by the broker after it accepted the order: {reason or 'no reason given'}"
-    bot.trail.record(OrderFailed(data.get("symbol", ""), data.get("side", ""),
-                                 data.get("quantity", 0.0), error, data,
-                                 data.get("model", "unknown"), cid,
-                                 data.get("cycle_timestamp", cts)))
+    bot.trail.record(_order_failed_from_store(cid, error, data, slot))
     return 1
 
 
-def _fields(rec: TradeExecuted) -> dict:
-    return {f.name: getattr(rec, f.name) for f in fields(rec)}
-
-
-def _trade(f: Fill, model: str, cts: str) -> TradeExecuted:
-    return TradeExecuted(f.client_order_id, f.symbol, f.side.value, f.quantity, f.price,
-                         round(f.quantity * f.price, 2), round(f.position_after, 9), f.nav_after,
-                         model, f.fill_id, cts, f.realized_pnl, f.commission)
+def _order_failed_from_store(cid: str, error: str, data: dict, slot: datetime) -> Problem:
+    intent = recording.intent_order(cid, data, slot)
+    if intent is None:
+        return recording.unknown_order_failed(cid, error, recording.stored_slot(data, slot), data)
+    return recording.order_failed(intent.order, error, intent.slot, data)
 
 
 def _finish_interrupted_fills(bot: Bot) -> int:
@@ -420,12 +392,12 @@ def _finish_interrupted_fills(bot: Bot) -> int:
     state, trail = bot.state, bot.trail
     n = 0
     for fill_id, data in sorted(state.writing.items()):
-        rec = TradeExecuted(**data)
-        if not tail_contains(trail.log_dir / TRADES, f'"fill_id":"{fill_id}"'.encode()):
-            trail.record(rec)
+        trade = recording.stored_trade(data)
+        if not trail.has(TRADES, fill_id=fill_id):
+            trail.record(trade)
             n += 1
-        state.fill_written(fill_id, rec.order_id, rec.model, rec.symbol,
-                           rec.quantity if rec.side == "buy" else -rec.quantity)
+        state.fill_written(fill_id, trade.order_id, trade.model, trade.symbol,
+                           recording.signed_quantity(trade))
     return n
 
 
@@ -438,13 +410,12 @@ def recover(bot: Bot) -> None:
     state = bot.state
     started = state.started_slot
     if started is not None and (state.last_slot is None or state.last_slot < started):
-        if tail_contains(bot.trail.log_dir / PERFORMANCE,
-                         f'"cycle_timestamp":"{format_slot(started)}"'.encode()):
+        if bot.trail.has(PERFORMANCE, cycle_timestamp=started):
             state.complete_slot(started)
     bot.trail.checkpoint()
 
 
-def _settle_open_orders(bot: Bot, cts: str | None) -> Followed:
+def _settle_open_orders(bot: Bot, slot: datetime | None) -> Followed:
     """Finish what an earlier cycle or a crash left open: fill lines written halfway, orders sent
     but not recorded, fills that came after a cycle's deadline. An order still working now is
     cancelled, so the new plan starts from what is really held. Returns the fills written and
@@ -453,41 +424,39 @@ def _settle_open_orders(bot: Bot, cts: str | None) -> Followed:
     done = Followed(_finish_interrupted_fills(bot))
     for cid in sorted(state.open_orders):
         data = state.order_data.get(cid, {})
-        model = data.get("model", "unknown")
-        order_cts = data.get("cycle_timestamp", cts or "")
+        order_slot = recording.stored_slot(data, slot or bot.clock.now())
+        intent = recording.intent_order(cid, data, order_slot)
+        model = intent.order.model if intent is not None else "unknown"
         ack = broker.order_status(cid)
         if state.order_stage[cid] == INTENT:
             if ack is None:
-                trail.record(EventRecorded("order_not_placed", f"{cid} never reached the broker; "
-                                           "the plan is made again", {"order_id": cid,
-                                                                      "cycle_timestamp": order_cts}))
+                trail.record(OrderNotPlaced(message=f"{cid} never reached the broker; the plan "
+                                            "is made again", order_id=cid,
+                                            cycle_timestamp=order_slot))
                 state.forget_order(cid)
                 continue
             if ack.status == "rejected":  # refused before we could record it: record it now
-                if not tail_contains(trail.log_dir / ERRORS, f'"order_id":"{cid}"'.encode()):
-                    trail.record(OrderFailed(
-                        data["symbol"], data["side"], data["quantity"],
-                        ack.reason or "rejected by the broker", data, model, cid, order_cts))
+                if not trail.has(ERRORS, order_id=cid):
+                    trail.record(_order_failed_from_store(
+                        cid, ack.reason or "rejected by the broker", data, order_slot))
                     done.rejected += 1
                 state.set_order_stage(cid, DONE)
                 continue
-            if not tail_contains(trail.log_dir / ORDERS, f'"order_id":"{cid}"'.encode()):
-                trail.record(OrderSubmitted(
-                    cid, data["symbol"], data["side"], data["quantity"], data["reference_price"],
-                    data["order_type"], ack.status, broker.account().nav, model,
-                    ack.broker_order_id, order_cts, data.get("limit_price")))
+            if intent is not None and not trail.has(ORDERS, order_id=cid):
+                trail.record(recording.order_submitted(intent.order, ack, broker.account().nav,
+                                                       intent.slot))
             state.set_order_stage(cid, SENT)
-        done += _record_fills(bot, cid, model, order_cts)
+        done += _record_fills(bot, cid, model, order_slot)
         if cid in state.open_orders:  # still working since its own cycle: cancel the rest
             broker.cancel_order(cid)
-            trail.record(EventRecorded("order_canceled", f"{cid} was still open at the next cycle: "
-                                       "the rest of it is cancelled before planning again",
-                                       {"order_id": cid, "cycle_timestamp": order_cts}, level="WARN"))
-            done += _record_fills(bot, cid, model, order_cts)
+            trail.record(OrderCanceled(message=f"{cid} was still open at the next cycle: the rest "
+                                       "of it is cancelled before planning again", order_id=cid,
+                                       cycle_timestamp=order_slot))
+            done += _record_fills(bot, cid, model, order_slot)
     return done
 
 
-def _await_fills(bot: Bot, sent: list[tuple[str, str]], cts: str) -> Followed:
+def _await_fills(bot: Bot, sent: list[tuple[str, str]], slot: datetime) -> Followed:
     """Follow this cycle's orders until each is final or the fill deadline passes; an order still
     open then is recorded, and settled at the next cycle."""
     state = bot.state
@@ -496,16 +465,15 @@ def _await_fills(bot: Bot, sent: list[tuple[str, str]], cts: str) -> Followed:
     waiting = [(cid, model) for cid, model in sent if cid in state.open_orders]
     while waiting:
         for cid, model in waiting:
-            n += _record_fills(bot, cid, model, cts)
+            n += _record_fills(bot, cid, model, slot)
         waiting = [(cid, model) for cid, model in waiting if cid in state.open_orders]
         if not waiting or bot.clock.now().timestamp() >= deadline:
             break
         bot.sleep(bot.poll_interval)
     for cid, _model in waiting:
         ack = bot.broker.order_status(cid)
-        bot.trail.record(EventRecorded(
-            "order_open_at_deadline", f"{cid} is still {ack.status if ack else 'unknown'} after "
-            f"{bot.fill_timeout:g}s: its fills are recorded at the next cycle",
-            {"order_id": cid, "status": ack.status if ack else None, "cycle_timestamp": cts},
-            level="WARN"))
+        bot.trail.record(OrderOpenAtDeadline(
+            message=f"{cid} is still {ack.status if ack else 'unknown'} after "
+                    f"{bot.fill_timeout:g}s: its fills are recorded at the next cycle",
+            order_id=cid, status=ack.status if ack else None, cycle_timestamp=slot))
     return n

@@ -4,7 +4,36 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Mapping, Protocol, Sequence
 
+from audit.records import Record
 from bot.domain import AccountSnapshot, Fill, History, OrderAck, OrderRequest
+
+
+class Trail(Protocol):
+    """The audit trail as the cycle sees it: records go in, and it answers whether it already
+    holds one (crash recovery asks instead of writing a record twice)."""
+
+    def record(self, rec: Record) -> str:
+        """Write one record (stamped with the trail's clock); returns its `timestamp`."""
+        ...
+
+    def checkpoint(self) -> None:
+        """Make everything recorded so far durable (a live trail syncs and signs)."""
+        ...
+
+    def has(self, stream: str, **fields: object) -> bool:
+        """True when a recent record of `stream` has all these field values (e.g.
+        `has("trades.jsonl", fill_id="f-1")`, `has("decisions.jsonl", model="m",
+        cycle_timestamp=slot)`); the newest records are looked at, crash recovery's window."""
+        ...
+
+
+class RunningTrail(Trail, Protocol):
+    """What the process around the cycle needs of the trail besides: production.log lines and
+    closing it."""
+
+    def log(self, level: str, message: str, *, echo: bool = True) -> None: ...
+
+    def close(self) -> None: ...
 
 
 class MarketData(Protocol):

@@ -10,7 +10,9 @@ goes on; `halt` stops trading.
 """
 from __future__ import annotations
 
-from audit.records import EventRecorded
+from datetime import datetime
+
+from audit.records import Reconciliation
 from bot.domain import AccountSnapshot
 from bot.errors import Halt
 
@@ -22,7 +24,7 @@ class ReconciliationHalt(Halt):
     """BOT_RECONCILE=halt and the broker disagrees with the trail."""
 
 
-def reconcile(bot, account: AccountSnapshot, cts: str | None, policy: str,
+def reconcile(bot, account: AccountSnapshot, slot: datetime | None, policy: str,
               check_orders: bool = True) -> bool:
     """Record and handle differences; True when there were any."""
     expected: dict[str, float] = {}
@@ -41,12 +43,10 @@ def reconcile(bot, account: AccountSnapshot, cts: str | None, policy: str,
         parts.append(f"open orders the trail does not know: {', '.join(unknown)}")
     action = ("adopted: our books now match the broker" if policy == "adopt"
               else "BOT_RECONCILE=halt: trading stops")
-    details = {"positions": {s: {"trail": e, "broker": a} for s, (e, a) in sorted(diffs.items())},
-               "unknown_open_orders": unknown, "policy": policy}
-    if cts is not None:
-        details["cycle_timestamp"] = cts
-    bot.trail.record(EventRecorded("reconciliation", "broker and trail differ: " + "; ".join(parts)
-                                   + f"; {action}", details, level="WARN"))
+    bot.trail.record(Reconciliation(
+        message="broker and trail differ: " + "; ".join(parts) + f"; {action}",
+        positions={s: {"trail": e, "broker": a} for s, (e, a) in sorted(diffs.items())},
+        unknown_open_orders=tuple(unknown), policy=policy, cycle_timestamp=slot))
     if policy == "halt":
         raise ReconciliationHalt("the broker's positions or open orders differ from the trail "
                                  "(see events.jsonl): check them, then restart with "

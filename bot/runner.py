@@ -15,7 +15,8 @@ from typing import Callable
 
 import schedule
 
-from audit.records import ErrorRecorded, EventRecorded
+from audit.records import (BrokerUnavailable, ClockStepped, CycleFailed, CycleSkipped,
+                           ManualCycle, SlotMissed, SlotResumed)
 from audit.timestamps import format_slot, format_timestamp
 from audit.writer import AuditWriteFailed
 from bot.cycle import Bot, CycleOutcome, record_account, recover, run_cycle
@@ -37,8 +38,7 @@ def guarded_cycle(bot: Bot, slot: datetime, *, send_orders: bool = True) -> Cycl
         raise
     except Exception as exc:
         bot.trail.log("ERROR", "cycle failed:\n" + traceback.format_exc().rstrip())
-        bot.trail.record(ErrorRecorded("cycle_error", f"{type(exc).__name__}: {exc}",
-                                       format_slot(slot)))
+        bot.trail.record(CycleFailed(error=f"{type(exc).__name__}: {exc}", cycle_timestamp=slot))
         bot.trail.checkpoint()
         _tell(bot, slot, started, clock, f"{type(exc).__name__}: {exc}")
         return None
@@ -102,9 +102,9 @@ def _record_unavailable(bot: Bot, why: str, attempt: int, delay: float | None,
                         then: str = "nothing traded, stopping") -> None:
     if delay is not None:
         then = f"trying again in {delay:g}s"
-    bot.trail.record(ErrorRecorded(
-        "broker_unavailable", f"the broker cannot be reached at start-up ({why}); {then}", None,
-        {"attempt": attempt, "retry_in_seconds": delay}))
+    bot.trail.record(BrokerUnavailable(
+        error=f"the broker cannot be reached at start-up ({why}); {then}", attempt=attempt,
+        retry_in_seconds=delay))
     bot.trail.checkpoint()
 
 
@@ -123,18 +123,17 @@ def manual_slot(bot: Bot, planner: SlotPlanner,
     now = bot.clock.now()
     if planner.nyse_hours and not planner.cal.is_open(now):
         nxt = planner.next_after(now)
-        bot.trail.record(EventRecorded(
-            "cycle_skipped", f"market closed (NYSE regular hours): nothing sent; next slot "
-            f"{format_slot(nxt)}", {"reason": "market_closed", "next_slot": format_slot(nxt),
-                                     "policy": "skip"}))
+        bot.trail.record(CycleSkipped(
+            message=f"market closed (NYSE regular hours): nothing sent; next slot {format_slot(nxt)}",
+            reason="market_closed", next_slot=nxt, policy="skip"))
         return None
     slot = planner.latest_due(now)
     last = bot.state.last_slot
     if slot is None or (last is not None and last >= slot):
         slot = _after_last_begun(bot, now, sleep)
-        bot.trail.record(EventRecorded(
-            "manual_cycle", f"the latest scheduled slot already ran: manual cycle at {format_slot(slot)}",
-            {"cycle_timestamp": format_slot(slot)}))
+        bot.trail.record(ManualCycle(
+            message=f"the latest scheduled slot already ran: manual cycle at {format_slot(slot)}",
+            cycle_timestamp=slot))
     return slot
 
 
@@ -238,12 +237,11 @@ class Runner:
         if abs(offset) <= self.step_seconds:
             return
         expected = wall - timedelta(seconds=offset)
-        self.bot.trail.record(EventRecorded(
-            "clock_step", f"the system clock stepped {'forward' if offset > 0 else 'back'} by "
-            f"{abs(offset):.0f} s (from about {format_timestamp(expected)} to "
-            f"{format_timestamp(wall)}): scheduling from the real time again",
-            {"offset_seconds": round(offset, 3), "expected": format_timestamp(expected),
-             "clock": format_timestamp(wall)}, level="WARN"))
+        self.bot.trail.record(ClockStepped(
+            message=f"the system clock stepped {'forward' if offset > 0 else 'back'} by "
+                    f"{abs(offset):.0f} s (from about {format_timestamp(expected)} to "
+                    f"{format_timestamp(wall)}): scheduling from the real time again",
+            offset_seconds=round(offset, 3), expected=expected, clock=wall))
         if self.next_slot is not None and self.next_slot > wall:  # stepped back
             latest = self.planner.latest_due(wall)
             if latest is not None and not self.bot.state.completed(latest):
@@ -268,9 +266,9 @@ class Runner:
             self._run(latest, send_orders=True)
             return
         if bot.state.started_slot == latest:  # a cycle cut short (a crash): finish it now
-            bot.trail.record(EventRecorded(
-                "slot_resumed", f"the cycle for {format_slot(latest)} was interrupted: resuming it",
-                {"cycle_timestamp": format_slot(latest)}, level="WARN"))
+            bot.trail.record(SlotResumed(
+                message=f"the cycle for {format_slot(latest)} was interrupted: resuming it",
+                cycle_timestamp=latest))
             self._run(latest, send_orders=True)
             return
         if last > latest:  # the clock is behind the trail: run real time's slot, as due
@@ -281,13 +279,12 @@ class Runner:
             return
         missed = self.planner.count_between(last, latest, cap=10_000)
         policy = self.missed_slot
-        bot.trail.record(EventRecorded(
-            "slot_missed", f"{missed} slot(s) missed while stopped (last completed "
-            f"{format_slot(last)}, latest due {format_slot(latest)}); BOT_MISSED_SLOT={policy}: "
-            + {"run": "running the latest one now", "skip": "skipping it",
-               "record": "recording its plan without sending orders"}[policy],
-            {"missed": missed, "last_completed": format_slot(last),
-             "latest_due": format_slot(latest), "policy": policy}, level="WARN"))
+        bot.trail.record(SlotMissed(
+            message=f"{missed} slot(s) missed while stopped (last completed {format_slot(last)}, "
+                    f"latest due {format_slot(latest)}); BOT_MISSED_SLOT={policy}: "
+                    + {"run": "running the latest one now", "skip": "skipping it",
+                       "record": "recording its plan without sending orders"}[policy],
+            missed=missed, last_completed=last, latest_due=latest, policy=policy))
         if policy == "skip":
             self._schedule_after(latest)
             return
@@ -302,10 +299,9 @@ class Runner:
         slot = self.planner.latest_due(now) or self.next_slot
         if slot > self.next_slot:  # a long cycle overran a slot: say so, run the latest
             skipped = self.planner.count_between(self.next_slot, slot, cap=10_000)
-            self.bot.trail.record(EventRecorded(
-                "slot_missed", f"{skipped} slot(s) passed during the previous cycle; running "
-                f"{format_slot(slot)}", {"missed": skipped, "latest_due": format_slot(slot),
-                                         "policy": "run"}, level="WARN"))
+            self.bot.trail.record(SlotMissed(
+                message=f"{skipped} slot(s) passed during the previous cycle; running "
+                        f"{format_slot(slot)}", missed=skipped, latest_due=slot, policy="run"))
         self._run(slot, send_orders=True)
 
     def _run(self, slot: datetime, *, send_orders: bool) -> None:
@@ -324,11 +320,10 @@ class Runner:
                 break
             nxt = self.planner.next_after(nxt)
         if nxt != raw:
-            self.bot.trail.record(EventRecorded(
-                "cycle_skipped", f"market closed (NYSE regular hours): slots from {format_slot(raw)} "
-                f"are skipped; next cycle at {format_slot(nxt)}",
-                {"reason": "market_closed", "from_slot": format_slot(raw),
-                 "next_slot": format_slot(nxt), "policy": "skip"}))
+            self.bot.trail.record(CycleSkipped(
+                message=f"market closed (NYSE regular hours): slots from {format_slot(raw)} are "
+                        f"skipped; next cycle at {format_slot(nxt)}",
+                reason="market_closed", from_slot=raw, next_slot=nxt, policy="skip"))
         self.next_slot = nxt
         if self.cycles == 0:  # nothing run yet in this process: health says "starting"
             self._tell_waiting(nxt)

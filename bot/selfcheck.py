@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Protocol
 
 from audit.anchor import Anchor
-from audit.records import EventRecorded
+from audit.records import TrailVerifyFailed
 from bot.observers import CycleReport
 
 MAX_PROBLEMS_SHOWN = 5
@@ -112,10 +112,10 @@ class SelfVerify:
             self._failure_recorded = False
         elif not self._failure_recorded:
             self._failure_recorded = True
-            self.trail.record(EventRecorded(
-                "trail_verify_failed", f"the live trail does not verify: {verdict.describe()}; run "
-                "`tradebot audit verify` to see every problem", {
-                    "problems": len(problems), "summary": summary}, level="WARN"))
+            self.trail.record(TrailVerifyFailed(
+                message=f"the live trail does not verify: {verdict.describe()}; run "
+                        "`tradebot audit verify` to see every problem",
+                problems=len(problems), summary=summary))
         return verdict
 
     # --- CycleObserver ---------------------------------------------------------------------

@@ -15,7 +15,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import TextIO
 
-from audit.records import EventRecorded, STREAMS
+from audit.records import STREAMS, SimulationFinished, SimulationStarted
 from bot import calendar, tradebot_version
 from bot.bootstrap import build_bot
 from bot.clock import SimulatedClock
@@ -119,13 +119,10 @@ def simulate(settings: Settings, start: date, end: date, log_dir: Path,
     ensure_empty(log_dir)
     clock = SimulatedClock(days[0])
     bot = build_bot(settings, clock, live=False, log_dir=log_dir, csv_dir=csv_dir)
-    bot.trail.record(EventRecorded("simulation_started", f"simulating {start} to {end} "
-                                   f"({len(days)} trading days)", {
-                                       "start": start.isoformat(), "end": end.isoformat(),
-                                       "days": len(days), "seed": settings.seed,
-                                       "csv_dir": str(csv_dir or settings.csv_dir or ""),
-                                       "settings_sha256": settings.fingerprint(),
-                                       "version": tradebot_version()}))
+    bot.trail.record(SimulationStarted(
+        message=f"simulating {start} to {end} ({len(days)} trading days)", start=start, end=end,
+        days=len(days), seed=settings.seed, csv_dir=str(csv_dir or settings.csv_dir or ""),
+        settings_sha256=settings.fingerprint(), version=tradebot_version()))
     opening = bot.broker.account()
     record_account(bot, opening, "simulated broker")
     _warm_up(bot, days[-1])
@@ -155,8 +152,8 @@ def simulate(settings: Settings, start: date, end: date, log_dir: Path,
                 bench_missing = bench_missing or exc.reason
             bar.update(i + 1)
         loop_seconds = timer.perf_counter() - started
-        bot.trail.record(EventRecorded("simulation_finished", f"simulated {len(days)} days", {
-            "days": len(days), "orders": orders, "trades": trades}))
+        bot.trail.record(SimulationFinished(message=f"simulated {len(days)} days", days=len(days),
+                                            orders=orders, trades=trades))
     finally:
         bar.close()
         bot.trail.close()

@@ -36,13 +36,14 @@ def records_follow_the_declared_format(request, monkeypatch):
     import orjson
 
     from audit.check import record_problems
+    from audit.records import encode
     from audit.trail import AuditTrail
     original = AuditTrail.record
     wrong: list[str] = []
 
     def record(self, rec, **kw):
         ts = original(self, rec, **kw)
-        written = orjson.loads(orjson.dumps(rec.to_dict(ts)))
+        written = orjson.loads(encode(rec, ts))
         wrong.extend(f"{rec.stream} {rec.event_type}: {p}" for p in record_problems(rec.stream, written))
         return ts
 
