@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 from datetime import datetime, timezone
 from typing import Any, Callable, Mapping, Protocol
 
-from audit.records import Record
+from audit.records import KillSwitchEngaged, Record, UnknownRecord
 from audit.timestamps import format_slot, format_timestamp
 from bot.observers import CycleReport
 
@@ -189,16 +189,15 @@ class WebhookAlerts:
         self._flush_notes()
 
     # --- TrailListener ---------------------------------------------------------------------
-    def recorded(self, rec: Record, timestamp: str) -> None:
+    def recorded(self, rec: Record | UnknownRecord, timestamp: str) -> None:
         self._write_armed = True
-        if rec.event_type == "kill_switch_engaged":
+        if isinstance(rec, KillSwitchEngaged):
             self._kill_this_cycle = True
             if self._kill_armed:
                 self._kill_armed = False
-                details = dict(getattr(rec, "details", {}))
-                self._alert("kill_switch", f"kill switch engaged: {getattr(rec, 'message', '')}",
-                            {k: details[k] for k in ("cycle_timestamp", "blocked_orders")
-                             if k in details})
+                self._alert("kill_switch", f"kill switch engaged: {rec.message}",
+                            {"cycle_timestamp": format_slot(rec.cycle_timestamp),
+                             "blocked_orders": rec.blocked_orders})
 
     def synced(self, seconds: float) -> None:
         pass

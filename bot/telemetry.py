@@ -13,7 +13,8 @@ from datetime import datetime
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
-from audit.records import ERRORS, CycleCompleted, OrderSubmitted, Record, TradeExecuted
+from audit.records import (ERRORS, CycleCompleted, KillSwitchEngaged, OrderFailed, OrderSubmitted,
+                           Record, TradeExecuted, UnknownRecord)
 from bot import tradebot_version
 from bot.errors import ConfigError
 from bot.observers import CycleReport
@@ -153,7 +154,7 @@ class Metrics:
         self.verify_duration.set(verdict.seconds)
 
     # --- TrailListener ---------------------------------------------------------------------
-    def recorded(self, rec: Record, timestamp: str) -> None:
+    def recorded(self, rec: Record | UnknownRecord, timestamp: str) -> None:
         if isinstance(rec, OrderSubmitted):
             self.orders.inc()
         elif isinstance(rec, TradeExecuted):
@@ -164,9 +165,9 @@ class Metrics:
             self.positions.set(len(rec.positions))
         elif rec.stream == ERRORS:
             self.errors.labels(event_type=rec.event_type).inc()
-            if rec.event_type == "order_error":
+            if isinstance(rec, OrderFailed):
                 self.rejects.inc()
-        elif rec.event_type == "kill_switch_engaged":
+        elif isinstance(rec, KillSwitchEngaged):
             self.kill_switch.inc()
 
     def synced(self, seconds: float) -> None:

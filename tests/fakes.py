@@ -122,3 +122,13 @@ class ScriptedBroker:
 
     def close(self) -> None:
         self.inner.close()
+
+
+def at(text: str) -> datetime:
+    """A slot or a time stamp as the trail writes it, as the datetime the records carry."""
+    return datetime.fromisoformat(text)
+
+
+def on(text: str) -> date:
+    """A day as the trail writes it (`2025-11-17`), as the date the records carry."""
+    return date.fromisoformat(text)

@@ -1,6 +1,7 @@
 """The one declaration of the trail's format (audit/format.py) against what the code writes."""
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 from pathlib import Path
@@ -9,13 +10,13 @@ import orjson
 import pytest
 
 from audit.check import check_trail, record_problems
-from audit.format import (GUIDE, RECORD_CLASSES, RECORD_FORMATS, FieldSpec, event_types,
-                          guide_fields)
-from audit.records import (ERRORS, EVENTS, STREAMS, CycleCompleted, ModelDecided, OrderFailed,
-                           OrderSubmitted, TradeExecuted)
+from audit.format import GUIDE, RECORD_FORMATS, FieldSpec, event_types, guide_fields
+from audit.records import (ERRORS, EVENTS, RECORD_TYPES, STREAMS, CycleCompleted, ModelDecided,
+                           OrderFailed, OrderSubmitted, TradeExecuted, encode, event_from_notice,
+                           record_type)
 from audit.trail import AuditTrail
 from bot import inbox
-from tests.fakes import FakeClock, utc
+from tests.fakes import FakeClock, at, on, utc
 
 ROOT = Path(__file__).resolve().parents[2]
 KEY = b"test-audit-key-0123456789"
@@ -24,29 +25,48 @@ SLOT = "2025-11-18T14:30:00+00:00"
 
 # every field set (optional ones too), then only what must be there
 FULL = {
-    OrderSubmitted: OrderSubmitted("tb-1", "SPY", "buy", 10.0, 666.23, "limit", "accepted",
-                                   100000.0, "M", "b-1", SLOT, limit_price=667.0),
-    TradeExecuted: TradeExecuted("tb-1", "SPY", "sell", 5.0, 670.0, 3350.0, 5.0, 100010.0, "M",
-                                 "tb-1-1", SLOT, pnl=18.75, commission=1.0),
-    CycleCompleted: CycleCompleted(1.0, 1.0, {"SPY": 1.0}, 1.0, SLOT, 1, 1, 0, {"SPY": 2.0}),
-    OrderFailed: OrderFailed("SPY", "buy", 1.0, "refused", {"a": 1}, "M", "tb-1", SLOT),
-    ModelDecided: ModelDecided("M", SLOT, 1.0, "2025-11-17", ("SPY",), "ab" * 32, {"SPY": 1.0},
-                               {"SPY": 1.0}, {"SPY": 1.0}, ({"check": "x"},), "why", False),
+    OrderSubmitted: OrderSubmitted(order_id="tb-1", symbol="SPY", side="buy", quantity=10.0,
+                                   price=666.23, order_type="limit", status="accepted",
+                                   nav=100000.0, model="M", broker_order_id="b-1",
+                                   cycle_timestamp=at(SLOT), limit_price=667.0),
+    TradeExecuted: TradeExecuted(order_id="tb-1", symbol="SPY", side="sell", quantity=5.0,
+                                 price=670.0, value=3350.0, new_position=5.0, nav=100010.0,
+                                 pnl=18.75, commission=1.0, model="M", fill_id="tb-1-1",
+                                 cycle_timestamp=at(SLOT)),
+    CycleCompleted: CycleCompleted(nav=1.0, cash=1.0, positions={"SPY": 1.0}, buying_power=1.0,
+                                   cycle_timestamp=at(SLOT), orders=1, fills=1, errors=0,
+                                   prices={"SPY": 2.0}),
+    OrderFailed: OrderFailed(symbol="SPY", side="buy", quantity=1.0, error="refused",
+                             order_data={"a": 1}, model="M", order_id="tb-1",
+                             cycle_timestamp=at(SLOT)),
+    ModelDecided: ModelDecided(model="M", cycle_timestamp=at(SLOT), capital_share=1.0,
+                               as_of=on("2025-11-17"), symbols=("SPY",), input_sha256="ab" * 32,
+                               scores={"SPY": 1.0}, target_weights={"SPY": 1.0},
+                               final_weights={"SPY": 1.0}, risk_checks=({"check": "x"},),
+                               reason="why", hold=False),
 }
 MINIMAL = {
-    OrderSubmitted: OrderSubmitted("tb-1", "SPY", "buy", 10.0, 666.23, "market", "accepted",
-                                   100000.0, "M", "b-1", SLOT),
-    TradeExecuted: TradeExecuted("tb-1", "SPY", "buy", 10.0, 666.25, 6662.5, 10.0, 99999.8, "M",
-                                 "tb-1-1", SLOT),
+    OrderSubmitted: OrderSubmitted(order_id="tb-1", symbol="SPY", side="buy", quantity=10.0,
+                                   price=666.23, order_type="market", status="accepted",
+                                   nav=100000.0, model="M", broker_order_id="b-1",
+                                   cycle_timestamp=at(SLOT)),
+    TradeExecuted: TradeExecuted(order_id="tb-1", symbol="SPY", side="buy", quantity=10.0,
+                                 price=666.25, value=6662.5, new_position=10.0, nav=99999.8,
+                                 model="M", fill_id="tb-1-1", cycle_timestamp=at(SLOT)),
 }
 
 
 def written(rec) -> dict:
-    return orjson.loads(orjson.dumps(rec.to_dict(TS)))
+    return orjson.loads(encode(rec, TS))
 
 
-def test_every_record_class_is_declared_and_has_an_example():
-    assert set(RECORD_CLASSES) == set(FULL)
+def test_the_format_is_generated_from_the_record_types():
+    assert {(c.stream, c.event_type) for c in RECORD_TYPES} == {
+        (stream, kind) for stream, kinds in RECORD_FORMATS.items() for kind in kinds}
+    for cls in RECORD_TYPES:
+        names = [f.name for f in dataclasses.fields(cls)]
+        assert [s.name for s in RECORD_FORMATS[cls.stream][cls.event_type]] == (
+            ["timestamp", "event_type"] + names[1:]), cls.__name__
 
 
 @pytest.mark.parametrize("cls", list(FULL), ids=lambda c: c.__name__)
@@ -91,56 +111,44 @@ def test_a_field_spec_refuses_an_unknown_type():
         FieldSpec("x", "float")
 
 
-# ---------------------------------------------------------------- every kind the code writes
-_SOURCES = [p for d in ("bot", "audit", "models") for p in sorted((ROOT / d).rglob("*.py"))
-            if p != ROOT / "audit" / "format.py"]  # the declaration names the classes in prose
-_LITERAL = re.compile(r"\b(EventRecorded|ErrorRecorded)\(\s*\"(\w+)\"")
-_ANY = re.compile(r"\b(EventRecorded|ErrorRecorded)\(")
-_NOTICE = re.compile(r"\bnotices\.append\(\(\s*\"(\w+)\"")            # audit/stream.py
+# ---------------------------------------------------------------- kinds handed over as text
+# Everything is recorded as its type, but for what arrives as (kind, message, details): what
+# the streams notice (audit/stream.py, audit/trail.py), notes other processes leave (bot/inbox.py)
+# and the warnings of a model's decision (models/*). Each of those kinds must be a record type.
+_SOURCES = [p for d in ("bot", "audit", "models") for p in sorted((ROOT / d).rglob("*.py"))]
+_NOTICE = re.compile(r"\bnotices\.append\(\(\s*\"(\w+)\"")            # audit/stream.py, trail.py
 _INBOX = re.compile(r"(?<![\w.])(?:post|inbox\.post)\([^,()]+,\s*\"(\w+)\"")  # bot/inbox.py post()
 _INBOX_NOTE = re.compile(r"\bnotes\.append\(\(\s*\"(\w+)\"")         # bot/inbox.py drain()
 _WARNING = re.compile(r"\bDecisionWarning\(\s*\"(\w+)\"")            # models/*: a decision's warning
-# the only places that record a kind they were handed, and where those kinds come from
-FORWARDERS = {"audit/trail.py": ("stream notices",), "bot/cycle.py": ("inbox notes", "model warnings")}
 
 
-def _written_kinds() -> tuple[set[str], set[str], dict[str, int]]:
-    errors, events, forwarding = set(), set(), {}
+def _handed_over_kinds() -> set[str]:
+    kinds: set[str] = set()
     for path in _SOURCES:
         text = path.read_text()
-        rel = path.relative_to(ROOT).as_posix()
-        for cls, kind in _LITERAL.findall(text):
-            (errors if cls == "ErrorRecorded" else events).add(kind)
-        others = len(_ANY.findall(text)) - len(_LITERAL.findall(text))
-        if others:
-            forwarding[rel] = others
-        events.update(_NOTICE.findall(text), _INBOX.findall(text), _INBOX_NOTE.findall(text),
-                      _WARNING.findall(text))
-    return errors, events, forwarding
+        kinds.update(_NOTICE.findall(text), _INBOX.findall(text), _INBOX_NOTE.findall(text),
+                     _WARNING.findall(text))
+    return kinds
 
 
-def test_every_kind_the_code_writes_is_declared():
-    errors, events, forwarding = _written_kinds()
-    assert {"cycle_error", "price_error"} <= errors and {"bot_started", "repair", "lock_refused",
-                                                          "inbox_error"} <= events  # the scan works
-    assert errors - set(event_types(ERRORS)) == set(), "declare these in audit/format.py ERROR_DETAILS"
-    assert events - set(event_types(EVENTS)) == set(), "declare these in audit/format.py EVENT_DETAILS"
-    # a record built from a kind held in a variable is one of the known forwarders
-    assert forwarding == {path: len(kinds) for path, kinds in FORWARDERS.items()}, (
-        "a new place records a kind it was handed: scan its sources in this test too")
+def test_every_kind_handed_over_as_text_is_a_record_type():
+    kinds = _handed_over_kinds()
+    assert {"repair", "damage", "rotation", "lock_refused", "inbox_error",
+            "risk_off_held"} <= kinds  # the scan works
+    assert {k for k in kinds if record_type(EVENTS, k) is None} == set(), (
+        "declare a record type for these in audit/records.py")
 
 
-def test_every_declared_kind_is_written_somewhere():
-    errors, events, _ = _written_kinds()
-    typed = {cls.event_type for cls in RECORD_CLASSES}
-    assert set(event_types(ERRORS)) - typed - errors == set(), "declared but never written"
-    assert set(event_types(EVENTS)) - events == set(), "declared but never written"
+def test_no_catch_all_record_is_left():
+    for path in _SOURCES:
+        assert "EventRecorded(" not in path.read_text() and "ErrorRecorded(" not in path.read_text()
 
 
 def test_what_the_streams_notice_follows_the_declaration(tmp_path):
     """repair, damage, rotation, integrity_warning and possible_loss, provoked for real."""
     clock = FakeClock(utc(2025, 3, 3, 15))
-    err = OrderFailed("SPY", "buy", 1.0, "refused", {}, "M", "tb-1", "2025-03-03T15:00:00+00:00")
+    err = OrderFailed(symbol="SPY", side="buy", quantity=1.0, error="refused", order_data={},
+                      model="M", order_id="tb-1", cycle_timestamp=at("2025-03-03T15:00:00+00:00"))
     t = AuditTrail(tmp_path, clock, durable=True, key=KEY)
     for _ in range(3):
         t.record(err)
@@ -157,7 +165,9 @@ def test_what_the_streams_notice_follows_the_declaration(tmp_path):
     t.record(err)
     t.checkpoint()
     os.rename(tmp_path / "trades.jsonl", tmp_path / "trades.jsonl.1")  # external rotation
-    t.record(TradeExecuted("tb-1", "SPY", "buy", 1.0, 2.0, 2.0, 1.0, 3.0, "M", "f", "2025-03-03T15:00:00+00:00"))
+    t.record(TradeExecuted(order_id="tb-1", symbol="SPY", side="buy", quantity=1.0, price=2.0,
+                           value=2.0, new_position=1.0, nav=3.0, model="M", fill_id="f",
+                           cycle_timestamp=at("2025-03-03T15:00:00+00:00")))
     os.truncate(tmp_path / "errors.jsonl", 0)  # copytruncate
     t.record(err)
     t.close()
@@ -174,9 +184,8 @@ def test_notes_from_other_processes_follow_the_declaration(tmp_path):
     (box / "broken.json").write_bytes(b"{")
     notes = inbox.drain(box)
     t = AuditTrail(tmp_path / "logs", FakeClock(utc(2025, 3, 3, 15)), durable=True, key=KEY)
-    from audit.records import EventRecorded
     for kind, message, details in notes:
-        t.record(EventRecorded(kind, message, details, level="WARN"))
+        t.record(event_from_notice(kind, message, details))
     t.close()
     assert sorted(k for k, _, _ in notes) == ["inbox_error", "lock_refused"]
     report = check_trail(tmp_path / "logs")

@@ -14,11 +14,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from audit.files import iter_lines
-from audit.records import STREAMS, EventRecorded, OrderFailed
+from audit.records import STREAMS, OrderFailed, event_from_notice
 from audit.trail import AuditTrail
 from audit.verify import EXPIRED, INVALID, MISSING, UNSEALED, VALID, verify
 from audit.writer import AuditWriteFailed
 from tests.fakes import FakeClock, fill_disk, utc
+from tests.fakes import at, on
 
 KEY = b"test-audit-key-0123456789"
 
@@ -28,8 +29,7 @@ def trail(d: Path, **kw) -> AuditTrail:
 
 
 def err(i: int) -> OrderFailed:
-    return OrderFailed("SPY", "buy", 1.0 + i, f"refused {i}", {"n": i}, "M", f"tb-{i}",
-                       "2025-03-03T15:00:00+00:00")
+    return OrderFailed(symbol="SPY", side="buy", quantity=1.0 + i, error=f"refused {i}", order_data={"n": i}, model="M", order_id=f"tb-{i}", cycle_timestamp=at("2025-03-03T15:00:00+00:00"))
 
 
 def write(t: AuditTrail, n: int, start: int = 0, checkpoint_every: int = 5) -> None:
@@ -317,7 +317,7 @@ def test_a_new_key_is_generated_once_outside_the_logs(tmp_path, monkeypatch):
 @pytest.mark.undeclared_kinds
 def test_events_of_a_trail_stay_valid_json_lines(tmp_path):
     t = trail(tmp_path)
-    t.record(EventRecorded("x", "y"))
+    t.record(event_from_notice("x", "y", {}))
     t.close()
     assert events(tmp_path)[0]["event_type"] == "x"
 

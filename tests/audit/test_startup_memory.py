@@ -22,7 +22,8 @@ _START = """
 import resource, sys
 from pathlib import Path
 resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
-from audit.records import EventRecorded
+from audit.records import ManualCycle
+from tests.fakes import at
 from audit.trail import AuditTrail
 from tests.fakes import FakeClock, utc
 def peak_kib():  # this process's own peak (ru_maxrss would carry the parent's over exec)
@@ -30,7 +31,7 @@ def peak_kib():  # this process's own peak (ru_maxrss would carry the parent's o
 before = peak_kib()
 t = AuditTrail(Path(sys.argv[1]), FakeClock(utc(2025, 3, 4, 15)), durable=True,
                key=b"test-audit-key-0123456789", data_dir=Path(sys.argv[2]))
-t.record(EventRecorded("manual_cycle", "after the start-up", {"cycle_timestamp": "2025-03-04T15:00:00+00:00"}))
+t.record(ManualCycle(message="after the start-up", cycle_timestamp=at("2025-03-04T15:00:00+00:00")))
 t.close()
 print((peak_kib() - before) >> 10)
 """
@@ -39,9 +40,10 @@ print((peak_kib() - before) >> 10)
 def _trail(tmp_path: Path) -> tuple[Path, Path]:
     logs, data = tmp_path / "logs", tmp_path / "data"
     t = AuditTrail(logs, FakeClock(utc(2025, 3, 3, 15)), durable=True, key=KEY, data_dir=data)
-    from audit.records import EventRecorded
+    from audit.records import ManualCycle
+    from tests.fakes import at
     for i in range(4):
-        t.record(EventRecorded("manual_cycle", f"cycle {i}", {"cycle_timestamp": SLOT}))
+        t.record(ManualCycle(message=f"cycle {i}", cycle_timestamp=at(SLOT)))
     t.close()
     return logs, data
 

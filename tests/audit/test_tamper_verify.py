@@ -16,12 +16,14 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from audit.anchor import Anchor, format_anchor_line
 from audit.chain import sign
-from audit.records import EventRecorded, OrderSubmitted, TradeExecuted
+from audit.records import encode, OrderSubmitted, TradeExecuted
 from audit.trail import AuditTrail
 from audit.verify import format_report, verify
 from bot.cli import main
 from tests.audit.anchored import fill_anchor, written_line
 from tests.fakes import FakeClock, utc
+from audit.records import ManualCycle
+from tests.fakes import at, on
 
 KEY = b"test-audit-key-0123456789-tamper"
 SLOT = "2025-03-03T15:00:00+00:00"
@@ -30,13 +32,11 @@ pytestmark = pytest.mark.usefixtures("no_bot_env")
 
 
 def order(i: int) -> OrderSubmitted:
-    return OrderSubmitted(f"tb-{i}", "SPY", "buy", 1.0 + i, 500.0, "market", "accepted",
-                          100000.0, "M", "b", SLOT)
+    return OrderSubmitted(order_id=f"tb-{i}", symbol="SPY", side="buy", quantity=1.0 + i, price=500.0, order_type="market", status="accepted", nav=100000.0, model="M", broker_order_id="b", cycle_timestamp=at(SLOT))
 
 
 def trade(i: int) -> TradeExecuted:
-    return TradeExecuted(f"tb-{i}", "SPY", "buy", 1.0 + i, 500.0, 500.0 * (1 + i), 1.0 + i,
-                         100000.0, "M", f"f-{i}", SLOT)
+    return TradeExecuted(order_id=f"tb-{i}", symbol="SPY", side="buy", quantity=1.0 + i, price=500.0, value=500.0 * (1 + i), new_position=1.0 + i, nav=100000.0, model="M", fill_id=f"f-{i}", cycle_timestamp=at(SLOT))
 
 
 def write_cycles(t: AuditTrail, clock: FakeClock, cycles: int, start: int = 0) -> None:
@@ -44,7 +44,7 @@ def write_cycles(t: AuditTrail, clock: FakeClock, cycles: int, start: int = 0) -
         clock.advance(60)
         t.record(order(c))
         t.record(trade(c))
-        t.record(EventRecorded("manual_cycle", f"cycle {c}", {"cycle_timestamp": SLOT}))
+        t.record(ManualCycle(message=f"cycle {c}", cycle_timestamp=at(SLOT)))
         t.checkpoint()
 
 
@@ -187,7 +187,7 @@ def test_a_changed_first_record_of_a_legacy_trail_is_tampering_too(tmp_path, env
 # -- what the anchor's WRITTEN head allows ------------------------------------------------------
 def test_lines_the_bot_wrote_but_did_not_sign_yet_are_unsealed(tmp_path, env, capsys):
     logs, data = make_trail(tmp_path)
-    line = orjson.dumps(trade(9).to_dict("2025-03-03T15:09:00.000000+00:00"), option=orjson.OPT_APPEND_NEWLINE)
+    line = encode(trade(9), "2025-03-03T15:09:00.000000+00:00")
     written_line(the_anchor(data), logs, "trades.jsonl", line)
     code, out = verify_cli(capsys, logs, data)
     assert code == 0, out
@@ -197,7 +197,7 @@ def test_lines_the_bot_wrote_but_did_not_sign_yet_are_unsealed(tmp_path, env, ca
 def test_a_line_recorded_as_intended_but_never_written_is_a_crash_not_tampering(tmp_path, env, capsys):
     logs, data = make_trail(tmp_path)
     before = (logs / "trades.jsonl").read_bytes()
-    line = orjson.dumps(trade(9).to_dict("2025-03-03T15:09:00.000000+00:00"), option=orjson.OPT_APPEND_NEWLINE)
+    line = encode(trade(9), "2025-03-03T15:09:00.000000+00:00")
     written_line(the_anchor(data), logs, "trades.jsonl", line)
     (logs / "trades.jsonl").write_bytes(before)  # the crash came between the head and the line
     assert verify_cli(capsys, logs, data)[0] == 0
@@ -205,7 +205,7 @@ def test_a_line_recorded_as_intended_but_never_written_is_a_crash_not_tampering(
 
 def test_an_unsigned_line_the_bot_wrote_then_edited_is_caught(tmp_path, env, capsys):
     logs, data = make_trail(tmp_path)
-    line = orjson.dumps(trade(9).to_dict("2025-03-03T15:09:00.000000+00:00"), option=orjson.OPT_APPEND_NEWLINE)
+    line = encode(trade(9), "2025-03-03T15:09:00.000000+00:00")
     written_line(the_anchor(data), logs, "trades.jsonl", line)
     path = logs / "trades.jsonl"
     path.write_bytes(path.read_bytes().replace(b'"f-9"', b'"f-8"'))
@@ -354,8 +354,7 @@ def test_a_bot_writing_while_verify_runs_is_never_a_false_alarm(tmp_path, env, c
     def bot() -> None:
         i = 100
         while not stop.is_set():
-            line = orjson.dumps(trade(i).to_dict("2025-03-03T15:09:00.000000+00:00"),
-                                option=orjson.OPT_APPEND_NEWLINE)
+            line = encode(trade(i), "2025-03-03T15:09:00.000000+00:00")
             written_line(anc, logs, "trades.jsonl", line)
             i += 1
 
@@ -403,7 +402,7 @@ def test_unsigned_lines_the_bot_was_writing_lost_in_a_power_failure_are_not_tamp
     logs, data = make_trail(tmp_path)
     before = (logs / "trades.jsonl").read_bytes()
     for i in (9, 10):
-        line = orjson.dumps(trade(i).to_dict("2025-03-03T15:09:00.000000+00:00"), option=orjson.OPT_APPEND_NEWLINE)
+        line = encode(trade(i), "2025-03-03T15:09:00.000000+00:00")
         written_line(the_anchor(data), logs, "trades.jsonl", line)
     (logs / "trades.jsonl").write_bytes(before)
     code, out = verify_cli(capsys, logs, data)
@@ -414,7 +413,7 @@ def test_unsigned_lines_cut_from_the_middle_of_what_the_bot_wrote_are_caught(tmp
     """Three lines written after the last checkpoint, the last two cut: the one left is not
     where the bot's WRITTEN head says the file ends (the writer calls it damage too)."""
     logs, data = make_trail(tmp_path)
-    lines = [orjson.dumps(trade(i).to_dict("2025-03-03T15:09:00.000000+00:00"), option=orjson.OPT_APPEND_NEWLINE)
+    lines = [encode(trade(i), "2025-03-03T15:09:00.000000+00:00")
              for i in (9, 10, 11)]
     before = (logs / "trades.jsonl").read_bytes()
     for line in lines:
@@ -460,6 +459,6 @@ def test_a_forged_last_line_without_its_newline_is_not_taken_for_one_being_writt
     writing that very line: a line appended by hand without its newline is not the bot's."""
     logs, data = make_trail(tmp_path)
     with open(logs / "trades.jsonl", "ab") as f:
-        f.write(orjson.dumps(trade(99).to_dict("2025-03-03T15:09:00.000000+00:00")))
+        f.write(encode(trade(99), "2025-03-03T15:09:00.000000+00:00").rstrip(b"\n"))
     code, out = verify_cli(capsys, logs, data)
     assert code == 1 and "not written by the bot" in out, out

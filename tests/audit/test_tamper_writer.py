@@ -14,7 +14,7 @@ from audit.chain import read_chain
 from audit.records import OrderFailed
 from audit.trail import AuditTrail
 from audit.writer import AuditKeyMismatch
-from tests.fakes import FakeClock, utc
+from tests.fakes import FakeClock, at, utc
 
 KEY = b"test-audit-key-0123456789"
 
@@ -25,8 +25,7 @@ def make(tmp: Path, **kw) -> AuditTrail:
 
 
 def err(i: int) -> OrderFailed:
-    return OrderFailed("SPY", "buy", 1.0 + i, f"refused {i}", {"n": i}, "M", f"tb-{i}",
-                       "2025-03-03T15:00:00+00:00")
+    return OrderFailed(symbol="SPY", side="buy", quantity=1.0 + i, error=f"refused {i}", order_data={"n": i}, model="M", order_id=f"tb-{i}", cycle_timestamp=at("2025-03-03T15:00:00+00:00"))
 
 
 def write(t: AuditTrail, n: int, start: int = 0) -> None:

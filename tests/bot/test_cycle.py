@@ -125,7 +125,7 @@ def test_record_only_sends_nothing(tmp_path):
 
 @pytest.mark.parametrize("line_written", [True, False])
 def test_a_crash_between_fill_and_mark_writes_the_line_exactly_once(tmp_path, line_written):
-    from bot.cycle import _fields, _trade
+    from bot import recording
     from bot.domain import OrderRequest
     from bot.state import SENT
     bot = make_bot(tmp_path, persistent=True)
@@ -136,8 +136,8 @@ def test_a_crash_between_fill_and_mark_writes_the_line_exactly_once(tmp_path, li
     bot.broker.submit_order(order)
     bot.state.set_order_stage(cid, SENT)
     (fill,) = bot.broker.fills(cid)
-    rec = _trade(fill, "EqualWeightModel_v1", "2025-03-03T15:00:00+00:00")
-    bot.state.fill_writing(fill.fill_id, cid, fill.quantity, _fields(rec))
+    rec = recording.trade_executed(fill, "EqualWeightModel_v1", SLOT)
+    bot.state.fill_writing(fill.fill_id, cid, fill.quantity, recording.trade_data(rec))
     if line_written:
         bot.trail.record(rec)
     bot.state.close()  # the process dies here
