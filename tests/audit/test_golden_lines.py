@@ -15,9 +15,11 @@ Substituted, because no input can pin them, and only where they occur: the pid o
 tmp_path (the key file's path, always absolute, in audit_key_generated) becomes `<TMP>`; the
 random trail id (anchor_created) becomes `<TRAIL_ID>`.
 
-`EXPECTED` maps (scenario, kind) to (stream, stream line, production.log line): a change of any
-byte of these lines must be meant. To see the entries as the code writes them now (to edit the
-table after an intended change): `PYTHONPATH=. .venv/bin/python tests/audit/test_golden_lines.py`.
+`EXPECTED` maps (scenario, kind, n) to (stream, the n-th line of that kind, its production.log
+line); every line of a kind the table names for a scenario is pinned, optional fields present
+and absent where a kind has them. A change of any byte of these lines must be meant. To see the
+entries as the code writes them now (to edit the table after an intended change):
+`PYTHONPATH=. .venv/bin/python tests/audit/test_golden_lines.py`.
 """
 from __future__ import annotations
 
@@ -112,11 +114,25 @@ def cycle_late_rejection(tmp_path: Path, monkeypatch) -> Path:
     return tmp_path / "logs"
 
 
+class NoQuote(FixedMarket):
+    """History as set, but no price for the symbols in `unquoted` (a feed that went quiet)."""
+
+    def __init__(self, prices: dict[str, float], unquoted: dict[str, str]) -> None:
+        super().__init__(prices)
+        self.unquoted = unquoted
+
+    def price(self, symbol: str, at):
+        from bot.errors import DataError
+        if symbol in self.unquoted:
+            raise DataError(symbol, self.unquoted[symbol])
+        return super().price(symbol, at)
+
+
 def cycle_bad_price(tmp_path: Path, monkeypatch) -> Path:
+    """A NaN price (`price` null) and no price at all (no `price` field)."""
     from bot.cycle import run_cycle
     bot = make_bot(tmp_path)
-    bot.market.prices["TLT"] = float("nan")
-    bot.market.bad["QQQ"] = "QQQ.csv ends 2025-02-28: add the newer rows"
+    bot.market = NoQuote({**PRICES, "TLT": float("nan")}, {"QQQ": "no quote since 14:59"})
     run_cycle(bot, SLOT)
     return tmp_path / "logs"
 
@@ -216,8 +232,12 @@ def runner_broker_unavailable(tmp_path: Path, monkeypatch) -> Path:
     bot = make_bot(tmp_path)
     bot.broker = AccountFails(bot.broker.inner, RetryLater("connection refused"))
     waits: list[float] = []
-    stop_after_one = lambda seconds: waits.append(seconds) or len(waits) > 1  # noqa: E731
-    check_broker_at_start(bot, "broker sim", "adopt", stop_after_one)
+
+    def stop_during_the_first_retry_wait(seconds: float) -> bool:
+        waits.append(seconds)  # wait(0): was a stop asked? no; wait(5): a stop is asked
+        return len(waits) > 1
+    check_broker_at_start(bot, "broker sim", "adopt", stop_during_the_first_retry_wait)
+    assert waits == [0, 5.0]
     return tmp_path / "logs"
 
 
@@ -227,7 +247,8 @@ def runner_manual_cycle(tmp_path: Path, monkeypatch) -> Path:
     bot = make_bot(tmp_path)
     bot.state.complete_slot(SLOT)
     bot.clock.t = SLOT + timedelta(minutes=7, seconds=12, microseconds=345678)
-    manual_slot(bot, SlotPlanner(parse_schedule("every 15 minutes"), False), sleep=bot.clock.advance)
+    manual_slot(bot, SlotPlanner(parse_schedule("every 15 minutes"), False),
+                sleep=bot.clock.advance)
     return tmp_path / "logs"
 
 
@@ -341,21 +362,25 @@ def streams_torn_tail_and_damage(tmp_path: Path, monkeypatch) -> Path:
 
 
 def streams_rotated_and_truncated(tmp_path: Path, monkeypatch) -> Path:
-    """Rotated while stopped (trades.jsonl, also shorter than its chain: an integrity warning),
-    then production.log moved away while running, then truncated while running (copytruncate)."""
-    reopen = _a_cycle_then_closed(tmp_path)
+    """While stopped: trades.jsonl cut short (an integrity warning) and orders.jsonl rotated;
+    then, while running, production.log moved away (external rotation) and performance.jsonl
+    truncated under the bot (copytruncate), noticed at the next cycle's writes."""
+    from audit.trail import AuditTrail
+    from bot.cycle import run_cycle
+    bot = make_bot(tmp_path)
+    run_cycle(bot, SLOT)
+    bot.trail.close()
     logs = tmp_path / "logs"
     lines = (logs / "trades.jsonl").read_bytes().splitlines(keepends=True)
     (logs / "trades.jsonl").write_bytes(lines[0])  # fewer lines than the chain says
     os.rename(logs / "orders.jsonl", logs / "orders.jsonl.1")  # rotated while stopped
-    trail = reopen()
+    bot.clock.t = SLOT + timedelta(minutes=1)
+    bot.trail = AuditTrail(logs, bot.clock, durable=True, key=KEY)
     os.rename(logs / "production.log", logs / "production.log.1")  # external rotation
-    trail.log("INFO", "a line")
-    trail.checkpoint()
-    os.truncate(logs / "production.log", 0)  # copytruncate
-    trail.log("INFO", "another line")
-    trail.checkpoint()
-    trail.close()
+    os.truncate(logs / "performance.jsonl", 0)  # copytruncate
+    bot.clock.t = SLOT + timedelta(minutes=15)
+    run_cycle(bot, bot.clock.t)
+    bot.trail.close()
     return logs
 
 
@@ -371,7 +396,8 @@ def streams_write_lost(tmp_path: Path, monkeypatch) -> Path:
     logs = tmp_path / "logs"
     before = (logs / EVENTS).read_bytes()
     bot.clock.t = SLOT + timedelta(minutes=7)
-    manual_slot(bot, SlotPlanner(parse_schedule("every 15 minutes"), False), sleep=bot.clock.advance)
+    manual_slot(bot, SlotPlanner(parse_schedule("every 15 minutes"), False),
+                sleep=bot.clock.advance)
     (logs / EVENTS).write_bytes(before)  # the line never reached the file
     for f in (*bot.trail._files.values(), bot.trail._text):  # killed: nothing signed or closed
         f.abandon()
@@ -397,6 +423,43 @@ def streams_anchor_lost(tmp_path: Path, monkeypatch) -> Path:
     return tmp_path / "logs"
 
 
+def runner_start_up_checks(tmp_path: Path, monkeypatch) -> Path:
+    """`cycle`'s start-up: the broker down (no retry: `retry_in_seconds` null), then up and
+    differing from the trail's books (a reconciliation without `cycle_timestamp`)."""
+    from bot.errors import RetryLater
+    from bot.runner import check_broker_at_start
+    bot = make_bot(tmp_path)
+    inner = bot.broker
+    bot.broker = AccountFails(inner.inner, RetryLater("HTTP 503 from the broker"))
+    with pytest.raises(RetryLater):
+        check_broker_at_start(bot, "broker sim", "adopt", None)
+    bot.broker = inner
+    bot.state.adjust_sleeve("EqualWeightModel_v1", "TLT", 2.5)
+    check_broker_at_start(bot, "broker sim", "adopt", None)
+    return tmp_path / "logs"
+
+
+def runner_slot_overrun(tmp_path: Path, monkeypatch) -> Path:
+    """A cycle that overran two slots: `slot_missed` without `last_completed`."""
+    bot = make_bot(tmp_path)
+    r = _runner(bot)
+    r.next_slot = utc(2025, 3, 3, 15, 15)
+    bot.clock.t = utc(2025, 3, 3, 15, 47, 3)
+    r._tick()
+    return tmp_path / "logs"
+
+
+def streams_forged_line(tmp_path: Path, monkeypatch) -> Path:
+    """A whole line appended by someone else while the bot was stopped (the anchor has no
+    record of writing it): `damage` with `at` and `reason`, never signed."""
+    reopen = _a_cycle_then_closed(tmp_path, data_dir=True)
+    with open(tmp_path / "logs" / ERRORS, "ab") as f:
+        f.write(b'{"timestamp":"2025-03-03T15:00:30.000000+00:00","event_type":"forged",'
+                b'"error":"not the bot\'s"}\n')
+    reopen(data_dir=tmp_path / "data").close()
+    return tmp_path / "logs"
+
+
 SCENARIOS: dict[str, Callable[[Path, object], Path]] = {
     f.__name__: f for f in (
         cycle_rejected_order, cycle_late_rejection, cycle_bad_price, cycle_broken_model,
@@ -405,11 +468,13 @@ SCENARIOS: dict[str, Callable[[Path, object], Path]] = {
         runner_manual_cycle, runner_manual_cycle_market_closed, runner_closed_market_skipped,
         runner_slot_missed, runner_slot_resumed, runner_clock_step, run_start_and_stop,
         self_verify_failed, streams_torn_tail_and_damage, streams_rotated_and_truncated,
-        streams_write_lost, streams_anchor_created, streams_anchor_lost)}
+        streams_write_lost, streams_anchor_created, streams_anchor_lost, runner_start_up_checks,
+        runner_slot_overrun, streams_forged_line)}
 
 
 # -- what was written ------------------------------------------------------------------------
-_HEAD = re.compile(rb'^\{"timestamp":"([^"]+)","event_type":"([^"]+)"')  # the guide's two first fields
+# the guide's two first fields
+_HEAD = re.compile(rb'^\{"timestamp":"([^"]+)","event_type":"([^"]+)"')
 _TRAIL_ID = re.compile(rb'(trail_id":"|trail )[0-9a-f]{32}\b')
 
 
@@ -435,25 +500,35 @@ def _stamp_and_kind(line: bytes) -> tuple[bytes, str | None]:
         return b"", None
 
 
-def written(log_dir: Path, tmp_path: Path) -> dict[str, tuple[str, bytes, bytes]]:
-    """kind -> (stream, its first line in the stream, the production.log line of that record),
-    substituted; a stream's rotated segments are read too."""
-    log = [x for p in sorted(log_dir.glob("production.log*")) if not p.name.endswith(".chain")
-           for x in p.read_bytes().splitlines(keepends=True)]
-    found: dict[str, tuple[str, bytes, bytes]] = {}
+def written(log_dir: Path, tmp_path: Path) -> dict[str, list[tuple[str, bytes, bytes]]]:
+    """kind -> [(stream, a line of that kind, the production.log line of the same record)] in
+    the order written, substituted; rotated segments are read too. The n-th production.log line
+    of a kind (`<timestamp> <LEVEL> <kind>: ...`) goes with the n-th record of that kind."""
+    log = [x for p in sorted(log_dir.glob("production.log*"), key=_oldest_first)
+           if not p.name.endswith(".chain") for x in p.read_bytes().splitlines(keepends=True)]
+    found: dict[str, list[tuple[str, bytes, bytes]]] = {}
     for stream in (EVENTS, ERRORS, "orders.jsonl", "trades.jsonl", "performance.jsonl",
                    "decisions.jsonl"):
-        for path in sorted(log_dir.glob(stream + "*")):
+        for path in sorted(log_dir.glob(stream + "*"), key=_oldest_first):
             if path.name.endswith(".chain") or ".torn-" in path.name:
                 continue
             for line in path.read_bytes().splitlines(keepends=True):
-                stamp, kind = _stamp_and_kind(line)
-                if kind is None or kind in found:
-                    continue
-                text = next((x for x in log if x.startswith(stamp + b" ")
-                             and f" {kind}: ".encode() in x), b"")
-                found[kind] = (stream, _substitute(line, tmp_path), _substitute(text, tmp_path))
-    return found
+                kind = _stamp_and_kind(line)[1]
+                if kind is not None:
+                    found.setdefault(kind, []).append((stream, _substitute(line, tmp_path)))
+    out: dict[str, list[tuple[str, bytes, bytes]]] = {}
+    for kind, lines in found.items():
+        said = re.compile(rb"^\S+ [A-Z]+ +" + re.escape(kind.encode()) + rb": ")
+        texts = [_substitute(x, tmp_path) for x in log if said.match(x)]
+        texts += [b""] * (len(lines) - len(texts))
+        out[kind] = [(stream, line, text) for (stream, line), text in zip(lines, texts)]
+    return out
+
+
+def _oldest_first(path: Path) -> tuple[int, str]:
+    """`x.jsonl.2`, `x.jsonl.1`, then `x.jsonl`: rotated segments are older the higher."""
+    suffix = path.name.rsplit(".", 1)[-1]
+    return (-int(suffix) if suffix.isdigit() else 0, path.name)
 
 
 def required_kinds() -> set[str]:
@@ -467,9 +542,10 @@ def required_kinds() -> set[str]:
     return declared - simulated
 
 
-# (scenario, kind) -> (stream, the stream line, its production.log line)
-EXPECTED: dict[tuple[str, str], tuple[str, bytes, bytes]] = {
-    ('cycle_rejected_order', 'order_error'): (
+# (scenario, kind, n) -> (stream, the n-th line of that kind the scenario writes, its
+# production.log line); every line of a kind the table names is pinned, so a duplicate fails too
+EXPECTED: dict[tuple[str, str, int], tuple[str, bytes, bytes]] = {
+    ('cycle_rejected_order', 'order_error', 1): (
         'errors.jsonl',
         b'{"timestamp":"2025-03-03T15:00:00.000000+00:00","event_type":"order_error",'
         b'"symbol":"QQQ","side":"buy","quantity":81.666666666,'
@@ -483,7 +559,7 @@ EXPECTED: dict[tuple[str, str], tuple[str, bytes, bytes]] = {
         b'2025-03-03T15:00:00.000000+00:00 ERROR order_error: buy 81.6667 QQQ [EqualWeight'
         b'Model_v1] tb-20250303T150000Z-EqualWeightModel_v1-QQQ-buy: Insufficient buying p'
         b'ower\n'),
-    ('cycle_late_rejection', 'order_error'): (
+    ('cycle_late_rejection', 'order_error', 1): (
         'errors.jsonl',
         b'{"timestamp":"2025-03-03T15:00:00.000000+00:00","event_type":"order_error",'
         b'"symbol":"TLT","side":"buy","quantity":362.962962962,'
@@ -498,20 +574,27 @@ EXPECTED: dict[tuple[str, str], tuple[str, bytes, bytes]] = {
         b'2025-03-03T15:00:00.000000+00:00 ERROR order_error: buy 362.963 TLT [EqualWeight'
         b'Model_v1] tb-20250303T150000Z-EqualWeightModel_v1-TLT-buy: rejected by the broke'
         b'r after it accepted the order: halted: trading suspended in TLT\n'),
-    ('cycle_bad_price', 'price_error'): (
+    ('cycle_bad_price', 'price_error', 1): (
+        'errors.jsonl',
+        b'{"timestamp":"2025-03-03T15:00:00.000000+00:00","event_type":"price_error",'
+        b'"error":"no usable price for QQQ: no quote since 14:59",'
+        b'"cycle_timestamp":"2025-03-03T15:00:00+00:00","symbol":"QQQ"}\n',
+        b'2025-03-03T15:00:00.000000+00:00 ERROR price_error: no usable price for QQQ: no '
+        b'quote since 14:59\n'),
+    ('cycle_bad_price', 'price_error', 2): (
         'errors.jsonl',
         b'{"timestamp":"2025-03-03T15:00:00.000000+00:00","event_type":"price_error",'
         b'"error":"bad price for TLT: nan","cycle_timestamp":"2025-03-03T15:00:00+00:00",'
         b'"symbol":"TLT","price":null}\n',
         b'2025-03-03T15:00:00.000000+00:00 ERROR price_error: bad price for TLT: nan\n'),
-    ('cycle_broken_model', 'model_error'): (
+    ('cycle_broken_model', 'model_error', 1): (
         'errors.jsonl',
         b'{"timestamp":"2025-03-03T15:00:00.000000+00:00","event_type":"model_error",'
         b'"error":"BrokenModel_v1 failed: ZeroDivisionError(\'division by zero\')",'
         b'"cycle_timestamp":"2025-03-03T15:00:00+00:00","model":"BrokenModel_v1"}\n',
         b'2025-03-03T15:00:00.000000+00:00 ERROR model_error: BrokenModel_v1 failed: ZeroD'
         b"ivisionError('division by zero')\n"),
-    ('cycle_kill_switch', 'kill_switch_engaged'): (
+    ('cycle_kill_switch', 'kill_switch_engaged', 1): (
         'events.jsonl',
         b'{"timestamp":"2025-03-03T15:00:00.000000+00:00",'
         b'"event_type":"kill_switch_engaged",'
@@ -520,7 +603,7 @@ EXPECTED: dict[tuple[str, str], tuple[str, bytes, bytes]] = {
         b'"blocked_orders":3}\n',
         b'2025-03-03T15:00:00.000000+00:00 WARN  kill_switch_engaged: no new orders: kill-'
         b'switch file data/KILL_SWITCH exists (delete it to resume trading)\n'),
-    ('cycle_risk_off_held', 'risk_off_held'): (
+    ('cycle_risk_off_held', 'risk_off_held', 1): (
         'events.jsonl',
         b'{"timestamp":"2025-03-03T15:15:00.000000+00:00","event_type":"risk_off_held",'
         b'"message":"SectorRotationModel_v1: risk-off (SPY 4.5% below its 10-day average) '
@@ -531,7 +614,7 @@ EXPECTED: dict[tuple[str, str], tuple[str, bytes, bytes]] = {
         b'2025-03-03T15:15:00.000000+00:00 WARN  risk_off_held: SectorRotationModel_v1: ri'
         b'sk-off (SPY 4.5% below its 10-day average) but TLT has no closes: the current ho'
         b"ldings stay, sectors included (v1's hold rule)\n"),
-    ('cycle_order_not_placed', 'order_not_placed'): (
+    ('cycle_order_not_placed', 'order_not_placed', 1): (
         'events.jsonl',
         b'{"timestamp":"2025-03-03T15:15:00.000000+00:00","event_type":"order_not_placed",'
         b'"message":"tb-20250303T150000Z-EqualWeightModel_v1-SPY-buy never reached the bro'
@@ -540,7 +623,7 @@ EXPECTED: dict[tuple[str, str], tuple[str, bytes, bytes]] = {
         b'"cycle_timestamp":"2025-03-03T15:00:00+00:00"}\n',
         b'2025-03-03T15:15:00.000000+00:00 INFO  order_not_placed: tb-20250303T150000Z-Equ'
         b'alWeightModel_v1-SPY-buy never reached the broker; the plan is made again\n'),
-    ('cycle_order_not_placed', 'order_error'): (
+    ('cycle_order_not_placed', 'order_error', 1): (
         'errors.jsonl',
         b'{"timestamp":"2025-03-03T15:00:00.000000+00:00","event_type":"order_error",'
         b'"symbol":"SPY","side":"buy","quantity":65.333333333,'
@@ -554,7 +637,7 @@ EXPECTED: dict[tuple[str, str], tuple[str, bytes, bytes]] = {
         b'2025-03-03T15:00:00.000000+00:00 ERROR order_error: buy 65.3333 SPY [EqualWeight'
         b'Model_v1] tb-20250303T150000Z-EqualWeightModel_v1-SPY-buy: ConnectionError: conn'
         b'ection reset\n'),
-    ('cycle_open_at_deadline', 'order_open_at_deadline'): (
+    ('cycle_open_at_deadline', 'order_open_at_deadline', 1): (
         'events.jsonl',
         b'{"timestamp":"2025-03-03T15:00:05.000000+00:00",'
         b'"event_type":"order_open_at_deadline",'
@@ -565,7 +648,62 @@ EXPECTED: dict[tuple[str, str], tuple[str, bytes, bytes]] = {
         b'2025-03-03T15:00:05.000000+00:00 WARN  order_open_at_deadline: tb-20250303T15000'
         b'0Z-EqualWeightModel_v1-QQQ-buy is still new after 5s: its fills are recorded at '
         b'the next cycle\n'),
-    ('cycle_open_at_deadline', 'order_canceled'): (
+    ('cycle_open_at_deadline', 'order_open_at_deadline', 2): (
+        'events.jsonl',
+        b'{"timestamp":"2025-03-03T15:00:05.000000+00:00",'
+        b'"event_type":"order_open_at_deadline",'
+        b'"message":"tb-20250303T150000Z-EqualWeightModel_v1-SPY-buy is still new after 5s'
+        b': its fills are recorded at the next cycle",'
+        b'"order_id":"tb-20250303T150000Z-EqualWeightModel_v1-SPY-buy","status":"new",'
+        b'"cycle_timestamp":"2025-03-03T15:00:00+00:00"}\n',
+        b'2025-03-03T15:00:05.000000+00:00 WARN  order_open_at_deadline: tb-20250303T15000'
+        b'0Z-EqualWeightModel_v1-SPY-buy is still new after 5s: its fills are recorded at '
+        b'the next cycle\n'),
+    ('cycle_open_at_deadline', 'order_open_at_deadline', 3): (
+        'events.jsonl',
+        b'{"timestamp":"2025-03-03T15:00:05.000000+00:00",'
+        b'"event_type":"order_open_at_deadline",'
+        b'"message":"tb-20250303T150000Z-EqualWeightModel_v1-TLT-buy is still new after 5s'
+        b': its fills are recorded at the next cycle",'
+        b'"order_id":"tb-20250303T150000Z-EqualWeightModel_v1-TLT-buy","status":"new",'
+        b'"cycle_timestamp":"2025-03-03T15:00:00+00:00"}\n',
+        b'2025-03-03T15:00:05.000000+00:00 WARN  order_open_at_deadline: tb-20250303T15000'
+        b'0Z-EqualWeightModel_v1-TLT-buy is still new after 5s: its fills are recorded at '
+        b'the next cycle\n'),
+    ('cycle_open_at_deadline', 'order_open_at_deadline', 4): (
+        'events.jsonl',
+        b'{"timestamp":"2025-03-03T15:15:10.000000+00:00",'
+        b'"event_type":"order_open_at_deadline",'
+        b'"message":"tb-20250303T151500Z-EqualWeightModel_v1-QQQ-buy is still new after 5s'
+        b': its fills are recorded at the next cycle",'
+        b'"order_id":"tb-20250303T151500Z-EqualWeightModel_v1-QQQ-buy","status":"new",'
+        b'"cycle_timestamp":"2025-03-03T15:15:00+00:00"}\n',
+        b'2025-03-03T15:15:10.000000+00:00 WARN  order_open_at_deadline: tb-20250303T15150'
+        b'0Z-EqualWeightModel_v1-QQQ-buy is still new after 5s: its fills are recorded at '
+        b'the next cycle\n'),
+    ('cycle_open_at_deadline', 'order_open_at_deadline', 5): (
+        'events.jsonl',
+        b'{"timestamp":"2025-03-03T15:15:10.000000+00:00",'
+        b'"event_type":"order_open_at_deadline",'
+        b'"message":"tb-20250303T151500Z-EqualWeightModel_v1-SPY-buy is still new after 5s'
+        b': its fills are recorded at the next cycle",'
+        b'"order_id":"tb-20250303T151500Z-EqualWeightModel_v1-SPY-buy","status":"new",'
+        b'"cycle_timestamp":"2025-03-03T15:15:00+00:00"}\n',
+        b'2025-03-03T15:15:10.000000+00:00 WARN  order_open_at_deadline: tb-20250303T15150'
+        b'0Z-EqualWeightModel_v1-SPY-buy is still new after 5s: its fills are recorded at '
+        b'the next cycle\n'),
+    ('cycle_open_at_deadline', 'order_open_at_deadline', 6): (
+        'events.jsonl',
+        b'{"timestamp":"2025-03-03T15:15:10.000000+00:00",'
+        b'"event_type":"order_open_at_deadline",'
+        b'"message":"tb-20250303T151500Z-EqualWeightModel_v1-TLT-buy is still new after 5s'
+        b': its fills are recorded at the next cycle",'
+        b'"order_id":"tb-20250303T151500Z-EqualWeightModel_v1-TLT-buy","status":"new",'
+        b'"cycle_timestamp":"2025-03-03T15:15:00+00:00"}\n',
+        b'2025-03-03T15:15:10.000000+00:00 WARN  order_open_at_deadline: tb-20250303T15150'
+        b'0Z-EqualWeightModel_v1-TLT-buy is still new after 5s: its fills are recorded at '
+        b'the next cycle\n'),
+    ('cycle_open_at_deadline', 'order_canceled', 1): (
         'events.jsonl',
         b'{"timestamp":"2025-03-03T15:15:05.000000+00:00","event_type":"order_canceled",'
         b'"message":"tb-20250303T150000Z-EqualWeightModel_v1-QQQ-buy was still open at the'
@@ -575,7 +713,27 @@ EXPECTED: dict[tuple[str, str], tuple[str, bytes, bytes]] = {
         b'2025-03-03T15:15:05.000000+00:00 WARN  order_canceled: tb-20250303T150000Z-Equal'
         b'WeightModel_v1-QQQ-buy was still open at the next cycle: the rest of it is cance'
         b'lled before planning again\n'),
-    ('cycle_order_skipped', 'order_skipped'): (
+    ('cycle_open_at_deadline', 'order_canceled', 2): (
+        'events.jsonl',
+        b'{"timestamp":"2025-03-03T15:15:05.000000+00:00","event_type":"order_canceled",'
+        b'"message":"tb-20250303T150000Z-EqualWeightModel_v1-SPY-buy was still open at the'
+        b' next cycle: the rest of it is cancelled before planning again",'
+        b'"order_id":"tb-20250303T150000Z-EqualWeightModel_v1-SPY-buy",'
+        b'"cycle_timestamp":"2025-03-03T15:00:00+00:00"}\n',
+        b'2025-03-03T15:15:05.000000+00:00 WARN  order_canceled: tb-20250303T150000Z-Equal'
+        b'WeightModel_v1-SPY-buy was still open at the next cycle: the rest of it is cance'
+        b'lled before planning again\n'),
+    ('cycle_open_at_deadline', 'order_canceled', 3): (
+        'events.jsonl',
+        b'{"timestamp":"2025-03-03T15:15:05.000000+00:00","event_type":"order_canceled",'
+        b'"message":"tb-20250303T150000Z-EqualWeightModel_v1-TLT-buy was still open at the'
+        b' next cycle: the rest of it is cancelled before planning again",'
+        b'"order_id":"tb-20250303T150000Z-EqualWeightModel_v1-TLT-buy",'
+        b'"cycle_timestamp":"2025-03-03T15:00:00+00:00"}\n',
+        b'2025-03-03T15:15:05.000000+00:00 WARN  order_canceled: tb-20250303T150000Z-Equal'
+        b'WeightModel_v1-TLT-buy was still open at the next cycle: the rest of it is cance'
+        b'lled before planning again\n'),
+    ('cycle_order_skipped', 'order_skipped', 1): (
         'events.jsonl',
         b'{"timestamp":"2025-03-03T15:00:00.000000+00:00","event_type":"order_skipped",'
         b'"message":"tb-20250303T150000Z-EqualWeightModel_v1-SPY-buy was already sent for '
@@ -583,7 +741,7 @@ EXPECTED: dict[tuple[str, str], tuple[str, bytes, bytes]] = {
         b'"cycle_timestamp":"2025-03-03T15:00:00+00:00"}\n',
         b'2025-03-03T15:00:00.000000+00:00 WARN  order_skipped: tb-20250303T150000Z-EqualW'
         b'eightModel_v1-SPY-buy was already sent for this slot\n'),
-    ('cycle_reconciliation', 'reconciliation'): (
+    ('cycle_reconciliation', 'reconciliation', 1): (
         'events.jsonl',
         b'{"timestamp":"2025-03-03T15:00:00.000000+00:00","event_type":"reconciliation",'
         b'"message":"broker and trail differ: SPY: trail 5,'
@@ -592,14 +750,14 @@ EXPECTED: dict[tuple[str, str], tuple[str, bytes, bytes]] = {
         b'"policy":"adopt","cycle_timestamp":"2025-03-03T15:00:00+00:00"}\n',
         b'2025-03-03T15:00:00.000000+00:00 WARN  reconciliation: broker and trail differ: '
         b'SPY: trail 5, broker 0; adopted: our books now match the broker\n'),
-    ('runner_cycle_error', 'cycle_error'): (
+    ('runner_cycle_error', 'cycle_error', 1): (
         'errors.jsonl',
         b'{"timestamp":"2025-03-03T15:00:00.000000+00:00","event_type":"cycle_error",'
         b'"error":"RuntimeError: account endpoint said 418",'
         b'"cycle_timestamp":"2025-03-03T15:00:00+00:00"}\n',
         b'2025-03-03T15:00:00.000000+00:00 ERROR cycle_error: RuntimeError: account endpoi'
         b'nt said 418\n'),
-    ('runner_broker_unavailable', 'broker_unavailable'): (
+    ('runner_broker_unavailable', 'broker_unavailable', 1): (
         'errors.jsonl',
         b'{"timestamp":"2025-03-03T15:00:00.000000+00:00",'
         b'"event_type":"broker_unavailable",'
@@ -607,14 +765,14 @@ EXPECTED: dict[tuple[str, str], tuple[str, bytes, bytes]] = {
         b'gain in 5s","attempt":1,"retry_in_seconds":5.0}\n',
         b'2025-03-03T15:00:00.000000+00:00 ERROR broker_unavailable: the broker cannot be '
         b'reached at start-up (connection refused); trying again in 5s\n'),
-    ('runner_manual_cycle', 'manual_cycle'): (
+    ('runner_manual_cycle', 'manual_cycle', 1): (
         'events.jsonl',
         b'{"timestamp":"2025-03-03T15:07:12.345678+00:00","event_type":"manual_cycle",'
         b'"message":"the latest scheduled slot already ran: manual cycle at 2025-03-03T15:'
         b'07:12+00:00","cycle_timestamp":"2025-03-03T15:07:12+00:00"}\n',
         b'2025-03-03T15:07:12.345678+00:00 INFO  manual_cycle: the latest scheduled slot a'
         b'lready ran: manual cycle at 2025-03-03T15:07:12+00:00\n'),
-    ('runner_manual_cycle_market_closed', 'cycle_skipped'): (
+    ('runner_manual_cycle_market_closed', 'cycle_skipped', 1): (
         'events.jsonl',
         b'{"timestamp":"2025-03-08T15:00:00.000000+00:00","event_type":"cycle_skipped",'
         b'"message":"market closed (NYSE regular hours): nothing sent; next slot 2025-03-1'
@@ -622,7 +780,7 @@ EXPECTED: dict[tuple[str, str], tuple[str, bytes, bytes]] = {
         b'"next_slot":"2025-03-10T13:30:00+00:00","policy":"skip"}\n',
         b'2025-03-08T15:00:00.000000+00:00 INFO  cycle_skipped: market closed (NYSE regula'
         b'r hours): nothing sent; next slot 2025-03-10T13:30:00+00:00\n'),
-    ('runner_closed_market_skipped', 'cycle_skipped'): (
+    ('runner_closed_market_skipped', 'cycle_skipped', 1): (
         'events.jsonl',
         b'{"timestamp":"2025-03-07T20:50:00.000000+00:00","event_type":"cycle_skipped",'
         b'"message":"market closed (NYSE regular hours): slots from 2025-03-07T21:00:00+00'
@@ -632,7 +790,7 @@ EXPECTED: dict[tuple[str, str], tuple[str, bytes, bytes]] = {
         b'2025-03-07T20:50:00.000000+00:00 INFO  cycle_skipped: market closed (NYSE regula'
         b'r hours): slots from 2025-03-07T21:00:00+00:00 are skipped; next cycle at 2025-0'
         b'3-10T13:30:00+00:00\n'),
-    ('runner_slot_missed', 'slot_missed'): (
+    ('runner_slot_missed', 'slot_missed', 1): (
         'events.jsonl',
         b'{"timestamp":"2025-03-03T15:07:00.000000+00:00","event_type":"slot_missed",'
         b'"message":"4 slot(s) missed while stopped (last completed 2025-03-03T14:00:00+00'
@@ -642,14 +800,14 @@ EXPECTED: dict[tuple[str, str], tuple[str, bytes, bytes]] = {
         b'2025-03-03T15:07:00.000000+00:00 WARN  slot_missed: 4 slot(s) missed while stopp'
         b'ed (last completed 2025-03-03T14:00:00+00:00,'
         b' latest due 2025-03-03T15:00:00+00:00); BOT_MISSED_SLOT=skip: skipping it\n'),
-    ('runner_slot_resumed', 'slot_resumed'): (
+    ('runner_slot_resumed', 'slot_resumed', 1): (
         'events.jsonl',
         b'{"timestamp":"2025-03-03T15:07:00.000000+00:00","event_type":"slot_resumed",'
         b'"message":"the cycle for 2025-03-03T15:00:00+00:00 was interrupted: resuming it"'
         b',"cycle_timestamp":"2025-03-03T15:00:00+00:00"}\n',
         b'2025-03-03T15:07:00.000000+00:00 WARN  slot_resumed: the cycle for 2025-03-03T15'
         b':00:00+00:00 was interrupted: resuming it\n'),
-    ('runner_clock_step', 'clock_step'): (
+    ('runner_clock_step', 'clock_step', 1): (
         'events.jsonl',
         b'{"timestamp":"2025-03-03T16:07:30.250000+00:00","event_type":"clock_step",'
         b'"message":"the system clock stepped forward by 3629 s (from about 2025-03-03T15:'
@@ -660,7 +818,7 @@ EXPECTED: dict[tuple[str, str], tuple[str, bytes, bytes]] = {
         b'2025-03-03T16:07:30.250000+00:00 WARN  clock_step: the system clock stepped forw'
         b'ard by 3629 s (from about 2025-03-03T15:07:01.500000+00:00 to 2025-03-03T16:07:3'
         b'0.250000+00:00): scheduling from the real time again\n'),
-    ('run_start_and_stop', 'audit_key_generated'): (
+    ('run_start_and_stop', 'audit_key_generated', 1): (
         'events.jsonl',
         b'{"timestamp":"2025-03-03T15:00:00.000250+00:00",'
         b'"event_type":"audit_key_generated",'
@@ -671,7 +829,7 @@ EXPECTED: dict[tuple[str, str], tuple[str, bytes, bytes]] = {
         b'2025-03-03T15:00:00.000250+00:00 WARN  audit_key_generated: no BOT_AUDIT_KEY or '
         b'BOT_AUDIT_KEY_FILE: an audit key was generated in <TMP>/data/audit.key; keep it,'
         b' and back it up apart from the logs: it verifies this trail\n'),
-    ('run_start_and_stop', 'bot_started'): (
+    ('run_start_and_stop', 'bot_started', 1): (
         'events.jsonl',
         b'{"timestamp":"2025-03-03T15:00:00.000250+00:00","event_type":"bot_started",'
         b'"message":"tradebot 0.1.0 started (pid <PID>)","pid":<PID>,"command":"run",'
@@ -681,25 +839,25 @@ EXPECTED: dict[tuple[str, str], tuple[str, bytes, bytes]] = {
         b'cea","version":"0.1.0"}\n',
         b'2025-03-03T15:00:00.000250+00:00 INFO  bot_started: tradebot 0.1.0 started (pid '
         b'<PID>)\n'),
-    ('run_start_and_stop', 'lock_refused'): (
+    ('run_start_and_stop', 'lock_refused', 1): (
         'events.jsonl',
         b'{"timestamp":"2025-03-03T15:00:00.000250+00:00","event_type":"lock_refused",'
         b'"message":"another tradebot (pid 4242) holds data/tradebot.lock","pid":<PID>,'
         b'"refused_at":"2025-03-03T15:00:00.000250+00:00"}\n',
         b'2025-03-03T15:00:00.000250+00:00 WARN  lock_refused: another tradebot (pid 4242)'
         b' holds data/tradebot.lock\n'),
-    ('run_start_and_stop', 'inbox_error'): (
+    ('run_start_and_stop', 'inbox_error', 1): (
         'events.jsonl',
         b'{"timestamp":"2025-03-03T15:00:00.000250+00:00","event_type":"inbox_error",'
         b'"message":"unreadable note zz-unreadable.json","file":"zz-unreadable.json"}\n',
         b'2025-03-03T15:00:00.000250+00:00 WARN  inbox_error: unreadable note zz-unreadabl'
         b'e.json\n'),
-    ('run_start_and_stop', 'bot_stopped'): (
+    ('run_start_and_stop', 'bot_stopped', 1): (
         'events.jsonl',
         b'{"timestamp":"2025-03-03T15:00:00.000250+00:00","event_type":"bot_stopped",'
         b'"message":"tradebot stopped: SIGTERM","pid":<PID>,"reason":"SIGTERM"}\n',
         b'2025-03-03T15:00:00.000250+00:00 INFO  bot_stopped: tradebot stopped: SIGTERM\n'),
-    ('self_verify_failed', 'trail_verify_failed'): (
+    ('self_verify_failed', 'trail_verify_failed', 1): (
         'events.jsonl',
         b'{"timestamp":"2025-03-03T15:00:00.000000+00:00",'
         b'"event_type":"trail_verify_failed",'
@@ -713,7 +871,7 @@ EXPECTED: dict[tuple[str, str], tuple[str, bytes, bytes]] = {
         b' 6 valid: INVALID trades.jsonl segment 0 3 lines line 1: edited, deleted,'
         b' inserted or reordered (it differs from what was written); run `tradebot audit v'
         b'erify` to see every problem\n'),
-    ('streams_torn_tail_and_damage', 'repair'): (
+    ('streams_torn_tail_and_damage', 'repair', 1): (
         'events.jsonl',
         b'{"timestamp":"2025-03-03T15:01:00.000000+00:00","event_type":"repair",'
         b'"message":"orders.jsonl: torn last line (29 bytes) moved to orders.jsonl.torn-20'
@@ -722,21 +880,28 @@ EXPECTED: dict[tuple[str, str], tuple[str, bytes, bytes]] = {
         b'2025-03-03T15:01:00.000000+00:00 WARN  repair: orders.jsonl: torn last line (29 '
         b'bytes) moved to orders.jsonl.torn-20250303T150100Z; the file now ends at its las'
         b't whole line\n'),
-    ('streams_torn_tail_and_damage', 'damage'): (
+    ('streams_torn_tail_and_damage', 'damage', 1): (
         'events.jsonl',
         b'{"timestamp":"2025-03-03T15:01:00.000000+00:00","event_type":"damage",'
         b'"message":"decisions.jsonl: damaged line(s) [2] inside the file (reported,'
         b' not changed)","file":"decisions.jsonl","lines":[2]}\n',
         b'2025-03-03T15:01:00.000000+00:00 WARN  damage: decisions.jsonl: damaged line(s) '
         b'[2] inside the file (reported, not changed)\n'),
-    ('streams_rotated_and_truncated', 'rotation'): (
+    ('streams_rotated_and_truncated', 'rotation', 1): (
         'events.jsonl',
         b'{"timestamp":"2025-03-03T15:01:00.000000+00:00","event_type":"rotation",'
         b'"message":"orders.jsonl was rotated while the bot was stopped: segment 0 sealed"'
         b',"file":"orders.jsonl"}\n',
         b'2025-03-03T15:01:00.000000+00:00 INFO  rotation: orders.jsonl was rotated while '
         b'the bot was stopped: segment 0 sealed\n'),
-    ('streams_rotated_and_truncated', 'integrity_warning'): (
+    ('streams_rotated_and_truncated', 'rotation', 2): (
+        'events.jsonl',
+        b'{"timestamp":"2025-03-03T15:15:00.000000+00:00","event_type":"rotation",'
+        b'"message":"production.log was moved away (external rotation): segment 0 sealed,'
+        b' writing a new production.log (mode 0600)","file":"production.log"}\n',
+        b'2025-03-03T15:15:00.000000+00:00 INFO  rotation: production.log was moved away ('
+        b'external rotation): segment 0 sealed, writing a new production.log (mode 0600)\n'),
+    ('streams_rotated_and_truncated', 'integrity_warning', 1): (
         'events.jsonl',
         b'{"timestamp":"2025-03-03T15:01:00.000000+00:00",'
         b'"event_type":"integrity_warning",'
@@ -744,16 +909,16 @@ EXPECTED: dict[tuple[str, str], tuple[str, bytes, bytes]] = {
         b'ot audit verify` will show where","file":"trades.jsonl"}\n',
         b'2025-03-03T15:01:00.000000+00:00 WARN  integrity_warning: trades.jsonl differs f'
         b'rom its last checkpoint from line 2 on: `tradebot audit verify` will show where\n'),
-    ('streams_rotated_and_truncated', 'possible_loss'): (
+    ('streams_rotated_and_truncated', 'possible_loss', 1): (
         'events.jsonl',
-        b'{"timestamp":"2025-03-03T15:01:00.000000+00:00","event_type":"possible_loss",'
-        b'"message":"production.log was truncated under the bot (copytruncate?): 205 bytes'
-        b' were cut; lines written between the copy and the truncation may be lost",'
-        b'"file":"production.log","bytes_cut":205}\n',
-        b'2025-03-03T15:01:00.000000+00:00 WARN  possible_loss: production.log was truncat'
-        b'ed under the bot (copytruncate?): 205 bytes were cut; lines written between the '
-        b'copy and the truncation may be lost\n'),
-    ('streams_write_lost', 'write_lost'): (
+        b'{"timestamp":"2025-03-03T15:15:00.000000+00:00","event_type":"possible_loss",'
+        b'"message":"performance.jsonl was truncated under the bot (copytruncate?): 345 by'
+        b'tes were cut; lines written between the copy and the truncation may be lost",'
+        b'"file":"performance.jsonl","bytes_cut":345}\n',
+        b'2025-03-03T15:15:00.000000+00:00 WARN  possible_loss: performance.jsonl was trun'
+        b'cated under the bot (copytruncate?): 345 bytes were cut; lines written between t'
+        b'he copy and the truncation may be lost\n'),
+    ('streams_write_lost', 'write_lost', 1): (
         'events.jsonl',
         b'{"timestamp":"2025-03-03T15:20:00.000000+00:00","event_type":"write_lost",'
         b'"message":"events.jsonl:1 was about to be written when the bot stopped,'
@@ -761,7 +926,7 @@ EXPECTED: dict[tuple[str, str], tuple[str, bytes, bytes]] = {
         b'"segment":0}\n',
         b'2025-03-03T15:20:00.000000+00:00 WARN  write_lost: events.jsonl:1 was about to b'
         b'e written when the bot stopped, and was not (a crash, not tampering)\n'),
-    ('streams_anchor_created', 'anchor_created'): (
+    ('streams_anchor_created', 'anchor_created', 1): (
         'events.jsonl',
         b'{"timestamp":"2025-03-03T15:01:00.000000+00:00","event_type":"anchor_created",'
         b'"message":"this trail predates anchors: trail <TRAIL_ID> and its anchor in data '
@@ -770,7 +935,7 @@ EXPECTED: dict[tuple[str, str], tuple[str, bytes, bytes]] = {
         b'2025-03-03T15:01:00.000000+00:00 WARN  anchor_created: this trail predates ancho'
         b'rs: trail <TRAIL_ID> and its anchor in data were made,'
         b' and the lines not yet signed were signed this once without evidence\n'),
-    ('streams_anchor_lost', 'anchor_created'): (
+    ('streams_anchor_lost', 'anchor_created', 1): (
         'events.jsonl',
         b'{"timestamp":"2025-03-03T15:01:00.000000+00:00","event_type":"anchor_created",'
         b'"message":"trail <TRAIL_ID> had no anchor in data (a copy from another host?): o'
@@ -779,25 +944,69 @@ EXPECTED: dict[tuple[str, str], tuple[str, bytes, bytes]] = {
         b'2025-03-03T15:01:00.000000+00:00 WARN  anchor_created: trail <TRAIL_ID> had no a'
         b'nchor in data (a copy from another host?): one was made; lines not signed before'
         b" now cannot be shown to be the bot's and are never signed\n"),
+    ('runner_start_up_checks', 'reconciliation', 1): (
+        'events.jsonl',
+        b'{"timestamp":"2025-03-03T15:00:00.000000+00:00","event_type":"reconciliation",'
+        b'"message":"broker and trail differ: TLT: trail 2.5,'
+        b' broker 0; adopted: our books now match the broker",'
+        b'"positions":{"TLT":{"trail":2.5,"broker":0.0}},"unknown_open_orders":[],'
+        b'"policy":"adopt"}\n',
+        b'2025-03-03T15:00:00.000000+00:00 WARN  reconciliation: broker and trail differ: '
+        b'TLT: trail 2.5, broker 0; adopted: our books now match the broker\n'),
+    ('runner_start_up_checks', 'broker_unavailable', 1): (
+        'errors.jsonl',
+        b'{"timestamp":"2025-03-03T15:00:00.000000+00:00",'
+        b'"event_type":"broker_unavailable",'
+        b'"error":"the broker cannot be reached at start-up (HTTP 503 from the broker); no'
+        b'thing traded, stopping","attempt":1,"retry_in_seconds":null}\n',
+        b'2025-03-03T15:00:00.000000+00:00 ERROR broker_unavailable: the broker cannot be '
+        b'reached at start-up (HTTP 503 from the broker); nothing traded, stopping\n'),
+    ('runner_slot_overrun', 'slot_missed', 1): (
+        'events.jsonl',
+        b'{"timestamp":"2025-03-03T15:47:03.000000+00:00","event_type":"slot_missed",'
+        b'"message":"2 slot(s) passed during the previous cycle; running 2025-03-03T15:45:'
+        b'00+00:00","missed":2,"latest_due":"2025-03-03T15:45:00+00:00","policy":"run"}\n',
+        b'2025-03-03T15:47:03.000000+00:00 WARN  slot_missed: 2 slot(s) passed during the '
+        b'previous cycle; running 2025-03-03T15:45:00+00:00\n'),
+    ('streams_forged_line', 'damage', 1): (
+        'events.jsonl',
+        b'{"timestamp":"2025-03-03T15:01:00.000000+00:00","event_type":"damage",'
+        b'"message":"errors.jsonl:1: no record of the bot writing it; never signed: the se'
+        b'gment is sealed before it and errors.jsonl goes on in a new file",'
+        b'"file":"errors.jsonl","lines":[1],"at":"errors.jsonl:1",'
+        b'"reason":"no record of the bot writing it"}\n',
+        b'2025-03-03T15:01:00.000000+00:00 WARN  damage: errors.jsonl:1: no record of the '
+        b'bot writing it; never signed: the segment is sealed before it and errors.jsonl g'
+        b'oes on in a new file\n'),
 }
 
 
 @pytest.mark.parametrize("scenario", sorted(SCENARIOS))
-def test_the_writer_writes_the_golden_line(scenario, tmp_path, monkeypatch):
+def test_the_writer_writes_the_golden_lines(scenario, tmp_path, monkeypatch):
     got = written(SCENARIOS[scenario](tmp_path, monkeypatch), tmp_path)
-    expected = {kind: line for (name, kind), line in EXPECTED.items() if name == scenario}
+    expected: dict[str, list[tuple[str, bytes, bytes]]] = {}
+    for (name, kind, _n), entry in sorted(EXPECTED.items()):
+        if name == scenario:
+            expected.setdefault(kind, []).append(entry)
     assert expected, f"{scenario}: no line of it in EXPECTED"
-    for kind, (stream, line, text) in expected.items():
-        assert kind in got, f"{scenario} wrote no {kind}"
-        assert got[kind][0] == stream, kind
-        assert got[kind][1] == line, f"{kind}: the {stream} line changed"
-        assert got[kind][2] == text, f"{kind}: the production.log line changed"
+    for kind, entries in expected.items():
+        lines = got.get(kind, [])
+        assert len(lines) == len(entries), (
+            f"{scenario} wrote {len(lines)} {kind}, not {len(entries)}")
+        for n, ((stream, line, text), (want_stream, want_line, want_text)) in enumerate(
+                zip(lines, entries), 1):
+            assert stream == want_stream, f"{kind} #{n}"
+            assert line == want_line, f"{kind} #{n}: the {stream} line changed"
+            assert text == want_text, f"{kind} #{n}: the production.log line changed"
 
 
 def test_every_kind_only_run_or_cycle_writes_has_a_golden_line():
     required = required_kinds()
     assert {"bot_started", "order_error", "cycle_error", "write_lost"} <= required  # it derives
-    assert required - {kind for _, kind in EXPECTED} == set(), "drive these and pin their lines"
+    assert required - {kind for _, kind, _n in EXPECTED} == set(), "drive these and pin their lines"
+    for (scenario, kind, n), (_stream, line, text) in EXPECTED.items():  # the table is whole
+        stamp = line[len(b'{"timestamp":"'):].split(b'"', 1)[0]
+        assert text.startswith(stamp + b" ") and f" {kind}: ".encode() in text, (scenario, kind, n)
 
 
 def test_the_substitutions_touch_only_the_values_no_input_pins(tmp_path):
@@ -806,7 +1015,8 @@ def test_the_substitutions_touch_only_the_values_no_input_pins(tmp_path):
             f'"trail_id":"6844996d176b7d72f7ae9279e8f9d4e5","blocked":{pid}1,"sha":"{"ab" * 32}"}}')
     assert _substitute(line.encode(), tmp_path) == (
         b'{"message":"tradebot 0.1.0 started (pid <PID>) in <TMP>/data","pid":<PID>,'
-        b'"trail_id":"<TRAIL_ID>","blocked":' + f"{pid}1".encode() + b',"sha":"' + b"ab" * 32 + b'"}')
+        b'"trail_id":"<TRAIL_ID>","blocked":' + f"{pid}1".encode()
+        + b',"sha":"' + b"ab" * 32 + b'"}')
 
 
 def _literal(data: bytes, indent: str = " " * 8, width: int = 80) -> str:
@@ -820,7 +1030,7 @@ def _literal(data: bytes, indent: str = " " * 8, width: int = 80) -> str:
             pieces[-1] += token
         else:
             pieces.append(token)
-    return "\n".join(indent + repr(piece) for piece in pieces if piece)
+    return "\n".join(indent + repr(piece) for piece in pieces if piece) or indent + "b''"
 
 
 if __name__ == "__main__":  # prints EXPECTED's entries, for an intended change of these lines
@@ -847,9 +1057,11 @@ if __name__ == "__main__":  # prints EXPECTED's entries, for an intended change 
             except Exception as exc:
                 print(f"# {name} FAILED: {exc!r}")
                 continue
-            for kind, (stream, line, text) in written(logs, Path(tmp)).items():
-                if kind in required_kinds():
-                    print(f"    ({name!r}, {kind!r}): (\n        {stream!r},\n"
+            for kind, lines in written(logs, Path(tmp)).items():
+                if kind not in required_kinds():
+                    continue
+                for n, (stream, line, text) in enumerate(lines, 1):
+                    print(f"    ({name!r}, {kind!r}, {n}): (\n        {stream!r},\n"
                           f"{_literal(line)},\n{_literal(text)}),")
         for target, attr, value in reversed(patch.undo):
             setattr(target, attr, value)

@@ -191,5 +191,7 @@ def test_the_normalization_touches_only_the_unpinnable_chain_values():
 
 def test_a_changed_line_is_named_with_its_number():
     golden = digest(b"a\nb\nc\n")
-    assert first_difference("x.jsonl", b"a\nB\nc\n", golden) == "x.jsonl: line 2 differs; it is now b'B\\n'"
-    assert first_difference("x.jsonl", b"a\nb\n", golden) == "x.jsonl: 1 line(s) missing after line 2"
+    assert (first_difference("x.jsonl", b"a\nB\nc\n", golden)
+            == "x.jsonl: line 2 differs; it is now b'B\\n'")
+    assert (first_difference("x.jsonl", b"a\nb\n", golden)
+            == "x.jsonl: 1 line(s) missing after line 2")
