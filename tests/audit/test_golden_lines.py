@@ -106,6 +106,7 @@ def cycle_rejected_order(tmp_path: Path, monkeypatch) -> Path:
     from bot.cycle import run_cycle
     bot = make_bot(tmp_path, reject={"QQQ": "Insufficient buying power"})
     run_cycle(bot, SLOT)
+    bot.trail.close()
     return tmp_path / "logs"
 
 
@@ -113,6 +114,7 @@ def cycle_late_rejection(tmp_path: Path, monkeypatch) -> Path:
     from bot.cycle import run_cycle
     bot = make_bot(tmp_path, reject_later={"TLT": "halted: trading suspended in TLT"})
     run_cycle(bot, SLOT)
+    bot.trail.close()
     return tmp_path / "logs"
 
 
@@ -136,6 +138,7 @@ def cycle_bad_price(tmp_path: Path, monkeypatch) -> Path:
     bot = make_bot(tmp_path)
     bot.market = NoQuote({**PRICES, "TLT": float("nan")}, {"QQQ": "no quote since 14:59"})
     run_cycle(bot, SLOT)
+    bot.trail.close()
     return tmp_path / "logs"
 
 
@@ -144,6 +147,7 @@ def cycle_broken_model(tmp_path: Path, monkeypatch) -> Path:
     bot = make_bot(tmp_path)
     bot.models = (ModelShare(bot.models[0].model, 0.5), ModelShare(BrokenModel(), 0.5))
     run_cycle(bot, SLOT)
+    bot.trail.close()
     return tmp_path / "logs"
 
 
@@ -155,6 +159,7 @@ def cycle_kill_switch(tmp_path: Path, monkeypatch) -> Path:
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "KILL_SWITCH").touch()
     run_cycle(bot, SLOT)
+    bot.trail.close()
     return tmp_path / "logs"
 
 
@@ -170,6 +175,7 @@ def cycle_risk_off_held(tmp_path: Path, monkeypatch) -> Path:
     bot.market.bad["TLT"] = "TLT.csv starts 2002-07-30: add earlier rows"
     bot.clock.t = SLOT + timedelta(minutes=15)
     run_cycle(bot, bot.clock.t)
+    bot.trail.close()
     return tmp_path / "logs"
 
 
@@ -180,6 +186,7 @@ def cycle_order_not_placed(tmp_path: Path, monkeypatch) -> Path:
     bot.broker.explode.clear()
     bot.clock.advance(900)
     run_cycle(bot, SLOT + timedelta(minutes=15))
+    bot.trail.close()
     return tmp_path / "logs"
 
 
@@ -198,6 +205,7 @@ def cycle_open_at_deadline(tmp_path: Path, monkeypatch) -> Path:
     run_cycle(bot, SLOT)
     bot.clock.advance(900)
     run_cycle(bot, SLOT + timedelta(minutes=15))
+    bot.trail.close()
     return tmp_path / "logs"
 
 
@@ -208,6 +216,7 @@ def cycle_order_skipped(tmp_path: Path, monkeypatch) -> Path:
     bot = make_bot(tmp_path)
     bot.state.set_order_stage("tb-20250303T150000Z-EqualWeightModel_v1-SPY-buy", DONE)
     run_cycle(bot, SLOT)
+    bot.trail.close()
     return tmp_path / "logs"
 
 
@@ -217,6 +226,7 @@ def cycle_reconciliation(tmp_path: Path, monkeypatch) -> Path:
     bot = make_bot(tmp_path)
     bot.state.adjust_sleeve("EqualWeightModel_v1", "SPY", 5.0)
     run_cycle(bot, SLOT)
+    bot.trail.close()
     return tmp_path / "logs"
 
 
@@ -225,6 +235,7 @@ def runner_cycle_error(tmp_path: Path, monkeypatch) -> Path:
     bot = make_bot(tmp_path)
     bot.broker = AccountFails(bot.broker.inner, RuntimeError("account endpoint said 418"))
     guarded_cycle(bot, SLOT)
+    bot.trail.close()
     return tmp_path / "logs"
 
 
@@ -240,6 +251,7 @@ def runner_broker_unavailable(tmp_path: Path, monkeypatch) -> Path:
         return len(waits) > 1
     check_broker_at_start(bot, "broker sim", "adopt", stop_during_the_first_retry_wait)
     assert waits == [0, 5.0]
+    bot.trail.close()
     return tmp_path / "logs"
 
 
@@ -251,6 +263,7 @@ def runner_manual_cycle(tmp_path: Path, monkeypatch) -> Path:
     bot.clock.t = SLOT + timedelta(minutes=7, seconds=12, microseconds=345678)
     manual_slot(bot, SlotPlanner(parse_schedule("every 15 minutes"), False),
                 sleep=bot.clock.advance)
+    bot.trail.close()
     return tmp_path / "logs"
 
 
@@ -260,6 +273,7 @@ def runner_manual_cycle_market_closed(tmp_path: Path, monkeypatch) -> Path:
     bot = make_bot(tmp_path)
     bot.clock.t = utc(2025, 3, 8, 15, 0)  # a Saturday
     manual_slot(bot, SlotPlanner(parse_schedule("every 15 minutes"), True), sleep=bot.clock.advance)
+    bot.trail.close()
     return tmp_path / "logs"
 
 
@@ -267,6 +281,7 @@ def runner_closed_market_skipped(tmp_path: Path, monkeypatch) -> Path:
     bot = make_bot(tmp_path)
     bot.clock.t = utc(2025, 3, 7, 20, 50)  # Friday after the last slot before the close
     _runner(bot, nyse=True).run(max_cycles=1)
+    bot.trail.close()
     return tmp_path / "logs"
 
 
@@ -275,6 +290,7 @@ def runner_slot_missed(tmp_path: Path, monkeypatch) -> Path:
     bot.state.complete_slot(utc(2025, 3, 3, 14, 0))
     bot.clock.t = utc(2025, 3, 3, 15, 7)
     _runner(bot, "skip")._start()
+    bot.trail.close()
     return tmp_path / "logs"
 
 
@@ -284,6 +300,7 @@ def runner_slot_resumed(tmp_path: Path, monkeypatch) -> Path:
     bot.state.start_slot(SLOT)  # the cycle of 15:00 began and was cut short
     bot.clock.t = utc(2025, 3, 3, 15, 7)
     _runner(bot)._start()
+    bot.trail.close()
     return tmp_path / "logs"
 
 
@@ -296,6 +313,7 @@ def runner_clock_step(tmp_path: Path, monkeypatch) -> Path:
     bot.clock.t = utc(2025, 3, 3, 16, 7, 30, 250000)  # an hour on the wall clock...
     monotonic[0] += 1.5  # ...in a second and a half
     r._watch_clock()
+    bot.trail.close()
     return tmp_path / "logs"
 
 
@@ -438,6 +456,7 @@ def runner_start_up_checks(tmp_path: Path, monkeypatch) -> Path:
     bot.broker = inner
     bot.state.adjust_sleeve("EqualWeightModel_v1", "TLT", 2.5)
     check_broker_at_start(bot, "broker sim", "adopt", None)
+    bot.trail.close()
     return tmp_path / "logs"
 
 
@@ -448,6 +467,7 @@ def runner_slot_overrun(tmp_path: Path, monkeypatch) -> Path:
     r.next_slot = utc(2025, 3, 3, 15, 15)
     bot.clock.t = utc(2025, 3, 3, 15, 47, 3)
     r._tick()
+    bot.trail.close()
     return tmp_path / "logs"
 
 
