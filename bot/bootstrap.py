@@ -130,7 +130,7 @@ def build_bot(settings: Settings, clock: Clock, *, live: bool, log_dir: Path | N
     account and a buffered trail (simulate never touches a live account). `give_up_reads()`
     true: Alpaca reads stop retrying (`run` asked to stop while it starts)."""
     data_dir = settings.data_dir
-    calendar: MarketCalendar = nyse  # type: ignore[assignment]
+    calendar: MarketCalendar = nyse
     read_listeners: list = []  # told of each retried broker read, once the trail exists
     if live and settings.broker == "alpaca":
         broker, market, calendar = build_alpaca(settings, clock, sleep, read_listeners,

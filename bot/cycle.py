@@ -69,7 +69,7 @@ class Bot:
     models: tuple[ModelShare, ...]
     limits: RiskLimits
     kill_switch: KillSwitch
-    calendar: MarketCalendar = calendar  # type: ignore[assignment]  (the module is one)
+    calendar: MarketCalendar = calendar  # the module is one
     reconcile_policy: str = "adopt"
     sleep: Callable[[float], object] = time.sleep  # between fill polls (tests inject their own)
     fill_timeout: float = 30.0  # seconds an order is followed within its cycle

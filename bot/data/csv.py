@@ -64,7 +64,7 @@ class _Series:
     closes: array
     bad_prefix: tuple[int, ...]
     reasons: Mapping[int, str]
-    rejected: Mapping[int, str] = None  # type: ignore[assignment]  index -> why its close is refused
+    rejected: Mapping[int, str]  # index -> why its close is refused
 
     @property
     def end(self) -> int:
