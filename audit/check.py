@@ -24,7 +24,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, TypeGuard
 
 import orjson
 
@@ -175,7 +175,7 @@ def _real_time(text: str) -> bool:
     return True
 
 
-def _number(value: Any) -> bool:
+def _number(value: Any) -> TypeGuard[float]:
     return _type_ok(value, NUMBER)
 
 
@@ -421,7 +421,7 @@ def check_trail(log_dir: Path) -> CheckReport:
                   + f", {PRODUCTION_LOG}): give the bot's log directory")
         report.add(empty)
         return report
-    jobs = []
+    jobs: list[tuple[Path, str]] = []
     for stream in STREAMS:
         files = segments(log_dir, stream)
         if not files:

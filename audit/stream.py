@@ -689,16 +689,16 @@ class Stream:
             record = {"type": "expired", "ts": self._stamp(), "segment": segment, "file": path.name}
         else:
             record = {"type": "archived", "ts": self._stamp(), "segment": segment,
-                      "file": path.name, "archive": self._archive_name(segment, path)}
+                      "file": path.name, "archive": self._archive_name(self.archive_dir, segment, path)}
         chain.write(state, record)
         self._carry_out(record, path)
 
-    def _archive_name(self, segment: int, path: Path) -> str:
+    def _archive_name(self, archive_dir: Path, segment: int, path: Path) -> str:
         """`<stream>.seg<segment>[.gz]`: never the same for two segments of a trail (another
         trail's file of that name in a shared archive gets a time stamp added, never clobbered)."""
         gz = ".gz" if path.name.endswith(".gz") else ""
         name = f"{self.name}.seg{segment:06d}{gz}"
-        if (self.archive_dir / name).exists():
+        if (archive_dir / name).exists():
             name = f"{self.name}.seg{segment:06d}.{self._stamp_compact()}{gz}"
         return name
 

@@ -604,8 +604,9 @@ class _StreamContext:
                 h = next_hash(h, line)
                 hashes.append(h)
                 lines.append(line)
+        w = w if w is not None else {}  # no head: nothing was being written
         n = len(lines)
-        here = w is not None and w.get("segment") == k and _int(w.get("line")) and w["line"] > 0
+        here = w.get("segment") == k and _int(w.get("line")) and w["line"] > 0
         last = w["line"] if here else 0
         if here and n == signed and n < last - 1:  # as the writer says at its next start
             return SegmentReport(path.name, k, LOST, n,
