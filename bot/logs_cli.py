@@ -317,7 +317,7 @@ def _latest(args, log_dir: Path, out: BinaryIO, warn: _Warnings) -> int:
     if args.format == "json":
         out.write(found.line.rstrip(b"\r") + b"\n")
         return 0
-    rows = []
+    rows: list[list[str]] = []
     for k, v in found.record.items():
         if isinstance(v, dict) and v and all(_is_num(x) for x in v.values()):
             rows.extend([f"{k}.{sym}", money(x) if k == "prices" else _text(x)] for sym, x in v.items())
