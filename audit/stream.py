@@ -810,7 +810,8 @@ class Stream:
                     chain = chain or ChainWriter(chain_path, key)
                     self._prune(chain, state, k, path)
                 elif unfinished and path != self.path:
-                    target = self.directory / f"{self.name}.{newest - k + 1}{'.gz' if path.name.endswith('.gz') else ''}"
+                    gz = ".gz" if path.name.endswith(".gz") else ""
+                    target = self.directory / f"{self.name}.{newest - k + 1}{gz}"
                     if path != target and not target.exists():
                         path.rename(target)
                         _fsync_dir(self.directory)

@@ -641,7 +641,8 @@ def format_report(report: Report, *, caveats: bool = False) -> str:
     out = []
     for s in report.streams:
         for seg in s.segments:
-            out.append(f"{seg.status:<9} {seg.file:<28} {'' if seg.segment is None else 'segment ' + str(seg.segment):<11} "
+            segment = "" if seg.segment is None else f"segment {seg.segment}"
+            out.append(f"{seg.status:<9} {seg.file:<28} {segment:<11} "
                        f"{seg.lines:>8} lines  {seg.detail}".rstrip())
         for p in s.problems:
             out.append(f"{'INVALID':<9} {p}")

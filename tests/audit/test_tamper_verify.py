@@ -264,7 +264,8 @@ def test_collected_anchors_expose_a_trail_cut_back_with_its_anchor(tmp_path, env
     t.close()
     anc = the_anchor(data)
     collected = tmp_path / "docker-logs.txt"
-    collected.write_text("2025-03-03T16:05:00Z stdout " + format_anchor_line(anc.trail_id, "2025-03-03T16:05:00Z", anc.heads()) + "\n")
+    line = format_anchor_line(anc.trail_id, "2025-03-03T16:05:00Z", anc.heads())
+    collected.write_text("2025-03-03T16:05:00Z stdout " + line + "\n")
     assert verify_cli(capsys, logs, data, "--anchors", str(collected))[0] == 0
     shutil.rmtree(logs)
     shutil.rmtree(data)
