@@ -29,7 +29,7 @@ from collections import Counter, deque
 from array import array
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
-from functools import lru_cache, partial, reduce
+from functools import cache, partial, reduce
 from itertools import compress
 from operator import add, attrgetter, eq, gt, le
 from pathlib import Path
@@ -160,20 +160,20 @@ def _time_mask(ts: list, since: str | None, until: str | None) -> list[bool]:
 
 # ---------------------------------------------------------------- decoding
 
-@lru_cache(maxsize=None)
+@cache
 def _struct(fields: tuple[tuple[str, str], ...]) -> type:
     """A struct of `fields`: (name, "str" | "float" | "raw"); a missing field is null."""
     kinds = {"str": (str | None, None), "float": (float | None, None), "raw": (Raw, _NULL)}
     return msgspec.defstruct("Rec", [(name, *kinds[kind]) for name, kind in fields], kw_only=True)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _decoder(fields: tuple[tuple[str, str], ...]) -> msgspec.json.Decoder:
     """A decoder of records (`decode_lines` for a block) into the struct of `fields`."""
     return msgspec.json.Decoder(_struct(fields))
 
 
-@lru_cache(maxsize=None)
+@cache
 def _array_decoder(fields: tuple[tuple[str, str], ...]) -> msgspec.json.Decoder:
     """A decoder of a JSON array of records into structs of `fields`."""
     return msgspec.json.Decoder(GenericAlias(list, _struct(fields)))  # list[that struct]

@@ -73,7 +73,10 @@ class _Order:
 def check(log_dir: Path, keep_steps: list[Step] | None = None) -> CheckResult:
     """Replay the trail and report every inconsistency. `keep_steps` (a list) receives the steps."""
     out = CheckResult(removed=pruned(log_dir))
-    bad = lambda where, why: out.findings.append(Finding(ERROR, where, f"unreadable line: {why}"))
+
+    def bad(where: Line, why: str) -> None:
+        out.findings.append(Finding(ERROR, where, f"unreadable line: {why}"))
+
     orders = _orders(log_dir, out, bad)
     filled: dict[str, float] = {}
     fill_ids: dict[str, Line] = {}
@@ -169,7 +172,10 @@ def _orders(log_dir: Path, out: CheckResult, bad) -> dict[str, _Order]:
 def _check_fill(step: Step, orders: dict[str, _Order], filled: dict[str, float],
                 fill_ids: dict[str, Line], out: CheckResult) -> None:
     rec, where = step.record, step.where
-    add = lambda msg: out.findings.append(Finding(ERROR, where, msg))
+
+    def add(msg: str) -> None:
+        out.findings.append(Finding(ERROR, where, msg))
+
     oid, sym, side = rec.get("order_id"), rec.get("symbol"), rec.get("side")
     if not isinstance(oid, str) or oid not in orders:
         add(f"trade of {side} {rec.get('quantity')} {sym} has no order {oid} in {ORDERS}")
@@ -200,7 +206,10 @@ def _check_fill(step: Step, orders: dict[str, _Order], filled: dict[str, float],
 
 def _check_snapshot(step: Step, out: CheckResult) -> None:
     rec, where = step.record, step.where
-    add = lambda sev, msg: out.findings.append(Finding(sev, where, msg))
+
+    def add(sev: str, msg: str) -> None:
+        out.findings.append(Finding(sev, where, msg))
+
     drift = step.drift
     if drift is not None and drift.positions:
         add(ERROR, "snapshot positions disagree with the fills before it: " + _describe(

@@ -233,7 +233,7 @@ def each_way(monkeypatch, fn):
         kw = dict(kw)
         monkeypatch.setattr(q, "FAST", kw.pop("fast", True))
         bad = []
-        res = fn(on_bad=lambda where, why: bad.append((str(where), why)), **kw)
+        res = fn(on_bad=lambda where, why, bad=bad: bad.append((str(where), why)), **kw)
         out[way] = (res, bad)
     monkeypatch.setattr(q, "FAST", True)
     return out
@@ -466,7 +466,7 @@ def test_bytes_that_are_not_utf8_print_as_jq_prints_them(tmp_path, monkeypatch):
     for fmt, args in (("tsv", "-r '[.timestamp, .event_type, .error] | @tsv'"),
                       ("csv", "-r '[.timestamp, .event_type, .error] | @csv'"),
                       ("json", "-c '[.timestamp, .event_type, .error]'")):
-        got = each_way(monkeypatch, lambda **kw: b"".join(q.error_rows(tmp_path, fmt, **kw)))
+        got = each_way(monkeypatch, lambda fmt=fmt, **kw: b"".join(q.error_rows(tmp_path, fmt, **kw)))
         assert_all(got, jq(args, data), [])
     orders = b'{"timestamp":"t1","symbol":"SP\xffY","side":"buy"}\n{"timestamp":"t2","symbol":"SPY","side":"s\xfe"}\n'
     (tmp_path / "orders.jsonl").write_bytes(orders)

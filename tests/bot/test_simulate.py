@@ -104,7 +104,10 @@ def test_risk_off_before_the_defensive_symbol_has_data_holds_with_a_warning(tmp_
     logs = tmp_path / "logs"
     simulate(load_settings(data_dir=tmp_path / "data"), date(2022, 1, 3), date(2023, 6, 30), logs,
              csv_dir=csv_dir, progress=None)
-    read = lambda name: [json.loads(x) for x in (logs / name).read_text().splitlines()]
+
+    def read(name):
+        return [json.loads(x) for x in (logs / name).read_text().splitlines()]
+
     held = [d["cycle_timestamp"] for d in read("decisions.jsonl") if "TLT has no closes" in d["reason"]]
     warned = [e["cycle_timestamp"] for e in read("events.jsonl") if e["event_type"] == "risk_off_held"]
     first_tlt = next(r for r in tlt[1:] if r >= "2023")[:10]
