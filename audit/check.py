@@ -29,8 +29,19 @@ from typing import Any, Iterator, TypeGuard
 import orjson
 
 from audit.files import iter_chunks, segments
-from audit.format import (ARRAY, BOOLEAN, GUIDE, INTEGER, NUMBER, OBJECT, RECORD_FORMATS, SLOT_FORM,
-                          STRING, TIMESTAMP_FORM, FieldSpec)
+from audit.format import (
+    ARRAY,
+    BOOLEAN,
+    GUIDE,
+    INTEGER,
+    NUMBER,
+    OBJECT,
+    RECORD_FORMATS,
+    SLOT_FORM,
+    STRING,
+    TIMESTAMP_FORM,
+    FieldSpec,
+)
 from audit.records import ORDERS, PERFORMANCE, PRODUCTION_LOG, STREAMS, TRADES
 
 MAX_PER_FILE = 20          # problem lines printed per file; the rest are counted

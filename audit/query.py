@@ -25,8 +25,8 @@ import math
 import multiprocessing
 import os
 import re
-from collections import Counter, deque
 from array import array
+from collections import Counter, deque
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from functools import cache, partial, reduce

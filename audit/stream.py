@@ -39,11 +39,20 @@ import orjson
 
 from audit import files
 from audit.anchor import SIGNED, WRITTEN, Anchor, Head, key_id
-from audit.chain import (CHAIN_SUFFIX, SHORT, ChainState, ChainWriter, checkpoint_record,
-                         next_hash, read_chain, resume, segment_line_hashes, trail_record,
-                         trusted_records)
-from audit.writer import (AuditKeyMismatch, AuditWriteFailed, PlantedLink, open_own,
-                          prepare_directory)
+from audit.chain import (
+    CHAIN_SUFFIX,
+    SHORT,
+    ChainState,
+    ChainWriter,
+    checkpoint_record,
+    next_hash,
+    read_chain,
+    resume,
+    segment_line_hashes,
+    trail_record,
+    trusted_records,
+)
+from audit.writer import AuditKeyMismatch, AuditWriteFailed, PlantedLink, open_own, prepare_directory
 
 FILE_MODE = 0o600
 _BUFFER_LIMIT = 1 << 20

@@ -29,8 +29,8 @@ from typing import Any
 
 from audit.anchor import SIGNED, WRITTEN, Anchor, key_id
 from audit.chain import CHAIN_SUFFIX, GENESIS, SHORT, next_hash, read_chain, signature_ok
+from audit.files import Line, iter_chunks, warn_long
 from audit.records import PRODUCTION_LOG, STREAMS
-from audit.files import Line, warn_long, iter_chunks
 
 VALID, INVALID, MISSING, EXPIRED, UNSEALED = "valid", "INVALID", "MISSING", "expired", "unsealed"
 ARCHIVED, LOST = "archived", "lost"

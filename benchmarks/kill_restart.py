@@ -20,12 +20,12 @@ kill after which each first appeared) and the wall time. Exit 1 if any invariant
 from __future__ import annotations
 
 import argparse
-from collections import Counter
 import random
 import shutil
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -18,8 +18,14 @@ from dataclasses import dataclass
 from typing import Any, Callable, TypeVar
 
 import requests
-from tenacity import (RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, stop_any,
-                      wait_exponential_jitter)
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    stop_any,
+    wait_exponential_jitter,
+)
 from tenacity.stop import stop_base
 
 from bot.errors import ConfigError, RetryLater, SkipAndRecord

@@ -277,7 +277,7 @@ def _live(settings, echo, stop=None):
     from bot import tradebot_version
     from bot.bootstrap import LOCK_FILE, build_bot
     from bot.clock import SystemClock
-    from bot.locking import LOG_LOCK_FILE, DataDirLock, LogDirLock, Locks
+    from bot.locking import LOG_LOCK_FILE, DataDirLock, Locks, LogDirLock
 
     os.umask(0o077)  # the account, state and lock are private like the logs
     _check_metrics_address(settings)

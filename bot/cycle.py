@@ -14,16 +14,28 @@ from datetime import datetime
 from pathlib import Path
 from typing import Callable
 
-from audit.records import (DECISIONS, ERRORS, ORDERS, PERFORMANCE, TRADES, CycleCompleted, ErrorRecorded, EventRecorded,
-                           ModelDecided, OrderFailed, OrderSubmitted, TradeExecuted)
+from audit.records import (
+    DECISIONS,
+    ERRORS,
+    ORDERS,
+    PERFORMANCE,
+    TRADES,
+    CycleCompleted,
+    ErrorRecorded,
+    EventRecorded,
+    ModelDecided,
+    OrderFailed,
+    OrderSubmitted,
+    TradeExecuted,
+)
 from audit.tail import tail_contains
 from audit.timestamps import format_slot
 from audit.trail import AuditTrail
 from bot import calendar, inbox
 from bot.clock import Clock
 from bot.domain import AccountSnapshot, Fill, OrderRequest, Side
-from bot.observers import CycleObserver
 from bot.errors import DataError, Halt, OrderRejected, RetryLater, SkipAndRecord
+from bot.observers import CycleObserver
 from bot.planning import Plan, RiskLimits, Sleeve, plan_orders
 from bot.ports import Broker, MarketCalendar, MarketData
 from bot.reconcile import reconcile

@@ -277,6 +277,7 @@ def _rows(args, log_dir: Path, out: BinaryIO, warn: _Warnings, stream: str, colu
           header: list[str], cell: Sequence[Callable[[Any], str]], right: set[int],
           noun: str | None = None, **kw) -> int:
     import orjson
+
     from audit import query as q
     _note_missing(log_dir, stream, sys.stderr)
     fmt = "json" if args.format == "table" else args.format

@@ -21,8 +21,8 @@ from bot.calendar import NY
 from bot.cycle import BENCHMARK
 from bot.errors import TradebotError
 from bot.ledger import EXTERNAL, replay
-from bot.pruned import Pruned, pruned
 from bot.metrics import CAGR_HELP, Performance, from_opening, performance
+from bot.pruned import Pruned, pruned
 
 MAX_TRADE_ROWS = 5000
 MAX_CHART_POINTS = 10000  # beyond this the charts use one point per day

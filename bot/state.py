@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import sqlite3
 from datetime import datetime, timedelta
-
-from audit.timestamps import format_slot
 from pathlib import Path
 
 import orjson
 
+from audit.timestamps import format_slot
 from audit.writer import refuse_links, sqlite_files
 
 _SCHEMA = """

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import hashlib
 import struct
+import sys
 from array import array
 from dataclasses import dataclass, field
 from datetime import date
-import sys
 from typing import Any, Mapping, Protocol, Sequence
 
 

@@ -29,11 +29,11 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import os
+import re
 import stat
 from array import array
-import math
-import re
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from functools import lru_cache

@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import hashlib
 import math
-from array import array
 import random
 import re
+from array import array
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from functools import lru_cache

@@ -9,10 +9,17 @@ import orjson
 import pytest
 
 from audit.check import check_trail, record_problems
-from audit.format import (GUIDE, RECORD_CLASSES, RECORD_FORMATS, FieldSpec, event_types,
-                          guide_fields)
-from audit.records import (ERRORS, EVENTS, STREAMS, CycleCompleted, ModelDecided, OrderFailed,
-                           OrderSubmitted, TradeExecuted)
+from audit.format import GUIDE, RECORD_CLASSES, RECORD_FORMATS, FieldSpec, event_types, guide_fields
+from audit.records import (
+    ERRORS,
+    EVENTS,
+    STREAMS,
+    CycleCompleted,
+    ModelDecided,
+    OrderFailed,
+    OrderSubmitted,
+    TradeExecuted,
+)
 from audit.trail import AuditTrail
 from bot import inbox
 from tests.fakes import FakeClock, utc

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import orjson
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from audit.files import iter_lines
 from audit.records import STREAMS, EventRecorded, OrderFailed

@@ -12,12 +12,13 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from audit import query as q
-from tests.jqrun import jq, values
 from audit.files import segments
 from audit.jqfmt import jq_csv, jq_dumps, jq_key, jq_number, jq_numbers, jq_tsv
+from tests.jqrun import jq, values
 
 F = q.Filters
 WIN_RATE = ("-s 'map(select(.pnl != null)) | {total: length, wins: map(select(.pnl > 0)) | length, "

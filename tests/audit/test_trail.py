@@ -6,8 +6,7 @@ import pytest
 
 from audit.check import check_trail
 from audit.format import guide_fields
-from audit.records import (ORDERS, STREAMS, TRADES, CycleCompleted, OrderFailed, OrderSubmitted,
-                           TradeExecuted)
+from audit.records import ORDERS, STREAMS, TRADES, CycleCompleted, OrderFailed, OrderSubmitted, TradeExecuted
 from audit.trail import AuditTrail
 from audit.writer import UnsafeDirectory
 from tests.fakes import FakeClock, utc

@@ -10,8 +10,15 @@ import pytest
 
 import bot.explain as explain_mod
 from audit.files import iter_lines
-from audit.records import (CycleCompleted, ErrorRecorded, EventRecorded, ModelDecided, OrderFailed,
-                           OrderSubmitted, TradeExecuted)
+from audit.records import (
+    CycleCompleted,
+    ErrorRecorded,
+    EventRecorded,
+    ModelDecided,
+    OrderFailed,
+    OrderSubmitted,
+    TradeExecuted,
+)
 from bot.explain import explain_cycle, explain_order, parse_cycle
 
 FIRST = "2024-01-02T20:45:00+00:00"  # sim_trail's first cycle: six orders, six fills

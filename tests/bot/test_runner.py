@@ -6,8 +6,8 @@ import pytest
 
 from audit.records import EventRecorded
 from bot.runner import Runner
-from bot.trail_check import ERROR, WARNING, check
 from bot.scheduling import SlotPlanner, parse_schedule
+from bot.trail_check import ERROR, WARNING, check
 from tests.bot.test_cycle import make_bot
 from tests.fakes import utc
 

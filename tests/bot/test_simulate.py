@@ -133,6 +133,7 @@ def test_simulation_started_records_the_version(tmp_path, monkeypatch):
 def _tradebot(cwd: Path, *args: str, **env: str):
     import subprocess
     import sys
+
     from tests.trails import ROOT, clean_env
     return subprocess.run([sys.executable, "-m", "bot", *args], cwd=cwd,
                           env=clean_env(PYTHONPATH=str(ROOT), BOT_DATA_DIR=str(cwd / "data"), **env),
@@ -178,8 +179,8 @@ def test_a_run_mostly_before_the_data_says_so_and_why_spy_has_no_row(tmp_path):
 
 
 def test_a_run_with_data_does_not_warn(sim_trail):
-    from bot.simulate import SimulationResult, format_summary
     from bot.metrics import Performance
+    from bot.simulate import SimulationResult, format_summary
     zero = Performance(0.0, 0.0, 0.0, 0.0, 0.0)
     r = SimulationResult(100, zero, zero, 1, 1, 0, Path("logs"), 1.0, 0.1, held_days=10)
     text = format_summary(r)
