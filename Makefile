@@ -38,8 +38,7 @@ test: $(DEV_STAMP)
 	$(BIN)/python -m pytest
 
 lint: $(DEV_STAMP)  # ruff (lint, import order) over the repository, mypy over bot, audit, models
-	$(BIN)/ruff check .
-	$(BIN)/mypy
+	$(BIN)/ruff check .; ruff_status=$$?; $(BIN)/mypy && exit $$ruff_status  # both run, either fails it
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_simulate.py

@@ -143,7 +143,7 @@ class Filters:
         return reduce(lambda a, b: list(map(min, a, b)), masks)
 
 
-def _time_mask(ts: list, since: str | None, until: str | None) -> list[bool]:
+def _time_mask(ts: list, since: str | bytes | None, until: str | bytes | None) -> list[bool]:
     """`ts >= since and ts < until` for texts or None (null: below any text, as in jq); for
     quoted raw texts (bytes, no escapes) the caller passes quoted bounds."""
     if None in ts:
@@ -468,7 +468,7 @@ class _Groups(_Query):
     def fast(self, data):
         fields = _fast_fields({self.field: "str"}, self.filters)
         recs = _decoder(fields).decode_lines(data)
-        vals = map(attrgetter(self.field), recs)
+        vals: Iterator[Any] = map(attrgetter(self.field), recs)
         keep = self.filters.mask(recs)
         if keep is not None:
             vals = compress(vals, keep)

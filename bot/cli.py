@@ -283,9 +283,9 @@ def _live(settings, echo, stop=None):
     _check_metrics_address(settings)
     _check_directories(settings.log_dir, settings.data_dir)
     _prepare_data_dir(settings.data_dir)
-    lock = DataDirLock(settings.data_dir / LOCK_FILE)
+    data_lock = DataDirLock(settings.data_dir / LOCK_FILE)
     try:
-        lock.acquire()
+        data_lock.acquire()
     except LockHeld as exc:
         _record_refused_lock(settings, str(exc))
         raise
@@ -293,11 +293,11 @@ def _live(settings, echo, stop=None):
     try:
         log_lock.acquire()
     except BaseException as exc:
-        lock.release()
+        data_lock.release()
         if isinstance(exc, LockHeld):
             _record_refused_lock(settings, str(exc))
         raise
-    lock = Locks(lock, log_lock)
+    lock = Locks(data_lock, log_lock)
     clock = SystemClock()
     starting = [True]  # cleared once the start-up check is done
     bot = build_bot(settings, clock, live=True, echo=echo, give_up_reads=None if stop is None
