@@ -20,10 +20,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bot.bootstrap import build_bot  # noqa: E402
-from bot.clock import SimulatedClock  # noqa: E402
-from bot.cycle import run_cycle  # noqa: E402
-from bot.settings import load_settings  # noqa: E402
+from bot.bootstrap import build_bot
+from bot.clock import SimulatedClock
+from bot.cycle import run_cycle
+from bot.settings import load_settings
 
 
 def run(cycles: int, fsync: bool) -> tuple[list[float], int, int]:

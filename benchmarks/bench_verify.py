@@ -15,10 +15,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from audit.records import OrderSubmitted  # noqa: E402
-from audit.trail import AuditTrail  # noqa: E402
-from audit.verify import verify  # noqa: E402
-from bot.clock import SimulatedClock  # noqa: E402
+from audit.records import OrderSubmitted
+from audit.trail import AuditTrail
+from audit.verify import verify
+from bot.clock import SimulatedClock
 
 KEY = b"bench-audit-key-0123456789"
 

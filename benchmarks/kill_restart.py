@@ -31,7 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests import crashlab as lab  # noqa: E402
+from tests import crashlab as lab  # noqa: E402 - once the repository is on sys.path
 
 MODES = ("uniform", "aimed", "startup")
 WEIGHTS = (0.45, 0.35, 0.20)

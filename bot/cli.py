@@ -173,7 +173,7 @@ def _add_trail_tools(sub) -> None:
 def _chosen(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.ArgumentParser:
     """The (sub)subcommand's parser the arguments chose, e.g. `tradebot logs nav`'s."""
     for action in parser._actions:  # noqa: SLF001 - argparse has no public way to walk these
-        if isinstance(action, argparse._SubParsersAction):  # noqa: SLF001
+        if isinstance(action, argparse._SubParsersAction):  # noqa: SLF001 - as above
             chosen = action.choices.get(getattr(args, action.dest, None) or "")
             return parser if chosen is None else _chosen(chosen, args)
     return parser
