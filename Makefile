@@ -1,4 +1,4 @@
-# Two commands a newcomer needs: `make run` and `make test`.
+# Two commands a newcomer needs: `make run` and `make test` (`make lint` before a commit).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
 BENCH_STAMP := $(VENV)/.installed-bench
 
-.PHONY: run test bench bench-query bench-check bench-all clean
+.PHONY: run test lint bench bench-query bench-check bench-all clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,9 @@ run: $(STAMP)
 
 test: $(DEV_STAMP)
 	$(BIN)/python -m pytest
+
+lint: $(DEV_STAMP)  # ruff (lint, import order) over the repository, mypy over bot, audit, models
+	$(BIN)/ruff check .; ruff_status=$$?; $(BIN)/mypy && exit $$ruff_status  # both run, either fails it
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_simulate.py

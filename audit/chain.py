@@ -21,6 +21,7 @@ This module holds the format and the arithmetic; `stream.py` writes it, `verify.
 """
 from __future__ import annotations
 
+import builtins
 import hashlib
 import hmac
 import os
@@ -68,10 +69,11 @@ class ChainState:
     broken: tuple[int, str] | None = None  # (1-based chain line, why) of the first untrusted record
     last_signed: dict[str, Any] | None = None  # the last trusted checkpoint or seal
 
-    def add(self, line: bytes) -> None:
+    # `bytes` below is the field (a count): the type is builtins.bytes in this class's methods
+    def add(self, line: builtins.bytes) -> None:
         self.add_hashed(line, next_hash(self.hash, line))
 
-    def add_hashed(self, line: bytes, h: bytes) -> None:
+    def add_hashed(self, line: builtins.bytes, h: builtins.bytes) -> None:
         """`add` when the caller has already computed `h = next_hash(self.hash, line)`."""
         self.hash = h
         self.lines += 1

@@ -24,13 +24,24 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, TypeGuard
 
 import orjson
 
 from audit.files import iter_chunks, segments
-from audit.format import (ARRAY, BOOLEAN, GUIDE, INTEGER, NUMBER, OBJECT, RECORD_FORMATS, SLOT_FORM,
-                          STRING, TIMESTAMP_FORM, FieldSpec)
+from audit.format import (
+    ARRAY,
+    BOOLEAN,
+    GUIDE,
+    INTEGER,
+    NUMBER,
+    OBJECT,
+    RECORD_FORMATS,
+    SLOT_FORM,
+    STRING,
+    TIMESTAMP_FORM,
+    FieldSpec,
+)
 from audit.records import ORDERS, PERFORMANCE, PRODUCTION_LOG, STREAMS, TRADES
 
 MAX_PER_FILE = 20          # problem lines printed per file; the rest are counted
@@ -175,7 +186,7 @@ def _real_time(text: str) -> bool:
     return True
 
 
-def _number(value: Any) -> bool:
+def _number(value: Any) -> TypeGuard[float]:
     return _type_ok(value, NUMBER)
 
 
@@ -421,7 +432,7 @@ def check_trail(log_dir: Path) -> CheckReport:
                   + f", {PRODUCTION_LOG}): give the bot's log directory")
         report.add(empty)
         return report
-    jobs = []
+    jobs: list[tuple[Path, str]] = []
     for stream in STREAMS:
         files = segments(log_dir, stream)
         if not files:

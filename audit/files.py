@@ -10,6 +10,7 @@ from __future__ import annotations
 import gzip
 import re
 import sys
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
@@ -144,11 +145,9 @@ def last_line(log_dir: Path, name: str) -> tuple[str, bytes] | None:
     it costs the same on a file of a million lines as on one of ten."""
     for path in reversed(segments(log_dir, name)):
         if path.name.endswith(".gz"):
-            found = None
-            for found in iter_lines_of(path):
-                pass
-            if found is not None:
-                return path.name, found[1]
+            newest = deque(iter_lines_of(path), maxlen=1)  # read to the end, keep the last
+            if newest:
+                return path.name, newest[0][1]
             continue
         with open(path, "rb") as f:
             pos = f.seek(0, 2)

@@ -14,9 +14,8 @@ import dataclasses
 import types
 import typing
 from dataclasses import dataclass
-from typing import Any
-
 from datetime import date, datetime
+from typing import Any
 
 from audit.records import RECORD_TYPES, STREAMS, Record, Unset
 

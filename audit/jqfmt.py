@@ -163,7 +163,7 @@ def _dump(v: Any, indent: int | None, level: int, out: list[str]) -> None:
         if not v:
             out.append(open_ + close)
             return
-        items = list(v.items()) if is_obj else list(v)
+        items = list(v.items()) if isinstance(v, dict) else list(v)
         if indent is None:
             sep, pad, end, colon = ",", "", "", ":"
         else:

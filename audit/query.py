@@ -25,14 +25,15 @@ import math
 import multiprocessing
 import os
 import re
-from collections import Counter, deque
 from array import array
+from collections import Counter, deque
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
-from functools import lru_cache, partial, reduce
+from functools import cache, partial, reduce
 from itertools import compress
 from operator import add, attrgetter, eq, gt, le
 from pathlib import Path
+from types import GenericAlias
 from typing import Any, Callable, Iterator, NamedTuple
 
 import msgspec
@@ -142,40 +143,40 @@ class Filters:
         return reduce(lambda a, b: list(map(min, a, b)), masks)
 
 
-def _time_mask(ts: list, since: str | None, until: str | None) -> list[bool]:
+def _time_mask(ts: list, since: str | bytes | None, until: str | bytes | None) -> list[bool]:
     """`ts >= since and ts < until` for texts or None (null: below any text, as in jq); for
     quoted raw texts (bytes, no escapes) the caller passes quoted bounds."""
     if None in ts:
         return [(since is None or (t is not None and t >= since))
                 and (until is None or t is None or t < until) for t in ts]
-    m = None
+    m: list[bool] | None = None
     if since is not None:
         m = list(map(partial(le, since), ts))
     if until is not None:
         m2 = list(map(partial(gt, until), ts))
         m = m2 if m is None else list(map(min, m, m2))
-    return m
+    return m if m is not None else [True] * len(ts)  # no bounds: every record passes
 
 
 # ---------------------------------------------------------------- decoding
 
-@lru_cache(maxsize=None)
+@cache
 def _struct(fields: tuple[tuple[str, str], ...]) -> type:
     """A struct of `fields`: (name, "str" | "float" | "raw"); a missing field is null."""
     kinds = {"str": (str | None, None), "float": (float | None, None), "raw": (Raw, _NULL)}
     return msgspec.defstruct("Rec", [(name, *kinds[kind]) for name, kind in fields], kw_only=True)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _decoder(fields: tuple[tuple[str, str], ...]) -> msgspec.json.Decoder:
     """A decoder of records (`decode_lines` for a block) into the struct of `fields`."""
     return msgspec.json.Decoder(_struct(fields))
 
 
-@lru_cache(maxsize=None)
+@cache
 def _array_decoder(fields: tuple[tuple[str, str], ...]) -> msgspec.json.Decoder:
     """A decoder of a JSON array of records into structs of `fields`."""
-    return msgspec.json.Decoder(list[_struct(fields)])
+    return msgspec.json.Decoder(GenericAlias(list, _struct(fields)))  # list[that struct]
 
 
 def _raw_decoder(names: tuple[str, ...]) -> msgspec.json.Decoder:
@@ -206,10 +207,10 @@ def _fast_fields(query_fields: dict[str, str], filters: Filters,
 
 
 class _Item(NamedTuple):
-    index: int      # line index in the block (0-based)
+    line_index: int  # line index in the block (0-based)
     line: bytes     # the whole line
     rec: Any        # its record as a struct of raw fields
-    count: int      # how many JSON values the line holds
+    values_in_line: int  # how many JSON values the line holds
     nth: int        # which of them this is
 
 
@@ -444,12 +445,12 @@ class _Select(_Query):
         for it in items:
             if not self.filters.keeps(_get(it.rec)):
                 continue
-            if it.count == 1:
+            if it.values_in_line == 1:
                 out.append(it.line)
             else:
-                vals = values.get(it.index)
+                vals = values.get(it.line_index)
                 if vals is None:
-                    vals = values[it.index] = _ANY_LINES.decode_lines(it.line)
+                    vals = values[it.line_index] = _ANY_LINES.decode_lines(it.line)
                 out.append(jq_dumps(vals[it.nth], None).encode())
         return (b"\n".join(out) + b"\n" if out else b""), []
 
@@ -467,7 +468,7 @@ class _Groups(_Query):
     def fast(self, data):
         fields = _fast_fields({self.field: "str"}, self.filters)
         recs = _decoder(fields).decode_lines(data)
-        vals = map(attrgetter(self.field), recs)
+        vals: Iterator[Any] = map(attrgetter(self.field), recs)
         keep = self.filters.mask(recs)
         if keep is not None:
             vals = compress(vals, keep)
@@ -501,7 +502,7 @@ def _as_double(v: Any) -> float | None:
 def _numbers(data: bytes, field: str, filters) -> list[float]:
     """The non-null numbers of `field` in the block's records that pass `filters`, in order."""
     recs = _decoder(_fast_fields({field: "float"}, filters)).decode_lines(data)
-    vals = map(attrgetter(field), recs)
+    vals: Iterator[Any] = map(attrgetter(field), recs)
     keep = filters.mask(recs)
     if keep is not None:
         vals = compress(vals, keep)
@@ -532,7 +533,7 @@ class _Values(_Query):
                 continue
             x = _as_double(v)
             if x is None:
-                bad.append((it.index, f"{self.field} is not a number ({jq_dumps(v, None)[:40]}): left out"))
+                bad.append((it.line_index, f"{self.field} is not a number ({jq_dumps(v, None)[:40]}): left out"))
                 continue
             out.append(x)
         return out, bad
@@ -628,7 +629,7 @@ class _Rows(_Query):
             try:
                 out.append(fmt([get(c) for c in self.columns]).encode())
             except RowError as exc:
-                bad.append((it.index, str(exc)))
+                bad.append((it.line_index, str(exc)))
         return (b"\n".join(out) + b"\n" if out else b""), bad
 
 

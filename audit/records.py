@@ -26,7 +26,7 @@ import warnings
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from types import MappingProxyType
-from typing import Any, ClassVar, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar, Mapping
 
 import orjson
 
@@ -142,8 +142,11 @@ class Problem(Record):
     stream: ClassVar[str] = ERRORS
     level: ClassVar[str] = "ERROR"
 
-    def describe(self) -> str:  # every kind has an `error` (the guide's), placed where it goes
-        return str(getattr(self, "error"))
+    if TYPE_CHECKING:  # every kind declares `error` (the guide's) itself, where it goes in the line
+        error: str
+
+    def describe(self) -> str:
+        return self.error
 
 
 # ---------------------------------------------------------------- orders, trades, snapshots

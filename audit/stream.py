@@ -39,11 +39,20 @@ import orjson
 
 from audit import files
 from audit.anchor import SIGNED, WRITTEN, Anchor, Head, key_id
-from audit.chain import (CHAIN_SUFFIX, SHORT, ChainState, ChainWriter, checkpoint_record,
-                         next_hash, read_chain, resume, segment_line_hashes, trail_record,
-                         trusted_records)
-from audit.writer import (AuditKeyMismatch, AuditWriteFailed, PlantedLink, open_own,
-                          prepare_directory)
+from audit.chain import (
+    CHAIN_SUFFIX,
+    SHORT,
+    ChainState,
+    ChainWriter,
+    checkpoint_record,
+    next_hash,
+    read_chain,
+    resume,
+    segment_line_hashes,
+    trail_record,
+    trusted_records,
+)
+from audit.writer import AuditKeyMismatch, AuditWriteFailed, PlantedLink, open_own, prepare_directory
 
 FILE_MODE = 0o600
 _BUFFER_LIMIT = 1 << 20
@@ -689,16 +698,16 @@ class Stream:
             record = {"type": "expired", "ts": self._stamp(), "segment": segment, "file": path.name}
         else:
             record = {"type": "archived", "ts": self._stamp(), "segment": segment,
-                      "file": path.name, "archive": self._archive_name(segment, path)}
+                      "file": path.name, "archive": self._archive_name(self.archive_dir, segment, path)}
         chain.write(state, record)
         self._carry_out(record, path)
 
-    def _archive_name(self, segment: int, path: Path) -> str:
+    def _archive_name(self, archive_dir: Path, segment: int, path: Path) -> str:
         """`<stream>.seg<segment>[.gz]`: never the same for two segments of a trail (another
         trail's file of that name in a shared archive gets a time stamp added, never clobbered)."""
         gz = ".gz" if path.name.endswith(".gz") else ""
         name = f"{self.name}.seg{segment:06d}{gz}"
-        if (self.archive_dir / name).exists():
+        if (archive_dir / name).exists():
             name = f"{self.name}.seg{segment:06d}.{self._stamp_compact()}{gz}"
         return name
 
@@ -810,7 +819,8 @@ class Stream:
                     chain = chain or ChainWriter(chain_path, key)
                     self._prune(chain, state, k, path)
                 elif unfinished and path != self.path:
-                    target = self.directory / f"{self.name}.{newest - k + 1}{'.gz' if path.name.endswith('.gz') else ''}"
+                    gz = ".gz" if path.name.endswith(".gz") else ""
+                    target = self.directory / f"{self.name}.{newest - k + 1}{gz}"
                     if path != target and not target.exists():
                         path.rename(target)
                         _fsync_dir(self.directory)

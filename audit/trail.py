@@ -26,8 +26,18 @@ import orjson
 from audit.anchor import Anchor, format_anchor_line, key_id, new_trail_id
 from audit.chain import CHAIN_SUFFIX
 from audit.files import iter_chunks
-from audit.records import (ORDERS, PRODUCTION_LOG, STREAMS, TRADES, Record, RecordError,
-                           UnknownRecord, decode, encode, event_from_notice)
+from audit.records import (
+    ORDERS,
+    PRODUCTION_LOG,
+    STREAMS,
+    TRADES,
+    Record,
+    RecordError,
+    UnknownRecord,
+    decode,
+    encode,
+    event_from_notice,
+)
 from audit.stream import Stream
 from audit.tail import tail_lines
 from audit.timestamps import format_slot, format_timestamp

@@ -29,8 +29,8 @@ from typing import Any
 
 from audit.anchor import SIGNED, WRITTEN, Anchor, key_id
 from audit.chain import CHAIN_SUFFIX, GENESIS, SHORT, next_hash, read_chain, signature_ok
+from audit.files import Line, iter_chunks, warn_long
 from audit.records import PRODUCTION_LOG, STREAMS
-from audit.files import Line, warn_long, iter_chunks
 
 VALID, INVALID, MISSING, EXPIRED, UNSEALED = "valid", "INVALID", "MISSING", "expired", "unsealed"
 ARCHIVED, LOST = "archived", "lost"
@@ -604,8 +604,9 @@ class _StreamContext:
                 h = next_hash(h, line)
                 hashes.append(h)
                 lines.append(line)
+        w = w if w is not None else {}  # no head: nothing was being written
         n = len(lines)
-        here = w is not None and w.get("segment") == k and _int(w.get("line")) and w["line"] > 0
+        here = w.get("segment") == k and _int(w.get("line")) and w["line"] > 0
         last = w["line"] if here else 0
         if here and n == signed and n < last - 1:  # as the writer says at its next start
             return SegmentReport(path.name, k, LOST, n,
@@ -640,7 +641,8 @@ def format_report(report: Report, *, caveats: bool = False) -> str:
     out = []
     for s in report.streams:
         for seg in s.segments:
-            out.append(f"{seg.status:<9} {seg.file:<28} {'' if seg.segment is None else 'segment ' + str(seg.segment):<11} "
+            segment = "" if seg.segment is None else f"segment {seg.segment}"
+            out.append(f"{seg.status:<9} {seg.file:<28} {segment:<11} "
                        f"{seg.lines:>8} lines  {seg.detail}".rstrip())
         for p in s.problems:
             out.append(f"{'INVALID':<9} {p}")

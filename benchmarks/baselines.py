@@ -60,7 +60,8 @@ for s in syms:
     cols[s] = list(closes)
 idx = calendar.trading_days(start - dt.timedelta(days=120), end)[-len(cols[syms[0]]):]
 data = pd.DataFrame(cols, index=pd.DatetimeIndex(idx))
-s = bt.Strategy("rot", [bt.algos.RunDaily(), bt.algos.SelectAll(), bt.algos.SelectMomentum(3, lookback=pd.DateOffset(months=3)),
+s = bt.Strategy("rot", [bt.algos.RunDaily(), bt.algos.SelectAll(),
+                        bt.algos.SelectMomentum(3, lookback=pd.DateOffset(months=3)),
                         bt.algos.WeighEqually(), bt.algos.Rebalance()])
 res = bt.run(bt.Backtest(s, data, initial_capital=100000, progress_bar=False))
 print(len(days))

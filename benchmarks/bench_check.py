@@ -23,7 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.trailgen import write_trail  # noqa: E402
+from benchmarks.trailgen import write_trail  # noqa: E402 - once the repository is on sys.path
 
 TARGET = 200_000  # lines per second, the whole process
 

@@ -2,9 +2,10 @@
 
 Runs N cycles of the real `run_cycle` on a durable paper account and a durable trail (as
 `tradebot run` does), once as shipped and once with Python's fsync/fdatasync (the trail's and
-its chain's; SQLite syncs its own) turned into no-ops in this process only, and prints the mean and median time per cycle and the difference. Every cycle
-trades (rebalance band 0, prices moving each simulated minute), so order and trade lines are
-synced too. Run by hand: `python benchmarks/bench_fsync.py [--cycles 200]`.
+its chain's; SQLite syncs its own) turned into no-ops in this process only, and prints the mean
+and median time per cycle and the difference. Every cycle trades (rebalance band 0, prices
+moving each simulated minute), so order and trade lines are synced too. Run by hand:
+`python benchmarks/bench_fsync.py [--cycles 200]`.
 """
 from __future__ import annotations
 
@@ -19,10 +20,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bot.bootstrap import build_bot  # noqa: E402
-from bot.clock import SimulatedClock  # noqa: E402
-from bot.cycle import run_cycle  # noqa: E402
-from bot.settings import load_settings  # noqa: E402
+from bot.bootstrap import build_bot
+from bot.clock import SimulatedClock
+from bot.cycle import run_cycle
+from bot.settings import load_settings
 
 
 def run(cycles: int, fsync: bool) -> tuple[list[float], int, int]:

@@ -80,24 +80,30 @@ QUERIES = [
           "cat {file} | jq -r '[.timestamp, .event_type, .error] | @tsv'",
           ["errors", "--format", "tsv"],
           "df[['timestamp', 'event_type', 'error']].to_csv(sys.stdout, sep='\\t', header=False, index=False)",
-          "duckdb.sql(f\"COPY (SELECT timestamp, event_type, error FROM {src}) TO '/dev/stdout' (FORMAT csv, DELIMITER '\\t', HEADER false)\")",
+          "duckdb.sql(f\"COPY (SELECT timestamp, event_type, error FROM {src}) "
+          "TO '/dev/stdout' (FORMAT csv, DELIMITER '\\t', HEADER false)\")",
           "bytes", duck_cols=", columns={'timestamp': 'VARCHAR', 'event_type': 'VARCHAR', 'error': 'VARCHAR'}"),
     Query("latest", "performance.jsonl", "tail -1 {file} | jq '.'", ["latest", "--format", "json"],
           "print(df.iloc[-1].to_json())",
           "print(duckdb.sql(f'SELECT * FROM {src}').fetchall()[-1])",
           "json", scans=False),
     Query(f"orders --since {SPY_DAY[0]} --until {SPY_DAY[1]}", "orders.jsonl",
-          f"cat {{file}} | jq 'select(.timestamp >= \"{SPY_DAY[0]}T00:00:00\" and .timestamp < \"{SPY_DAY[1]}T00:00:00\")'",
+          f"cat {{file}} | jq 'select(.timestamp >= \"{SPY_DAY[0]}T00:00:00\" "
+          f"and .timestamp < \"{SPY_DAY[1]}T00:00:00\")'",
           ["orders", "--since", SPY_DAY[0], "--until", SPY_DAY[1], "--format", "json"],
-          f"sys.stdout.write(df[(df.timestamp >= '{SPY_DAY[0]}T00:00:00') & (df.timestamp < '{SPY_DAY[1]}T00:00:00')].to_json(orient='records', lines=True))",
-          f"duckdb.sql(f\"COPY (SELECT * FROM {{src}} WHERE timestamp >= '{SPY_DAY[0]}T00:00:00' AND timestamp < '{SPY_DAY[1]}T00:00:00') TO '/dev/stdout' (FORMAT json)\")",
+          f"sys.stdout.write(df[(df.timestamp >= '{SPY_DAY[0]}T00:00:00') "
+          f"& (df.timestamp < '{SPY_DAY[1]}T00:00:00')].to_json(orient='records', lines=True))",
+          f"duckdb.sql(f\"COPY (SELECT * FROM {{src}} WHERE timestamp >= '{SPY_DAY[0]}T00:00:00' "
+          f"AND timestamp < '{SPY_DAY[1]}T00:00:00') TO '/dev/stdout' (FORMAT json)\")",
           "json", duck_cols=", columns={'timestamp': 'VARCHAR', 'symbol': 'VARCHAR', 'side': 'VARCHAR'}"),
     Query("win-rate", "trades.jsonl",
           "cat {file} | jq -s 'map(select(.pnl != null)) | {total: length, wins: map(select(.pnl > 0)) "
           "| length, losses: map(select(.pnl < 0)) | length} | .win_rate = (.wins / .total * 100)'",
           ["win-rate", "--format", "json"],
-          "p = df['pnl'].dropna()\nprint({'total': len(p), 'wins': int((p > 0).sum()), 'losses': int((p < 0).sum()), 'win_rate': (p > 0).sum() / len(p) * 100})",
-          "print(duckdb.sql(f'SELECT count(pnl), count(*) FILTER (pnl > 0), count(*) FILTER (pnl < 0) FROM {src}').fetchall())",
+          "p = df['pnl'].dropna()\nprint({'total': len(p), 'wins': int((p > 0).sum()), "
+          "'losses': int((p < 0).sum()), 'win_rate': (p > 0).sum() / len(p) * 100})",
+          "print(duckdb.sql(f'SELECT count(pnl), count(*) FILTER (pnl > 0), "
+          "count(*) FILTER (pnl < 0) FROM {src}').fetchall())",
           "json"),
 ]
 
@@ -164,7 +170,8 @@ def run(cmd: list[str], out: Path, env: dict | None = None) -> Run:
     largest = int(rss_file.read_text().split()[-1]) * 1024 if rss_file.exists() else 0
     peak_mb = max(peak[0], largest) / 1e6
     ok = proc.returncode == 0
-    note = "" if ok else err.decode(errors="replace").strip().splitlines()[-1][:80] if err else f"exit {proc.returncode}"
+    note = ("" if ok else err.decode(errors="replace").strip().splitlines()[-1][:80] if err
+            else f"exit {proc.returncode}")
     return Run(seconds, peak_mb, ok, note)
 
 

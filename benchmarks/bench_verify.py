@@ -19,7 +19,7 @@ from audit.records import OrderSubmitted  # noqa: E402
 from audit.trail import AuditTrail  # noqa: E402
 from audit.verify import verify  # noqa: E402
 from bot.clock import SimulatedClock  # noqa: E402
-from tests.fakes import at, on
+from tests.fakes import at
 
 KEY = b"bench-audit-key-0123456789"
 
@@ -33,7 +33,12 @@ def main() -> None:
         trail = AuditTrail(Path(tmp), clock, durable=False, key=KEY)
         t0 = time.perf_counter()
         for i in range(args.lines):
-            trail.record(OrderSubmitted(order_id=f"tb-20250102T150000Z-SectorRotationModel_v1-X{i}-buy", symbol="SPY", side="buy", quantity=10.0 + i % 7, price=666.23, order_type="market", status="accepted", nav=100000.0, model="SectorRotationModel_v1", broker_order_id="b", cycle_timestamp=at("2025-01-02T15:00:00+00:00")))
+            trail.record(OrderSubmitted(order_id=f"tb-20250102T150000Z-SectorRotationModel_v1-X{i}-buy",
+                                        symbol="SPY", side="buy", quantity=10.0 + i % 7,
+                                        price=666.23, order_type="market", status="accepted",
+                                        nav=100000.0, model="SectorRotationModel_v1",
+                                        broker_order_id="b",
+                                        cycle_timestamp=at("2025-01-02T15:00:00+00:00")))
         trail.close()
         written = time.perf_counter() - t0
         size = sum(p.stat().st_size for p in Path(tmp).iterdir())

@@ -20,18 +20,18 @@ kill after which each first appeared) and the wall time. Exit 1 if any invariant
 from __future__ import annotations
 
 import argparse
-from collections import Counter
 import random
 import shutil
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests import crashlab as lab  # noqa: E402
+from tests import crashlab as lab  # noqa: E402 - once the repository is on sys.path
 
 MODES = ("uniform", "aimed", "startup")
 WEIGHTS = (0.45, 0.35, 0.20)

@@ -21,9 +21,9 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from urllib.parse import urlsplit
 from datetime import datetime, timezone
 from typing import Any, Callable, Mapping, Protocol
+from urllib.parse import urlsplit
 
 from audit.records import KillSwitchEngaged, Record, UnknownRecord
 from audit.timestamps import format_slot, format_timestamp

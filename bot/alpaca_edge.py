@@ -18,8 +18,15 @@ from dataclasses import dataclass
 from typing import Any, Callable, TypeVar
 
 import requests
-from tenacity import (Retrying, retry_if_exception_type, stop_after_attempt, stop_any,
-                      wait_exponential_jitter)
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    stop_any,
+    wait_exponential_jitter,
+)
+from tenacity.stop import stop_base
 
 from bot.errors import ConfigError, RetryLater, SkipAndRecord
 
@@ -124,6 +131,16 @@ class ReadRetry:
                 f"next attempt in {self.wait:.2f}s")
 
 
+class _Asked(stop_base):
+    """A tenacity stop condition: stop retrying once `asked()` is true (run asked to stop)."""
+
+    def __init__(self, asked: Callable[[], bool]) -> None:
+        self.asked = asked
+
+    def __call__(self, retry_state: RetryCallState) -> bool:
+        return self.asked()
+
+
 class Reader:
     """Runs read calls with bounded retries of transient failures; converts every failure.
     `listeners` hear each retry (`ReadRetry`) before its wait; one that fails is ignored.
@@ -165,7 +182,7 @@ class Reader:
                 except Exception:  # noqa: BLE001 - telling of a retry never fails the read
                     pass
 
-        stop = stop_any(stop_after_attempt(self.retries + 1), lambda _state: self._gave_up())
+        stop = stop_any(stop_after_attempt(self.retries + 1), _Asked(self._gave_up))
         last: RetryLater | None = None
         for attempt in Retrying(stop=stop,
                                 wait=wait_exponential_jitter(multiplier=0.5, max=self._max_wait),

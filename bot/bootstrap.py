@@ -11,15 +11,15 @@ from typing import Callable, TextIO
 from audit.records import AuditKeyGenerated
 from audit.trail import AuditTrail
 from audit.writer import AuditKeyMismatch, PlantedLink, UnsafeDirectory
+from bot import calendar as nyse
 from bot.audit_key import is_generated, load_key
 from bot.brokers.sim import SimBrokerConfig, SimulatedBroker
 from bot.clock import Clock
 from bot.cycle import Bot, KillSwitch, ModelShare
+from bot.domain import OrderType
 from bot.errors import ConfigError
 from bot.observers import CycleObserver
-from bot.domain import OrderType
 from bot.planning import RiskLimits
-from bot import calendar as nyse
 from bot.ports import MarketCalendar, MarketData
 from bot.settings import Settings, parse_symbols
 from bot.state import StateStore
@@ -36,9 +36,9 @@ def data_files() -> tuple[str, ...]:
     """The names the bot writes in the data directory (directories searched too): a symbolic
     link at any of them stops start-up (see `audit.writer.refuse_links`)."""
     from audit.anchor import ANCHORS_DIR
+    from audit.writer import sqlite_files
     from bot.audit_key import KEY_FILE
     from bot.heartbeat import HEARTBEAT_FILE
-    from audit.writer import sqlite_files
     return (LOCK_FILE, *sqlite_files(ACCOUNT_DB), *sqlite_files(STATE_DB), HEARTBEAT_FILE,
             KEY_FILE, ANCHORS_DIR, INBOX_DIR)
 
@@ -130,7 +130,7 @@ def build_bot(settings: Settings, clock: Clock, *, live: bool, log_dir: Path | N
     account and a buffered trail (simulate never touches a live account). `give_up_reads()`
     true: Alpaca reads stop retrying (`run` asked to stop while it starts)."""
     data_dir = settings.data_dir
-    calendar: MarketCalendar = nyse  # type: ignore[assignment]
+    calendar: MarketCalendar = nyse
     read_listeners: list = []  # told of each retried broker read, once the trail exists
     if live and settings.broker == "alpaca":
         broker, market, calendar = build_alpaca(settings, clock, sleep, read_listeners,

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
 from datetime import date, datetime, time, timedelta, timezone
-from functools import lru_cache
+from functools import cache, lru_cache
 from zoneinfo import ZoneInfo
 
 NY = ZoneInfo("America/New_York")
@@ -86,7 +86,7 @@ def _observed(d: date) -> date:
     return d
 
 
-@lru_cache(maxsize=None)
+@cache
 def holidays(year: int) -> frozenset[date]:
     """Every weekday of `year` on which the NYSE is closed (holidays and special closures)."""
     if not FIRST_YEAR <= year <= LAST_YEAR:
@@ -163,7 +163,7 @@ def next_open(at: datetime) -> datetime:
     raise AssertionError(f"no session open within 15 days after {at}")  # pragma: no cover
 
 
-@lru_cache(maxsize=None)
+@cache
 def year_sessions(year: int) -> tuple[date, ...]:
     """Every trading day of `year`, in order."""
     d, end, out = date(year, 1, 1), date(year, 12, 31), []
@@ -195,7 +195,7 @@ def previous_trading_day(d: date) -> date:
     return p
 
 
-@lru_cache(maxsize=None)
+@cache
 def _sessions_before_year(year: int) -> int:
     if year <= FIRST_YEAR:
         return 0

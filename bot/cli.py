@@ -173,7 +173,7 @@ def _add_trail_tools(sub) -> None:
 def _chosen(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.ArgumentParser:
     """The (sub)subcommand's parser the arguments chose, e.g. `tradebot logs nav`'s."""
     for action in parser._actions:  # noqa: SLF001 - argparse has no public way to walk these
-        if isinstance(action, argparse._SubParsersAction):  # noqa: SLF001
+        if isinstance(action, argparse._SubParsersAction):  # noqa: SLF001 - as above
             chosen = action.choices.get(getattr(args, action.dest, None) or "")
             return parser if chosen is None else _chosen(chosen, args)
     return parser
@@ -277,15 +277,15 @@ def _live(settings, echo, stop=None):
     from bot import tradebot_version
     from bot.bootstrap import LOCK_FILE, build_bot
     from bot.clock import SystemClock
-    from bot.locking import LOG_LOCK_FILE, DataDirLock, LogDirLock, Locks
+    from bot.locking import LOG_LOCK_FILE, DataDirLock, Locks, LogDirLock
 
     os.umask(0o077)  # the account, state and lock are private like the logs
     _check_metrics_address(settings)
     _check_directories(settings.log_dir, settings.data_dir)
     _prepare_data_dir(settings.data_dir)
-    lock = DataDirLock(settings.data_dir / LOCK_FILE)
+    data_lock = DataDirLock(settings.data_dir / LOCK_FILE)
     try:
-        lock.acquire()
+        data_lock.acquire()
     except LockHeld as exc:
         _record_refused_lock(settings, str(exc))
         raise
@@ -293,11 +293,11 @@ def _live(settings, echo, stop=None):
     try:
         log_lock.acquire()
     except BaseException as exc:
-        lock.release()
+        data_lock.release()
         if isinstance(exc, LockHeld):
             _record_refused_lock(settings, str(exc))
         raise
-    lock = Locks(lock, log_lock)
+    lock = Locks(data_lock, log_lock)
     clock = SystemClock()
     starting = [True]  # cleared once the start-up check is done
     bot = build_bot(settings, clock, live=True, echo=echo, give_up_reads=None if stop is None

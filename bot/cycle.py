@@ -14,15 +14,28 @@ from datetime import datetime
 from pathlib import Path
 from typing import Callable
 
-from audit.records import (DECISIONS, ERRORS, ORDERS, PERFORMANCE, TRADES, DataUnusable,
-                           KillSwitchEngaged, ModelFailed, OrderCanceled, OrderNotPlaced,
-                           OrderOpenAtDeadline, OrderSkipped, PriceUnusable, Problem,
-                           event_from_notice)
+from audit.records import (
+    DECISIONS,
+    ERRORS,
+    ORDERS,
+    PERFORMANCE,
+    TRADES,
+    DataUnusable,
+    KillSwitchEngaged,
+    ModelFailed,
+    OrderCanceled,
+    OrderNotPlaced,
+    OrderOpenAtDeadline,
+    OrderSkipped,
+    PriceUnusable,
+    Problem,
+    event_from_notice,
+)
 from bot import calendar, inbox, recording
 from bot.clock import Clock
 from bot.domain import AccountSnapshot
-from bot.observers import CycleObserver
 from bot.errors import DataError, Halt, OrderRejected, RetryLater, SkipAndRecord
+from bot.observers import CycleObserver
 from bot.planning import Plan, RiskLimits, Sleeve, plan_orders
 from bot.ports import Broker, MarketCalendar, MarketData, RunningTrail
 from bot.reconcile import reconcile
@@ -68,7 +81,7 @@ class Bot:
     models: tuple[ModelShare, ...]
     limits: RiskLimits
     kill_switch: KillSwitch
-    calendar: MarketCalendar = calendar  # type: ignore[assignment]  (the module is one)
+    calendar: MarketCalendar = calendar  # the module is one
     reconcile_policy: str = "adopt"
     sleep: Callable[[float], object] = time.sleep  # between fill polls (tests inject their own)
     fill_timeout: float = 30.0  # seconds an order is followed within its cycle

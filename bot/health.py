@@ -106,7 +106,7 @@ def _check_schedule(settings: Settings, doc: dict[str, Any], now: datetime,
         since = format_age((now - due).total_seconds())
         details.append(f"slot {format_slot(due)} is due since {since}: its cycle may still be running")
         return
-    late = due if now > due + window else previous
+    late = due if now > due + window or previous is None else previous
     reasons.append(
         f"stale: the last cycle was slot {format_slot(slot)}{ago} but slot {format_slot(late)} was due "
         f"{format_age((now - late).total_seconds())} ago (BOT_SCHEDULE={settings.schedule!r}, "

@@ -215,8 +215,9 @@ class Ledger:
                 book.qty[sym] = round(q + delta, 9)
                 book.realized.setdefault(sym, 0.0)
         if cash_diff is not None:
-            ext.cash += cash - self.total.cash
-            self.total.cash = cash
+            rebuilt_cash, recorded_cash = cash_diff
+            ext.cash += recorded_cash - rebuilt_cash
+            self.total.cash = recorded_cash
         return Drift(diffs, cash_diff)
 
     def fill(self, rec: dict) -> None:

@@ -277,6 +277,7 @@ def _rows(args, log_dir: Path, out: BinaryIO, warn: _Warnings, stream: str, colu
           header: list[str], cell: Sequence[Callable[[Any], str]], right: set[int],
           noun: str | None = None, **kw) -> int:
     import orjson
+
     from audit import query as q
     _note_missing(log_dir, stream, sys.stderr)
     fmt = "json" if args.format == "table" else args.format
@@ -317,7 +318,7 @@ def _latest(args, log_dir: Path, out: BinaryIO, warn: _Warnings) -> int:
     if args.format == "json":
         out.write(found.line.rstrip(b"\r") + b"\n")
         return 0
-    rows = []
+    rows: list[list[str]] = []
     for k, v in found.record.items():
         if isinstance(v, dict) and v and all(_is_num(x) for x in v.values()):
             rows.extend([f"{k}.{sym}", money(x) if k == "prices" else _text(x)] for sym, x in v.items())

@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Mapping, Protocol, Sequence
 
-from audit.records import Record
+from audit.records import Record, UnknownRecord
 from bot.domain import AccountSnapshot, Fill, History, OrderAck, OrderRequest
 
 
@@ -12,7 +12,7 @@ class Trail(Protocol):
     """The audit trail as the cycle sees it: records go in, and it answers whether it already
     holds one (crash recovery asks instead of writing a record twice)."""
 
-    def record(self, rec: Record) -> str:
+    def record(self, rec: Record | UnknownRecord) -> str:
         """Write one record (stamped with the trail's clock); returns its `timestamp`."""
         ...
 

@@ -54,8 +54,8 @@ def first_retained(log_dir: Path, name: str) -> str | None:
         ts = rec.get("timestamp")
         if isinstance(ts, str):
             return ts
-    seals = [r.get("ts") for r in read_chain(log_dir / (name + CHAIN_SUFFIX))
-             if r.get("type") in ("seal", "expired") and isinstance(r.get("ts"), str)]
+    seals = [ts for r in read_chain(log_dir / (name + CHAIN_SUFFIX))
+             if r.get("type") in ("seal", "expired") and isinstance(ts := r.get("ts"), str)]
     return max(seals) if seals else None
 
 

@@ -12,8 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Mapping
 
-from audit.records import (AccountChecked, CycleCompleted, ModelDecided, OrderFailed,
-                           OrderSubmitted, TradeExecuted)
+from audit.records import AccountChecked, CycleCompleted, ModelDecided, OrderFailed, OrderSubmitted, TradeExecuted
 from audit.timestamps import format_slot
 from bot.domain import AccountSnapshot, Fill, OrderAck, OrderRequest, OrderType, Side
 from models.base import Decision, History

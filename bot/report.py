@@ -21,8 +21,8 @@ from bot.calendar import NY
 from bot.cycle import BENCHMARK
 from bot.errors import TradebotError
 from bot.ledger import EXTERNAL, replay
-from bot.pruned import Pruned, pruned
 from bot.metrics import CAGR_HELP, Performance, from_opening, performance
+from bot.pruned import Pruned, pruned
 
 MAX_TRADE_ROWS = 5000
 MAX_CHART_POINTS = 10000  # beyond this the charts use one point per day
@@ -183,7 +183,7 @@ def monthly_returns(days: Sequence[Snapshot], opening: float | None = None) -> l
         spy = bench.get(s.day)
         base = prev_spy if prev_spy is not None else first_spy
         rows.append(MonthRow(month, s.nav / prev_nav - 1 if prev_nav else 0.0,
-                             None if spy is None else spy / base - 1, s.nav))
+                             None if spy is None or base is None else spy / base - 1, s.nav))
         prev_nav, prev_spy = s.nav, spy
     return rows
 

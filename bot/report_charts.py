@@ -7,7 +7,7 @@ import io
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import matplotlib
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -15,14 +15,17 @@ from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, PercentFormatter
 
+if TYPE_CHECKING:
+    from matplotlib.typing import RcKeyType  # the rcParams names rc_context accepts
+
 NAV_COLOR = "#1565c0"       # the strategy's NAV line (tests look for it in screenshots)
 BENCH_COLOR = "#ef6c00"     # buy-and-hold SPY
 DRAWDOWN_COLOR = "#c62828"  # the strategy's drawdown area
 
-_STYLE = {"svg.fonttype": "none", "svg.hashsalt": "tradebot-report", "font.size": 9,
-          "font.family": "sans-serif", "axes.spines.top": False, "axes.spines.right": False,
-          "axes.grid": True, "grid.color": "#e0e0e0", "grid.linewidth": 0.6,
-          "path.simplify": True}
+_STYLE: dict[RcKeyType, Any] = {
+    "svg.fonttype": "none", "svg.hashsalt": "tradebot-report", "font.size": 9,
+    "font.family": "sans-serif", "axes.spines.top": False, "axes.spines.right": False,
+    "axes.grid": True, "grid.color": "#e0e0e0", "grid.linewidth": 0.6, "path.simplify": True}
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +56,8 @@ def _axes(fig: Figure, times: Sequence[datetime]):
     ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))
     ax.margins(x=0.01)
     if times and min(times) == max(times):  # one instant: an hour either side, not years
-        ax.set_xlim(min(times) - timedelta(hours=1), max(times) + timedelta(hours=1))
+        hour = timedelta(hours=1)
+        ax.set_xlim(min(times) - hour, max(times) + hour)  # type: ignore[arg-type]  # a date axis takes datetimes
     elif len(times) <= FEW_POINTS:
         ax.margins(x=0.05)
     return ax

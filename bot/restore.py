@@ -72,6 +72,7 @@ def _extract(path: Path, members, dirs: dict[str, Path]) -> int:
                 continue
             dest.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             src = tar.extractfile(m)
+            assert src is not None, "members were checked to be regular files or directories"
             fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | os.O_NOFOLLOW,
                          0o600)
             with os.fdopen(fd, "wb") as out:

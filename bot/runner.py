@@ -15,8 +15,15 @@ from typing import Callable
 
 import schedule
 
-from audit.records import (BrokerUnavailable, ClockStepped, CycleFailed, CycleSkipped,
-                           ManualCycle, SlotMissed, SlotResumed)
+from audit.records import (
+    BrokerUnavailable,
+    ClockStepped,
+    CycleFailed,
+    CycleSkipped,
+    ManualCycle,
+    SlotMissed,
+    SlotResumed,
+)
 from audit.timestamps import format_slot, format_timestamp
 from audit.writer import AuditWriteFailed
 from bot.cycle import Bot, CycleOutcome, record_account, recover, run_cycle
@@ -86,7 +93,7 @@ def check_broker_at_start(bot: Bot, source: str, policy: str,
             delay = None if wait is None else min(BROKER_RETRY_FIRST * 2 ** (attempt - 1),
                                                   BROKER_RETRY_MAX)
             _record_unavailable(bot, str(exc), attempt, delay)
-            if delay is None:
+            if wait is None or delay is None:
                 raise
             if wait(delay):
                 return False
@@ -210,7 +217,7 @@ class Runner:
         self._start()
         self._watch_clock()  # the first look
         ticker = schedule.Scheduler()
-        ticker.every(self.poll_seconds).seconds.do(self._tick)
+        ticker.every(self.poll_seconds).seconds.do(self._tick)  # type: ignore[arg-type]  # float seconds work; schedule annotates int
         while not self._done():
             now = self.bot.clock.now()
             until_slot = (self.next_slot - now).total_seconds() if self.next_slot else self.max_wait

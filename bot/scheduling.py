@@ -21,7 +21,10 @@ _TICK = timedelta(microseconds=1)
 
 
 class Schedule(Protocol):
-    text: str
+    @property
+    def text(self) -> str:
+        """The schedule as the user wrote it (BOT_SCHEDULE)."""
+        ...
 
     def latest_at_or_before(self, t: datetime, cal: MarketCalendar = calendar) -> datetime | None:
         """The latest slot <= t (ignoring market hours; `cal` only for market-bound schedules)."""
@@ -112,7 +115,7 @@ class SlotPlanner:
 
     schedule: Schedule
     nyse_hours: bool
-    cal: MarketCalendar = calendar  # type: ignore[assignment]  (the module is a MarketCalendar)
+    cal: MarketCalendar = calendar  # the module is a MarketCalendar
 
     def allowed(self, slot: datetime) -> bool:
         return not self.nyse_hours or self.cal.is_open(slot)
@@ -128,7 +131,10 @@ class SlotPlanner:
             if self.nyse_hours:  # jump back to the last slot before the previous close
                 d = slot.astimezone(calendar.NY).date()
                 s = cal.session(d)
-                close = s[1] if s and slot >= s[1] else cal.session(cal.previous_trading_day(d))[1]
+                if not (s and slot >= s[1]):
+                    s = cal.session(cal.previous_trading_day(d))
+                    assert s is not None, "a trading day has a session"
+                close = s[1]
                 slot = sched.latest_at_or_before(close - _TICK, cal)
             else:
                 slot = sched.latest_at_or_before(slot - _TICK, cal)

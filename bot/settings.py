@@ -74,7 +74,8 @@ ALLOWED: dict[str, str] = {
     "log_level": "'info' or 'debug' (debug adds the HTTP libraries' own log lines)",
     "health_grace": "a number of seconds from 0 to 86400",
     "metrics_port": "a port number from 1 to 65535, or unset to turn metrics off",
-    "metrics_host": "an IP address or host name to listen on, e.g. 127.0.0.1 (this host only, the default) or 0.0.0.0 (all)",
+    "metrics_host": ("an IP address or host name to listen on, e.g. 127.0.0.1 (this host only, the default) "
+                     "or 0.0.0.0 (all)"),
     "alert_webhook_url": "an http(s) URL that takes a JSON POST, or unset for no alerts",
     "alert_after_failures": "a whole number from 1 to 1000 (cycles failing in a row)",
     "self_verify_interval": "a number of seconds from 0 (off) to 31536000 (a year)",
@@ -171,8 +172,9 @@ class Settings(BaseSettings):
             check_own_directory(name, d)
         logs, data = self.log_dir.resolve(), self.data_dir.resolve()
         if logs.is_relative_to(data) or data.is_relative_to(logs):
+            how = "are the same directory" if logs == data else "are one inside the other"
             raise ValueError(f"BOT_LOG_DIR={str(self.log_dir)!r} and BOT_DATA_DIR="
-                             f"{str(self.data_dir)!r} {'are the same directory' if logs == data else 'are one inside the other'}: "
+                             f"{str(self.data_dir)!r} {how}: "
                              "the data directory holds the audit key and the anchor, which must "
                              "stay apart from the logs they protect; give them two separate "
                              "directories (e.g. ./logs and ./data)")

@@ -19,9 +19,9 @@ from audit.records import STREAMS, SimulationFinished, SimulationStarted
 from bot import calendar, tradebot_version
 from bot.bootstrap import build_bot
 from bot.clock import SimulatedClock
+from bot.cycle import BENCHMARK, record_account
 from bot.errors import ConfigError, DataError
 from bot.metrics import Performance, from_opening, performance
-from bot.cycle import BENCHMARK, record_account
 from bot.runner import guarded_cycle
 from bot.settings import Settings
 

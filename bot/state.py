@@ -4,19 +4,18 @@
 The progress marks make records exactly-once across a crash: a fill is stored with its whole
 trade record and marked `writing` before its line is written, and `written` after; a restart
 finds the `writing` ones and writes them unless the trail's tail already has them (a write-ahead
-log). Orders go INTENT (before sending) -> SENT (order line written) -> DONE. With `path=None` everything stays in memory
-(simulate). This module does not talk to the broker or write the trail.
+log). Orders go INTENT (before sending) -> SENT (order line written) -> DONE. With `path=None`
+everything stays in memory (simulate). This module does not talk to the broker or write the trail.
 """
 from __future__ import annotations
 
 import sqlite3
 from datetime import datetime, timedelta
-
-from audit.timestamps import format_slot
 from pathlib import Path
 
 import orjson
 
+from audit.timestamps import format_slot
 from audit.writer import refuse_links, sqlite_files
 
 _SCHEMA = """

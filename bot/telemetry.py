@@ -10,11 +10,20 @@ from __future__ import annotations
 
 import threading
 from datetime import datetime
+from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
-from audit.records import (ERRORS, CycleCompleted, KillSwitchEngaged, OrderFailed, OrderSubmitted,
-                           Record, TradeExecuted, UnknownRecord)
+from audit.records import (
+    ERRORS,
+    CycleCompleted,
+    KillSwitchEngaged,
+    OrderFailed,
+    OrderSubmitted,
+    Record,
+    TradeExecuted,
+    UnknownRecord,
+)
 from bot import tradebot_version
 from bot.errors import ConfigError
 from bot.observers import CycleReport
@@ -78,7 +87,7 @@ class Metrics:
             self.cycles.labels(outcome=outcome)
         for kind in KNOWN_ERRORS:
             self.errors.labels(event_type=kind)
-        self._server = None
+        self._server: WSGIServer | None = None
         self._thread: threading.Thread | None = None
 
     # --- serving ---------------------------------------------------------------------------

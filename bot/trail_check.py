@@ -73,7 +73,10 @@ class _Order:
 def check(log_dir: Path, keep_steps: list[Step] | None = None) -> CheckResult:
     """Replay the trail and report every inconsistency. `keep_steps` (a list) receives the steps."""
     out = CheckResult(removed=pruned(log_dir))
-    bad = lambda where, why: out.findings.append(Finding(ERROR, where, f"unreadable line: {why}"))
+
+    def bad(where: Line, why: str) -> None:
+        out.findings.append(Finding(ERROR, where, f"unreadable line: {why}"))
+
     orders = _orders(log_dir, out, bad)
     filled: dict[str, float] = {}
     fill_ids: dict[str, Line] = {}
@@ -169,12 +172,15 @@ def _orders(log_dir: Path, out: CheckResult, bad) -> dict[str, _Order]:
 def _check_fill(step: Step, orders: dict[str, _Order], filled: dict[str, float],
                 fill_ids: dict[str, Line], out: CheckResult) -> None:
     rec, where = step.record, step.where
-    add = lambda msg: out.findings.append(Finding(ERROR, where, msg))
+
+    def add(msg: str) -> None:
+        out.findings.append(Finding(ERROR, where, msg))
+
     oid, sym, side = rec.get("order_id"), rec.get("symbol"), rec.get("side")
-    order = orders.get(oid) if isinstance(oid, str) else None
-    if order is None:
+    if not isinstance(oid, str) or oid not in orders:
         add(f"trade of {side} {rec.get('quantity')} {sym} has no order {oid} in {ORDERS}")
     else:
+        order = orders[oid]
         for name, mine, theirs in (("symbol", sym, order.symbol), ("side", side, order.side),
                                    ("model", rec.get("model"), order.model)):
             if mine != theirs:
@@ -191,7 +197,7 @@ def _check_fill(step: Step, orders: dict[str, _Order], filled: dict[str, float],
     q, p, v = float(rec["quantity"]), float(rec["price"]), float(rec["value"])
     if abs(v - q * p) > 0.0051 + 1e-12 * abs(v):
         add(f"value {v:.2f} is not quantity x price ({q:g} x {p:g} = {q * p:.2f})")
-    expected = step.total.positions[sym].quantity
+    expected = step.total.positions[rec["symbol"]].quantity  # the ledger applied the fill to it
     recorded = rec.get("new_position")
     if not isinstance(recorded, (int, float)) or abs(float(recorded) - expected) > 1e-6:
         add(f"new_position {recorded} of {sym} does not follow from the earlier fills "
@@ -200,7 +206,10 @@ def _check_fill(step: Step, orders: dict[str, _Order], filled: dict[str, float],
 
 def _check_snapshot(step: Step, out: CheckResult) -> None:
     rec, where = step.record, step.where
-    add = lambda sev, msg: out.findings.append(Finding(sev, where, msg))
+
+    def add(sev: str, msg: str) -> None:
+        out.findings.append(Finding(sev, where, msg))
+
     drift = step.drift
     if drift is not None and drift.positions:
         add(ERROR, "snapshot positions disagree with the fills before it: " + _describe(
@@ -333,6 +342,7 @@ def _check_gaps(notes: _Notes, cycles: dict[str, _Cycle], out: CheckResult,
             if slot in cycles or slot in seen or (first_slot is not None and slot < first_slot):
                 continue
             seen.add(slot)
+            why: tuple[str, Line | None, str]
             if slot in failed:
                 why = (WARNING, failed[slot], _FAILED)
             else:

@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import hashlib
 import struct
+import sys
+from array import array
 from dataclasses import dataclass, field
 from datetime import date
-import sys
 from typing import Any, Mapping, Protocol, Sequence
 
 
@@ -68,7 +69,7 @@ def input_sha256(history: History) -> str:
     for sym in sorted(closes):
         values = closes[sym]
         h.update(b"\x00" + sym.encode() + b"\x00")
-        if _LITTLE and getattr(values, "typecode", None) == "d":
+        if _LITTLE and isinstance(values, array) and values.typecode == "d":
             h.update(values)  # array('d'): its bytes are already little-endian float64
         else:
             h.update(struct.pack(f"<{len(values)}d", *values))

@@ -5,7 +5,7 @@ rebalances is left to the planner's rebalance band.
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Mapping, Sequence
 
 from models.base import Decision, History
 
@@ -31,7 +31,7 @@ class EqualWeightModel:
             dupes = sorted({s for s in syms if syms.count(s) > 1})
             raise ValueError(f"symbols has duplicates: {', '.join(dupes)}")
         self.symbols: tuple[str, ...] = syms
-        self.bars: dict[str, int] = dict.fromkeys(syms, 1)
+        self.bars: Mapping[str, int] = dict.fromkeys(syms, 1)
 
     def __repr__(self) -> str:
         return f"EqualWeightModel(symbols={self.symbols!r})"

@@ -10,7 +10,7 @@ numpy/pandas.
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import Mapping, Sequence
 
 from models.base import Decision, DecisionWarning, History
 
@@ -73,7 +73,7 @@ class SectorRotationModel:
         need = {sym: self.return_window + 1 for sym in uni}
         need[trend_symbol] = max(need.get(trend_symbol, 1), self.trend_window)
         need.setdefault(defensive_symbol, 1)
-        self.bars: dict[str, int] = {sym: need[sym] for sym in self.symbols}
+        self.bars: Mapping[str, int] = {sym: need[sym] for sym in self.symbols}
         self._trend_key = f"{trend_symbol}_vs_sma{trend_window}"
         self._weight = 1.0 / self.top_n
 

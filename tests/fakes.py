@@ -6,7 +6,7 @@ import os
 from datetime import date, datetime, timedelta, timezone
 from typing import Any, Callable, Mapping, Sequence
 
-from bot.domain import AccountSnapshot, Fill, OrderAck, OrderRequest  # noqa: F401
+from bot.domain import AccountSnapshot, Fill, OrderAck, OrderRequest
 from bot.errors import DataError, OrderRejected
 from models.base import History
 
@@ -16,7 +16,7 @@ def utc(*args: int) -> datetime:
 
 
 def fill_disk(path: "os.PathLike[str] | str",
-              setattr: Callable[[Any, str, Any], None] = setattr) -> None:  # noqa: A002
+              setattr: Callable[[Any, str, Any], None] = setattr) -> None:  # noqa: A002 - monkeypatch.setattr or the builtin
     """A full disk for one file: every `os.write` to the file at `path` (found by its inode, so
     whichever descriptor the bot holds) fails with ENOSPC; other files are written as usual.
     In-process pass `monkeypatch.setattr`. (A link to /dev/full is refused by the bot now: it

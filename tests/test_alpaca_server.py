@@ -177,7 +177,7 @@ def test_never_mode_cancel_and_order_listing(fake):
     fake.fill_mode = "never"
     client = trading(fake)
     a = client.submit_order(buy("SPY", 1, "a"))
-    b = client.submit_order(buy("TLT", 1, "b"))
+    client.submit_order(buy("TLT", 1, "b"))
     assert client.get_order_by_id(a.id).status == OrderStatus.NEW
     assert client.cancel_order_by_id(a.id) is None                       # 204, empty body
     assert client.get_order_by_id(a.id).status == OrderStatus.CANCELED
@@ -211,7 +211,8 @@ def test_rejections_are_api_errors_with_alpaca_bodies(fake):
     client.submit_order(buy("SPY", 1, "dup"))
     with pytest.raises(APIError) as err:
         client.submit_order(buy("SPY", 1, "dup"))
-    assert (err.value.status_code, err.value.code, err.value.message) == (422, 40010001, "client_order_id must be unique")
+    assert (err.value.status_code, err.value.code, err.value.message) == (422, 40010001,
+                                                                          "client_order_id must be unique")
     with pytest.raises(APIError) as err:
         client.submit_order(buy("NOPE", 1, "x"))
     assert err.value.status_code == 422
@@ -261,7 +262,7 @@ def test_scripted_error_statuses_surface_as_api_errors(fake):
         assert err.value.status_code == 502 and "Bad Gateway" in str(err.value)
         assert err.value.response.headers["Content-Type"] == "text/html"
         with pytest.raises(json.JSONDecodeError):   # .code/.message parse the body as JSON
-            err.value.code
+            _ = err.value.code
     assert client.get_orders() == [] and client.get_account().cash == "10000"
 
 

@@ -15,6 +15,7 @@ import os
 import re
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -45,6 +46,16 @@ def test_quick_start_shows_the_two_commands():
 
 def test_ci_runs_the_readme_test_command():
     assert "make test" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_ci_runs_the_checks_before_the_tests_and_a_fresh_clone_has_them():
+    ci = (ROOT / ".ci" / "run").read_text().splitlines()
+    assert ci.index("make lint") < ci.index("make test")
+    lint = (ROOT / "Makefile").read_text().split("\nlint:", 1)[1].split("\n\n", 1)[0]
+    assert "$(DEV_STAMP)" in lint and "$(BIN)/ruff check" in lint and "$(BIN)/mypy" in lint
+    dev = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]["dev"]
+    assert {re.split(r"[=<>]", pin, maxsplit=1)[0] for pin in dev} >= {"ruff", "mypy"}
+    assert "make lint" in (ROOT / "README.md").read_text()
 
 
 def test_the_readme_links_the_trail_reference():

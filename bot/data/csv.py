@@ -29,11 +29,11 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import os
+import re
 import stat
 from array import array
-import math
-import re
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from functools import lru_cache
@@ -64,7 +64,7 @@ class _Series:
     closes: array
     bad_prefix: tuple[int, ...]
     reasons: Mapping[int, str]
-    rejected: Mapping[int, str] = None  # type: ignore[assignment]  index -> why its close is refused
+    rejected: Mapping[int, str]  # index -> why its close is refused
 
     @property
     def end(self) -> int:
@@ -287,8 +287,8 @@ class CsvMarketData:
         window does, or a gap or dropped row in the window leaves the symbol out of `closes` and
         names it in `problems`. Raises ValueError for bars < 1 or dates outside 1990-2100.
         """
-        per_symbol = not isinstance(bars, int)
-        if min(bars.values(), default=1) < 1 if per_symbol else bars < 1:  # type: ignore[union-attr]
+        every, per_symbol = (bars, None) if isinstance(bars, int) else (0, bars)
+        if (every if per_symbol is None else min(per_symbol.values(), default=1)) < 1:
             raise ValueError(f"bars must be >= 1, got {bars}")
         info = self._before.get(before)
         if info is None:
@@ -298,7 +298,7 @@ class CsvMarketData:
         closes: dict[str, Sequence[float]] = {}
         problems: dict[str, str] = {}
         for sym in symbols:
-            want = bars[sym] if per_symbol else bars  # type: ignore[index]
+            want = every if per_symbol is None else per_symbol[sym]
             lo = n - want
             s = self._files.get(sym) or self._series(sym)
             if isinstance(s, str):

@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import hashlib
 import math
-from array import array
 import random
 import re
+from array import array
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from functools import lru_cache
@@ -227,8 +227,8 @@ class SyntheticMarket:
         A symbol whose data starts too late for the window is simply absent (a fund not listed
         yet); an invalid name is left out and named in `problems`. Raises ValueError for bars < 1 or dates past 2100.
         """
-        per_symbol = not isinstance(bars, int)
-        if min(bars.values(), default=1) < 1 if per_symbol else bars < 1:  # type: ignore[union-attr]
+        every, per_symbol = (bars, None) if isinstance(bars, int) else (0, bars)
+        if (every if per_symbol is None else min(per_symbol.values(), default=1)) < 1:
             raise ValueError(f"bars must be >= 1, got {bars}")
         info = self._before.get(before)
         if info is None:
@@ -242,7 +242,7 @@ class SyntheticMarket:
             if s is None:
                 problems[sym] = f"invalid symbol {sym!r}: expected 1-10 of A-Z and '.'"
                 continue
-            lo = n - (bars[sym] if per_symbol else bars) - s.start  # type: ignore[index,operator]
+            lo = n - (every if per_symbol is None else per_symbol[sym]) - s.start
             if lo < 0:  # not listed long enough yet (XLRE, XLC): absent, which is no problem
                 continue
             if n - s.start > len(s.closes):

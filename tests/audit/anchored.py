@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-
 from audit.anchor import SIGNED, WRITTEN, Anchor
 from audit.chain import CHAIN_SUFFIX, next_hash, read_chain, resume
 from audit.verify import ALL_STREAMS

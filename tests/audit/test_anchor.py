@@ -6,8 +6,7 @@ import stat
 
 import pytest
 
-from audit.anchor import (SIGNED, SLOT, WRITTEN, Anchor, format_anchor_line, key_id, new_trail_id,
-                          parse_anchor_lines)
+from audit.anchor import SIGNED, SLOT, WRITTEN, Anchor, format_anchor_line, key_id, new_trail_id, parse_anchor_lines
 
 HASH = "ab" * 32
 

@@ -79,7 +79,8 @@ def test_verify_and_the_readers_finish_on_a_2gb_sparse_file_within_1_gib(sim_tra
     for argv, codes in ((["audit", "verify", "--logs-dir", str(logs), "--data-dir", str(data)], (1,)),
                         (["replay", "--logs-dir", str(logs)], (0, 1)),
                         (["logs", "--logs-dir", str(logs), "explain", order_id], (0,))):
-        proc = subprocess.run([sys.executable, "-m", "bot", *argv], cwd=ROOT, env=clean_env(BOT_AUDIT_KEY_FILE=str(data / "audit.key")),
+        proc = subprocess.run([sys.executable, "-m", "bot", *argv], cwd=ROOT,
+                              env=clean_env(BOT_AUDIT_KEY_FILE=str(data / "audit.key")),
                               capture_output=True, text=True, timeout=300,
                               preexec_fn=_limited(1024))
         assert proc.returncode in codes and "Traceback" not in proc.stderr, (argv, proc.stderr[-800:])

@@ -11,9 +11,20 @@ import pytest
 
 from audit.check import check_trail, record_problems
 from audit.format import GUIDE, RECORD_FORMATS, FieldSpec, event_types, guide_fields
-from audit.records import (ERRORS, EVENTS, RECORD_TYPES, STREAMS, CycleCompleted, ModelDecided,
-                           OrderFailed, OrderSubmitted, TradeExecuted, encode, event_from_notice,
-                           record_type)
+from audit.records import (
+    ERRORS,
+    EVENTS,
+    RECORD_TYPES,
+    STREAMS,
+    CycleCompleted,
+    ModelDecided,
+    OrderFailed,
+    OrderSubmitted,
+    TradeExecuted,
+    encode,
+    event_from_notice,
+    record_type,
+)
 from audit.trail import AuditTrail
 from bot import inbox
 from tests.fakes import FakeClock, at, on, utc

@@ -11,15 +11,15 @@ from pathlib import Path
 
 import orjson
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from audit.files import iter_lines
 from audit.records import STREAMS, OrderFailed, event_from_notice
 from audit.trail import AuditTrail
 from audit.verify import EXPIRED, INVALID, MISSING, UNSEALED, VALID, verify
 from audit.writer import AuditWriteFailed
-from tests.fakes import FakeClock, fill_disk, utc
-from tests.fakes import at, on
+from tests.fakes import FakeClock, at, fill_disk, utc
 
 KEY = b"test-audit-key-0123456789"
 
@@ -29,7 +29,9 @@ def trail(d: Path, **kw) -> AuditTrail:
 
 
 def err(i: int) -> OrderFailed:
-    return OrderFailed(symbol="SPY", side="buy", quantity=1.0 + i, error=f"refused {i}", order_data={"n": i}, model="M", order_id=f"tb-{i}", cycle_timestamp=at("2025-03-03T15:00:00+00:00"))
+    return OrderFailed(symbol="SPY", side="buy", quantity=1.0 + i, error=f"refused {i}",
+                       order_data={"n": i}, model="M", order_id=f"tb-{i}",
+                       cycle_timestamp=at("2025-03-03T15:00:00+00:00"))
 
 
 def write(t: AuditTrail, n: int, start: int = 0, checkpoint_every: int = 5) -> None:

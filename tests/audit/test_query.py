@@ -12,12 +12,13 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from audit import query as q
-from tests.jqrun import jq, values
 from audit.files import segments
 from audit.jqfmt import jq_csv, jq_dumps, jq_key, jq_number, jq_numbers, jq_tsv
+from tests.jqrun import jq, values
 
 F = q.Filters
 WIN_RATE = ("-s 'map(select(.pnl != null)) | {total: length, wins: map(select(.pnl > 0)) | length, "
@@ -233,7 +234,7 @@ def each_way(monkeypatch, fn):
         kw = dict(kw)
         monkeypatch.setattr(q, "FAST", kw.pop("fast", True))
         bad = []
-        res = fn(on_bad=lambda where, why: bad.append((str(where), why)), **kw)
+        res = fn(on_bad=lambda where, why, bad=bad: bad.append((str(where), why)), **kw)
         out[way] = (res, bad)
     monkeypatch.setattr(q, "FAST", True)
     return out
@@ -466,7 +467,7 @@ def test_bytes_that_are_not_utf8_print_as_jq_prints_them(tmp_path, monkeypatch):
     for fmt, args in (("tsv", "-r '[.timestamp, .event_type, .error] | @tsv'"),
                       ("csv", "-r '[.timestamp, .event_type, .error] | @csv'"),
                       ("json", "-c '[.timestamp, .event_type, .error]'")):
-        got = each_way(monkeypatch, lambda **kw: b"".join(q.error_rows(tmp_path, fmt, **kw)))
+        got = each_way(monkeypatch, lambda fmt=fmt, **kw: b"".join(q.error_rows(tmp_path, fmt, **kw)))
         assert_all(got, jq(args, data), [])
     orders = b'{"timestamp":"t1","symbol":"SP\xffY","side":"buy"}\n{"timestamp":"t2","symbol":"SPY","side":"s\xfe"}\n'
     (tmp_path / "orders.jsonl").write_bytes(orders)

@@ -22,8 +22,7 @@ from audit.records import OrderFailed
 from audit.trail import AuditTrail
 from audit.verify import MISSING, verify
 from audit.writer import AuditWriteFailed
-from tests.fakes import FakeClock, utc
-from tests.fakes import at, on
+from tests.fakes import FakeClock, at, utc
 
 KEY = b"test-audit-key-0123456789"
 STREAM = "errors.jsonl"
@@ -38,7 +37,9 @@ def trail(d: Path, **kw) -> AuditTrail:
 
 
 def err(i: int) -> OrderFailed:
-    return OrderFailed(symbol="SPY", side="buy", quantity=1.0 + i, error=f"refused {i}", order_data={"n": i}, model="M", order_id=f"tb-{i}", cycle_timestamp=at("2025-03-03T15:00:00+00:00"))
+    return OrderFailed(symbol="SPY", side="buy", quantity=1.0 + i, error=f"refused {i}",
+                       order_data={"n": i}, model="M", order_id=f"tb-{i}",
+                       cycle_timestamp=at("2025-03-03T15:00:00+00:00"))
 
 
 def write(t: AuditTrail, start: int, n: int, written: list[int]) -> None:

@@ -34,8 +34,6 @@ import sys
 from datetime import date, timedelta
 from pathlib import Path
 
-import pytest
-
 from tests.trails import ROOT, TWO_MODELS, clean_env
 
 GOLDEN_DIR = Path(__file__).parent / "golden"

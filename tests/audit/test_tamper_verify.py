@@ -12,18 +12,17 @@ from pathlib import Path
 
 import orjson
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from audit.anchor import Anchor, format_anchor_line
 from audit.chain import sign
-from audit.records import encode, OrderSubmitted, TradeExecuted
+from audit.records import ManualCycle, OrderSubmitted, TradeExecuted, encode
 from audit.trail import AuditTrail
 from audit.verify import format_report, verify
 from bot.cli import main
 from tests.audit.anchored import fill_anchor, written_line
-from tests.fakes import FakeClock, utc
-from audit.records import ManualCycle
-from tests.fakes import at, on
+from tests.fakes import FakeClock, at, utc
 
 KEY = b"test-audit-key-0123456789-tamper"
 SLOT = "2025-03-03T15:00:00+00:00"
@@ -32,11 +31,15 @@ pytestmark = pytest.mark.usefixtures("no_bot_env")
 
 
 def order(i: int) -> OrderSubmitted:
-    return OrderSubmitted(order_id=f"tb-{i}", symbol="SPY", side="buy", quantity=1.0 + i, price=500.0, order_type="market", status="accepted", nav=100000.0, model="M", broker_order_id="b", cycle_timestamp=at(SLOT))
+    return OrderSubmitted(order_id=f"tb-{i}", symbol="SPY", side="buy", quantity=1.0 + i,
+                          price=500.0, order_type="market", status="accepted", nav=100000.0,
+                          model="M", broker_order_id="b", cycle_timestamp=at(SLOT))
 
 
 def trade(i: int) -> TradeExecuted:
-    return TradeExecuted(order_id=f"tb-{i}", symbol="SPY", side="buy", quantity=1.0 + i, price=500.0, value=500.0 * (1 + i), new_position=1.0 + i, nav=100000.0, model="M", fill_id=f"f-{i}", cycle_timestamp=at(SLOT))
+    return TradeExecuted(order_id=f"tb-{i}", symbol="SPY", side="buy", quantity=1.0 + i,
+                         price=500.0, value=500.0 * (1 + i), new_position=1.0 + i, nav=100000.0,
+                         model="M", fill_id=f"f-{i}", cycle_timestamp=at(SLOT))
 
 
 def write_cycles(t: AuditTrail, clock: FakeClock, cycles: int, start: int = 0) -> None:
@@ -264,7 +267,8 @@ def test_collected_anchors_expose_a_trail_cut_back_with_its_anchor(tmp_path, env
     t.close()
     anc = the_anchor(data)
     collected = tmp_path / "docker-logs.txt"
-    collected.write_text("2025-03-03T16:05:00Z stdout " + format_anchor_line(anc.trail_id, "2025-03-03T16:05:00Z", anc.heads()) + "\n")
+    line = format_anchor_line(anc.trail_id, "2025-03-03T16:05:00Z", anc.heads())
+    collected.write_text("2025-03-03T16:05:00Z stdout " + line + "\n")
     assert verify_cli(capsys, logs, data, "--anchors", str(collected))[0] == 0
     shutil.rmtree(logs)
     shutil.rmtree(data)

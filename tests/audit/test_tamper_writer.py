@@ -25,7 +25,9 @@ def make(tmp: Path, **kw) -> AuditTrail:
 
 
 def err(i: int) -> OrderFailed:
-    return OrderFailed(symbol="SPY", side="buy", quantity=1.0 + i, error=f"refused {i}", order_data={"n": i}, model="M", order_id=f"tb-{i}", cycle_timestamp=at("2025-03-03T15:00:00+00:00"))
+    return OrderFailed(symbol="SPY", side="buy", quantity=1.0 + i, error=f"refused {i}",
+                       order_data={"n": i}, model="M", order_id=f"tb-{i}",
+                       cycle_timestamp=at("2025-03-03T15:00:00+00:00"))
 
 
 def write(t: AuditTrail, n: int, start: int = 0) -> None:

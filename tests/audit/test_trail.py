@@ -6,12 +6,10 @@ import pytest
 
 from audit.check import check_trail
 from audit.format import guide_fields
-from audit.records import (ORDERS, STREAMS, TRADES, CycleCompleted, OrderFailed, OrderSubmitted,
-                           TradeExecuted)
+from audit.records import ORDERS, STREAMS, TRADES, CycleCompleted, OrderFailed, OrderSubmitted, TradeExecuted
 from audit.trail import AuditTrail
 from audit.writer import UnsafeDirectory
-from tests.fakes import FakeClock, utc
-from tests.fakes import at, on
+from tests.fakes import FakeClock, at, utc
 
 KEY = b"test-audit-key-0123456789"
 
@@ -69,9 +67,18 @@ def _lines(path):
 def test_records_follow_the_guide_field_order(tmp_path, durable):
     clock = FakeClock(utc(2025, 11, 18, 14, 30))
     trail = AuditTrail(tmp_path, clock, durable=durable, key=KEY)
-    trail.record(OrderSubmitted(order_id="tb-1", symbol="SPY", side="buy", quantity=10.0, price=666.23, order_type="market", status="accepted", nav=100000.0, model="M", broker_order_id="b-1", cycle_timestamp=at("2025-11-18T14:30:00+00:00")))
-    trail.record(TradeExecuted(order_id="tb-1", symbol="SPY", side="buy", quantity=10.0, price=666.25, value=6662.5, new_position=10.0, nav=99999.8, model="M", fill_id="tb-1-1", cycle_timestamp=at("2025-11-18T14:30:00+00:00")))
-    trail.record(TradeExecuted(order_id="tb-2", symbol="SPY", side="sell", quantity=5.0, price=670.0, value=3350.0, new_position=5.0, nav=100010.0, model="M", fill_id="tb-2-1", cycle_timestamp=at("2025-11-18T14:30:00+00:00"), pnl=18.75, commission=1.0))
+    trail.record(OrderSubmitted(order_id="tb-1", symbol="SPY", side="buy", quantity=10.0,
+                                price=666.23, order_type="market", status="accepted", nav=100000.0,
+                                model="M", broker_order_id="b-1",
+                                cycle_timestamp=at("2025-11-18T14:30:00+00:00")))
+    trail.record(TradeExecuted(order_id="tb-1", symbol="SPY", side="buy", quantity=10.0,
+                               price=666.25, value=6662.5, new_position=10.0, nav=99999.8,
+                               model="M", fill_id="tb-1-1",
+                               cycle_timestamp=at("2025-11-18T14:30:00+00:00")))
+    trail.record(TradeExecuted(order_id="tb-2", symbol="SPY", side="sell", quantity=5.0,
+                               price=670.0, value=3350.0, new_position=5.0, nav=100010.0, model="M",
+                               fill_id="tb-2-1", cycle_timestamp=at("2025-11-18T14:30:00+00:00"),
+                               pnl=18.75, commission=1.0))
     trail.close()
     (order,) = _lines(tmp_path / "orders.jsonl")
     assert list(order)[:len(GUIDE_ORDER)] == GUIDE_ORDER
@@ -90,7 +97,8 @@ def test_records_follow_the_guide_field_order(tmp_path, durable):
 
 def test_positions_count_is_derived(tmp_path):
     trail = AuditTrail(tmp_path, FakeClock(utc(2025, 1, 2)), durable=False, key=KEY)
-    trail.record(CycleCompleted(nav=1.0, cash=1.0, positions={"SPY": 1.0, "TLT": 2.0}, buying_power=1.0, cycle_timestamp=at("2025-01-02T00:00:00+00:00")))
+    trail.record(CycleCompleted(nav=1.0, cash=1.0, positions={"SPY": 1.0, "TLT": 2.0},
+                                buying_power=1.0, cycle_timestamp=at("2025-01-02T00:00:00+00:00")))
     trail.close()
     (rec,) = _lines(tmp_path / "performance.jsonl")
     assert rec["positions_count"] == 2 == len(rec["positions"])
@@ -98,7 +106,9 @@ def test_positions_count_is_derived(tmp_path):
 
 def test_buffered_trail_writes_nothing_until_flushed(tmp_path):
     trail = AuditTrail(tmp_path, FakeClock(utc(2025, 1, 2)), durable=False, key=KEY)
-    trail.record(OrderFailed(symbol="SPY", side="buy", quantity=1.0, error="Insufficient buying power", order_data={"a": 1}, model="M", order_id="tb-1", cycle_timestamp=at("2025-01-02T00:00:00+00:00")))
+    trail.record(OrderFailed(symbol="SPY", side="buy", quantity=1.0,
+                             error="Insufficient buying power", order_data={"a": 1}, model="M",
+                             order_id="tb-1", cycle_timestamp=at("2025-01-02T00:00:00+00:00")))
     trail.checkpoint()
     assert (tmp_path / "errors.jsonl").stat().st_size == 0
     trail.flush()
@@ -109,6 +119,8 @@ def test_buffered_trail_writes_nothing_until_flushed(tmp_path):
 
 def test_durable_trail_writes_each_line_at_once(tmp_path):
     trail = AuditTrail(tmp_path, FakeClock(utc(2025, 1, 2)), durable=True, key=KEY)
-    trail.record(OrderFailed(symbol="SPY", side="buy", quantity=1.0, error="x", order_data={}, model="M", order_id="tb-1", cycle_timestamp=at("2025-01-02T00:00:00+00:00")))
+    trail.record(OrderFailed(symbol="SPY", side="buy", quantity=1.0, error="x", order_data={},
+                             model="M", order_id="tb-1",
+                             cycle_timestamp=at("2025-01-02T00:00:00+00:00")))
     assert (tmp_path / "errors.jsonl").read_bytes().endswith(b"\n")
     trail.close()

@@ -6,10 +6,9 @@ from datetime import timedelta
 import orjson
 
 from audit.check import check_trail
-from audit.trail import AuditTrail
-from tests.fakes import FakeClock, utc
 from audit.records import ManualCycle
-from tests.fakes import at, on
+from audit.trail import AuditTrail
+from tests.fakes import FakeClock, at, utc
 
 KEY = b"test-audit-key-0123456789"
 

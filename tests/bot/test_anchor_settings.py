@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from bot.anchor_post import AnchorPostFailed, AnchorPoster
+from bot.anchor_post import AnchorPoster, AnchorPostFailed
 from bot.errors import ConfigError
 from bot.settings import load_settings
 

@@ -298,6 +298,7 @@ def test_sigint_finishes_and_exits_0_with_the_stop_in_the_heartbeat(tmp_path):
 
 def test_a_metrics_port_in_use_stops_before_anything_is_created(empty_dir, monkeypatch, capsys):
     import socket
+
     from bot.cli import main
     taken = socket.socket()
     taken.bind(("127.0.0.1", 0))

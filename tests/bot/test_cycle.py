@@ -2,12 +2,11 @@ import orjson
 import pytest
 
 from audit.timestamps import format_slot
-
 from audit.trail import AuditTrail
 from bot.brokers.sim import SimBrokerConfig, SimulatedBroker
 from bot.cycle import Bot, KillSwitch, ModelShare, run_cycle
-from bot.planning import RiskLimits
 from bot.domain import Side
+from bot.planning import RiskLimits
 from bot.state import INTENT, StateStore
 from models.equal_weight import EqualWeightModel
 from tests.fakes import FakeClock, FixedMarket, ScriptedBroker, utc

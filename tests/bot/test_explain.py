@@ -10,11 +10,19 @@ import pytest
 
 import bot.explain as explain_mod
 from audit.files import iter_lines
-from audit.records import (CycleCompleted, ModelDecided, OrderFailed,
-                           OrderSubmitted, TradeExecuted)
+from audit.records import (
+    CycleCompleted,
+    KillSwitchEngaged,
+    ModelDecided,
+    OrderCanceled,
+    OrderFailed,
+    OrderOpenAtDeadline,
+    OrderSubmitted,
+    PriceUnusable,
+    TradeExecuted,
+    encode_fields,
+)
 from bot.explain import explain_cycle, explain_order, parse_cycle
-from audit.records import (KillSwitchEngaged, OrderCanceled, OrderOpenAtDeadline, PriceUnusable,
-                           encode_fields)
 from tests.fakes import at, on
 
 FIRST = "2024-01-02T20:45:00+00:00"  # sim_trail's first cycle: six orders, six fills
@@ -165,8 +173,14 @@ def ts(n: int) -> str:
 
 
 def decision(cts: str, reason: str) -> ModelDecided:
-    return ModelDecided(model="M", cycle_timestamp=at(cts), capital_share=1.0, as_of=on("2024-03-27"), symbols=("SPY", "TLT"), input_sha256="ab" * 32, scores={"SPY": 0.1, "TLT": 0.3}, target_weights={"TLT": 1.0}, final_weights={"TLT": 0.98}, risk_checks=({"check": "cash_buffer", "symbol": None, "detail": "scaled by 0.98"},
-                         {"check": "max_order_value", "symbol": "SPY", "detail": "SPY capped"}), reason=reason, hold=False)
+    return ModelDecided(model="M", cycle_timestamp=at(cts), capital_share=1.0,
+                        as_of=on("2024-03-27"), symbols=("SPY", "TLT"), input_sha256="ab" * 32,
+                        scores={"SPY": 0.1, "TLT": 0.3}, target_weights={"TLT": 1.0},
+                        final_weights={"TLT": 0.98},
+                        risk_checks=({"check": "cash_buffer", "symbol": None, "detail": "scaled by 0.98"},
+                                     {"check": "max_order_value", "symbol": "SPY",
+                                      "detail": "SPY capped"}),
+                        reason=reason, hold=False)
 
 
 @pytest.fixture
@@ -182,16 +196,28 @@ def messy(tmp_path) -> Path:
 
     put(1, decision(A, "TLT scores best"))
     put(2, PriceUnusable(error="no usable price for QQQ: stale", cycle_timestamp=at(A), symbol="QQQ"))
-    put(3, OrderSubmitted(order_id=OID, symbol="TLT", side="buy", quantity=10.0, price=90.0, order_type="market", status="accepted", nav=1000.0, model="M", broker_order_id="b1", cycle_timestamp=at(A)))
-    put(4, TradeExecuted(order_id=OID, symbol="TLT", side="buy", quantity=4.0, price=90.5, value=362.0, new_position=4.0, nav=999.0, model="M", fill_id=OID + "-1", cycle_timestamp=at(A)))
-    put(5, OrderFailed(symbol="SPY", side="sell", quantity=2.0, error="insufficient quantity", order_data={"order_id": OID2}, model="M", order_id=OID2, cycle_timestamp=at(A)))
-    put(6, OrderOpenAtDeadline(message=f"{OID} is still partially_filled", order_id=OID, status="partially_filled", cycle_timestamp=at(A)))
-    put(7, CycleCompleted(nav=998.0, cash=600.0, positions={"TLT": 4.0}, buying_power=600.0, cycle_timestamp=at(A), orders=1, fills=1, errors=2, prices={"TLT": 90.4}))
+    put(3, OrderSubmitted(order_id=OID, symbol="TLT", side="buy", quantity=10.0, price=90.0,
+                          order_type="market", status="accepted", nav=1000.0, model="M",
+                          broker_order_id="b1", cycle_timestamp=at(A)))
+    put(4, TradeExecuted(order_id=OID, symbol="TLT", side="buy", quantity=4.0, price=90.5,
+                         value=362.0, new_position=4.0, nav=999.0, model="M", fill_id=OID + "-1",
+                         cycle_timestamp=at(A)))
+    put(5, OrderFailed(symbol="SPY", side="sell", quantity=2.0, error="insufficient quantity",
+                       order_data={"order_id": OID2}, model="M", order_id=OID2,
+                       cycle_timestamp=at(A)))
+    put(6, OrderOpenAtDeadline(message=f"{OID} is still partially_filled", order_id=OID,
+                               status="partially_filled", cycle_timestamp=at(A)))
+    put(7, CycleCompleted(nav=998.0, cash=600.0, positions={"TLT": 4.0}, buying_power=600.0,
+                          cycle_timestamp=at(A), orders=1, fills=1, errors=2, prices={"TLT": 90.4}))
     put(101, OrderCanceled(message=f"{OID} was still open at the next cycle", order_id=OID, cycle_timestamp=at(A)))
-    put(102, TradeExecuted(order_id=OID, symbol="TLT", side="buy", quantity=1.0, price=90.7, value=90.7, new_position=5.0, nav=997.0, model="M", fill_id=OID + "-2", cycle_timestamp=at(A)))
+    put(102, TradeExecuted(order_id=OID, symbol="TLT", side="buy", quantity=1.0, price=90.7,
+                           value=90.7, new_position=5.0, nav=997.0, model="M", fill_id=OID + "-2",
+                           cycle_timestamp=at(A)))
     put(103, decision(B, "still TLT"))
     put(104, KillSwitchEngaged(message="no new orders: BOT_KILL_SWITCH=true", cycle_timestamp=at(B), blocked_orders=0))
-    put(105, CycleCompleted(nav=997.0, cash=509.3, positions={"TLT": 5.0}, buying_power=509.3, cycle_timestamp=at(B), orders=0, fills=1, errors=0, prices={"TLT": 90.7}))
+    put(105, CycleCompleted(nav=997.0, cash=509.3, positions={"TLT": 5.0}, buying_power=509.3,
+                            cycle_timestamp=at(B), orders=0, fills=1, errors=0,
+                            prices={"TLT": 90.7}))
     for name, recs in streams.items():
         lines = [orjson.dumps(r) + b"\n" for r in recs]
         if name == "decisions.jsonl":
@@ -261,8 +287,12 @@ def test_money_is_never_negative_zero():
 def test_a_holding_decision_is_not_read_as_all_cash():
     """A model that holds (v1 risk-off without its defensive symbol) returns no targets: its
     holdings stay. Explain must say that, not 'none (all cash)' or 'could not decide'."""
-    held = ModelDecided(model="M", cycle_timestamp=at(A), capital_share=1.0, as_of=on("2024-03-27"), symbols=("SPY", "TLT"), input_sha256="ab" * 32, scores={"XLK": 0.2}, target_weights={}, final_weights={}, risk_checks=(), reason="hold: risk-off (SPY below its average) but TLT has no closes: the "
-                        "current holdings stay (v1's hold rule)", hold=True)
+    held = ModelDecided(model="M", cycle_timestamp=at(A), capital_share=1.0, as_of=on("2024-03-27"),
+                        symbols=("SPY", "TLT"), input_sha256="ab" * 32, scores={"XLK": 0.2},
+                        target_weights={}, final_weights={}, risk_checks=(),
+                        reason="hold: risk-off (SPY below its average) but TLT has no closes: the "
+                               "current holdings stay (v1's hold rule)",
+                        hold=True)
     held = encode_fields(held, ts(1))
     text = "\n".join(explain_mod._decision(held, None))
     assert "all cash" not in text and "could not decide" not in text

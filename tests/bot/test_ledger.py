@@ -5,7 +5,8 @@ import math
 
 import orjson
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bot.ledger import EXTERNAL, replay
 

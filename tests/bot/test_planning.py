@@ -36,7 +36,8 @@ def checks_of(p: Plan, name: str) -> list[tuple[str, str | None]]:
 
 def test_buys_from_cash_at_target_quantities() -> None:
     p = plan([Sleeve("M", 1.0, {"SPY": 0.4, "TLT": 0.4}, {})])
-    assert orders_by_key(p) == {("M", "SPY", "buy"): pytest.approx(80.0), ("M", "TLT", "buy"): pytest.approx(40_000 / 90)}
+    assert orders_by_key(p) == {("M", "SPY", "buy"): pytest.approx(80.0),
+                                ("M", "TLT", "buy"): pytest.approx(40_000 / 90)}
     spy = p.orders[0]
     assert spy.symbol == "SPY" and spy.reference_price == 500.0 and spy.model == "M"
     assert spy.order_type is OrderType.MARKET and spy.limit_price is None
@@ -47,7 +48,8 @@ def test_buys_from_cash_at_target_quantities() -> None:
 
 def test_sleeve_budget_is_its_capital_share() -> None:
     p = plan([Sleeve("A", 0.25, {"SPY": 1.0}, {}), Sleeve("B", 0.75, {"TLT": 0.5}, {})])
-    assert orders_by_key(p) == {("A", "SPY", "buy"): pytest.approx(50.0), ("B", "TLT", "buy"): pytest.approx(37_500 / 90)}
+    assert orders_by_key(p) == {("A", "SPY", "buy"): pytest.approx(50.0),
+                                ("B", "TLT", "buy"): pytest.approx(37_500 / 90)}
 
 
 def test_order_is_target_minus_holdings() -> None:
@@ -88,8 +90,10 @@ def test_sleeves_are_not_netted_against_each_other() -> None:
 
 
 def test_max_position_weight_clips() -> None:
-    p = plan([Sleeve("M", 1.0, {"SPY": 0.9, "TLT": 0.1}, {})], RiskLimits(max_position_weight=0.4, min_trade_value=0, cash_buffer=0))
-    assert orders_by_key(p) == {("M", "SPY", "buy"): pytest.approx(80.0), ("M", "TLT", "buy"): pytest.approx(10_000 / 90)}
+    p = plan([Sleeve("M", 1.0, {"SPY": 0.9, "TLT": 0.1}, {})],
+             RiskLimits(max_position_weight=0.4, min_trade_value=0, cash_buffer=0))
+    assert orders_by_key(p) == {("M", "SPY", "buy"): pytest.approx(80.0),
+                                ("M", "TLT", "buy"): pytest.approx(10_000 / 90)}
     assert checks_of(p, "max_position_weight") == [("M", "SPY")]
     assert "0.9000" in p.checks[0].detail and "0.4000" in p.checks[0].detail
 
@@ -97,7 +101,8 @@ def test_max_position_weight_clips() -> None:
 def test_cash_buffer_scales_the_sleeve() -> None:
     limits = RiskLimits(max_position_weight=1.0, cash_buffer=0.02, min_trade_value=0, rebalance_band=0)
     p = plan([Sleeve("M", 1.0, {"SPY": 0.5, "TLT": 0.5}, {})], limits)
-    assert orders_by_key(p) == {("M", "SPY", "buy"): pytest.approx(98.0), ("M", "TLT", "buy"): pytest.approx(49_000 / 90)}
+    assert orders_by_key(p) == {("M", "SPY", "buy"): pytest.approx(98.0),
+                                ("M", "TLT", "buy"): pytest.approx(49_000 / 90)}
     assert checks_of(p, "cash_buffer") == [("M", None)]
     assert checks_of(p, "cash_available") == []  # 100k cash - 2k buffer covers 98k
 
@@ -212,9 +217,11 @@ def test_no_cash_no_buys_never_negative() -> None:
 
 
 def test_max_order_value_cuts_buys_and_sells() -> None:
-    limits = RiskLimits(max_order_value=50_000.0, max_position_weight=1, cash_buffer=0, min_trade_value=0, rebalance_band=0)
+    limits = RiskLimits(max_order_value=50_000.0, max_position_weight=1, cash_buffer=0, min_trade_value=0,
+                        rebalance_band=0)
     p = plan([Sleeve("M", 1.0, {"SPY": 0.8}, {"TLT": 2_000.0})], limits, nav=1_000_000.0)
-    assert orders_by_key(p) == {("M", "TLT", "sell"): pytest.approx(50_000 / 90), ("M", "SPY", "buy"): pytest.approx(100.0)}
+    assert orders_by_key(p) == {("M", "TLT", "sell"): pytest.approx(50_000 / 90),
+                                ("M", "SPY", "buy"): pytest.approx(100.0)}
     assert sorted(checks_of(p, "max_order_value")) == [("M", "SPY"), ("M", "TLT")]
 
 
@@ -245,7 +252,8 @@ def test_kill_switch_blocks_every_order() -> None:
     limits = RiskLimits(kill_switch=True, min_trade_value=0, rebalance_band=0)
     p = plan(sleeves, limits)
     assert p.orders == ()
-    assert [(c.check, c.symbol) for c in p.checks] == [("kill_switch", "QQQ"), ("kill_switch", "TLT"), ("kill_switch", "SPY")]
+    assert [(c.check, c.symbol) for c in p.checks] == [("kill_switch", "QQQ"), ("kill_switch", "TLT"),
+                                                       ("kill_switch", "SPY")]
     assert p.final_weights["M"] == {"TLT": pytest.approx(0.009), "QQQ": pytest.approx(0.004)}
 
 
@@ -384,7 +392,8 @@ def test_plan_invariants(case: tuple[list[Sleeve], float, float, dict[str, float
         if limits.order_type is OrderType.LIMIT:
             assert o.limit_price is not None
             if o.side is Side.BUY:
-                assert o.reference_price <= o.limit_price <= o.reference_price * (1 + limits.limit_offset_bps / 1e4) + 0.01
+                highest = o.reference_price * (1 + limits.limit_offset_bps / 1e4) + 0.01
+                assert o.reference_price <= o.limit_price <= highest
             else:
                 assert o.limit_price <= o.reference_price
         else:

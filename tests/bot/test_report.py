@@ -7,8 +7,8 @@ import json
 import os
 import re
 import shutil
-import struct
 import stat
+import struct
 import subprocess
 from datetime import date, datetime, timedelta
 from html.parser import HTMLParser
@@ -18,8 +18,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bot.report import write_report
-from bot.report_cli import add_report_parser, report_main
 from bot.report_charts import BENCH_COLOR, NAV_COLOR
+from bot.report_cli import add_report_parser, report_main
 from tests.trails import copy_trail
 
 NY = ZoneInfo("America/New_York")
@@ -382,6 +382,7 @@ def test_report_and_simulate_give_the_same_figures(tmp_path, no_bot_env):
 
 def test_a_short_run_gets_a_point_on_a_sensible_axis_and_a_note(tmp_path, no_bot_env):
     import matplotlib.dates as mdates
+
     from bot.report import collect
     from bot.report_charts import Series, nav_figure
     from bot.settings import load_settings

@@ -13,6 +13,7 @@ import orjson
 import pytest
 
 from audit.files import segments
+from audit.records import BotStarted
 from bot import tradebot_version
 from bot.bootstrap import build_bot
 from bot.cycle import record_account
@@ -25,8 +26,6 @@ from bot.settings import Settings
 from bot.trail_check import check
 from tests.fakes import FakeClock, utc
 from tests.trails import ROOT, clean_env, copy_trail
-from audit.records import BotStarted
-from tests.fakes import at, on
 
 pytestmark = pytest.mark.usefixtures("no_bot_env")
 KEY = "0123456789abcdef0123456789abcdef"
@@ -41,13 +40,20 @@ def live_settings(base: Path, **extra) -> Settings:
     return Settings(**values)
 
 
-def run_bot(settings: Settings, cycles: int, start=utc(2025, 3, 3, 15, 0)) -> Path:
+MONDAY_AFTER_THE_OPEN = utc(2025, 3, 3, 15, 0)
+
+
+def run_bot(settings: Settings, cycles: int, start=MONDAY_AFTER_THE_OPEN) -> Path:
     """`tradebot run --max-cycles N` in this process on a fake clock: the start-up records
     (`bot_started`, `account_checked`) and N scheduled cycles of the real bootstrap."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     clock = FakeClock(start)
     bot = build_bot(settings, clock, live=True)
-    bot.trail.record(BotStarted(message="started", pid=os.getpid(), command="run", broker=settings.broker, schedule=settings.schedule, market_hours=settings.effective_market_hours, models=settings.models, settings_sha256=settings.fingerprint(), version=tradebot_version()))
+    bot.trail.record(BotStarted(message="started", pid=os.getpid(), command="run",
+                                broker=settings.broker, schedule=settings.schedule,
+                                market_hours=settings.effective_market_hours,
+                                models=settings.models, settings_sha256=settings.fingerprint(),
+                                version=tradebot_version()))
     record_account(bot, bot.broker.account(), "broker sim")
     clock.advance(1)  # the start-up records come before the first cycle's
 

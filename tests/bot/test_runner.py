@@ -4,12 +4,12 @@ import time
 import orjson
 import pytest
 
+from audit.records import BotStarted
 from bot.runner import Runner
-from bot.trail_check import ERROR, WARNING, check
 from bot.scheduling import SlotPlanner, parse_schedule
+from bot.trail_check import ERROR, WARNING, check
 from tests.bot.test_cycle import make_bot
 from tests.fakes import utc
-from audit.records import BotStarted
 
 
 def fake_wait(clock):
@@ -228,7 +228,9 @@ def test_a_forward_jump_and_back_is_recorded_and_trading_follows_the_real_time(t
         bot.clock.t += jumps.pop(r.cycles, timedelta(0))
         time.sleep(0.002)
 
-    bot.trail.record(BotStarted(message="started", pid=1, command="run", broker="simulated", schedule="every 15 minutes", market_hours="always", models="equal_weight", settings_sha256="0", version="0"))
+    bot.trail.record(BotStarted(message="started", pid=1, command="run", broker="simulated",
+                                schedule="every 15 minutes", market_hours="always",
+                                models="equal_weight", settings_sha256="0", version="0"))
     r = Runner(bot, SlotPlanner(parse_schedule("every 15 minutes"), False), "run",
                threading.Event(), wait=wait, poll_seconds=0.001, max_wait=86400,
                monotonic=lambda: mono["t"])

@@ -149,6 +149,7 @@ def test_interval_0_turns_it_off_and_the_default_is_an_hour(tmp_path):
 def test_a_bad_interval_is_one_line_and_exit_2(tmp_path):
     import subprocess
     import sys
+
     from tests.trails import ROOT, clean_env
     proc = subprocess.run([sys.executable, "-m", "bot", "run"], cwd=tmp_path, capture_output=True,
                           text=True, timeout=60, env=clean_env(

@@ -104,7 +104,10 @@ def test_risk_off_before_the_defensive_symbol_has_data_holds_with_a_warning(tmp_
     logs = tmp_path / "logs"
     simulate(load_settings(data_dir=tmp_path / "data"), date(2022, 1, 3), date(2023, 6, 30), logs,
              csv_dir=csv_dir, progress=None)
-    read = lambda name: [json.loads(x) for x in (logs / name).read_text().splitlines()]
+
+    def read(name):
+        return [json.loads(x) for x in (logs / name).read_text().splitlines()]
+
     held = [d["cycle_timestamp"] for d in read("decisions.jsonl") if "TLT has no closes" in d["reason"]]
     warned = [e["cycle_timestamp"] for e in read("events.jsonl") if e["event_type"] == "risk_off_held"]
     first_tlt = next(r for r in tlt[1:] if r >= "2023")[:10]
@@ -130,6 +133,7 @@ def test_simulation_started_records_the_version(tmp_path, monkeypatch):
 def _tradebot(cwd: Path, *args: str, **env: str):
     import subprocess
     import sys
+
     from tests.trails import ROOT, clean_env
     return subprocess.run([sys.executable, "-m", "bot", *args], cwd=cwd,
                           env=clean_env(PYTHONPATH=str(ROOT), BOT_DATA_DIR=str(cwd / "data"), **env),
@@ -175,8 +179,8 @@ def test_a_run_mostly_before_the_data_says_so_and_why_spy_has_no_row(tmp_path):
 
 
 def test_a_run_with_data_does_not_warn(sim_trail):
-    from bot.simulate import SimulationResult, format_summary
     from bot.metrics import Performance
+    from bot.simulate import SimulationResult, format_summary
     zero = Performance(0.0, 0.0, 0.0, 0.0, 0.0)
     r = SimulationResult(100, zero, zero, 1, 1, 0, Path("logs"), 1.0, 0.1, held_days=10)
     text = format_summary(r)

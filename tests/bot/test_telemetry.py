@@ -18,7 +18,6 @@ from bot.telemetry import Metrics
 from tests.bot.test_cycle import SLOT, make_bot
 from tests.fakes import FakeClock, fill_disk, utc
 
-
 pytestmark = pytest.mark.usefixtures("no_bot_env")
 
 

@@ -196,7 +196,8 @@ def test_array_closes_decide_like_tuples() -> None:
     m = SectorRotationModel()
     assert m.decide(as_arrays) == m.decide(h)
     risk_off = history(spy=(100.0,) * 200 + (90.0,))
-    assert m.decide(History(AS_OF, {s: array("d", c) for s, c in risk_off.closes.items()})).target_weights == {"TLT": 1.0}
+    as_arrays = History(AS_OF, {s: array("d", c) for s, c in risk_off.closes.items()})
+    assert m.decide(as_arrays).target_weights == {"TLT": 1.0}
 
 
 def test_pure_same_input_same_output() -> None:

@@ -268,7 +268,8 @@ def test_window_flagged_iff_it_touches_a_gap(tmp_path: Path, missing: set[int], 
     if end - bars < 0:
         assert "SPY" not in h.closes and "SPY" not in h.problems
     elif missing & set(window):
-        assert h.problems["SPY"].startswith(f"SPY.csv has no row for NYSE trading day {JAN[min(missing & set(window))]}")
+        first_missing = JAN[min(missing & set(window))]
+        assert h.problems["SPY"].startswith(f"SPY.csv has no row for NYSE trading day {first_missing}")
     else:
         assert tuple(h.closes["SPY"]) == tuple(close_of(JAN[i]) for i in window)
         assert h.as_of == JAN[end - 1]
