@@ -17,6 +17,8 @@ from typing import Callable, Iterator
 
 import orjson
 
+from audit.records import Record, RecordError, UnknownRecord, from_fields
+
 _ROTATED = re.compile(r"^\.(\d+)(\.gz)?$")
 CHUNK = 8 << 20
 MAX_LINE = 8 << 20  # no record is near it; a longer line is skipped with a file:line warning
@@ -134,6 +136,19 @@ def iter_records(log_dir: Path, name: str,
             bad(where, "; ".join(problems) + ": the record is skipped")
             continue
         yield where, rec
+
+
+def iter_typed(log_dir: Path, name: str, on_bad: Callable[[Line, str], None] | None = None,
+               ) -> Iterator[tuple[Line, Record | UnknownRecord]]:
+    """Every record of the stream as its type (`audit.records`), oldest first, with where it
+    is. What `iter_records` skips is skipped here too, the same way; a kind this version does
+    not know is an `UnknownRecord` (a warning, once per kind)."""
+    bad = on_bad if on_bad is not None else _warn_bad
+    for where, fields in iter_records(log_dir, name, on_bad):
+        try:
+            yield where, from_fields(name, fields)
+        except (RecordError, TypeError) as exc:
+            bad(where, f"{exc}: the record is skipped")
 
 
 def _warn_bad(where: Line, why: str) -> None:
