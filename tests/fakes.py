@@ -132,3 +132,41 @@ def at(text: str) -> datetime:
 def on(text: str) -> date:
     """A day as the trail writes it (`2025-11-17`), as the date the records carry."""
     return date.fromisoformat(text)
+
+
+class MemoryTrail:
+    """The cycle's `Trail` port (bot/ports.py) in memory: records kept as typed values, stamped
+    with the clock; `has` answers from them. `log` and `close` make it a `RunningTrail`."""
+
+    def __init__(self, clock: Any) -> None:
+        self.clock = clock
+        self.records: list[Any] = []
+        self.logged: list[tuple[str, str]] = []
+        self.checkpoints = 0
+        self.closed = False
+
+    def record(self, rec: Any) -> str:
+        from dataclasses import replace
+
+        from audit.timestamps import format_timestamp
+        now = self.clock.now()
+        self.records.append(replace(rec, timestamp=now))
+        return format_timestamp(now)
+
+    def checkpoint(self) -> None:
+        self.checkpoints += 1
+
+    def has(self, stream: str, **fields: object) -> bool:
+        missing = object()
+        return any(r.stream == stream and all(getattr(r, k, missing) == v for k, v in fields.items())
+                   for r in self.records)
+
+    def log(self, level: str, message: str, *, echo: bool = True) -> None:
+        self.logged.append((level, message))
+
+    def close(self) -> None:
+        self.closed = True
+
+    def of(self, cls: type) -> list[Any]:
+        """The records of one type, in the order written."""
+        return [r for r in self.records if isinstance(r, cls)]
