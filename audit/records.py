@@ -238,6 +238,9 @@ class ModelDecided(Record):
     risk_checks: tuple[Mapping[str, Any], ...]
     reason: str
     hold: bool
+    # provenance: the model's rule version and a hash of its parameters (None: an older trail)
+    model_version: str | None = absent_when_none()
+    params_sha256: str | None = absent_when_none()
 
     def describe(self) -> str:
         checks = f"; {len(self.risk_checks)} risk checks changed the plan" if self.risk_checks else ""
@@ -326,6 +329,7 @@ class BotStarted(Event):
     models: str
     settings_sha256: str
     version: str
+    run_id: str | None = absent_when_none()  # a new random id each start (None: an older trail)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -345,6 +349,7 @@ class SimulationStarted(Event):
     csv_dir: str
     settings_sha256: str
     version: str
+    run_id: str | None = absent_when_none()  # from the simulation's inputs (None: older trail)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -10,6 +10,7 @@ import os
 import signal
 import sys
 import time
+import uuid
 from datetime import date
 from pathlib import Path
 from typing import Sequence
@@ -309,7 +310,7 @@ def _live(settings, echo, stop=None):
         command=" ".join(sys.argv[1:]) or "run", broker=settings.broker,
         schedule=settings.schedule, market_hours=settings.effective_market_hours,
         models=settings.models, settings_sha256=settings.fingerprint(),
-        version=tradebot_version()))
+        version=tradebot_version(), run_id=uuid.uuid4().hex))
     shown = settings.redacted(absolute_paths=True)
     bot.trail.log("INFO", "settings: " + ", ".join(
         f"BOT_{k.upper()}={v}" for k, v in shown.items()), echo=False)

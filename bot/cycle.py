@@ -301,8 +301,8 @@ def _record_decisions(bot: Bot, planned: CyclePlan, slot: datetime, send_orders:
         if skip_note and any(o.model == name for o in planned.plan.orders):
             checks.append(skip_note)
         bot.trail.record(recording.model_decided(
-            name, slot, capital_share=run.share.share, symbols=tuple(run.share.model.symbols),
-            history=run.history, input_sha256=run.input_sha256, decision=run.decision,
+            run.share.model, slot, capital_share=run.share.share, history=run.history,
+            input_sha256=run.input_sha256, decision=run.decision,
             final_weights=planned.plan.final_weights.get(name, {}), risk_checks=tuple(checks)))
 
 

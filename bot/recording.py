@@ -15,7 +15,7 @@ from typing import Any, Mapping
 from audit.records import AccountChecked, CycleCompleted, ModelDecided, OrderFailed, OrderSubmitted, TradeExecuted
 from audit.timestamps import format_slot
 from bot.domain import AccountSnapshot, Fill, OrderAck, OrderRequest, OrderType, Side
-from models.base import Decision, History
+from models.base import Decision, History, Model, params_sha256
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,12 +135,12 @@ def account_checked(account: AccountSnapshot, source: str) -> AccountChecked:
         prices={s: p for s, p in sorted(account.prices.items()) if s in positions})
 
 
-def model_decided(model: str, slot: datetime, *, capital_share: float, symbols: tuple[str, ...],
-                  history: History, input_sha256: str, decision: Decision,
-                  final_weights: Mapping[str, float],
+def model_decided(model: Model, slot: datetime, *, capital_share: float, history: History,
+                  input_sha256: str, decision: Decision, final_weights: Mapping[str, float],
                   risk_checks: tuple[Mapping[str, Any], ...]) -> ModelDecided:
     return ModelDecided(
-        model=model, cycle_timestamp=slot, capital_share=capital_share, as_of=history.as_of,
-        symbols=symbols, input_sha256=input_sha256, scores=decision.scores,
+        model=model.name, cycle_timestamp=slot, capital_share=capital_share, as_of=history.as_of,
+        symbols=tuple(model.symbols), input_sha256=input_sha256, scores=decision.scores,
         target_weights=decision.target_weights, final_weights=final_weights,
-        risk_checks=risk_checks, reason=decision.reason, hold=decision.hold)
+        risk_checks=risk_checks, reason=decision.reason, hold=decision.hold,
+        model_version=model.version, params_sha256=params_sha256(model))

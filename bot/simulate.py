@@ -8,6 +8,7 @@ account and a simulated clock. Refuses a log directory that already holds record
 """
 from __future__ import annotations
 
+import hashlib
 import sys
 import time as timer
 from dataclasses import dataclass
@@ -113,6 +114,14 @@ def check_csv_dir(directory: Path, settings: Settings) -> None:
                           f"SYMBOL.csv files, or give {flag} another directory")
 
 
+def simulation_id(settings: Settings, start: date, end: date, csv_dir: Path | None) -> str:
+    """The run id of a simulation, derived from all it depends on (version, settings, range,
+    data): simulating the same thing again gives the same trail, byte for byte, id included."""
+    inputs = "\n".join(("simulate", tradebot_version(), settings.fingerprint(), start.isoformat(),
+                         end.isoformat(), str(csv_dir or settings.csv_dir or "")))
+    return hashlib.sha256(inputs.encode()).hexdigest()[:32]
+
+
 def simulate(settings: Settings, start: date, end: date, log_dir: Path,
              csv_dir: Path | None = None, progress: TextIO | None = sys.stderr) -> SimulationResult:
     days = check_inputs(settings, start, end, csv_dir)
@@ -122,7 +131,8 @@ def simulate(settings: Settings, start: date, end: date, log_dir: Path,
     bot.trail.record(SimulationStarted(
         message=f"simulating {start} to {end} ({len(days)} trading days)", start=start, end=end,
         days=len(days), seed=settings.seed, csv_dir=str(csv_dir or settings.csv_dir or ""),
-        settings_sha256=settings.fingerprint(), version=tradebot_version()))
+        settings_sha256=settings.fingerprint(), version=tradebot_version(),
+        run_id=simulation_id(settings, start, end, csv_dir)))
     opening = bot.broker.account()
     record_account(bot, opening, "simulated broker")
     _warm_up(bot, days[-1])

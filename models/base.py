@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import struct
 import sys
 from array import array
@@ -52,13 +53,26 @@ class Decision:
 
 class Model(Protocol):
     name: str
+    version: str  # bumped when the same inputs and params would decide differently
     symbols: tuple[str, ...]
     lookback: int  # the most daily closes `decide` needs of any symbol
     bars: Mapping[str, int]  # how many closes it needs of each symbol (what the cycle asks for)
 
+    def params(self) -> Mapping[str, Any]:
+        """The parameters that shape its decisions (JSON values), as it was built with them."""
+        ...
+
     def decide(self, history: History) -> Decision:
         """Pure: the same history always gives the same decision."""
         ...
+
+
+def params_sha256(model: Model) -> str:
+    """sha256 of the model's parameters as canonical JSON (sorted keys, no spaces): two
+    decisions with the same version and hash came from the same rule with the same settings."""
+    text = json.dumps(dict(model.params()), sort_keys=True, separators=(",", ":"),
+                      ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def input_sha256(history: History) -> str:

@@ -5,7 +5,7 @@ rebalances is left to the planner's rebalance band.
 """
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 from models.base import Decision, History
 
@@ -16,6 +16,7 @@ class EqualWeightModel:
     """Equal weight over `symbols` present in the history; holds when none is present."""
 
     name = "EqualWeightModel_v1"
+    version = "1"
     lookback = 1
 
     def __init__(self, symbols: Sequence[str] = DEFAULT_SYMBOLS) -> None:
@@ -35,6 +36,9 @@ class EqualWeightModel:
 
     def __repr__(self) -> str:
         return f"EqualWeightModel(symbols={self.symbols!r})"
+
+    def params(self) -> Mapping[str, Any]:
+        return {"symbols": list(self.symbols)}
 
     def decide(self, history: History) -> Decision:
         """1/n in each symbol with at least one close; `hold=True` when no symbol has any."""

@@ -10,7 +10,7 @@ numpy/pandas.
 from __future__ import annotations
 
 import math
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 from models.base import Decision, DecisionWarning, History
 
@@ -41,6 +41,7 @@ class SectorRotationModel:
     """
 
     name = "SectorRotationModel_v1"
+    version = "1"
 
     def __init__(
         self,
@@ -76,6 +77,11 @@ class SectorRotationModel:
         self.bars: Mapping[str, int] = {sym: need[sym] for sym in self.symbols}
         self._trend_key = f"{trend_symbol}_vs_sma{trend_window}"
         self._weight = 1.0 / self.top_n
+
+    def params(self) -> Mapping[str, Any]:
+        return {"lookback": self.return_window, "top_n": self.top_n,
+                "trend_window": self.trend_window, "trend_symbol": self.trend_symbol,
+                "defensive_symbol": self.defensive_symbol, "universe": list(self.universe)}
 
     def __repr__(self) -> str:
         return (

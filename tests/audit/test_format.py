@@ -54,9 +54,11 @@ FULL = {
                                as_of=on("2025-11-17"), symbols=("SPY",), input_sha256="ab" * 32,
                                scores={"SPY": 1.0}, target_weights={"SPY": 1.0},
                                final_weights={"SPY": 1.0}, risk_checks=({"check": "x"},),
-                               reason="why", hold=False),
+                               reason="why", hold=False, model_version="1",
+                               params_sha256="cd" * 32),
 }
 MINIMAL = {
+    ModelDecided: dataclasses.replace(FULL[ModelDecided], model_version=None, params_sha256=None),
     OrderSubmitted: OrderSubmitted(order_id="tb-1", symbol="SPY", side="buy", quantity=10.0,
                                    price=666.23, order_type="market", status="accepted",
                                    nav=100000.0, model="M", broker_order_id="b-1",

@@ -70,9 +70,13 @@ class BrokenModel:
     """A model whose decide raises (a bug in a strategy)."""
 
     name = "BrokenModel_v1"
+    version = "1"
     symbols = ("SPY",)
     lookback = 5
     bars = {"SPY": 5}
+
+    def params(self):
+        return {}
 
     def decide(self, history):
         raise ZeroDivisionError("division by zero")
@@ -564,6 +568,7 @@ SCENARIOS: dict[str, Callable[[Path, object], Path]] = {
 # the guide's two first fields
 _HEAD = re.compile(rb'^\{"timestamp":"([^"]+)","event_type":"([^"]+)"')
 _TRAIL_ID = re.compile(rb'(trail_id":"|trail )[0-9a-f]{32}\b')
+_RUN_ID = re.compile(rb'("run_id":")[0-9a-f]{32}"')  # a new random id each start of `run`
 
 
 def _substitute(line: bytes, tmp_path: Path) -> bytes:
@@ -572,7 +577,7 @@ def _substitute(line: bytes, tmp_path: Path) -> bytes:
     line = line.replace(str(tmp_path).encode(), b"<TMP>")
     line = line.replace(b'"pid":' + pid + b",", b'"pid":<PID>,')
     line = line.replace(b"(pid " + pid + b")", b"(pid <PID>)")
-    return _TRAIL_ID.sub(rb"\1<TRAIL_ID>", line)
+    return _RUN_ID.sub(rb'\1<RUN_ID>"', _TRAIL_ID.sub(rb"\1<TRAIL_ID>", line))
 
 
 def _stamp_and_kind(line: bytes) -> tuple[bytes, str | None]:
@@ -924,7 +929,7 @@ EXPECTED: dict[tuple[str, str, int], tuple[str, bytes, bytes]] = {
         b'"broker":"sim","schedule":"every 15 minutes","market_hours":"always",'
         b'"models":"SectorRotationModel_v1",'
         b'"settings_sha256":"3455e5e70f2eb328f206fd47cacb7db14caa66227a938d4aa54964464f334'
-        b'cea","version":"0.1.0"}\n',
+        b'cea","version":"0.1.0","run_id":"<RUN_ID>"}\n',
         b'2025-03-03T15:00:00.000250+00:00 INFO  bot_started: tradebot 0.1.0 started (pid '
         b'<PID>)\n'),
     ('run_start_and_stop', 'lock_refused', 1): (

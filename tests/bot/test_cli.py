@@ -158,7 +158,15 @@ def test_the_version_is_recorded_at_start(tmp_path):
     assert tradebot(tmp_path, "run", "--max-cycles", "1").returncode == 0
     started = [e for e in lines(tmp_path / "logs" / "events.jsonl") if e["event_type"] == "bot_started"]
     assert started[0]["version"] == version("tradebot")
-    assert list(started[0])[-1] == "version"  # a new field goes after the existing ones
+    assert list(started[0])[-2:] == ["version", "run_id"]  # new fields go after the existing ones
+
+
+def test_each_start_of_run_has_a_run_id_of_its_own(tmp_path):
+    for _ in range(2):
+        assert tradebot(tmp_path, "cycle").returncode == 0
+    ids = [e["run_id"] for e in lines(tmp_path / "logs" / "events.jsonl")
+           if e["event_type"] == "bot_started"]
+    assert len(ids) == 2 and ids[0] != ids[1] and all(len(i) == 32 for i in ids)
 
 
 # -- every setting and argument is checked before anything is created ------------------------------

@@ -125,7 +125,13 @@ def test_simulation_started_records_the_version(tmp_path, monkeypatch):
              tmp_path / "logs", progress=None)
     events = [json.loads(x) for x in (tmp_path / "logs" / "events.jsonl").read_text().splitlines()]
     started = next(e for e in events if e["event_type"] == "simulation_started")
-    assert started["version"] == version("tradebot") and list(started)[-1] == "version"
+    assert started["version"] == version("tradebot") and list(started)[-2:] == ["version", "run_id"]
+    # the run id is the simulation's inputs: the same simulation again has the same one
+    again = simulate(load_settings(data_dir=tmp_path / "data"), date(2024, 1, 2), date(2024, 1, 5),
+                     tmp_path / "again", progress=None)
+    assert again.days
+    events = [json.loads(x) for x in (tmp_path / "again" / "events.jsonl").read_text().splitlines()]
+    assert next(e for e in events if e["event_type"] == "simulation_started")["run_id"] == started["run_id"]
 
 
 # -- arguments that cannot give a meaningful run stop before anything is written ---------------
