@@ -495,7 +495,7 @@ class LockRefused(Event):
     event_type: ClassVar[str] = "lock_refused"
     level: ClassVar[str] = "WARN"
     pid: int
-    refused_at: str
+    refused_at: datetime = stamp()
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -787,6 +787,10 @@ def decode(stream: str, line: bytes | str) -> Record | UnknownRecord:
         raise RecordError(f"{stream}: not JSON ({exc})") from None
     if not isinstance(data, dict):
         raise RecordError(f"{stream}: a line that is not a JSON object")
+    from audit.check import reader_problems  # the fields' JSON types (audit.check needs us)
+    problems = reader_problems(stream, data)
+    if problems:
+        raise RecordError(f"{stream}: " + "; ".join(problems))
     try:
         return from_fields(stream, data)
     except TypeError as exc:  # a field of the wrong kind for the constructor
