@@ -245,3 +245,27 @@ def test_bad_input_is_one_line_that_says_what_to_do(tmp_path, capsys):
 def test_print_writes_the_schema_of_one_stream(capsys):
     assert trail_schema.main(["--print", ORDERS]) == 0
     assert capsys.readouterr().out == trail_schema.render(trail_schema.schema_for(ORDERS))
+
+
+# ---------------------------------------------------------------- docs/audit-trail.md
+SECTION = "## JSON Schema of the streams"
+
+
+def test_the_docs_check_recipe_passes_a_real_trail_and_names_a_broken_line(sim_trail, tmp_path):
+    import shutil
+    import subprocess
+    import sys
+    text = (ROOT / "docs" / "audit-trail.md").read_text()
+    section = text.split("\n" + SECTION + "\n", 1)[1].split("\n## ", 1)[0]
+    assert "python -m audit.schema --write docs/schema" in section
+    (recipe,) = re.findall(r"^```python\n(.*?)^```$", section, flags=re.S | re.M)
+    shutil.copytree(SCHEMA_DIR, tmp_path / "docs" / "schema")
+    (tmp_path / "logs").mkdir()
+    shutil.copy(sim_trail / "orders.jsonl", tmp_path / "logs" / "orders.jsonl")
+    run = subprocess.run([sys.executable, "-c", recipe], cwd=tmp_path, capture_output=True, text=True)
+    assert run.returncode == 0 and run.stdout == "", run.stderr + run.stdout
+    lines = (tmp_path / "logs" / "orders.jsonl").read_bytes().count(b"\n")
+    with open(tmp_path / "logs" / "orders.jsonl", "ab") as f:
+        f.write(orjson.dumps(changed(ORDER, quantity="10")) + b"\n")
+    run = subprocess.run([sys.executable, "-c", recipe], cwd=tmp_path, capture_output=True, text=True)
+    assert run.stdout == f"orders.jsonl:{lines + 1}: '10' is not of type 'number'\n", run.stderr
