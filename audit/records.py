@@ -746,7 +746,7 @@ def _build(cls: type[Record], data: Mapping[str, Any]) -> Record:
                 value = _parse_time(name, value)
             elif how == _DAY:
                 value = _parse_day(name, value)
-            elif is_tuple:
+            elif is_tuple and type(value) is not tuple:  # a tuple: from a record's to_dict()
                 if not isinstance(value, list):
                     raise RecordError(f"`{name}` is {type(value).__name__}, not an array")
                 value = tuple(value)
