@@ -129,8 +129,9 @@ class LiveTrail:
             f.write(orjson.dumps(rec) + b"\n")
 
     def started(self, at: str) -> None:
-        self.add("events.jsonl", at, event_type="bot_started", message="", schedule="every 15 minutes",
-                 market_hours="always", models="SectorRotationModel_v1")
+        self.add("events.jsonl", at, event_type="bot_started", message="", pid=1, command="run",
+                 broker="sim", schedule="every 15 minutes", market_hours="always",
+                 models="SectorRotationModel_v1", settings_sha256="", version="0")
         self.add("events.jsonl", at, event_type="account_checked", message="", nav=1000.0,
                  cash=1000.0, buying_power=1000.0, positions={}, prices={})
 
