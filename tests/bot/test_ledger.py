@@ -145,3 +145,19 @@ def test_invariants_total_equals_the_sum_of_the_models_and_pnl_adds_up(tmp_path_
     for book, start in [(total, 1_000_000.0), *[(last.models[m], 500_000.0) for m in "AB"]]:
         assert book.realized_pnl + book.unrealized_pnl == pytest.approx(book.nav - start, abs=0.01 * len(script))
         assert not math.isnan(book.nav)
+
+
+def test_steps_carry_the_typed_records_and_their_times_in_order(sim_trail):
+    from audit.records import AccountChecked, CycleCompleted, TradeExecuted
+    from audit.timestamps import format_slot, format_timestamp
+    steps = list(replay(sim_trail))
+    assert {s.kind: type(s.record) for s in steps} == {
+        "open": AccountChecked, "fill": TradeExecuted, "cycle": CycleCompleted}
+    assert [s.time for s in steps] == sorted(s.time for s in steps)
+    for s in steps:
+        assert s.timestamp == format_timestamp(s.record.timestamp)
+        if s.kind == "open":
+            assert s.cycle is None and s.cycle_timestamp is None
+        else:
+            assert s.cycle == s.record.cycle_timestamp
+            assert s.cycle_timestamp == format_slot(s.record.cycle_timestamp)
