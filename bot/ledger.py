@@ -17,16 +17,34 @@ This module only computes; `bot/trail_check.py` compares the result with what th
 """
 from __future__ import annotations
 
+import heapq
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator, Mapping
 
-from audit.files import Line, iter_records
-from audit.records import DECISIONS, EVENTS, PERFORMANCE, TRADES
+from audit.files import Line, iter_typed
+from audit.records import (
+    DECISIONS,
+    EVENTS,
+    PERFORMANCE,
+    TRADES,
+    AccountChecked,
+    CycleCompleted,
+    ModelDecided,
+    TradeExecuted,
+)
+from audit.timestamps import format_slot, format_timestamp
 from bot.pruned import Pruned, pruned
 
 EXTERNAL = "EXTERNAL"
 FLAT = 1e-9
+_EARLIEST = datetime.min.replace(tzinfo=timezone.utc)  # a record without a timestamp sorts first
+
+Account = AccountChecked | CycleCompleted
+"""A record of the whole account: the broker's at a start-up, or a snapshot."""
+Replayed = TradeExecuted | CycleCompleted | AccountChecked
+"""What the ledger replays: fills, snapshots and the account at a start-up."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,14 +83,37 @@ class Drift:
 
 @dataclass(frozen=True, slots=True)
 class Step:
+    """One replayed record (`record`: a TradeExecuted for a "fill", a CycleCompleted for a
+    "cycle", an AccountChecked, or the CycleCompleted a pruned trail opens from, for an "open")
+    and the books right after it."""
+
     kind: str  # "open", "fill" or "cycle"
     where: Line
-    timestamp: str
-    cycle_timestamp: str | None
-    record: dict
+    record: Replayed
     total: Book
     models: Mapping[str, Book]
     drift: Drift | None = None
+
+    @property
+    def time(self) -> datetime:
+        """When the trail wrote the record."""
+        return self.record.timestamp or _EARLIEST
+
+    @property
+    def timestamp(self) -> str:
+        """The record's `timestamp` as the trail writes it (for printing)."""
+        return format_timestamp(self.record.timestamp) if self.record.timestamp else ""
+
+    @property
+    def cycle(self) -> datetime | None:
+        """The slot of the cycle that wrote the record (None for the account at a start-up)."""
+        return None if isinstance(self.record, AccountChecked) else self.record.cycle_timestamp
+
+    @property
+    def cycle_timestamp(self) -> str | None:
+        """`cycle` as the trail writes it (for printing)."""
+        cycle = self.cycle
+        return None if cycle is None else format_slot(cycle)
 
 
 class _Book:
@@ -141,27 +182,24 @@ class _Book:
 def capital_shares(log_dir: Path) -> dict[str, float]:
     """Each model's `capital_share`, from its first decision."""
     shares: dict[str, float] = {}
-    for _where, rec in iter_records(log_dir, DECISIONS):
-        name = rec.get("model")
-        if isinstance(name, str) and name not in shares:
-            share = rec.get("capital_share")
-            shares[name] = float(share) if isinstance(share, (int, float)) else 0.0
+    for _where, rec in iter_typed(log_dir, DECISIONS):
+        if isinstance(rec, ModelDecided) and rec.model not in shares:
+            shares[rec.model] = _num(rec.capital_share) or 0.0
     return shares
 
 
-def merged(log_dir: Path) -> Iterator[tuple[str, Line, dict]]:
-    """(kind, where, record) of fills, snapshots and `account_checked` events, by timestamp."""
-    import heapq
+def merged(log_dir: Path) -> Iterator[tuple[str, Line, Replayed]]:
+    """(kind, where, record) of fills, snapshots and `account_checked` events, by timestamp.
+    Records of other kinds in those streams (a kind a newer version wrote) are left out."""
 
-    def tagged(kind: str, name: str, event: str | None = None):
-        for where, rec in iter_records(log_dir, name):
-            if event is not None and rec.get("event_type") != event:
-                continue
-            yield str(rec.get("timestamp", "")), kind, where, rec
+    def tagged(kind: str, name: str, wanted: type[Replayed]):
+        for where, rec in iter_typed(log_dir, name):
+            if isinstance(rec, wanted):
+                yield rec.timestamp or _EARLIEST, kind, where, rec
 
-    streams = [tagged("fill", TRADES), tagged("cycle", PERFORMANCE),
-               tagged("open", EVENTS, "account_checked")]
-    for _ts, kind, where, rec in heapq.merge(*streams, key=lambda t: t[0]):
+    streams = [tagged("fill", TRADES, TradeExecuted), tagged("cycle", PERFORMANCE, CycleCompleted),
+               tagged("open", EVENTS, AccountChecked)]
+    for _time, kind, where, rec in heapq.merge(*streams, key=lambda t: t[0]):
         yield kind, where, rec
 
 
@@ -220,26 +258,22 @@ class Ledger:
             self.total.cash = recorded_cash
         return Drift(diffs, cash_diff)
 
-    def fill(self, rec: dict) -> None:
-        sym, side = rec["symbol"], rec["side"]
-        qty, value = float(rec["quantity"]), float(rec["value"])
-        fee = float(rec.get("commission") or 0.0)
-        self.marks[sym] = float(rec["price"])
+    def fill(self, rec: TradeExecuted) -> None:
+        sym, side = rec.symbol, rec.side
+        qty, value = float(rec.quantity), float(rec.value)
+        fee = float(rec.commission or 0.0)
+        self.marks[sym] = float(rec.price)
         self.total.fill(sym, side, qty, value, fee)
         if not self.total_only:
-            model = rec.get("model") or EXTERNAL
+            model = rec.model or EXTERNAL
             self.books.setdefault(model, _Book()).fill(sym, side, qty, value, fee)
 
-    def snapshot(self, rec: dict) -> None:
+    def snapshot(self, rec: Account) -> None:
         """Take the snapshot's marks."""
-        prices = rec.get("prices")
-        if isinstance(prices, dict):
-            self.marks.update({s: float(p) for s, p in prices.items()
-                               if isinstance(p, (int, float))})
+        self.marks.update(_prices(rec))
 
-    def step(self, kind: str, where: Line, rec: dict, drift: Drift | None = None) -> Step:
-        return Step(kind, where, str(rec.get("timestamp", "")), rec.get("cycle_timestamp"), rec,
-                    self.total.freeze(self.marks),
+    def step(self, kind: str, where: Line, rec: Replayed, drift: Drift | None = None) -> Step:
+        return Step(kind, where, rec, self.total.freeze(self.marks),
                     {m: b.freeze(self.marks) for m, b in sorted(self.books.items())}, drift)
 
 
@@ -250,51 +284,64 @@ def replay(log_dir: Path, removed: Pruned | None = None) -> Iterator[Step]:
     replay opens at the first snapshot from `removed.since` on: a step of kind "open" whose
     record is that `cycle_complete`; everything before it is skipped."""
     removed = pruned(log_dir) if removed is None else removed
+    since = _removal_end(removed)
     ledger = Ledger(capital_shares(log_dir), total_only=bool(removed))
     fills_since = 0
     for kind, where, rec in merged(log_dir):
         drift = None
         if removed and not ledger.opened:
-            if kind != "cycle" or str(rec.get("timestamp", "")) < (removed.since or ""):
+            if not isinstance(rec, CycleCompleted) or (rec.timestamp or _EARLIEST) < since:
                 continue  # before the removal's end some of the books' history is gone
-            ledger.open(_num(rec.get("cash")), _positions(rec), rec.get("prices") or {})
+            ledger.open(_num(rec.cash) or 0.0, _positions(rec), _prices(rec))
             yield ledger.step("open", where, rec)
             continue
-        if kind == "open" and not ledger.opened:
-            ledger.open(_num(rec.get("cash")), _positions(rec), rec.get("prices") or {})
+        if isinstance(rec, AccountChecked) and not ledger.opened:
+            ledger.open(_num(rec.cash) or 0.0, _positions(rec), _prices(rec))
         else:
             if not ledger.opened:  # an older trail: open empty, with the cash the trail implies
                 ledger.open(_implied_cash(log_dir), {}, {})
-            if kind == "fill":
+            if isinstance(rec, TradeExecuted):
                 ledger.fill(rec)
                 fills_since += 1
             else:  # a snapshot, or the broker's account at a restart
                 ledger.snapshot(rec)
-                drift = ledger.resync(_num(rec.get("cash"), None), _positions(rec),
+                drift = ledger.resync(_num(rec.cash), _positions(rec),
                                       0.015 + 0.005 * fills_since)
                 fills_since = 0
         yield ledger.step(kind, where, rec, drift)
 
 
-def _num(value, default: float | None = 0.0):
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else default
+def _removal_end(removed: Pruned) -> datetime:
+    """When what retention removed ends (`Pruned.since`, as the trail wrote it or as a time)."""
+    since: object = removed.since
+    if isinstance(since, datetime):
+        return since
+    if isinstance(since, str) and since:
+        parsed = datetime.fromisoformat(since)
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+    return _EARLIEST
 
 
-def _positions(rec: dict) -> dict[str, float]:
-    pos = rec.get("positions")
-    if not isinstance(pos, dict):
-        return {}
-    return {s: float(q) for s, q in pos.items() if isinstance(q, (int, float))}
+def _num(value: object) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def _positions(rec: Account) -> dict[str, float]:
+    return {s: float(q) for s, q in rec.positions.items() if isinstance(q, (int, float))}
+
+
+def _prices(rec: Account) -> dict[str, float]:
+    return {s: float(p) for s, p in rec.prices.items() if isinstance(p, (int, float))}
 
 
 def _implied_cash(log_dir: Path) -> float:
     """Opening cash of a trail without `account_checked`: the first snapshot's cash plus what the
     fills before it cost."""
     flows = 0.0
-    for kind, _where, rec in merged(log_dir):
-        if kind == "cycle":
-            return float(rec.get("cash") or 0.0) - flows
-        if kind == "fill":
-            value, fee = float(rec.get("value") or 0.0), float(rec.get("commission") or 0.0)
-            flows += -value - fee if rec.get("side") == "buy" else value - fee
+    for _kind, _where, rec in merged(log_dir):
+        if isinstance(rec, CycleCompleted):
+            return float(rec.cash or 0.0) - flows
+        if isinstance(rec, TradeExecuted):
+            value, fee = float(rec.value or 0.0), float(rec.commission or 0.0)
+            flows += -value - fee if rec.side == "buy" else value - fee
     return -flows

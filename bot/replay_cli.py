@@ -117,6 +117,7 @@ STEPS_NOTE = ("(after a fill, the filled symbol is marked at its fill price, the
 
 
 def format_replay(log_dir: Path, r: CheckResult, steps: list[Step] | None) -> str:
+    from audit.records import CycleCompleted
     lines = [f"replay of {log_dir}: {r.orders} orders, {r.fills} fills, {r.cycles} cycles"
              + (f", {r.first} to {r.last}" if r.first else "")]
     if steps:
@@ -149,7 +150,7 @@ def format_replay(log_dir: Path, r: CheckResult, steps: list[Step] | None) -> st
                 value = None if p.mark is None else p.quantity * p.mark
                 lines.append(f"    {sym:<8} {p.quantity:>16,.6f} {p.avg_cost:>12,.4f} "
                              f"{_money(p.mark):>12} {_money(value):>14} {_money(p.unrealized_pnl):>12}")
-        recorded = f.record.get("nav") if f.kind == "cycle" else None
+        recorded = f.record.nav if isinstance(f.record, CycleCompleted) and f.kind == "cycle" else None
         if isinstance(recorded, (int, float)):
             lines.append(f"\n  the trail's own NAV at that snapshot: {_money(recorded)}")
     errors, warnings = len(r.errors), len(r.findings) - len(r.errors)

@@ -108,17 +108,18 @@ def collect(log_dir: Path, max_trades: int = MAX_TRADE_ROWS) -> ReportData:
     removed = pruned(log_dir)
     for step in replay(log_dir, removed):
         last = step
+        record = step.record.to_dict()  # the ledger's steps carry typed records (bot/ledger.py)
         if step.kind == "open" and opening is None:
-            nav = step.record.get("nav")
+            nav = record.get("nav")
             opening = float(nav) if isinstance(nav, (int, float)) and nav > 0 else None
         if getattr(step, "drift", None) is not None:
             drifts.append(str(step.where))
-        if step.kind == "cycle" or step.record.get("event_type") == "cycle_complete":
-            snap = _snapshot(step.record)
+        if step.kind == "cycle" or record.get("event_type") == "cycle_complete":
+            snap = _snapshot(record)
             if snap is not None:
                 snapshots.append(snap)
         elif step.kind == "fill":
-            trades.append(step.record)
+            trades.append(record)
             trade_count += 1
     if not snapshots and removed:
         raise NothingToReport(

@@ -11,13 +11,24 @@ weights and orders are not re-planned (they depend on that moment's account and 
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any, Mapping
 
 from audit.files import Line
-from audit.records import DECISIONS, EVENTS
+from audit.records import (
+    DECISIONS,
+    EVENTS,
+    BotStarted,
+    ModelDecided,
+    Record,
+    SimulationStarted,
+    UnknownRecord,
+    from_fields,
+)
+from audit.timestamps import format_slot
 from bot import calendar
 from bot.bootstrap import build_market_data, build_models
 from bot.explain import Entry, Neighbors, parse_cycle, scan
@@ -25,7 +36,22 @@ from bot.ports import MarketData
 from bot.settings import Settings
 from models.base import Decision, input_sha256
 
-_RUN_EVENTS = ("simulation_started", "bot_started")
+_RUN_EVENTS = (SimulationStarted, BotStarted)
+_EARLIEST = datetime.min.replace(tzinfo=timezone.utc)
+Run = SimulationStarted | BotStarted
+"""The start of the run that made a decision: where its data came from."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Found:
+    """A record of the trail that the re-run reads, as its type, and where it is."""
+
+    where: Line
+    record: Record | UnknownRecord
+
+    @property
+    def time(self) -> datetime:
+        return self.record.timestamp or _EARLIEST
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +69,7 @@ class Change:
 class RerunResult:
     """One model's decision in one cycle, then and now."""
 
-    cycle_timestamp: str
+    cycle: datetime
     model: str
     where: Line  # the recorded model_decision
     recorded_sha256: str | None
@@ -52,6 +78,11 @@ class RerunResult:
     hints: tuple[str, ...] = ()  # why the inputs differ, when they do
     problems: Mapping[str, str] = field(default_factory=dict)  # data problems of the rebuilt inputs
     note: str | None = None  # not configured now, or the model failed now
+
+    @property
+    def cycle_timestamp(self) -> str:
+        """`cycle` as the trail writes it (for printing)."""
+        return format_slot(self.cycle)
 
     @property
     def configured(self) -> bool:
@@ -75,34 +106,52 @@ def rerun_cycle(settings: Settings, log_dir: Path, cycle: str,
     query = parse_cycle(cycle)
     log_dir = Path(log_dir)
     near = Neighbors(query)
-    decisions = scan(log_dir, DECISIONS, (query.needle,),
-                     lambda r: r.get("event_type") == "model_decision"
-                     and query.matches(r.get("cycle_timestamp")), peek=near)
+    decisions = [(found.where, found.record) for found in _typed(
+        scan(log_dir, DECISIONS, (query.needle,), _any, peek=near))
+        if isinstance(found.record, ModelDecided)
+        and query.start <= found.record.cycle_timestamp < query.end]
     if not decisions:
         raise near.error(log_dir)
-    runs = scan(log_dir, EVENTS, tuple(f'"{k}"'.encode() for k in _RUN_EVENTS),
-                lambda r: r.get("event_type") in _RUN_EVENTS)
+    needles = tuple(f'"{kind.event_type}"'.encode() for kind in _RUN_EVENTS)
+    runs = [found for found in _typed(scan(log_dir, EVENTS, needles, _any))
+            if isinstance(found.record, _RUN_EVENTS)]
     models = {ms.model.name: ms for ms in build_models(settings)}
     market = market if market is not None else build_market_data(settings)
     results = []
-    for entry in sorted(decisions, key=lambda e: e.timestamp):
-        run = next((r for r in reversed(runs) if r.timestamp <= entry.timestamp), None)
-        results.append(_rerun_one(entry, settings, models, market, run))
+    for where, decision in sorted(decisions, key=lambda d: d[1].timestamp or _EARLIEST):
+        decided = decision.timestamp or _EARLIEST
+        run = next((r.record for r in reversed(runs) if r.time <= decided), None)
+        results.append(_rerun_one(where, decision, settings, models, market,
+                                  run if isinstance(run, _RUN_EVENTS) else None))
     return results
 
 
-def _rerun_one(entry: Entry, settings: Settings, models: dict, market: MarketData,
-               run: Entry | None) -> RerunResult:
-    rec = entry.record
-    cts, name = str(rec.get("cycle_timestamp")), str(rec.get("model"))
-    recorded = rec.get("input_sha256")
+def _any(_fields: object) -> bool:
+    return True
+
+
+def _typed(entries: list[Entry]) -> list[_Found]:
+    """The entries as typed records (a line that is no record of its kind is left out, with a
+    warning on stderr, as `audit.files.iter_typed` does)."""
+    out = []
+    for entry in entries:
+        try:
+            out.append(_Found(entry.where, from_fields(entry.stream, entry.record)))
+        except (ValueError, TypeError) as exc:  # RecordError: a field its type needs is missing
+            sys.stderr.write(f"warning: {entry.where}: {exc}: the record is skipped\n")
+    return out
+
+
+def _rerun_one(where: Line, rec: ModelDecided, settings: Settings, models: dict,
+               market: MarketData, run: Run | None) -> RerunResult:
+    name, recorded = rec.model, rec.input_sha256
     if name not in models:
-        return RerunResult(cts, name, entry.where, recorded, None, note=(
+        return RerunResult(rec.cycle_timestamp, name, where, recorded, None, note=(
             f"not re-run: {name} is not configured now (BOT_MODELS={settings.models}); add it "
             "to BOT_MODELS to re-run it"))
     ms = models[name]
     model = ms.model
-    before = datetime.fromisoformat(cts).astimezone(calendar.NY).date()
+    before = rec.cycle_timestamp.astimezone(calendar.NY).date()
     history = market.history(model.symbols, before, model.bars)  # exactly as plan_cycle does
     sha = input_sha256(history)
     note = None
@@ -113,27 +162,29 @@ def _rerun_one(entry: Entry, settings: Settings, models: dict, market: MarketDat
         note = f"{name} failed now: {exc!r}"
     hints: tuple[str, ...] = ()
     if sha != recorded:
-        hints = _hints(rec, history.as_of.isoformat() if history.as_of else None,
-                       tuple(model.symbols), dict(history.problems), settings, run)
-    return RerunResult(cts, name, entry.where, recorded, sha,
+        hints = _hints(rec, history.as_of, tuple(model.symbols), dict(history.problems),
+                       settings, run)
+    return RerunResult(rec.cycle_timestamp, name, where, recorded, sha,
                        _changes(rec, decision, ms.share), hints, dict(history.problems), note)
 
 
-def _changes(rec: dict, now: Decision, share: float) -> tuple[Change, ...]:
+def _changes(rec: ModelDecided, now: Decision, share: float) -> tuple[Change, ...]:
     out: list[Change] = []
-    then_share = rec.get("capital_share")
+    then_share = rec.capital_share
     if isinstance(then_share, (int, float)) and not math.isclose(then_share, share, abs_tol=1e-12):
         out.append(Change("capital share", None, then_share, share))
-    for what, then, after in (("score", rec.get("scores") or {}, now.scores),
-                              ("target weight", rec.get("target_weights") or {}, now.target_weights)):
+    weighed: tuple[tuple[str, Mapping[str, float], Mapping[str, float]], ...] = (
+        ("score", rec.scores or {}, now.scores),
+        ("target weight", rec.target_weights or {}, now.target_weights))
+    for what, then, after in weighed:
         for key in sorted(set(then) | set(after)):
             a, b = _value(then.get(key)), _value(after.get(key))
             if a != b:
                 out.append(Change(what, key, a, b))
-    if rec.get("reason") != now.reason:
-        out.append(Change("reason", None, rec.get("reason"), now.reason))
-    if bool(rec.get("hold")) != now.hold:
-        out.append(Change("hold", None, bool(rec.get("hold")), now.hold))
+    if rec.reason != now.reason:
+        out.append(Change("reason", None, rec.reason, now.reason))
+    if bool(rec.hold) != now.hold:
+        out.append(Change("hold", None, bool(rec.hold), now.hold))
     return tuple(out)
 
 
@@ -144,28 +195,26 @@ def _value(v: object) -> object:
     return v
 
 
-def _hints(rec: dict, as_of: str | None, symbols: tuple[str, ...], problems: dict[str, str],
-           settings: Settings, run: Entry | None) -> tuple[str, ...]:
+def _hints(rec: ModelDecided, as_of: date | None, symbols: tuple[str, ...],
+           problems: dict[str, str], settings: Settings, run: Run | None) -> tuple[str, ...]:
     """The likely causes of an input hash mismatch, the specific ones first."""
     out: list[str] = []
-    r = run.record if run is not None else {}
-    kind = r.get("event_type")
     now_csv = str(settings.csv_dir or "")
-    if kind == "simulation_started":
-        then_csv = str(r.get("csv_dir") or "")
+    if isinstance(run, SimulationStarted):
+        then_csv = str(run.csv_dir or "")
         if then_csv != now_csv:
             out.append(f"the run read {_source(then_csv)}, now {_source(now_csv)}: set "
                        f"BOT_CSV_DIR={then_csv or '(unset)'} as the run had it")
-        elif not now_csv and settings.broker == "sim" and r.get("seed") != settings.seed:
-            out.append(f"the run simulated with seed {r.get('seed')}, now BOT_SEED={settings.seed}: "
-                       f"set BOT_SEED={r.get('seed')} as the run had it")
-    elif kind == "bot_started" and r.get("broker") not in (None, settings.broker):
-        out.append(f"the run used BOT_BROKER={r.get('broker')}, now BOT_BROKER={settings.broker}: "
+        elif not now_csv and settings.broker == "sim" and run.seed != settings.seed:
+            out.append(f"the run simulated with seed {run.seed}, now BOT_SEED={settings.seed}: "
+                       f"set BOT_SEED={run.seed} as the run had it")
+    elif isinstance(run, BotStarted) and run.broker not in (None, settings.broker):
+        out.append(f"the run used BOT_BROKER={run.broker}, now BOT_BROKER={settings.broker}: "
                    "another data source")
-    if kind and r.get("settings_sha256") == settings.fingerprint():
+    if run is not None and run.settings_sha256 == settings.fingerprint():
         out.append("the settings are the run's own (settings_sha256 matches): the data itself "
                    "changed since")
-    then_symbols = tuple(rec.get("symbols") or ())
+    then_symbols = tuple(rec.symbols or ())
     if then_symbols and set(then_symbols) != set(symbols):
         added = sorted(set(symbols) - set(then_symbols))
         gone = sorted(set(then_symbols) - set(symbols))
@@ -173,8 +222,8 @@ def _hints(rec: dict, as_of: str | None, symbols: tuple[str, ...], problems: dic
             p for p in (f"added {', '.join(added)}" if added else "",
                         f"dropped {', '.join(gone)}" if gone else "") if p)
                    + "): BOT_EQUAL_WEIGHT_SYMBOLS or a BOT_SECTOR_* symbol changed")
-    if rec.get("as_of") != as_of:
-        out.append(f"the data then ended on {rec.get('as_of') or 'no date (no data)'}, now on "
+    if rec.as_of != as_of:
+        out.append(f"the data then ended on {rec.as_of or 'no date (no data)'}, now on "
                    f"{as_of or 'no date (no data)'}")
     for sym, why in sorted(problems.items()):
         out.append(f"{sym} is unusable now: {why}")
@@ -196,11 +245,11 @@ def format_rerun(results: list[RerunResult]) -> str:
     lines: list[str] = []
     cycle = None
     for r in results:
-        if r.cycle_timestamp != cycle:
-            cycle = r.cycle_timestamp
+        if r.cycle != cycle:
+            cycle = r.cycle
             if lines:
                 lines.append("")
-            lines.append(f"re-run of cycle {cycle} with the current code and settings "
+            lines.append(f"re-run of cycle {r.cycle_timestamp} with the current code and settings "
                          "(nothing written, no order placed):")
         if not r.configured:
             lines.append(f"{r.model} ({r.where}): {r.note}")

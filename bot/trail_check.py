@@ -14,11 +14,31 @@ trail; it never repairs it (see `audit verify` for tampering, which this does no
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import datetime, timezone
 from pathlib import Path
 
-from audit.files import Line, iter_records
-from audit.records import ERRORS, EVENTS, ORDERS
+from audit.files import Line, iter_typed
+from audit.records import (
+    ERRORS,
+    EVENTS,
+    ORDERS,
+    BotStarted,
+    ClockStepped,
+    CycleCompleted,
+    CycleFailed,
+    OrderCanceled,
+    OrderFailed,
+    OrderNotPlaced,
+    OrderOpenAtDeadline,
+    OrderSkipped,
+    OrderSubmitted,
+    Record,
+    SimulationFinished,
+    SimulationStarted,
+    SlotMissed,
+    TradeExecuted,
+    UnknownRecord,
+)
 from audit.timestamps import format_slot
 from bot.ledger import Drift, Step, replay
 from bot.pruned import Pruned, pruned
@@ -27,6 +47,12 @@ from bot.simulate import slots as simulated_slots
 
 ERROR, WARNING = "error", "warning"
 MAX_SLOTS = 200_000  # slots enumerated per gap before giving up on listing them
+_EARLIEST = datetime.min.replace(tzinfo=timezone.utc)
+
+Run = SimulationStarted | BotStarted
+"""The start of a run: the schedule its slots follow."""
+ORDER_NOTES = (OrderFailed, OrderSkipped, OrderNotPlaced, OrderCanceled, OrderOpenAtDeadline)
+"""The errors and events that say what became of an order (by its `order_id`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +93,7 @@ class _Order:
     side: str
     model: str | None
     quantity: float
-    timestamp: str = ""
+    written: datetime = _EARLIEST  # the order's own timestamp
 
 
 def check(log_dir: Path, keep_steps: list[Step] | None = None) -> CheckResult:
@@ -80,38 +106,38 @@ def check(log_dir: Path, keep_steps: list[Step] | None = None) -> CheckResult:
     orders = _orders(log_dir, out, bad)
     filled: dict[str, float] = {}
     fill_ids: dict[str, Line] = {}
-    cycles: dict[str, _Cycle] = {}
+    cycles: dict[datetime, _Cycle] = {}
     opens = since = 0
     start: Step | None = None  # the snapshot a pruned trail is replayed from
     for step in replay(log_dir, out.removed):
         rec, where = step.record, step.where
-        if out.removed and start is None:
+        if out.removed and start is None and isinstance(rec, CycleCompleted):
             start, opens = step, 1  # a start-up after it is a restart
             out.cycles += 1
-            cycles.setdefault(str(rec.get("cycle_timestamp")), _Cycle(where, step.timestamp))
-            _check_snapshot(step, out)
-        out.first = out.first or step.timestamp
-        out.last = step.timestamp
+            cycles.setdefault(rec.cycle_timestamp, _Cycle(where, step.time))
+            _check_snapshot(step, rec, out)
+        timestamp = step.timestamp
+        out.first = out.first or timestamp
+        out.last = timestamp
         if keep_steps is not None:
             keep_steps.append(step)
-        if step.kind == "fill":
+        if isinstance(rec, TradeExecuted):
             out.fills += 1
             since += 1
-            _check_fill(step, orders, filled, fill_ids, out)
-        elif step.kind == "cycle":
+            _check_fill(step, rec, orders, filled, fill_ids, out)
+        elif step.kind == "cycle" and isinstance(rec, CycleCompleted):
             out.cycles += 1
-            cts = rec.get("cycle_timestamp")
-            if isinstance(cts, str):
-                if cts in cycles:
-                    out.findings.append(Finding(ERROR, where, f"a second cycle_complete for slot "
-                                                f"{cts} (the first is at {cycles[cts].where})"))
-                cycles.setdefault(cts, _Cycle(where, step.timestamp))
-            _check_snapshot(step, out)
-            said = rec.get("fills")
-            if isinstance(said, int) and since < said:
-                out.findings.append(Finding(ERROR, where, f"the snapshot counts {said} fills recorded "
-                                            f"in this cycle, the trail has {since}: a fill line is "
-                                            "missing"))
+            slot = rec.cycle_timestamp
+            if slot in cycles:
+                out.findings.append(Finding(ERROR, where, f"a second cycle_complete for slot "
+                                            f"{format_slot(slot)} (the first is at "
+                                            f"{cycles[slot].where})"))
+            cycles.setdefault(slot, _Cycle(where, step.time))
+            _check_snapshot(step, rec, out)
+            if isinstance(rec.fills, int) and since < rec.fills:
+                out.findings.append(Finding(ERROR, where, f"the snapshot counts {rec.fills} fills "
+                                            f"recorded in this cycle, the trail has {since}: a fill "
+                                            "line is missing"))
             since = 0
         elif step is not start:
             opens += 1
@@ -123,10 +149,10 @@ def check(log_dir: Path, keep_steps: list[Step] | None = None) -> CheckResult:
     if out.removed:
         out.findings.insert(0, Finding(WARNING, None, _removal(out.removed, start)))
         if start is not None:  # orders before the start may have had their fills removed
-            orders = {oid: o for oid, o in orders.items() if o.timestamp >= start.timestamp}
+            orders = {oid: o for oid, o in orders.items() if o.written >= start.time}
     notes = _read_notes(log_dir)
     _check_unfilled(notes, orders, filled, out)
-    _check_gaps(notes, cycles, out, str(start.cycle_timestamp) if start is not None else None)
+    _check_gaps(notes, cycles, out, start.cycle if start is not None else None)
     return out
 
 
@@ -153,59 +179,62 @@ def _check_unfilled(notes: "_Notes", orders: dict[str, _Order], filled: dict[str
 
 
 def _orders(log_dir: Path, out: CheckResult, bad) -> dict[str, _Order]:
+    """Every order_submitted by its order_id (a kind this version lacks is left out)."""
     orders: dict[str, _Order] = {}
-    for where, rec in iter_records(log_dir, ORDERS, bad):
-        oid = rec.get("order_id")
-        if not isinstance(oid, str):
-            out.findings.append(Finding(ERROR, where, "order without an order_id"))
+    for where, rec in iter_typed(log_dir, ORDERS, bad):
+        if not isinstance(rec, OrderSubmitted):
             continue
+        oid = rec.order_id
         out.orders += 1
         if oid in orders:
             out.findings.append(Finding(ERROR, where, f"order {oid} is recorded twice (first at "
                                         f"{orders[oid].where})"))
             continue
-        orders[oid] = _Order(where, str(rec.get("symbol")), str(rec.get("side")), rec.get("model"),
-                             float(rec.get("quantity") or 0.0), str(rec.get("timestamp", "")))
+        orders[oid] = _Order(where, rec.symbol, rec.side, rec.model, float(rec.quantity or 0.0),
+                             rec.timestamp or _EARLIEST)
     return orders
 
 
-def _check_fill(step: Step, orders: dict[str, _Order], filled: dict[str, float],
-                fill_ids: dict[str, Line], out: CheckResult) -> None:
-    rec, where = step.record, step.where
+def _check_fill(step: Step, rec: TradeExecuted, orders: dict[str, _Order],
+                filled: dict[str, float], fill_ids: dict[str, Line], out: CheckResult) -> None:
+    where = step.where
 
     def add(msg: str) -> None:
         out.findings.append(Finding(ERROR, where, msg))
 
-    oid, sym, side = rec.get("order_id"), rec.get("symbol"), rec.get("side")
-    if not isinstance(oid, str) or oid not in orders:
-        add(f"trade of {side} {rec.get('quantity')} {sym} has no order {oid} in {ORDERS}")
+    oid, sym, side = rec.order_id, rec.symbol, rec.side
+    if oid not in orders:
+        add(f"trade of {side} {rec.quantity} {sym} has no order {oid} in {ORDERS}")
     else:
         order = orders[oid]
         for name, mine, theirs in (("symbol", sym, order.symbol), ("side", side, order.side),
-                                   ("model", rec.get("model"), order.model)):
+                                   ("model", rec.model, order.model)):
             if mine != theirs:
                 add(f"trade {name} {mine!r} differs from its order's {theirs!r} ({order.where})")
-        filled[oid] = filled.get(oid, 0.0) + float(rec["quantity"])
+        filled[oid] = filled.get(oid, 0.0) + float(rec.quantity)
         if filled[oid] > order.quantity + 1e-6:
             add(f"fills of {oid} add up to {filled[oid]:g}, more than the order's "
                 f"{order.quantity:g} ({order.where})")
-    fid = rec.get("fill_id")
+    fid = rec.fill_id
     if isinstance(fid, str):
         if fid in fill_ids:
             add(f"fill {fid} is recorded twice (first at {fill_ids[fid]})")
         fill_ids.setdefault(fid, where)
-    q, p, v = float(rec["quantity"]), float(rec["price"]), float(rec["value"])
+    q, p, v = float(rec.quantity), float(rec.price), float(rec.value)
     if abs(v - q * p) > 0.0051 + 1e-12 * abs(v):
         add(f"value {v:.2f} is not quantity x price ({q:g} x {p:g} = {q * p:.2f})")
-    expected = step.total.positions[rec["symbol"]].quantity  # the ledger applied the fill to it
-    recorded = rec.get("new_position")
+    expected = step.total.positions[sym].quantity  # the ledger applied the fill to it
+    recorded = rec.new_position
     if not isinstance(recorded, (int, float)) or abs(float(recorded) - expected) > 1e-6:
         add(f"new_position {recorded} of {sym} does not follow from the earlier fills "
             f"(they give {expected:g})")
 
 
-def _check_snapshot(step: Step, out: CheckResult) -> None:
-    rec, where = step.record, step.where
+def _check_snapshot(step: Step, rec: CycleCompleted, out: CheckResult) -> None:
+    """The snapshot against the fills before it, and its nav against its own cash and prices.
+    (`positions_count` is derived from `positions` by the type: `audit check` compares the
+    line's own count.)"""
+    where = step.where
 
     def add(sev: str, msg: str) -> None:
         out.findings.append(Finding(sev, where, msg))
@@ -219,12 +248,9 @@ def _check_snapshot(step: Step, out: CheckResult) -> None:
         add(WARNING, f"cash {recorded:,.2f} differs from the fills' {rebuilt:,.2f} by "
             f"{recorded - rebuilt:+,.2f}: a dividend, fee or interest the trail does not record, "
             "or a missing fill")
-    positions = rec.get("positions")
-    if isinstance(positions, dict) and rec.get("positions_count") != len(positions):
-        add(ERROR, f"positions_count {rec.get('positions_count')} but {len(positions)} positions")
-    prices, cash, nav = rec.get("prices"), rec.get("cash"), rec.get("nav")
-    if isinstance(prices, dict) and isinstance(positions, dict) and isinstance(nav, (int, float)) \
-            and isinstance(cash, (int, float)) and all(s in prices for s in positions):
+    positions, prices, cash, nav = rec.positions, rec.prices, rec.cash, rec.nav
+    if isinstance(nav, (int, float)) and isinstance(cash, (int, float)) \
+            and all(s in prices for s in positions):
         valued = cash + sum(float(q) * float(prices[s]) for s, q in positions.items())
         if abs(valued - nav) > 0.0151:
             add(ERROR, f"nav {nav:,.2f} is not cash plus positions at the snapshot's prices "
@@ -244,7 +270,7 @@ def _describe(drift: Drift) -> str:
 @dataclass(frozen=True, slots=True)
 class _Cycle:
     where: Line
-    written: str  # the snapshot's own timestamp
+    written: datetime  # the snapshot's own timestamp
 
 
 _FAILED, _MISSED, _GAP = "its cycle failed", "recorded as missed", "gap"
@@ -256,18 +282,18 @@ class _Declared:
     """Slots a `slot_missed` event owns up to: (after, latest_due), `latest_due` too if skipped."""
 
     where: Line
-    after: str | None
-    latest_due: str
+    after: datetime | None
+    latest_due: datetime
     skipped: bool
     reason: str = _MISSED
 
-    def covers(self, slot: str, completed: list[str]) -> bool:
+    def covers(self, slot: datetime, completed: list[datetime]) -> bool:
         if self.reason == _STEPPED:  # the slots between the two readings of a stepped clock
             return self.after is not None and self.after <= slot <= self.latest_due
         after = self.after
         if after is None:  # a cycle overran: the missed slots follow the last one completed
             before = [c for c in completed if c < self.latest_due]
-            after = before[-1] if before else ""
+            after = before[-1] if before else _EARLIEST
         return after < slot < self.latest_due or (self.skipped and slot == self.latest_due)
 
 
@@ -275,34 +301,37 @@ class _Declared:
 class _Notes:
     """What errors.jsonl and events.jsonl say that the checks need (both read once)."""
 
-    order_ids: set = field(default_factory=set)  # orders an error or event speaks of
-    failed: dict[str, Line] = field(default_factory=dict)  # slot -> its cycle_error
-    runs: list[tuple[Line, dict]] = field(default_factory=list)  # simulation_/bot_started
+    order_ids: set[str] = field(default_factory=set)  # orders an error or event speaks of
+    failed: dict[datetime, Line] = field(default_factory=dict)  # slot -> its cycle_error
+    runs: list[tuple[Line, Run]] = field(default_factory=list)  # simulation_/bot_started
     declared: list["_Declared"] = field(default_factory=list)  # slot_missed
     finished: bool = False  # simulation_finished
 
 
 def _read_notes(log_dir: Path) -> _Notes:
     notes = _Notes()
-    for where, rec in iter_records(log_dir, ERRORS):
-        notes.order_ids.add(rec.get("order_id"))
-        if rec.get("event_type") == "cycle_error" and isinstance(rec.get("cycle_timestamp"), str):
-            notes.failed.setdefault(rec["cycle_timestamp"], where)
-    for where, rec in iter_records(log_dir, EVENTS):
-        notes.order_ids.add(rec.get("order_id"))
-        kind = rec.get("event_type")
-        if kind in ("simulation_started", "bot_started"):
-            notes.runs.append((where, rec))
-        elif kind == "simulation_finished":
-            notes.finished = True
-        elif kind == "slot_missed" and isinstance(rec.get("latest_due"), str):
-            notes.declared.append(_Declared(where, rec.get("last_completed"), rec["latest_due"],
-                                            rec.get("policy") == "skip"))
-        elif kind == "clock_step" and isinstance(rec.get("expected"), str) \
-                and isinstance(rec.get("clock"), str):
-            lo, hi = sorted(t[:19] + "+00:00" for t in (rec["expected"], rec["clock"]))  # as slots
-            notes.declared.append(_Declared(where, lo, hi, True, _STEPPED))
+    for where, rec in iter_typed(log_dir, ERRORS):
+        _note(notes, where, rec)
+    for where, rec in iter_typed(log_dir, EVENTS):
+        _note(notes, where, rec)
     return notes
+
+
+def _note(notes: _Notes, where: Line, rec: Record | UnknownRecord) -> None:
+    if isinstance(rec, ORDER_NOTES):
+        notes.order_ids.add(rec.order_id)
+    elif isinstance(rec, CycleFailed):
+        notes.failed.setdefault(rec.cycle_timestamp, where)
+    elif isinstance(rec, (SimulationStarted, BotStarted)):
+        notes.runs.append((where, rec))
+    elif isinstance(rec, SimulationFinished):
+        notes.finished = True
+    elif isinstance(rec, SlotMissed):
+        notes.declared.append(_Declared(where, rec.last_completed, rec.latest_due,
+                                        rec.policy == "skip"))
+    elif isinstance(rec, ClockStepped):  # the two readings, in whole seconds like the slots
+        low, high = sorted(t.replace(microsecond=0) for t in (rec.expected, rec.clock))
+        notes.declared.append(_Declared(where, low, high, True, _STEPPED))
 
 
 
@@ -312,19 +341,20 @@ class _Stretch:
     """Consecutive scheduled slots without a cycle_complete, for one reason: one finding."""
 
     why: tuple  # (severity, where, reason)
-    first: str
-    last: str
+    first: datetime
+    last: datetime
     index: int  # of `last` among the expected slots
     count: int = 1
 
     def slots(self) -> str:
         if self.count == 1:
-            return f"slot {self.first} has"
-        return f"slots {self.first} to {self.last} ({self.count} slots) have"
+            return f"slot {format_slot(self.first)} has"
+        return (f"slots {format_slot(self.first)} to {format_slot(self.last)} ({self.count} slots) "
+                "have")
 
 
-def _check_gaps(notes: _Notes, cycles: dict[str, _Cycle], out: CheckResult,
-                first_slot: str | None = None) -> None:
+def _check_gaps(notes: _Notes, cycles: dict[datetime, _Cycle], out: CheckResult,
+                first_slot: datetime | None = None) -> None:
     """Every scheduled slot needs a `cycle_complete`, or a record of why it has none (from
     `first_slot` on, when retention removed the cycles before it)."""
     failed, runs, declared, finished = notes.failed, notes.runs, notes.declared, notes.finished
@@ -334,9 +364,9 @@ def _check_gaps(notes: _Notes, cycles: dict[str, _Cycle], out: CheckResult,
                                         "the schedule is unknown, so gaps in cycles are not checked"))
         return
     completed = sorted(cycles)
-    seen: set[str] = set()
+    seen: set[datetime] = set()
 
-    def report(expected: list[str], schedule: str) -> None:
+    def report(expected: list[datetime], schedule: str) -> None:
         stretches: list[_Stretch] = []
         for i, slot in enumerate(expected):
             if slot in cycles or slot in seen or (first_slot is not None and slot < first_slot):
@@ -367,17 +397,13 @@ def _check_gaps(notes: _Notes, cycles: dict[str, _Cycle], out: CheckResult,
                                         "with no cycle_complete"))
 
     for i, (where, rec) in enumerate(runs):
-        start_ts = str(rec.get("timestamp", ""))
-        next_ts = str(runs[i + 1][1].get("timestamp", "")) if i + 1 < len(runs) else None
-        mine = [c for c in completed if cycles[c].written >= start_ts
-                and (next_ts is None or cycles[c].written < next_ts)]
-        if rec.get("event_type") == "simulation_started":
-            expected = _simulated(rec)
-            if expected is None:
-                out.findings.append(Finding(ERROR, where, "simulation_started without a valid "
-                                            "start and end: gaps are not checked"))
-                continue
-            if not (finished and next_ts is None):  # stopped early: check up to its last cycle
+        started = rec.timestamp or _EARLIEST
+        next_started = (runs[i + 1][1].timestamp or _EARLIEST) if i + 1 < len(runs) else None
+        mine = [c for c in completed if cycles[c].written >= started
+                and (next_started is None or cycles[c].written < next_started)]
+        if isinstance(rec, SimulationStarted):
+            expected = simulated_slots(rec.start, rec.end)
+            if not (finished and next_started is None):  # stopped early: up to its last cycle
                 expected = [s for s in expected if mine and s <= mine[-1]]
             report(expected, "the simulation runs every NYSE trading day 15 minutes before its "
                              "close: 15:45 New York time, 12:45 on early-close days")
@@ -385,37 +411,27 @@ def _check_gaps(notes: _Notes, cycles: dict[str, _Cycle], out: CheckResult,
         if not mine:
             continue
         try:
-            planner = SlotPlanner(parse_schedule(str(rec.get("schedule"))),
-                                  rec.get("market_hours") == "nyse")
+            planner = SlotPlanner(parse_schedule(rec.schedule), rec.market_hours == "nyse")
         except ValueError as exc:
             out.findings.append(Finding(WARNING, where, f"schedule not understood ({exc}): gaps "
                                         "in this run are not checked"))
             continue
         # this run answers for the slots from the last cycle before it started to its own last one
         before = [c for c in completed if c < mine[0]]
-        expected = _slots_between(planner, before[-1] if before else mine[0], mine[-1])
-        if expected is None:
+        found = _slots_between(planner, before[-1] if before else mine[0], mine[-1])
+        if found is None:
             out.findings.append(Finding(WARNING, where, f"more than {MAX_SLOTS:,} scheduled slots "
                                         "in this run: gaps are not checked"))
             continue
-        report(expected, f"BOT_SCHEDULE={rec.get('schedule')!r}, "
-                         f"BOT_MARKET_HOURS={rec.get('market_hours')!r}")
+        report(found, f"BOT_SCHEDULE={rec.schedule!r}, BOT_MARKET_HOURS={rec.market_hours!r}")
 
 
-def _simulated(rec: dict) -> list[str] | None:
-    try:
-        start, end = date.fromisoformat(rec["start"]), date.fromisoformat(rec["end"])
-    except (KeyError, TypeError, ValueError):
-        return None
-    return [format_slot(s) for s in simulated_slots(start, end)]
-
-
-def _slots_between(planner: SlotPlanner, first: str, last: str) -> list[str] | None:
-    t, end = datetime.fromisoformat(first), datetime.fromisoformat(last)
+def _slots_between(planner: SlotPlanner, first: datetime, last: datetime) -> list[datetime] | None:
+    t = first
     out = [first]
     while len(out) <= MAX_SLOTS:
         t = planner.next_after(t)
-        if t > end:
+        if t > last:
             return out
-        out.append(format_slot(t))
+        out.append(t)
     return None

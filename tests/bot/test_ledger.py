@@ -8,7 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from audit.records import ModelDecided
 from bot.ledger import EXTERNAL, replay
+from tests.fakes import at
 
 
 def _write(d, name, records):
@@ -17,13 +19,21 @@ def _write(d, name, records):
             f.write(orjson.dumps(r) + b"\n")
 
 
+def _decision(model, share):
+    """A model_decision line's fields: only the model and its capital share matter here."""
+    return ModelDecided(model=model, cycle_timestamp=at("2024-01-02T20:45:00+00:00"),
+                        capital_share=share, as_of=None, symbols=(), input_sha256="", scores={},
+                        target_weights={}, final_weights={}, risk_checks=(), reason="", hold=True,
+                        ).to_dict()
+
+
 class Trail:
     """A hand-made trail: timestamps one microsecond apart, in the order records are added."""
 
     def __init__(self, d, shares=None):
         self.d, self.n = d, 0
         for m, share in (shares or {}).items():
-            self.add("decisions.jsonl", event_type="model_decision", model=m, capital_share=share)
+            self.add("decisions.jsonl", **_decision(m, share))
 
     def ts(self):
         self.n += 1
@@ -99,11 +109,11 @@ def test_a_simulated_trail_rebuilds_every_snapshot_exactly(sim_trail):
             continue
         cycles += 1
         assert step.drift is None, step.where
-        assert step.total.nav == pytest.approx(step.record["nav"], abs=0.011), step.where
-        assert step.total.cash == pytest.approx(step.record["cash"], abs=0.011)
+        assert step.total.nav == pytest.approx(step.record.nav, abs=0.011), step.where
+        assert step.total.cash == pytest.approx(step.record.cash, abs=0.011)
         assert sum(b.nav for b in step.models.values()) == pytest.approx(step.total.nav)
         held = {s: p.quantity for s, p in step.total.positions.items() if p.quantity}
-        assert held == pytest.approx(step.record["positions"])
+        assert held == pytest.approx(step.record.positions)
     assert cycles > 100
 
 
@@ -135,3 +145,19 @@ def test_invariants_total_equals_the_sum_of_the_models_and_pnl_adds_up(tmp_path_
     for book, start in [(total, 1_000_000.0), *[(last.models[m], 500_000.0) for m in "AB"]]:
         assert book.realized_pnl + book.unrealized_pnl == pytest.approx(book.nav - start, abs=0.01 * len(script))
         assert not math.isnan(book.nav)
+
+
+def test_steps_carry_the_typed_records_and_their_times_in_order(sim_trail):
+    from audit.records import AccountChecked, CycleCompleted, TradeExecuted
+    from audit.timestamps import format_slot, format_timestamp
+    steps = list(replay(sim_trail))
+    assert {s.kind: type(s.record) for s in steps} == {
+        "open": AccountChecked, "fill": TradeExecuted, "cycle": CycleCompleted}
+    assert [s.time for s in steps] == sorted(s.time for s in steps)
+    for s in steps:
+        assert s.timestamp == format_timestamp(s.record.timestamp)
+        if s.kind == "open":
+            assert s.cycle is None and s.cycle_timestamp is None
+        else:
+            assert s.cycle == s.record.cycle_timestamp
+            assert s.cycle_timestamp == format_slot(s.record.cycle_timestamp)

@@ -13,7 +13,7 @@ import orjson
 import pytest
 
 from audit.files import segments
-from audit.records import BotStarted
+from audit.records import AccountChecked, BotStarted, CycleCompleted
 from bot import tradebot_version
 from bot.bootstrap import build_bot
 from bot.cycle import record_account
@@ -91,14 +91,14 @@ def test_replay_starts_from_the_first_retained_snapshot_without_error(pruned_tra
     assert "trades.jsonl" in note.message and "replayed from the first snapshot" in note.message
     steps = list(replay(pruned_trail))
     opening = steps[0]
-    assert opening.kind == "open" and opening.record["event_type"] == "cycle_complete"
+    assert opening.kind == "open" and isinstance(opening.record, CycleCompleted)
     assert opening.timestamp >= pruned(pruned_trail).since
-    assert opening.total.cash == pytest.approx(opening.record["cash"])
+    assert opening.total.cash == pytest.approx(opening.record.cash)
     held = {s: p.quantity for s, p in opening.total.positions.items() if abs(p.quantity) > 1e-9}
-    assert held == pytest.approx(opening.record["positions"])
+    assert held == pytest.approx(opening.record.positions)
     last = steps[-1]  # the books still follow the fills to the end: the last snapshot agrees
     assert last.kind == "cycle" and last.drift is None
-    assert last.total.nav == pytest.approx(last.record["nav"], abs=0.02)
+    assert last.total.nav == pytest.approx(last.record.nav, abs=0.02)
     assert set(last.models) == set()  # per-model books need the removed history
 
 
@@ -120,7 +120,7 @@ def test_an_unpruned_trail_replays_from_its_opening_as_before(tmp_path):
     logs = run_bot(live_settings(tmp_path), 3)
     assert not pruned(logs)
     steps = list(replay(logs))
-    assert steps[0].kind == "open" and steps[0].record["event_type"] == "account_checked"
+    assert steps[0].kind == "open" and isinstance(steps[0].record, AccountChecked)
     assert "SectorRotationModel_v1" in steps[-1].models
     assert check(logs).findings == []
 
@@ -128,8 +128,8 @@ def test_an_unpruned_trail_replays_from_its_opening_as_before(tmp_path):
 def test_the_report_of_a_pruned_trail_starts_at_the_retained_snapshot(pruned_trail):
     data = collect(pruned_trail)
     opening = next(s for s in replay(pruned_trail))
-    assert data.opening == pytest.approx(opening.record["nav"])
-    assert data.snapshots[0].nav == pytest.approx(opening.record["nav"])
+    assert data.opening == pytest.approx(opening.record.nav)
+    assert data.snapshots[0].nav == pytest.approx(opening.record.nav)
     assert data.removed and "trades.jsonl" in data.removed.segments
 
 

@@ -129,8 +129,9 @@ class LiveTrail:
             f.write(orjson.dumps(rec) + b"\n")
 
     def started(self, at: str) -> None:
-        self.add("events.jsonl", at, event_type="bot_started", message="", schedule="every 15 minutes",
-                 market_hours="always", models="SectorRotationModel_v1")
+        self.add("events.jsonl", at, event_type="bot_started", message="", pid=1, command="run",
+                 broker="sim", schedule="every 15 minutes", market_hours="always",
+                 models="SectorRotationModel_v1", settings_sha256="", version="0")
         self.add("events.jsonl", at, event_type="account_checked", message="", nav=1000.0,
                  cash=1000.0, buying_power=1000.0, positions={}, prices={})
 
@@ -215,3 +216,45 @@ def test_replay_tsv_is_csv_with_tabs(sim_trail):
     assert len(tsv_out) == len(csv_out) >= 2
     assert tsv_out[0].split("\t") == csv_out[0].split(",")
     assert "-0.00" not in "\n".join(csv_out)
+
+
+def test_a_clock_step_owns_the_slots_between_its_readings_in_whole_seconds(tmp_path):
+    t = LiveTrail(tmp_path)
+    t.started("2025-11-18T14:00:01")
+    t.cycle("2025-11-18T14:00:00")
+    t.cycle("2025-11-18T14:15:00")
+    # the clock jumped from 14:30:00.4 to 15:05:30.75: 14:30 (its reading cut to whole seconds),
+    # 14:45 and 15:00 were stepped over
+    t.add("events.jsonl", "2025-11-18T15:05:31", event_type="clock_step", message="",
+          offset_seconds=2130.35, expected="2025-11-18T14:30:00.400000+00:00",
+          clock="2025-11-18T15:05:30.750000+00:00")
+    t.cycle("2025-11-18T15:15:00")
+    findings = check(tmp_path).findings
+    assert [f.message for f in findings if f.severity == ERROR] == []
+    assert [(str(f.where), f.message) for f in findings if f.severity == WARNING] == [
+        ("events.jsonl:3", "slots 2025-11-18T14:30:00+00:00 to 2025-11-18T15:00:00+00:00 "
+         "(3 slots) have no cycle_complete: the system clock stepped over it (clock_step)")]
+
+
+def test_every_error_or_event_naming_an_order_explains_an_unfilled_one():
+    from dataclasses import fields
+
+    from audit.records import ERRORS, EVENTS, RECORD_TYPES
+    from bot.trail_check import ORDER_NOTES
+    naming = {kind for kind in RECORD_TYPES if kind.stream in (ERRORS, EVENTS)
+              and "order_id" in {f.name for f in fields(kind)}}
+    assert naming == set(ORDER_NOTES)
+
+
+def test_a_record_kind_this_version_lacks_is_left_out_with_a_warning(tmp_path):
+    t = LiveTrail(tmp_path)
+    t.started("2025-11-18T14:00:01")
+    t.cycle("2025-11-18T14:00:00")
+    t.add("trades.jsonl", "2025-11-18T14:05:00", event_type="trade_amended_by_a_newer_version",
+          order_id="o1", symbol="SPY", side="buy", quantity=1.0, price=1.0)
+    t.add("performance.jsonl", "2025-11-18T14:06:00", event_type="snapshot_of_a_newer_version",
+          nav=5.0)
+    t.cycle("2025-11-18T14:15:00")
+    with pytest.warns(UserWarning, match="not known to this version"):
+        result = check(tmp_path)
+    assert result.consistent and (result.fills, result.cycles) == (0, 2)
