@@ -293,7 +293,6 @@ def test_a_holding_decision_is_not_read_as_all_cash():
                         reason="hold: risk-off (SPY below its average) but TLT has no closes: the "
                                "current holdings stay (v1's hold rule)",
                         hold=True)
-    held = encode_fields(held, ts(1))
     text = "\n".join(explain_mod._decision(held, None))
     assert "all cash" not in text and "could not decide" not in text
     assert "target weights: none: the model holds, its current holdings stay" in text
