@@ -13,7 +13,7 @@ import sys
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator, Mapping
 
 import orjson
 
@@ -149,6 +149,21 @@ def iter_typed(log_dir: Path, name: str, on_bad: Callable[[Line, str], None] | N
             yield where, from_fields(name, fields)
         except (RecordError, TypeError) as exc:
             bad(where, f"{exc}: the record is skipped")
+
+
+def as_record(where: Line, record: Record | UnknownRecord | Mapping[str, Any]) -> Record | UnknownRecord:
+    """A record read from `where` as its type: a line's fields (as `iter_records` hands them
+    over) are decoded as a record of the stream the file belongs to (`trades.jsonl.2.gz` is of
+    trades.jsonl); a record already typed is returned as it is. RecordError when the fields do
+    not make a record of their kind."""
+    if isinstance(record, (Record, UnknownRecord)):
+        return record
+    return from_fields(stream_of(where.file), record)
+
+
+def stream_of(file_name: str) -> str:
+    """The stream a file of the trail belongs to: `orders.jsonl.3.gz` -> `orders.jsonl`."""
+    return file_name.split(".jsonl", 1)[0] + ".jsonl"
 
 
 def _warn_bad(where: Line, why: str) -> None:

@@ -19,7 +19,7 @@ import sys
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Callable, Iterable, Mapping
+from typing import Callable, Iterable, Iterator, Mapping
 
 import orjson
 
@@ -86,6 +86,9 @@ class CycleQuery:
         return a[:n].encode()
 
     def matches(self, slot: object) -> bool:
+        """Whether `slot` (a datetime; bot.rerun still gives the slot's text) is one of them."""
+        if isinstance(slot, str):
+            return self.first <= slot <= self.last
         return isinstance(slot, datetime) and self.start <= slot < self.end
 
     def describe(self) -> str:
@@ -125,8 +128,8 @@ def parse_cycle(text: str) -> CycleQuery:
 # --- reading ---------------------------------------------------------------------------------
 
 @dataclass(frozen=True, slots=True)
-class Entry:
-    """One record of the trail and where it is."""
+class RecordEntry:
+    """One record of the trail, typed, and where it is."""
 
     timestamp: str  # as the line has it (six-digit microseconds)
     where: Line
@@ -134,15 +137,59 @@ class Entry:
     record: Record | UnknownRecord
 
 
-def scan(log_dir: Path, name: str, needles: Iterable[bytes],
-         keep: Callable[[Record | UnknownRecord], bool],
-         peek: Callable[[bytes], None] | None = None) -> list[Entry]:
+def scan_records(log_dir: Path, name: str, needles: Iterable[bytes],
+                 keep: Callable[[Record | UnknownRecord], bool],
+                 peek: Callable[[bytes], None] | None = None) -> list[RecordEntry]:
     """The records of stream `name` (all its files, oldest first) that contain one of `needles`
-    as bytes and that `keep` accepts. Blocks without a needle are counted, not parsed;
-    unreadable lines are skipped (`audit verify` reports them). `peek` sees every block."""
+    as bytes and that `keep` accepts, as their types. Blocks without a needle are counted, not
+    parsed; unreadable lines are skipped (`audit verify` reports them), a line that is no record
+    of its kind with a warning. `peek` sees every block."""
+    out: list[RecordEntry] = []
+    for where, fields in _matching_lines(log_dir, name, needles, peek):
+        problems = reader_problems(name, fields)
+        record = None
+        if not problems:
+            try:
+                record = from_fields(name, fields)
+            except (RecordError, TypeError) as exc:
+                problems = [str(exc)]
+        if record is None:  # named and left out: the rest of the story still reads
+            sys.stderr.write(f"warning: {where}: {'; '.join(problems)}: the record is skipped\n")
+        elif keep(record):
+            out.append(RecordEntry(_stamp_text(record), where, name, record))
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One line of the trail as its fields, and where it is (bot.rerun's form, see `scan`)."""
+
+    timestamp: str
+    where: Line
+    stream: str
+    record: dict
+
+
+def scan(log_dir: Path, name: str, needles: Iterable[bytes], keep: Callable[[dict], bool],
+         peek: Callable[[bytes], None] | None = None) -> list[Entry]:
+    """`scan_records` with the lines' fields instead of typed records. Only `bot.rerun` still
+    reads this way: removed when the ledger slice converts rerun (at merge)."""
+    out: list[Entry] = []
+    for where, rec in _matching_lines(log_dir, name, needles, peek):
+        if keep(rec):
+            problems = reader_problems(name, rec)
+            if problems:
+                sys.stderr.write(f"warning: {where}: {'; '.join(problems)}: the record is skipped\n")
+                continue
+            out.append(Entry(str(rec.get("timestamp", "")), where, name, rec))
+    return out
+
+
+def _matching_lines(log_dir: Path, name: str, needles: Iterable[bytes],
+                    peek: Callable[[bytes], None] | None) -> Iterator[tuple[Line, dict]]:
+    """(where, fields) of every JSON object line of stream `name` holding one of `needles`."""
     needles = tuple(needles)
     loads = orjson.loads
-    out: list[Entry] = []
     for path in segments(log_dir, name):
         n = 0
         for chunk in iter_chunks(path):
@@ -159,19 +206,8 @@ def scan(log_dir: Path, name: str, needles: Iterable[bytes],
                     rec = loads(raw)
                 except orjson.JSONDecodeError:
                     continue
-                if not isinstance(rec, dict):
-                    continue
-                problems = reader_problems(name, rec)
-                try:
-                    record = None if problems else from_fields(name, rec)
-                except (RecordError, TypeError) as exc:
-                    problems = [str(exc)]
-                if record is None:  # named and left out: the rest of the story still reads
-                    sys.stderr.write(f"warning: {path.name}:{n}: {'; '.join(problems)}: "
-                                     "the record is skipped\n")
-                elif keep(record):
-                    out.append(Entry(_stamp_text(record), Line(path.name, n), name, record))
-    return out
+                if isinstance(rec, dict):
+                    yield Line(path.name, n), rec
 
 
 def _stamp_text(record: Record | UnknownRecord) -> str:
@@ -235,13 +271,13 @@ def explain_cycle(log_dir: Path, cycle: str) -> str:
         return in_cycle(record) or query.matches(_latest_due(record))
 
     near = Neighbors(query)
-    entries = scan(log_dir, PERFORMANCE, needle, in_cycle, peek=near)
+    entries = scan_records(log_dir, PERFORMANCE, needle, in_cycle, peek=near)
     for name in (DECISIONS, ORDERS, TRADES, ERRORS):
-        entries += scan(log_dir, name, needle, in_cycle)
-    entries += scan(log_dir, EVENTS, needle, event_in_cycle)
+        entries += scan_records(log_dir, name, needle, in_cycle)
+    entries += scan_records(log_dir, EVENTS, needle, event_in_cycle)
     if not entries:
         raise near.error(log_dir)
-    by_cycle: dict[datetime | None, list[Entry]] = {}
+    by_cycle: dict[datetime | None, list[RecordEntry]] = {}
     for e in entries:
         slot = _cycle_of(e.record)
         if not query.matches(slot):
@@ -260,7 +296,7 @@ def explain_cycle(log_dir: Path, cycle: str) -> str:
     return "\n\n".join(parts)
 
 
-def _removed_note(removed: Pruned, entries: list[Entry], what: str) -> str:
+def _removed_note(removed: Pruned, entries: list[RecordEntry], what: str) -> str:
     """A last line when retention removed records this story may lack (else "")."""
     if not removed or (entries and removed.since is not None
                        and min(e.timestamp for e in entries) >= removed.since):
@@ -287,9 +323,9 @@ def explain_order(log_dir: Path, order_id: str) -> str:
                 return True
         return False
 
-    entries: list[Entry] = []
+    entries: list[RecordEntry] = []
     for name in (ORDERS, TRADES, ERRORS, EVENTS):
-        entries += scan(log_dir, name, needle, names)
+        entries += scan_records(log_dir, name, needle, names)
     if not entries:
         removed = pruned(log_dir)
         gone = (f"; {removed.describe()}, so the trail is whole only from {removed.since} on"
@@ -303,9 +339,9 @@ def explain_order(log_dir: Path, order_id: str) -> str:
         def in_cycle(record: Record | UnknownRecord) -> bool:
             return _cycle_of(record) == slot
         needle = (format_slot(slot).encode(),)
-        entries += [e for e in scan(log_dir, DECISIONS, needle, in_cycle)
+        entries += [e for e in scan_records(log_dir, DECISIONS, needle, in_cycle)
                     if model is None or (isinstance(e.record, ModelDecided) and e.record.model == model)]
-        entries += scan(log_dir, PERFORMANCE, needle, in_cycle)
+        entries += scan_records(log_dir, PERFORMANCE, needle, in_cycle)
     entries.sort(key=lambda e: e.timestamp)
     what = " ".join(str(x) for x in (facts.side, _qty(facts.quantity), symbol)
                     if x is not None and x != "")
@@ -330,7 +366,7 @@ class OrderFacts:
     quantity: float | None = None
 
 
-def _order_facts(entries: list[Entry]) -> OrderFacts:
+def _order_facts(entries: list[RecordEntry]) -> OrderFacts:
     """Model, symbol, side and quantity of the order, from the first record that states them:
     the order, else its fills or its error."""
     for e in sorted(entries, key=lambda e: (e.stream != ORDERS, e.timestamp)):
@@ -342,13 +378,13 @@ def _order_facts(entries: list[Entry]) -> OrderFacts:
 
 # --- rendering --------------------------------------------------------------------------------
 
-def _timeline(entries: list[Entry], focus: str | None) -> str:
+def _timeline(entries: list[RecordEntry], focus: str | None) -> str:
     rows = [(e, text) for e in entries for text in _describe(e, focus)]
     width = max((len(str(e.where)) for e, _ in rows), default=0)
     return "\n".join(f"{e.timestamp}  {str(e.where):<{width}}  {text}" for e, text in rows)
 
 
-def _describe(e: Entry, focus: str | None) -> list[str]:
+def _describe(e: RecordEntry, focus: str | None) -> list[str]:
     r = e.record
     if isinstance(r, ModelDecided):
         return _decision(r, focus)

@@ -15,7 +15,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
-from audit.files import Line, iter_typed, segments
+from audit.files import as_record, iter_typed, segments
 from audit.records import (
     ERRORS,
     PERFORMANCE,
@@ -23,10 +23,8 @@ from audit.records import (
     AccountChecked,
     CycleCompleted,
     Problem,
-    Record,
     TradeExecuted,
     UnknownRecord,
-    from_fields,
 )
 from audit.timestamps import format_timestamp
 from bot.calendar import NY
@@ -84,14 +82,6 @@ class ReportData:
 
 # ---------------------------------------------------------------- reading
 
-def _typed(where: Line, record: Record | UnknownRecord | Mapping) -> Record | UnknownRecord:
-    """A replay step's record as its type (the ledger hands over a line's fields or the record);
-    its stream is the file it came from (`trades.jsonl.2.gz` is of trades.jsonl)."""
-    if isinstance(record, (Record, UnknownRecord)):
-        return record
-    return from_fields(where.file.split(".jsonl")[0] + ".jsonl", record)
-
-
 def _snapshot(rec: CycleCompleted) -> Snapshot:
     at = rec.cycle_timestamp
     spy = rec.prices.get(BENCHMARK)
@@ -120,7 +110,7 @@ def collect(log_dir: Path, max_trades: int = MAX_TRADE_ROWS) -> ReportData:
     removed = pruned(log_dir)
     for step in replay(log_dir, removed):
         last = step
-        record = _typed(step.where, step.record)
+        record = as_record(step.where, step.record)
         if step.kind == "open" and opening is None:
             nav = record.nav if isinstance(record, (AccountChecked, CycleCompleted)) else None
             opening = float(nav) if nav is not None and nav > 0 else None
