@@ -12,6 +12,7 @@ import re
 import sys
 from collections import deque
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping
 
@@ -159,6 +160,22 @@ def as_record(where: Line, record: Record | UnknownRecord | Mapping[str, Any]) -
     if isinstance(record, (Record, UnknownRecord)):
         return record
     return from_fields(stream_of(where.file), record)
+
+
+def cycle_of(record: Record | UnknownRecord) -> datetime | None:
+    """The slot of the cycle a record belongs to (its `cycle_timestamp`), None for one that
+    names none; a record of a kind this version lacks is asked its line's `cycle_timestamp`."""
+    if isinstance(record, UnknownRecord):
+        text = record.fields.get("cycle_timestamp")
+        try:
+            slot = datetime.fromisoformat(text) if isinstance(text, str) else None
+        except ValueError:
+            return None
+        if slot is None or slot.tzinfo is None:
+            return None
+        return slot.astimezone(timezone.utc)
+    slot = getattr(record, "cycle_timestamp", None)
+    return slot if isinstance(slot, datetime) else None
 
 
 def stream_of(file_name: str) -> str:

@@ -24,7 +24,7 @@ from typing import Callable, Iterable, Iterator, Mapping
 import orjson
 
 from audit.check import reader_problems
-from audit.files import Line, iter_chunks, segments
+from audit.files import Line, cycle_of, iter_chunks, segments
 from audit.records import (
     DECISIONS,
     ERRORS,
@@ -245,8 +245,7 @@ class Neighbors:
 
 def _cycle_of(record: Record | UnknownRecord) -> datetime | None:
     """The slot of the cycle a record belongs to (None for one that names none)."""
-    slot = getattr(record, "cycle_timestamp", None)
-    return slot if isinstance(slot, datetime) else None
+    return cycle_of(record)
 
 
 def _latest_due(record: Record | UnknownRecord) -> datetime | None:
