@@ -56,9 +56,11 @@ def add_replay_parser(sub) -> None:
 
 
 def replay_main(args: argparse.Namespace, log_dir: Path, settings: Callable[[], object],
-                out: TextIO = sys.stdout) -> int:
-    """Run `tradebot replay`; `settings` loads the full settings (only --rerun needs them)."""
+                out: TextIO | None = None) -> int:
+    """Run `tradebot replay`; `settings` loads the full settings (only --rerun needs them).
+    `out` is sys.stdout as it is at the call (not as it was when this module was imported)."""
     from bot.errors import ConfigError
+    out = sys.stdout if out is None else out
     from bot.trail_check import check
     if not log_dir.is_dir():
         raise ConfigError(f"{log_dir} is not a directory: give the log directory with --logs-dir "
