@@ -11,9 +11,10 @@ import signal
 import sys
 import time
 import uuid
+import warnings
 from datetime import date
 from pathlib import Path
-from typing import Sequence
+from typing import Sequence, TextIO
 
 from bot.errors import AuditWriteError, ConfigError, Halt, LockHeld, TradebotError
 from bot.metrics import CAGR_HELP
@@ -192,6 +193,18 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    with warnings.catch_warnings():
+        warnings.showwarning = _one_line_warning
+        return _dispatch(args)
+
+
+def _one_line_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                      file: TextIO | None = None, line: str | None = None) -> None:
+    """A warning (e.g. a record of a kind this version lacks) as one line, without the code."""
+    print(f"warning: {message}", file=sys.stderr if file is None else file)
+
+
+def _dispatch(args: argparse.Namespace) -> int:
     try:
         return _COMMANDS[args.command](args)
     except LockHeld as exc:

@@ -13,20 +13,41 @@ told with a note that some of its records are gone.
 """
 from __future__ import annotations
 
+import dataclasses
 import re
 import sys
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Callable, Iterable, Iterator, Mapping
 
 import orjson
 
 from audit.check import reader_problems
-from audit.files import Line, iter_chunks, segments
-from audit.records import DECISIONS, ERRORS, EVENTS, ORDERS, PERFORMANCE, TRADES
-from audit.timestamps import format_slot
+from audit.files import Line, cycle_of, iter_chunks, segments
+from audit.records import (
+    DECISIONS,
+    ERRORS,
+    EVENTS,
+    ORDERS,
+    PERFORMANCE,
+    TRADES,
+    CycleCompleted,
+    Event,
+    ModelDecided,
+    OrderFailed,
+    OrderSubmitted,
+    Problem,
+    Record,
+    RecordError,
+    SlotMissed,
+    TradeExecuted,
+    UnknownRecord,
+    from_fields,
+)
+from audit.timestamps import format_slot, format_timestamp
 from bot.pruned import Pruned, pruned
+from bot.recording import stored_risk_check
 
 _UTC = timezone.utc
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -64,8 +85,11 @@ class CycleQuery:
             n += 1
         return a[:n].encode()
 
-    def matches(self, cts: object) -> bool:
-        return isinstance(cts, str) and self.first <= cts <= self.last
+    def matches(self, slot: object) -> bool:
+        """Whether `slot` (a datetime; bot.rerun still gives the slot's text) is one of them."""
+        if isinstance(slot, str):
+            return self.first <= slot <= self.last
+        return isinstance(slot, datetime) and self.start <= slot < self.end
 
     def describe(self) -> str:
         if self.end - self.start == timedelta(seconds=1):
@@ -104,23 +128,43 @@ def parse_cycle(text: str) -> CycleQuery:
 # --- reading ---------------------------------------------------------------------------------
 
 @dataclass(frozen=True, slots=True)
-class Entry:
-    """One record of the trail and where it is."""
+class RecordEntry:
+    """One record of the trail, typed, and where it is."""
 
-    timestamp: str
+    timestamp: str  # as the line has it (six-digit microseconds)
     where: Line
     stream: str
-    record: dict
+    record: Record | UnknownRecord
 
 
-def scan(log_dir: Path, name: str, needles: Iterable[bytes], keep: Callable[[dict], bool],
-         peek: Callable[[bytes], None] | None = None) -> list[Entry]:
+def scan_records(log_dir: Path, name: str, needles: Iterable[bytes],
+                 keep: Callable[[Record | UnknownRecord], bool],
+                 peek: Callable[[bytes], None] | None = None) -> list[RecordEntry]:
     """The records of stream `name` (all its files, oldest first) that contain one of `needles`
-    as bytes and that `keep` accepts. Blocks without a needle are counted, not parsed;
-    unreadable lines are skipped (`audit verify` reports them). `peek` sees every block."""
+    as bytes and that `keep` accepts, as their types. Blocks without a needle are counted, not
+    parsed; unreadable lines are skipped (`audit verify` reports them), a line that is no record
+    of its kind with a warning. `peek` sees every block."""
+    out: list[RecordEntry] = []
+    for where, fields in _matching_lines(log_dir, name, needles, peek):
+        problems = reader_problems(name, fields)
+        record = None
+        if not problems:
+            try:
+                record = from_fields(name, fields)
+            except (RecordError, TypeError) as exc:
+                problems = [str(exc)]
+        if record is None:  # named and left out: the rest of the story still reads
+            sys.stderr.write(f"warning: {where}: {'; '.join(problems)}: the record is skipped\n")
+        elif keep(record):
+            out.append(RecordEntry(_stamp_text(record), where, name, record))
+    return out
+
+
+def _matching_lines(log_dir: Path, name: str, needles: Iterable[bytes],
+                    peek: Callable[[bytes], None] | None) -> Iterator[tuple[Line, dict]]:
+    """(where, fields) of every JSON object line of stream `name` holding one of `needles`."""
     needles = tuple(needles)
     loads = orjson.loads
-    out: list[Entry] = []
     for path in segments(log_dir, name):
         n = 0
         for chunk in iter_chunks(path):
@@ -137,14 +181,12 @@ def scan(log_dir: Path, name: str, needles: Iterable[bytes], keep: Callable[[dic
                     rec = loads(raw)
                 except orjson.JSONDecodeError:
                     continue
-                if isinstance(rec, dict) and keep(rec):
-                    problems = reader_problems(name, rec)
-                    if problems:  # named and left out: the rest of the story still reads
-                        sys.stderr.write(f"warning: {path.name}:{n}: {'; '.join(problems)}: "
-                                         "the record is skipped\n")
-                        continue
-                    out.append(Entry(str(rec.get("timestamp", "")), Line(path.name, n), name, rec))
-    return out
+                if isinstance(rec, dict):
+                    yield Line(path.name, n), rec
+
+
+def _stamp_text(record: Record | UnknownRecord) -> str:
+    return "" if record.timestamp is None else format_timestamp(record.timestamp)
 
 
 class Neighbors:
@@ -176,8 +218,14 @@ class Neighbors:
                            + " and ".join(near))
 
 
-def _cycle_of(rec: dict) -> object:
-    return rec.get("cycle_timestamp")
+def _cycle_of(record: Record | UnknownRecord) -> datetime | None:
+    """The slot of the cycle a record belongs to (None for one that names none)."""
+    return cycle_of(record)
+
+
+def _latest_due(record: Record | UnknownRecord) -> datetime | None:
+    """The slot a `slot_missed` event then ran."""
+    return record.latest_due if isinstance(record, SlotMissed) else None
 
 
 # --- explain a cycle ----------------------------------------------------------------------------
@@ -190,38 +238,39 @@ def explain_cycle(log_dir: Path, cycle: str) -> str:
     log_dir = Path(log_dir)
     needle = (query.needle,)
 
-    def in_cycle(rec: dict) -> bool:
-        return query.matches(rec.get("cycle_timestamp"))
+    def in_cycle(record: Record | UnknownRecord) -> bool:
+        return query.matches(_cycle_of(record))
 
-    def event_in_cycle(rec: dict) -> bool:  # slot_missed names the slot it then ran
-        return in_cycle(rec) or query.matches(rec.get("latest_due"))
+    def event_in_cycle(record: Record | UnknownRecord) -> bool:  # slot_missed names the slot it ran
+        return in_cycle(record) or query.matches(_latest_due(record))
 
     near = Neighbors(query)
-    entries = scan(log_dir, PERFORMANCE, needle, in_cycle, peek=near)
+    entries = scan_records(log_dir, PERFORMANCE, needle, in_cycle, peek=near)
     for name in (DECISIONS, ORDERS, TRADES, ERRORS):
-        entries += scan(log_dir, name, needle, in_cycle)
-    entries += scan(log_dir, EVENTS, needle, event_in_cycle)
+        entries += scan_records(log_dir, name, needle, in_cycle)
+    entries += scan_records(log_dir, EVENTS, needle, event_in_cycle)
     if not entries:
         raise near.error(log_dir)
-    by_cycle: dict[str, list[Entry]] = {}
+    by_cycle: dict[datetime | None, list[RecordEntry]] = {}
     for e in entries:
-        cts = e.record.get("cycle_timestamp")
-        if not query.matches(cts):
-            cts = e.record.get("latest_due")
-        by_cycle.setdefault(str(cts), []).append(e)
-    cycles = sorted(by_cycle)
+        slot = _cycle_of(e.record)
+        if not query.matches(slot):
+            slot = _latest_due(e.record)
+        by_cycle.setdefault(slot, []).append(e)
+    cycles = sorted(by_cycle, key=lambda slot: "None" if slot is None else format_slot(slot))
     removed = pruned(log_dir)
     parts = []
-    for i, cts in enumerate(cycles, 1):
+    for i, slot in enumerate(cycles, 1):
         of = f" ({i} of {len(cycles)})" if len(cycles) > 1 else ""
-        group = sorted(by_cycle[cts], key=lambda e: e.timestamp)
+        group = sorted(by_cycle[slot], key=lambda e: e.timestamp)
         streams = sorted({e.stream for e in group})
-        head = f"cycle {cts}{of}: {len(group)} records from {', '.join(streams)} in {log_dir}"
+        named = "None" if slot is None else format_slot(slot)
+        head = f"cycle {named}{of}: {len(group)} records from {', '.join(streams)} in {log_dir}"
         parts.append(head + "\n" + _timeline(group, None) + _removed_note(removed, group, "cycle"))
     return "\n\n".join(parts)
 
 
-def _removed_note(removed: Pruned, entries: list[Entry], what: str) -> str:
+def _removed_note(removed: Pruned, entries: list[RecordEntry], what: str) -> str:
     """A last line when retention removed records this story may lack (else "")."""
     if not removed or (entries and removed.since is not None
                        and min(e.timestamp for e in entries) >= removed.since):
@@ -240,123 +289,136 @@ def explain_order(log_dir: Path, order_id: str) -> str:
     oid = order_id.strip()
     needle = (orjson.dumps(oid),)  # with its quotes: `tb-...-buy` never matches a fill id
 
-    def names(rec: dict) -> bool:
-        for value in rec.values():
-            if value == oid or (isinstance(value, list) and oid in value):
+    def names(record: Record | UnknownRecord) -> bool:
+        for value in _values(record):
+            if value == oid or (isinstance(value, (list, tuple)) and oid in value):
                 return True
-            if isinstance(value, dict) and value.get("order_id") == oid:
+            if isinstance(value, Mapping) and oid in value.values():  # an order_error's order_data
                 return True
         return False
 
-    entries: list[Entry] = []
+    entries: list[RecordEntry] = []
     for name in (ORDERS, TRADES, ERRORS, EVENTS):
-        entries += scan(log_dir, name, needle, names)
+        entries += scan_records(log_dir, name, needle, names)
     if not entries:
         removed = pruned(log_dir)
         gone = (f"; {removed.describe()}, so the trail is whole only from {removed.since} on"
                 if removed else "")
         raise LookupError(f"no order {oid!r} in {log_dir}: no record names it{gone} (list the "
                           f"ids with: jq -r .order_id {log_dir / ORDERS})")
-    cts = next((c for e in entries if isinstance(c := e.record.get("cycle_timestamp"), str)), None)
+    slot = next((s for e in entries if (s := _cycle_of(e.record)) is not None), None)
     facts = _order_facts(entries)
-    model, symbol = facts.get("model"), facts.get("symbol")
-    if cts is not None:
-        def in_cycle(rec: dict) -> bool:
-            return rec.get("cycle_timestamp") == cts
-        entries += [e for e in scan(log_dir, DECISIONS, (cts.encode(),), in_cycle)
-                    if model is None or e.record.get("model") == model]
-        entries += scan(log_dir, PERFORMANCE, (cts.encode(),), in_cycle)
+    model, symbol = facts.model, facts.symbol
+    if slot is not None:
+        def in_cycle(record: Record | UnknownRecord) -> bool:
+            return _cycle_of(record) == slot
+        needle = (format_slot(slot).encode(),)
+        entries += [e for e in scan_records(log_dir, DECISIONS, needle, in_cycle)
+                    if model is None or (isinstance(e.record, ModelDecided) and e.record.model == model)]
+        entries += scan_records(log_dir, PERFORMANCE, needle, in_cycle)
     entries.sort(key=lambda e: e.timestamp)
-    what = " ".join(str(x) for x in (facts.get("side"), _qty(facts.get("quantity")), symbol)
+    what = " ".join(str(x) for x in (facts.side, _qty(facts.quantity), symbol)
                     if x is not None and x != "")
+    cycle = "unknown" if slot is None else format_slot(slot)
     head = (f"order {oid}: {what or 'details unknown'} [{model or 'model unknown'}], "
-            f"cycle {cts or 'unknown'}, {len(entries)} records in {log_dir}")
+            f"cycle {cycle}, {len(entries)} records in {log_dir}")
     return head + "\n" + _timeline(entries, symbol) + _removed_note(pruned(log_dir), entries, "order")
 
 
-def _order_facts(entries: list[Entry]) -> dict[str, Any]:
-    """Model, symbol, side and quantity of the order, from whichever record states them."""
-    facts: dict[str, Any] = {}
+def _values(record: Record | UnknownRecord) -> list[object]:
+    """The values of a record's fields."""
+    if isinstance(record, UnknownRecord):
+        return list(record.fields.values())
+    return [getattr(record, f.name) for f in dataclasses.fields(record)]
+
+
+@dataclass(frozen=True, slots=True)
+class OrderFacts:
+    model: str | None = None
+    symbol: str | None = None
+    side: str | None = None
+    quantity: float | None = None
+
+
+def _order_facts(entries: list[RecordEntry]) -> OrderFacts:
+    """Model, symbol, side and quantity of the order, from the first record that states them:
+    the order, else its fills or its error."""
     for e in sorted(entries, key=lambda e: (e.stream != ORDERS, e.timestamp)):
-        for src in (e.record, e.record.get("order_data") or {}):
-            if not isinstance(src, dict):
-                continue
-            for k in ("model", "symbol", "side", "quantity"):
-                if k not in facts and src.get(k) is not None:
-                    facts[k] = src[k]
-    return facts
+        r = e.record
+        if isinstance(r, (OrderSubmitted, TradeExecuted, OrderFailed)):
+            return OrderFacts(r.model, r.symbol, r.side, r.quantity)
+    return OrderFacts()
 
 
 # --- rendering --------------------------------------------------------------------------------
 
-def _timeline(entries: list[Entry], focus: str | None) -> str:
+def _timeline(entries: list[RecordEntry], focus: str | None) -> str:
     rows = [(e, text) for e in entries for text in _describe(e, focus)]
     width = max((len(str(e.where)) for e, _ in rows), default=0)
     return "\n".join(f"{e.timestamp}  {str(e.where):<{width}}  {text}" for e, text in rows)
 
 
-def _describe(e: Entry, focus: str | None) -> list[str]:
+def _describe(e: RecordEntry, focus: str | None) -> list[str]:
     r = e.record
-    kind = r.get("event_type")
-    if e.stream == DECISIONS:
+    if isinstance(r, ModelDecided):
         return _decision(r, focus)
-    if e.stream == ORDERS:
-        limit = f" limit {_px(r['limit_price'])}" if r.get("limit_price") is not None else ""
-        return [f"order {r.get('order_id')}: {r.get('side')} {_qty(r.get('quantity'))} "
-                f"{r.get('symbol')} {r.get('order_type')}{limit}, reference price "
-                f"{_px(r.get('price'))}, [{r.get('model')}] {r.get('status')} "
-                f"(broker id {r.get('broker_order_id')}, nav {_money(r.get('nav'))})"]
-    if e.stream == TRADES:
+    if isinstance(r, OrderSubmitted):
+        limit = f" limit {_px(r.limit_price)}" if r.limit_price is not None else ""
+        return [f"order {r.order_id}: {r.side} {_qty(r.quantity)} "
+                f"{r.symbol} {r.order_type}{limit}, reference price "
+                f"{_px(r.price)}, [{r.model}] {r.status} "
+                f"(broker id {r.broker_order_id}, nav {_money(r.nav)})"]
+    if isinstance(r, TradeExecuted):
         extra = ""
-        if r.get("pnl") is not None:
-            extra += f", realized pnl {_signed(r['pnl'])}"
-        if r.get("commission"):
-            extra += f", commission {_money(r['commission'])}"
-        return [f"fill {r.get('fill_id')} of {r.get('order_id')}: {r.get('side')} "
-                f"{_qty(r.get('quantity'))} {r.get('symbol')} @ {_px(r.get('price'))} = "
-                f"{_money(r.get('value'))}{extra}; account position now "
-                f"{_qty(r.get('new_position'))}, nav {_money(r.get('nav'))}"]
-    if e.stream == PERFORMANCE:
+        if r.pnl is not None:
+            extra += f", realized pnl {_signed(r.pnl)}"
+        if r.commission:
+            extra += f", commission {_money(r.commission)}"
+        return [f"fill {r.fill_id} of {r.order_id}: {r.side} "
+                f"{_qty(r.quantity)} {r.symbol} @ {_px(r.price)} = "
+                f"{_money(r.value)}{extra}; account position now "
+                f"{_qty(r.new_position)}, nav {_money(r.nav)}"]
+    if isinstance(r, CycleCompleted):
         return _snapshot(r, focus)
-    if e.stream == ERRORS and kind == "order_error":
-        return [f"order_error {r.get('order_id')}: {r.get('side')} {_qty(r.get('quantity'))} "
-                f"{r.get('symbol')} [{r.get('model')}] failed: {r.get('error')}"]
-    if e.stream == ERRORS:
-        return [f"{kind}: {r.get('error')}"]
-    return [f"{kind}: {r.get('message', '')}"]
+    if isinstance(r, OrderFailed):
+        return [f"order_error {r.order_id}: {r.side} {_qty(r.quantity)} "
+                f"{r.symbol} [{r.model}] failed: {r.error}"]
+    if isinstance(r, Problem):
+        return [f"{r.event_type}: {r.error}"]
+    if isinstance(r, Event):
+        return [f"{r.event_type}: {r.message}"]
+    return [f"{r.event_type}: {r.describe()}"]
 
 
-def _decision(r: dict, focus: str | None) -> list[str]:
-    model = r.get("model")
-    symbols = r.get("symbols") or []
-    share = r.get("capital_share")
-    share_txt = f" ({_pct(share)} of NAV)" if isinstance(share, (int, float)) else ""
-    out = [f"{model}{share_txt} saw {len(symbols)} symbols ({', '.join(symbols)}) with closes "
-           f"up to {r.get('as_of') or 'no date (no data)'}; input sha256 {r.get('input_sha256')}"]
-    scores = r.get("scores") or {}
+def _decision(r: ModelDecided, focus: str | None) -> list[str]:
+    symbols = r.symbols
+    share_txt = f" ({_pct(r.capital_share)} of NAV)"
+    out = [f"{r.model}{share_txt} saw {len(symbols)} symbols ({', '.join(symbols)}) with closes "
+           f"up to {r.as_of or 'no date (no data)'}; input sha256 {r.input_sha256}"]
+    scores = r.scores
     ranked = sorted(scores.items(), key=lambda kv: (-_num(kv[1]), kv[0]))
-    targets = r.get("target_weights") or {}
-    finals = r.get("final_weights") or {}
-    hold = bool(r.get("hold"))
+    targets = r.target_weights
+    finals = r.final_weights
+    hold = r.hold
     if focus is None:
         out.append("scores: " + (", ".join(f"{k} {_score(v)}" for k, v in ranked) or "none"))
-        out.append(f"reason: {r.get('reason')}")
+        out.append(f"reason: {r.reason}")
         out.append("target weights: " + _weights(targets, hold))
     else:
         rank = next((i for i, (k, _) in enumerate(ranked, 1) if k == focus), None)
         score = (f"score {_score(scores[focus])} (rank {rank} of {len(ranked)})"
                  if rank is not None else "no score")
-        out.append(f"reason: {r.get('reason')}")
+        out.append(f"reason: {r.reason}")
         weights = ("no target: it holds" if hold and not targets else
                    f"target weight {_pct(targets.get(focus, 0.0))}, final weight "
                    f"{_pct(finals.get(focus, 0.0))}")
         out.append(f"{focus}: {score}, {weights}")
         out.append("all target weights: " + _weights(targets, hold))
-    checks = r.get("risk_checks") or []
-    shown = [c for c in checks if focus is None or c.get("symbol") in (focus, None)]
+    checks = [stored_risk_check(r.model, c) for c in r.risk_checks]
+    shown = [c for c in checks if focus is None or c.symbol in (focus, None)]
     for c in shown:
-        on = c.get("symbol") or "the whole sleeve"
-        out.append(f"risk check {c.get('check')} on {on}: {c.get('detail')}")
+        on = c.symbol or "the whole sleeve"
+        out.append(f"risk check {c.check} on {on}: {c.detail}")
     if not checks:
         out.append("risk checks: none changed the plan")
     elif not shown:
@@ -366,12 +428,12 @@ def _decision(r: dict, focus: str | None) -> list[str]:
     return out
 
 
-def _snapshot(r: dict, focus: str | None) -> list[str]:
-    positions = r.get("positions") or {}
-    prices = r.get("prices") or {}
-    out = [f"cycle complete: nav {_money(r.get('nav'))}, cash {_money(r.get('cash'))}, buying "
-           f"power {_money(r.get('buying_power'))}; {r.get('orders', '?')} orders, "
-           f"{r.get('fills', '?')} fills, {r.get('errors', '?')} errors"]
+def _snapshot(r: CycleCompleted, focus: str | None) -> list[str]:
+    positions = r.positions
+    prices = r.prices
+    out = [f"cycle complete: nav {_money(r.nav)}, cash {_money(r.cash)}, buying "
+           f"power {_money(r.buying_power)}; {r.orders} orders, "
+           f"{r.fills} fills, {r.errors} errors"]
 
     def pos(sym: str) -> str:
         q = positions.get(sym, 0.0)
@@ -424,7 +486,7 @@ def _pct(v: object) -> str:
     return f"{v:.2%}" if isinstance(v, (int, float)) else str(v)
 
 
-def _weights(w: dict, hold: bool = False) -> str:
+def _weights(w: Mapping[str, float], hold: bool = False) -> str:
     if not w:
         return "none: the model holds, its current holdings stay" if hold else "none (all cash)"
     return ", ".join(f"{k} {_pct(v)}" for k, v in sorted(w.items(), key=lambda kv: (-_num(kv[1]), kv[0])))

@@ -15,7 +15,7 @@ import os
 import sys
 from itertools import islice
 from pathlib import Path
-from typing import Any, BinaryIO, Callable, Container, Iterable, Sequence
+from typing import Any, BinaryIO, Callable, Container, Iterable, Mapping, Sequence
 
 FORMATS = ("table", "json", "csv", "tsv")
 ORDER_COLUMNS = ("timestamp", "model", "symbol", "side", "quantity", "price", "status", "order_id")
@@ -159,6 +159,11 @@ def _text(v: Any) -> str:
     return jq_dumps(v, None)
 
 
+# how `logs orders --format table` shows each of ORDER_COLUMNS (the price as money)
+_ORDER_CELLS: tuple[Callable[[Any], str], ...] = (_text, _text, _text, _text, _text, money, _text, _text)
+_ORDER_ID = ORDER_COLUMNS.index("order_id")
+
+
 _CELL = {c: "\\u%04x" % c for c in range(0x20)}
 _CELL.update({9: "\\t", 10: "\\n", 13: "\\r"})
 
@@ -213,6 +218,13 @@ def _note_missing(log_dir: Path, stream: str, err) -> None:
 
 # ---------------------------------------------------------------- subcommands
 
+def _columns(record: Mapping[str, Any], columns: Sequence[str]) -> list[Any]:
+    """The recipe's columns of a record as jq reads them (`[.a, .b]`: null when absent). The
+    `logs` queries print what the guide's jq prints, for any line jq reads, so they take the
+    query engine's JSON values, not typed records (which refuse some lines jq prints)."""
+    return [record.get(c) for c in columns]
+
+
 def _orders(args, log_dir: Path, out: BinaryIO, warn: _Warnings) -> int:
     from audit import query as q
     from audit.jqfmt import RowError, jq_csv, jq_tsv
@@ -223,18 +235,16 @@ def _orders(args, log_dir: Path, out: BinaryIO, warn: _Warnings) -> int:
         return 0
     recs = (r for block in blocks for line in block.splitlines()
             if (r := q.parse_record(line)) is not None)
+    values = (_columns(rec, ORDER_COLUMNS) for rec in recs)
     if args.format in ("csv", "tsv"):
         fmt = jq_csv if args.format == "csv" else jq_tsv
-        for rec in recs:
+        for row in values:
             try:
-                out.write((fmt([rec.get(c) for c in ORDER_COLUMNS]) + "\n").encode())
+                out.write((fmt(row) + "\n").encode())
             except RowError as exc:
-                warn(f"order {rec.get('order_id')}", str(exc))
+                warn(f"order {row[_ORDER_ID]}", str(exc))
         return 0
-    rows = ([_text(r.get("timestamp")), _text(r.get("model")), _text(r.get("symbol")),
-             _text(r.get("side")), _text(r.get("quantity")), money(r.get("price")),
-             _text(r.get("status")), _text(r.get("order_id"))]
-            for r in recs)
+    rows = ([f(v) for f, v in zip(_ORDER_CELLS, row)] for row in values)
     n = table(out, [c.upper() for c in ORDER_COLUMNS], rows, right={4, 5})
     out.write(f"{n} order{'s' if n != 1 else ''}\n".encode())
     return 0

@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import Mapping
 
 from audit.chain import CHAIN_SUFFIX, read_chain
-from audit.files import iter_records, segments
+from audit.files import iter_typed, segments
 from audit.records import ERRORS, EVENTS, ORDERS, PERFORMANCE, TRADES
+from audit.timestamps import format_timestamp
 
 # the streams replay reads for the books and their checks (decisions only give capital shares,
 # which their retained records still give)
@@ -50,10 +51,9 @@ def pruned_segments(log_dir: Path, name: str) -> int:
 def first_retained(log_dir: Path, name: str) -> str | None:
     """The timestamp of the stream's oldest retained record; without one, the time its last
     segment was sealed (nothing of it is retained before then)."""
-    for _where, rec in iter_records(log_dir, name):
-        ts = rec.get("timestamp")
-        if isinstance(ts, str):
-            return ts
+    for _where, record in iter_typed(log_dir, name):
+        if record.timestamp is not None:
+            return format_timestamp(record.timestamp)
     seals = [ts for r in read_chain(log_dir / (name + CHAIN_SUFFIX))
              if r.get("type") in ("seal", "expired") and isinstance(ts := r.get("ts"), str)]
     return max(seals) if seals else None

@@ -15,6 +15,7 @@ from typing import Any, Mapping
 from audit.records import AccountChecked, CycleCompleted, ModelDecided, OrderFailed, OrderSubmitted, TradeExecuted
 from audit.timestamps import format_slot
 from bot.domain import AccountSnapshot, Fill, OrderAck, OrderRequest, OrderType, Side
+from bot.planning import RiskCheck
 from models.base import Decision, History, Model, params_sha256
 
 
@@ -144,3 +145,11 @@ def model_decided(model: Model, slot: datetime, *, capital_share: float, history
         target_weights=decision.target_weights, final_weights=final_weights,
         risk_checks=risk_checks, reason=decision.reason, hold=decision.hold,
         model_version=model.version, params_sha256=params_sha256(model))
+
+
+def stored_risk_check(model: str, data: Mapping[str, Any]) -> RiskCheck:
+    """A `model_decision`'s risk check as the line holds it (`check`, `symbol`, `detail`); a
+    missing part reads as None, as the trail shows it."""
+    symbol = data.get("symbol")
+    return RiskCheck(check=str(data.get("check")), model=model,
+                     symbol=None if symbol is None else str(symbol), detail=str(data.get("detail")))

@@ -56,9 +56,11 @@ def add_replay_parser(sub) -> None:
 
 
 def replay_main(args: argparse.Namespace, log_dir: Path, settings: Callable[[], object],
-                out: TextIO = sys.stdout) -> int:
-    """Run `tradebot replay`; `settings` loads the full settings (only --rerun needs them)."""
+                out: TextIO | None = None) -> int:
+    """Run `tradebot replay`; `settings` loads the full settings (only --rerun needs them).
+    `out` is sys.stdout as it is at the call (not as it was when this module was imported)."""
     from bot.errors import ConfigError
+    out = sys.stdout if out is None else out
     from bot.trail_check import check
     if not log_dir.is_dir():
         raise ConfigError(f"{log_dir} is not a directory: give the log directory with --logs-dir "
@@ -150,9 +152,11 @@ def format_replay(log_dir: Path, r: CheckResult, steps: list[Step] | None) -> st
                 value = None if p.mark is None else p.quantity * p.mark
                 lines.append(f"    {sym:<8} {p.quantity:>16,.6f} {p.avg_cost:>12,.4f} "
                              f"{_money(p.mark):>12} {_money(value):>14} {_money(p.unrealized_pnl):>12}")
-        recorded = f.record.nav if isinstance(f.record, CycleCompleted) and f.kind == "cycle" else None
-        if isinstance(recorded, (int, float)):
-            lines.append(f"\n  the trail's own NAV at that snapshot: {_money(recorded)}")
+        from audit.files import as_record
+        from audit.records import CycleCompleted
+        recorded = as_record(f.where, f.record) if f.kind == "cycle" else None
+        if isinstance(recorded, CycleCompleted):
+            lines.append(f"\n  the trail's own NAV at that snapshot: {_money(recorded.nav)}")
     errors, warnings = len(r.errors), len(r.findings) - len(r.errors)
     lines.append("")
     lines += [str(x) for x in r.findings]

@@ -15,8 +15,18 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
-from audit.files import iter_records, segments
-from audit.records import ERRORS, PERFORMANCE, TRADES
+from audit.files import as_record, iter_typed, segments
+from audit.records import (
+    ERRORS,
+    PERFORMANCE,
+    TRADES,
+    AccountChecked,
+    CycleCompleted,
+    Problem,
+    TradeExecuted,
+    UnknownRecord,
+)
+from audit.timestamps import format_timestamp
 from bot.calendar import NY
 from bot.cycle import BENCHMARK
 from bot.errors import TradebotError
@@ -60,9 +70,9 @@ class ReportData:
 
     log_dir: Path
     snapshots: Sequence[Snapshot]
-    trades: Sequence[dict]          # the newest `max_trades` trade records, oldest first
+    trades: Sequence[TradeExecuted]  # the newest `max_trades` trade records, oldest first
     trade_count: int                # all trades in the trail
-    errors: Sequence[dict]          # every record of errors.jsonl
+    errors: Sequence[Problem | UnknownRecord]  # every record of errors.jsonl
     unreadable: Sequence[str]       # "file:line: why" for lines of errors.jsonl that are not JSON
     last_step: object | None        # the last bot.ledger.Step (its books give the P&L)
     drifts: Sequence[str] = ()      # "file:line" of each step whose account differs from the fills
@@ -72,19 +82,11 @@ class ReportData:
 
 # ---------------------------------------------------------------- reading
 
-def _snapshot(rec: Mapping) -> Snapshot | None:
-    nav = rec.get("nav")
-    stamp = rec.get("cycle_timestamp") or rec.get("timestamp")
-    if not isinstance(nav, (int, float)) or not isinstance(stamp, str):
-        return None
-    try:
-        at = datetime.fromisoformat(stamp)
-    except ValueError:
-        return None
-    prices = rec.get("prices")
-    spy = prices.get(BENCHMARK) if isinstance(prices, dict) else None
+def _snapshot(rec: CycleCompleted) -> Snapshot:
+    at = rec.cycle_timestamp
+    spy = rec.prices.get(BENCHMARK)
     spy = float(spy) if isinstance(spy, (int, float)) and spy > 0 else None
-    return Snapshot(at, at.astimezone(NY).date(), float(nav), spy)
+    return Snapshot(at, at.astimezone(NY).date(), float(rec.nav), spy)
 
 
 def nothing_to_report(log_dir: Path) -> str | None:
@@ -103,22 +105,20 @@ def collect(log_dir: Path, max_trades: int = MAX_TRADE_ROWS) -> ReportData:
     if why:
         raise NothingToReport(why)
     snapshots: list[Snapshot] = []
-    trades: deque[dict] = deque(maxlen=max_trades)
+    trades: deque[TradeExecuted] = deque(maxlen=max_trades)
     trade_count, last, drifts, opening = 0, None, [], None
     removed = pruned(log_dir)
     for step in replay(log_dir, removed):
         last = step
-        record = step.record.to_dict()  # the ledger's steps carry typed records (bot/ledger.py)
+        record = as_record(step.where, step.record)
         if step.kind == "open" and opening is None:
-            nav = record.get("nav")
-            opening = float(nav) if isinstance(nav, (int, float)) and nav > 0 else None
+            nav = record.nav if isinstance(record, (AccountChecked, CycleCompleted)) else None
+            opening = float(nav) if nav is not None and nav > 0 else None
         if getattr(step, "drift", None) is not None:
             drifts.append(str(step.where))
-        if step.kind == "cycle" or record.get("event_type") == "cycle_complete":
-            snap = _snapshot(record)
-            if snap is not None:
-                snapshots.append(snap)
-        elif step.kind == "fill":
+        if isinstance(record, CycleCompleted):
+            snapshots.append(_snapshot(record))
+        elif step.kind == "fill" and isinstance(record, TradeExecuted):
             trades.append(record)
             trade_count += 1
     if not snapshots and removed:
@@ -130,8 +130,9 @@ def collect(log_dir: Path, max_trades: int = MAX_TRADE_ROWS) -> ReportData:
             f"nothing to report: {PERFORMANCE} in {log_dir} holds no cycle_complete snapshot "
             "yet; run the report again after the first cycle has completed")
     unreadable: list[str] = []
-    errors = [rec for _where, rec in iter_records(
-        log_dir, ERRORS, lambda where, why: unreadable.append(f"{where}: {why}"))]
+    errors = [rec for _where, rec in iter_typed(
+        log_dir, ERRORS, lambda where, why: unreadable.append(f"{where}: {why}"))
+        if isinstance(rec, (Problem, UnknownRecord))]
     return ReportData(log_dir, snapshots, list(trades), trade_count, errors, unreadable, last,
                       drifts, opening, removed or None)
 
@@ -243,6 +244,8 @@ def _table(table_id: str, head: Iterable[str], rows: Iterable[str], foot: str = 
 
 
 def _stamp(ts: object) -> str:
+    if isinstance(ts, datetime):
+        ts = format_timestamp(ts)
     return str(ts).replace("T", " ").removesuffix("+00:00") if ts else ""
 
 
@@ -365,16 +368,16 @@ def _trades_section(data: ReportData) -> str:
     rows = []
     for r in data.trades:
         rows.append(
-            f"<tr><td>{_e(_stamp(r.get('timestamp')))}</td><td>{_e(r.get('model'))}</td>"
-            f"<td>{_e(r.get('symbol'))}</td><td>{_e(r.get('side'))}</td>"
-            f"{_num(_qty(r.get('quantity')))}{_num(_money(r.get('price')))}"
-            f"{_num(_money(r.get('value')))}{_num(_money(r.get('commission')))}"
-            f"{_num(_money(r.get('pnl')), r.get('pnl'))}{_num(_qty(r.get('new_position')))}"
-            f"<td class=\"id\">{_e(r.get('order_id'))}</td></tr>")
+            f"<tr><td>{_e(_stamp(r.timestamp))}</td><td>{_e(r.model)}</td>"
+            f"<td>{_e(r.symbol)}</td><td>{_e(r.side)}</td>"
+            f"{_num(_qty(r.quantity))}{_num(_money(r.price))}"
+            f"{_num(_money(r.value))}{_num(_money(r.commission or None))}"
+            f"{_num(_money(r.pnl), r.pnl)}{_num(_qty(r.new_position))}"
+            f"<td class=\"id\">{_e(r.order_id)}</td></tr>")
     shown = len(data.trades)
     if data.trade_count > shown:
         note = (f"Showing the last {shown:,} of {data.trade_count:,} trades (from "
-                f"{_e(_stamp(data.trades[0].get('timestamp')))} UTC); all of them are in "
+                f"{_e(_stamp(data.trades[0].timestamp))} UTC); all of them are in "
                 f"{TRADES}.")
     else:
         note = f"All {data.trade_count:,} trades, oldest first."
@@ -385,9 +388,19 @@ def _trades_section(data: ReportData) -> str:
             f'account\'s, all models together.</p><div class="scroll">{table}</div></section>')
 
 
+def _error_symbol(record: Problem | UnknownRecord) -> object:
+    """The symbol an error names (None for one about the whole cycle, the broker, or of a kind
+    this version does not know)."""
+    return getattr(record, "symbol", None)
+
+
+def _error_text(record: Problem | UnknownRecord) -> str:
+    return record.describe() if isinstance(record, UnknownRecord) else record.error
+
+
 def _errors_section(data: ReportData) -> str:
-    rows = [f"<tr><td>{_e(_stamp(r.get('timestamp')))}</td><td>{_e(r.get('event_type'))}</td>"
-            f"<td>{_e(r.get('symbol'))}</td><td class=\"msg\">{_e(r.get('error'))}</td></tr>"
+    rows = [f"<tr><td>{_e(_stamp(r.timestamp))}</td><td>{_e(r.event_type)}</td>"
+            f"<td>{_e(_error_symbol(r))}</td><td class=\"msg\">{_e(_error_text(r))}</td></tr>"
             for r in data.errors]
     note = f"All {len(data.errors):,} records of {ERRORS}." if data.errors else \
         f"No errors: {ERRORS} is empty."

@@ -11,7 +11,6 @@ weights and orders are not re-planned (they depend on that moment's account and 
 from __future__ import annotations
 
 import math
-import sys
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -26,12 +25,11 @@ from audit.records import (
     Record,
     SimulationStarted,
     UnknownRecord,
-    from_fields,
 )
 from audit.timestamps import format_slot
 from bot import calendar
 from bot.bootstrap import build_market_data, build_models
-from bot.explain import Entry, Neighbors, parse_cycle, scan
+from bot.explain import Neighbors, RecordEntry, parse_cycle, scan_records
 from bot.ports import MarketData
 from bot.settings import Settings
 from models.base import Decision, input_sha256
@@ -106,14 +104,14 @@ def rerun_cycle(settings: Settings, log_dir: Path, cycle: str,
     query = parse_cycle(cycle)
     log_dir = Path(log_dir)
     near = Neighbors(query)
-    decisions = [(found.where, found.record) for found in _typed(
-        scan(log_dir, DECISIONS, (query.needle,), _any, peek=near))
+    decisions = [(found.where, found.record) for found in _found(
+        scan_records(log_dir, DECISIONS, (query.needle,), _any, peek=near))
         if isinstance(found.record, ModelDecided)
         and query.start <= found.record.cycle_timestamp < query.end]
     if not decisions:
         raise near.error(log_dir)
     needles = tuple(f'"{kind.event_type}"'.encode() for kind in _RUN_EVENTS)
-    runs = [found for found in _typed(scan(log_dir, EVENTS, needles, _any))
+    runs = [found for found in _found(scan_records(log_dir, EVENTS, needles, _any))
             if isinstance(found.record, _RUN_EVENTS)]
     models = {ms.model.name: ms for ms in build_models(settings)}
     market = market if market is not None else build_market_data(settings)
@@ -130,16 +128,8 @@ def _any(_fields: object) -> bool:
     return True
 
 
-def _typed(entries: list[Entry]) -> list[_Found]:
-    """The entries as typed records (a line that is no record of its kind is left out, with a
-    warning on stderr, as `audit.files.iter_typed` does)."""
-    out = []
-    for entry in entries:
-        try:
-            out.append(_Found(entry.where, from_fields(entry.stream, entry.record)))
-        except (ValueError, TypeError) as exc:  # RecordError: a field its type needs is missing
-            sys.stderr.write(f"warning: {entry.where}: {exc}: the record is skipped\n")
-    return out
+def _found(entries: list[RecordEntry]) -> list[_Found]:
+    return [_Found(entry.where, entry.record) for entry in entries]
 
 
 def _rerun_one(where: Line, rec: ModelDecided, settings: Settings, models: dict,

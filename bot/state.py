@@ -12,11 +12,14 @@ from __future__ import annotations
 import sqlite3
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any, Mapping
 
 import orjson
 
+from audit.records import RecordError
 from audit.timestamps import format_slot
 from audit.writer import refuse_links, sqlite_files
+from bot import recording
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -84,7 +87,7 @@ class StateStore:
                 "SELECT fill_id, cid, stage, qty, record FROM fills"):
             self.fill_stage[fill_id] = stage
             data = orjson.loads(record)
-            self._count(cid, qty, data)
+            self._count(cid, qty, _stored_price(data))
             if stage == WRITING:
                 self.writing[fill_id] = data
 
@@ -182,14 +185,14 @@ class StateStore:
     def fill_writing(self, fill_id: str, cid: str, qty: float, record: dict) -> None:
         """Store a fill and its trade record before the line is written (write-ahead)."""
         self.fill_stage[fill_id] = WRITING
-        self._count(cid, qty, record)
+        self._count(cid, qty, _stored_price(record))
         self.writing[fill_id] = record
         self._exec(("INSERT OR REPLACE INTO fills VALUES (?, ?, ?, ?, ?)",
                     (fill_id, cid, WRITING, qty, orjson.dumps(record).decode())))
 
-    def _count(self, cid: str, qty: float, record: dict) -> None:
+    def _count(self, cid: str, qty: float, price: float) -> None:
         self.filled_qty[cid] = self.filled_qty.get(cid, 0.0) + qty
-        self.filled_value[cid] = self.filled_value.get(cid, 0.0) + qty * record.get("price", 0.0)
+        self.filled_value[cid] = self.filled_value.get(cid, 0.0) + qty * price
 
     def fill_written(self, fill_id: str, cid: str, model: str, symbol: str, signed_qty: float) -> None:
         """Mark the fill's trade line written and move the model's sleeve, atomically."""
@@ -219,3 +222,12 @@ class StateStore:
         if self._db is not None:
             self._db.close()
             self._db = None
+
+
+def _stored_price(data: Mapping[str, Any]) -> float:
+    """The price of a fill's stored trade line (`recording.trade_data`, or an older version's
+    form); 0.0 when the stored line is not a trade record, as when it had no price."""
+    try:
+        return recording.stored_trade(data).price
+    except (RecordError, TypeError):
+        return 0.0

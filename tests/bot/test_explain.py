@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import gzip
 import re
+import warnings
 from pathlib import Path
 
 import orjson
@@ -293,10 +294,45 @@ def test_a_holding_decision_is_not_read_as_all_cash():
                         reason="hold: risk-off (SPY below its average) but TLT has no closes: the "
                                "current holdings stay (v1's hold rule)",
                         hold=True)
-    held = encode_fields(held, ts(1))
     text = "\n".join(explain_mod._decision(held, None))
     assert "all cash" not in text and "could not decide" not in text
     assert "target weights: none: the model holds, its current holdings stay" in text
     assert "final weights: none: the model holds, its current holdings stay" in text
     text = "\n".join(explain_mod._decision(held, "XLK"))
     assert "all cash" not in text and "XLK: score 0.2 (rank 1 of 1), no target: it holds" in text
+
+
+def test_a_record_of_a_kind_this_version_lacks_is_told_not_a_crash(sim_trail, tmp_path):
+    """A newer version's event in the cycle (here `margin_call`) is told from its message, with
+    the decoder's warning; a line that is no record of its kind is skipped with a warning."""
+    from tests.trails import copy_trail
+    logs = copy_trail(sim_trail, tmp_path / "logs")
+    newer = {"timestamp": "2024-01-02T20:45:00.000900+00:00", "event_type": "margin_call",
+             "message": "a newer version's event", "cycle_timestamp": FIRST, "amount": 1.5}
+    broken = {"timestamp": "2024-01-02T20:45:00.000950+00:00", "event_type": "order_canceled",
+              "message": "no order id", "cycle_timestamp": FIRST}
+    with open(logs / "events.jsonl", "ab") as f:
+        f.write(orjson.dumps(newer) + b"\n" + orjson.dumps(broken) + b"\n")
+    with pytest.warns(UserWarning, match="margin_call"):
+        text = explain_cycle(logs, FIRST)
+    assert "2024-01-02T20:45:00.000900+00:00" in text
+    assert "margin_call: a newer version's event" in text
+    assert "no order id" not in text
+
+
+def test_the_cli_tells_an_unknown_kind_in_one_line(sim_trail, tmp_path, capsys, monkeypatch):
+    from bot.cli import main
+    from tests.trails import copy_trail
+    logs = copy_trail(sim_trail, tmp_path / "logs")
+    newer = {"timestamp": "2024-01-02T20:45:00.000900+00:00", "event_type": "tax_lot_closed",
+             "message": "a newer version's event", "cycle_timestamp": FIRST}
+    with open(logs / "events.jsonl", "ab") as f:
+        f.write(orjson.dumps(newer) + b"\n")
+    monkeypatch.setenv("BOT_DATA_DIR", str(tmp_path / "data"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("default")  # as a user's tradebot runs (pytest -W may ignore them)
+        assert main(["replay", "--logs-dir", str(logs), "--cycle", FIRST]) == 0
+    out, err = capsys.readouterr()
+    assert "tax_lot_closed: a newer version's event" in out
+    assert err == ("warning: events.jsonl: `tax_lot_closed` records are not known to this version "
+                   "of tradebot (a newer one wrote them?): read as UnknownRecord\n")

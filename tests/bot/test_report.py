@@ -246,9 +246,12 @@ def test_errors_are_listed_and_escaped(sim_trail, tmp_path):
     logs = copy_trail(sim_trail, tmp_path / "logs")
     bad = [{"timestamp": "2024-03-01T20:45:00.000100+00:00", "event_type": "order_error",
             "symbol": "XL<B>", "side": "buy", "quantity": 1.0,
-            "error": "<script>alert('x')</script> & insufficient buying power"},
+            "error": "<script>alert('x')</script> & insufficient buying power",
+            "order_data": {}, "model": "m", "order_id": "tb-1",
+            "cycle_timestamp": "2024-03-01T20:45:00+00:00"},
            {"timestamp": "2024-03-02T20:45:00.000100+00:00", "event_type": "cycle_error",
-            "error": "</td></tr></table><h1>broken</h1>"}]
+            "error": "</td></tr></table><h1>broken</h1>",
+            "cycle_timestamp": "2024-03-02T20:45:00+00:00"}]
     with open(logs / "errors.jsonl", "a") as f:
         f.writelines(json.dumps(r) + "\n" for r in bad)
         f.write("{not json\n")
