@@ -106,6 +106,16 @@ def iter_chunks(path: Path, size: int = CHUNK,
             yield rest
 
 
+_CYCLE_SLOT = re.compile(rb'"cycle_timestamp":"([^"]+)"')  # as `audit.records.encode` writes it
+
+
+def cycle_slots_in(block: bytes) -> Iterator[str]:
+    """The `cycle_timestamp` texts of a block of lines, found without parsing them: a cheap
+    scan for the cycles nearest to one that is not there (`tradebot replay --cycle`)."""
+    for m in _CYCLE_SLOT.finditer(block):
+        yield m.group(1).decode("ascii", "replace")
+
+
 def iter_lines(log_dir: Path, name: str) -> Iterator[tuple[Line, bytes]]:
     """Every non-blank line of the stream (without its newline), oldest first."""
     for path in segments(log_dir, name):

@@ -24,7 +24,7 @@ from typing import Callable, Iterable, Iterator, Mapping
 import orjson
 
 from audit.check import reader_problems
-from audit.files import Line, cycle_of, iter_chunks, segments
+from audit.files import Line, cycle_of, cycle_slots_in, iter_chunks, segments
 from audit.records import (
     DECISIONS,
     ERRORS,
@@ -53,7 +53,6 @@ _UTC = timezone.utc
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}[T ](\d{2})(:\d{2})?(:\d{2}(?:[.,]\d+)?)?"
                        r"(Z|[+-]\d{2}(?::?\d{2})?)?")
-_CTS = re.compile(rb'"cycle_timestamp":"([^"]+)"')
 FORMS = ("the cycle_timestamp (2024-03-28T19:45:00+00:00), a minute (2024-03-28T19:45, UTC "
          "unless an offset is given) or a UTC date (2024-03-28)")
 
@@ -201,14 +200,13 @@ class Neighbors:
         if self.after is not None:
             return
         first, last = self.query.first, self.query.last
-        for m in _CTS.finditer(chunk):
-            cts = m.group(1).decode("ascii", "replace")
-            if cts < first:
-                if self.before is None or cts > self.before:
-                    self.before = cts
-            elif cts > last:
-                if self.after is None or cts < self.after:
-                    self.after = cts
+        for slot in cycle_slots_in(chunk):
+            if slot < first:
+                if self.before is None or slot > self.before:
+                    self.before = slot
+            elif slot > last:
+                if self.after is None or slot < self.after:
+                    self.after = slot
 
     def error(self, log_dir: Path) -> LookupError:
         near = [f"{c} ({w})" for c, w in ((self.before, "before"), (self.after, "after")) if c]

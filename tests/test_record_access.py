@@ -126,3 +126,29 @@ def test_every_allowance_is_still_needed() -> None:
                 if any(constant_key(n) in fields for n in ast.walk(node)):
                     used.add((relative, function))
     assert used == set(ALLOWED), f"allowances no longer needed: {set(ALLOWED) - used}"
+
+
+def byte_patterns_in(path: Path, fields: frozenset[str], root: Path = ROOT) -> list[str]:
+    """Text or bytes constants shaped like a piece of a record's line (`"fill_id":`): code that
+    greps the files for the serializer's layout instead of asking audit/ (trail.has, decode)."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Constant) and isinstance(node.value, (str, bytes)):
+            text = node.value if isinstance(node.value, str) else node.value.decode("latin-1")
+            found += [f"{path.relative_to(root)}:{node.lineno}: the byte pattern \"{name}\": of a "
+                      "record line (ask audit/: trail.has, decode)"
+                      for name in sorted(fields) if f'"{name}":' in text]
+    return found
+
+
+def test_no_byte_patterns_of_record_lines_outside_audit() -> None:
+    fields = record_field_names()
+    findings = [f for path in scanned_files() for f in byte_patterns_in(path, fields)]
+    assert not findings, "\n".join(findings)
+
+
+def test_the_byte_pattern_scan_finds_one(tmp_path: Path) -> None:
+    sample = tmp_path / "sample.py"
+    sample.write_text("needle = b'\"fill_id\":\"' + fid.encode()\n")
+    (found,) = byte_patterns_in(sample, record_field_names(), tmp_path)
+    assert found.startswith("sample.py:1:") and '"fill_id":' in found
