@@ -1,4 +1,5 @@
-"""Check every line of a trail against its declared format (`audit/format.py`).
+"""Check every line of a trail against its format: the field lists `audit/format.py` generates
+from the record types of `audit/records.py`.
 
 For each stream (every file: `name.N.gz`/`name.N` from the oldest, then the active file) and
 each line: it is one JSON object; its `event_type` is known for its file; the declared fields

@@ -27,7 +27,7 @@ def no_bot_env(monkeypatch, tmp_path):
 @pytest.fixture(autouse=True)
 def records_follow_the_declared_format(request, monkeypatch):
     """Every record any test writes through an AuditTrail is checked against the one declaration
-    of the format (audit/format.py): a kind the code writes but nobody declared, a field out of
+    of the format (audit/format.py, generated from the record types): a field out of
     order or of the wrong type fails the test that wrote it. Tests that record made-up kinds on
     purpose say `@pytest.mark.undeclared_kinds`."""
     if request.node.get_closest_marker("undeclared_kinds"):

@@ -133,9 +133,10 @@ def test_the_index_of_record_types_matches_the_tables():
 
 
 def test_the_doc_tables_are_the_declared_format():
-    """docs/audit-trail.md and audit/format.py (the one declaration the writers' tests and
-    `tradebot audit check` use) list the same kinds, and for each the same fields in the same
-    order, with the same JSON type, nullability, optionality and origin (guide or ours)."""
+    """docs/audit-trail.md and audit/format.py (the field lists generated from the record types,
+    which the writers' tests and `tradebot audit check` use) list the same kinds, and for each
+    the same fields in the same order, with the same JSON type, nullability, optionality and
+    origin (guide or ours)."""
     from audit.format import RECORD_FORMATS
     declared = {(stream, kind): specs for stream, kinds in RECORD_FORMATS.items()
                 for kind, specs in kinds.items()}

@@ -1,4 +1,5 @@
-"""The one declaration of the trail's format (audit/format.py) against what the code writes."""
+"""The trail's format (audit/format.py, generated from the record types of audit/records.py)
+against what the code writes."""
 from __future__ import annotations
 
 import dataclasses

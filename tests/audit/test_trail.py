@@ -82,7 +82,7 @@ def test_records_follow_the_guide_field_order(tmp_path, durable):
     trail.close()
     (order,) = _lines(tmp_path / "orders.jsonl")
     assert list(order)[:len(GUIDE_ORDER)] == GUIDE_ORDER
-    # the one declaration (audit/format.py) says the same as the guide, and what was written
+    # the format generated from the record types (audit/format.py) says the same as the guide, and what was written
     assert list(guide_fields(ORDERS, "order_submitted")) == GUIDE_ORDER
     assert list(guide_fields(TRADES, "trade_executed")) == GUIDE_TRADE
     assert check_trail(tmp_path).ok
