@@ -576,34 +576,34 @@ def _dry_run(s) -> int:
                         log_dir=Path(scratch) / "logs")
         # the operator's own file, read where it is: its message names the file to delete
         bot.kill_switch = KillSwitch(s.kill_switch, (s.data_dir / KILL_SWITCH_FILE).absolute())
-        cp = plan_cycle(bot, slot)
+        planned = plan_cycle(bot, slot)
         bot.state.close()
         bot.broker.close()
-    _print_plan(cp, format_slot(slot))
+    _print_plan(planned, format_slot(slot))
     return 0
 
 
-def _print_plan(cp, slot_text: str) -> None:
+def _print_plan(planned, slot_text: str) -> None:
     print(f"dry run for slot {slot_text} (nothing is sent or recorded)")
-    print(f"account: nav {cp.account.nav:,.2f}  cash {cp.account.cash:,.2f}  "
-          f"positions {dict(cp.account.positions)}")
-    for run in cp.runs:
+    print(f"account: nav {planned.account.nav:,.2f}  cash {planned.account.cash:,.2f}  "
+          f"positions {dict(planned.account.positions)}")
+    for run in planned.runs:
         d = run.decision
         print(f"\nmodel {run.share.model.name} (share {run.share.share:.0%}), data as of {run.history.as_of}")
         print(f"  {d.reason}")
-        for sym, w in sorted(cp.plan.final_weights.get(run.share.model.name, {}).items()):
+        for sym, w in sorted(planned.plan.final_weights.get(run.share.model.name, {}).items()):
             print(f"  target {sym:<6} {w:7.2%}")
-    print("\norders:" if cp.plan.orders else "\norders: none")
-    for o in cp.plan.orders:
+    print("\norders:" if planned.plan.orders else "\norders: none")
+    for o in planned.plan.orders:
         print(f"  {o.side.value:<4} {o.quantity:>12.4f} {o.symbol:<6} ~{o.reference_price:>10.2f} "
               f"[{o.model}] {o.client_order_id}")
-    print("risk checks:" if cp.plan.checks else "risk checks: none changed the plan")
-    for c in cp.plan.checks:
+    print("risk checks:" if planned.plan.checks else "risk checks: none changed the plan")
+    for c in planned.plan.checks:
         print(f"  {c.check:<20} {c.symbol or '-':<6} {c.detail} [{c.model}]")
-    for p in cp.problems:
+    for p in planned.problems:
         print(f"  problem: {p.kind}: {p.error}")
-    if cp.kill_reason:
-        print(f"kill switch engaged: {cp.kill_reason}")
+    if planned.kill_reason:
+        print(f"kill switch engaged: {planned.kill_reason}")
 
 
 def _copy_db(path: Path, dst: Path) -> None:
