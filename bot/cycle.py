@@ -40,7 +40,7 @@ from bot.planning import Plan, RiskLimits, Sleeve, plan_orders
 from bot.ports import Broker, MarketCalendar, MarketData, RunningTrail
 from bot.reconcile import reconcile
 from bot.state import DONE, INTENT, SENT, StateStore
-from models.base import Decision, History, Model, input_sha256
+from models.base import Decision, History, Model, input_sha256, params_sha256
 
 FINAL_STATUSES = frozenset(("filled", "rejected", "canceled", "expired", "done_for_day"))
 BENCHMARK = "SPY"  # its price goes into every snapshot, for buy-and-hold comparisons
@@ -48,10 +48,15 @@ BENCHMARK = "SPY"  # its price goes into every snapshot, for buy-and-hold compar
 
 @dataclass(frozen=True, slots=True)
 class ModelShare:
-    """A model and the fraction of the account's NAV it manages."""
+    """A model and the fraction of the account's NAV it manages; `params_sha256` is the hash
+    of its parameters, taken once (every decision carries it)."""
 
     model: Model
     share: float
+    params_sha256: str = field(init=False, default="")
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "params_sha256", params_sha256(self.model))
 
 
 class KillSwitch:
@@ -301,7 +306,8 @@ def _record_decisions(bot: Bot, planned: CyclePlan, slot: datetime, send_orders:
         if skip_note and any(o.model == name for o in planned.plan.orders):
             checks.append(skip_note)
         bot.trail.record(recording.model_decided(
-            run.share.model, slot, capital_share=run.share.share, history=run.history,
+            run.share.model, slot, capital_share=run.share.share,
+            params_sha256=run.share.params_sha256, history=run.history,
             input_sha256=run.input_sha256, decision=run.decision,
             final_weights=planned.plan.final_weights.get(name, {}), risk_checks=tuple(checks)))
 

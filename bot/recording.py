@@ -16,7 +16,7 @@ from audit.records import AccountChecked, CycleCompleted, ModelDecided, OrderFai
 from audit.timestamps import format_slot
 from bot.domain import AccountSnapshot, Fill, OrderAck, OrderRequest, OrderType, Side
 from bot.planning import RiskCheck
-from models.base import Decision, History, Model, params_sha256
+from models.base import Decision, History, Model
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,15 +136,17 @@ def account_checked(account: AccountSnapshot, source: str) -> AccountChecked:
         prices={s: p for s, p in sorted(account.prices.items()) if s in positions})
 
 
-def model_decided(model: Model, slot: datetime, *, capital_share: float, history: History,
-                  input_sha256: str, decision: Decision, final_weights: Mapping[str, float],
+def model_decided(model: Model, slot: datetime, *, capital_share: float, params_sha256: str,
+                  history: History, input_sha256: str, decision: Decision,
+                  final_weights: Mapping[str, float],
                   risk_checks: tuple[Mapping[str, Any], ...]) -> ModelDecided:
+    """`params_sha256`: `models.base.params_sha256(model)`, taken once per model (ModelShare)."""
     return ModelDecided(
         model=model.name, cycle_timestamp=slot, capital_share=capital_share, as_of=history.as_of,
         symbols=tuple(model.symbols), input_sha256=input_sha256, scores=decision.scores,
         target_weights=decision.target_weights, final_weights=final_weights,
         risk_checks=risk_checks, reason=decision.reason, hold=decision.hold,
-        model_version=model.version, params_sha256=params_sha256(model))
+        model_version=model.version, params_sha256=params_sha256)
 
 
 def stored_risk_check(model: str, data: Mapping[str, Any]) -> RiskCheck:
