@@ -376,7 +376,7 @@ def _record_fills(bot: Bot, cid: str, model: str, slot: datetime) -> Followed:
         if f.fill_id in state.fill_stage:
             continue
         trade = recording.trade_executed(f, model, slot)
-        state.fill_writing(f.fill_id, cid, f.quantity, recording.trade_data(trade))
+        state.fill_writing(f.fill_id, cid, f.quantity, recording.trade_data(trade), f.price)
         trail.record(trade)
         state.fill_written(f.fill_id, cid, model, f.symbol, recording.signed_quantity(trade))
         n += 1

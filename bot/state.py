@@ -182,10 +182,12 @@ class StateStore:
         self._exec(("DELETE FROM orders WHERE cid=?", (cid,)))
 
     # -- fills and sleeves ---------------------------------------------------------------
-    def fill_writing(self, fill_id: str, cid: str, qty: float, record: dict) -> None:
-        """Store a fill and its trade record before the line is written (write-ahead)."""
+    def fill_writing(self, fill_id: str, cid: str, qty: float, record: dict,
+                     price: float | None = None) -> None:
+        """Store a fill and its trade record before the line is written (write-ahead); `price`
+        is the fill's (read from `record` when not given)."""
         self.fill_stage[fill_id] = WRITING
-        self._count(cid, qty, _stored_price(record))
+        self._count(cid, qty, _stored_price(record) if price is None else price)
         self.writing[fill_id] = record
         self._exec(("INSERT OR REPLACE INTO fills VALUES (?, ?, ?, ?, ?)",
                     (fill_id, cid, WRITING, qty, orjson.dumps(record).decode())))
