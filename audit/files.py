@@ -14,7 +14,7 @@ from collections import deque
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping
+from typing import Callable, Iterator
 
 import orjson
 
@@ -162,16 +162,6 @@ def iter_typed(log_dir: Path, name: str, on_bad: Callable[[Line, str], None] | N
             bad(where, f"{exc}: the record is skipped")
 
 
-def as_record(where: Line, record: Record | UnknownRecord | Mapping[str, Any]) -> Record | UnknownRecord:
-    """A record read from `where` as its type: a line's fields (as `iter_records` hands them
-    over) are decoded as a record of the stream the file belongs to (`trades.jsonl.2.gz` is of
-    trades.jsonl); a record already typed is returned as it is. RecordError when the fields do
-    not make a record of their kind."""
-    if isinstance(record, (Record, UnknownRecord)):
-        return record
-    return from_fields(stream_of(where.file), record)
-
-
 def cycle_of(record: Record | UnknownRecord) -> datetime | None:
     """The slot of the cycle a record belongs to (its `cycle_timestamp`), None for one that
     names none; a record of a kind this version lacks is asked its line's `cycle_timestamp`."""
@@ -186,11 +176,6 @@ def cycle_of(record: Record | UnknownRecord) -> datetime | None:
         return slot.astimezone(timezone.utc)
     slot = getattr(record, "cycle_timestamp", None)
     return slot if isinstance(slot, datetime) else None
-
-
-def stream_of(file_name: str) -> str:
-    """The stream a file of the trail belongs to: `orders.jsonl.3.gz` -> `orders.jsonl`."""
-    return file_name.split(".jsonl", 1)[0] + ".jsonl"
 
 
 def _warn_bad(where: Line, why: str) -> None:

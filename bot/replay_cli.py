@@ -152,9 +152,8 @@ def format_replay(log_dir: Path, r: CheckResult, steps: list[Step] | None) -> st
                 value = None if p.mark is None else p.quantity * p.mark
                 lines.append(f"    {sym:<8} {p.quantity:>16,.6f} {p.avg_cost:>12,.4f} "
                              f"{_money(p.mark):>12} {_money(value):>14} {_money(p.unrealized_pnl):>12}")
-        from audit.files import as_record
         from audit.records import CycleCompleted
-        recorded = as_record(f.where, f.record) if f.kind == "cycle" else None
+        recorded = f.record if f.kind == "cycle" else None
         if isinstance(recorded, CycleCompleted):
             lines.append(f"\n  the trail's own NAV at that snapshot: {_money(recorded.nav)}")
     errors, warnings = len(r.errors), len(r.findings) - len(r.errors)

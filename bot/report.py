@@ -15,7 +15,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
-from audit.files import as_record, iter_typed, segments
+from audit.files import iter_typed, segments
 from audit.records import (
     ERRORS,
     PERFORMANCE,
@@ -110,7 +110,7 @@ def collect(log_dir: Path, max_trades: int = MAX_TRADE_ROWS) -> ReportData:
     removed = pruned(log_dir)
     for step in replay(log_dir, removed):
         last = step
-        record = as_record(step.where, step.record)
+        record = step.record
         if step.kind == "open" and opening is None:
             nav = record.nav if isinstance(record, (AccountChecked, CycleCompleted)) else None
             opening = float(nav) if nav is not None and nav > 0 else None
