@@ -317,6 +317,7 @@ def test_a_new_key_is_generated_once_outside_the_logs(tmp_path, monkeypatch):
 
 
 @pytest.mark.undeclared_kinds
+@pytest.mark.filterwarnings("ignore:events.jsonl. .x. records are not known")  # on purpose
 def test_events_of_a_trail_stay_valid_json_lines(tmp_path):
     t = trail(tmp_path)
     t.record(event_from_notice("x", "y", {}))

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from audit.records import event_from_notice
+from audit.records import ManualCycle
 from audit.trail import AuditTrail
 from bot.audit_key import KEY_FILE
 from bot.backup import backup, backup_main
@@ -39,9 +39,9 @@ def rotated_trail(tmp_path_factory) -> Path:
     trail = AuditTrail(logs, clock, durable=True, key=key, compress=True)
     for n in range(2):
         clock.advance(60)
-        trail.record(event_from_notice("note", f"before rotation {n}", {}))
+        trail.record(ManualCycle(message=f"before rotation {n}", cycle_timestamp=clock.now()))
         trail.rotate()
-    trail.record(event_from_notice("note", "after the rotations", {}))
+    trail.record(ManualCycle(message="after the rotations", cycle_timestamp=clock.now()))
     trail.close()
     return logs
 
