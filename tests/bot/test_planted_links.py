@@ -180,14 +180,14 @@ def test_the_heartbeat_never_writes_through_a_planted_temporary_file(tmp_path):
 def test_a_link_planted_for_a_stream_while_the_bot_runs_fails_the_write_not_the_victim(tmp_path):
     """The guide's rotation (`mv orders.jsonl orders.jsonl.1`) makes the bot open a new file: a
     link put there in between is refused like an unwritable file (AuditWriteFailed)."""
-    from audit.records import event_from_notice
+    from audit.records import ManualCycle
     v = victim(tmp_path)
     logs = tmp_path / "logs"
     trail = AuditTrail(logs, FakeClock(utc(2025, 1, 2)), durable=True, key=KEY)
     (logs / "events.jsonl").rename(logs / "events.jsonl.1")
     (logs / "events.jsonl").symlink_to(v)
     with pytest.raises(AuditWriteFailed):
-        trail.record(event_from_notice("note", "after the move", {}))
+        trail.record(ManualCycle(message="after the move", cycle_timestamp=utc(2025, 1, 2)))
     assert_untouched(v)
 
 
