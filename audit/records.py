@@ -116,7 +116,7 @@ class Record:
 
     def to_dict(self) -> dict[str, Any]:
         """The record as its line holds it (`timestamp` left out while it has none)."""
-        return _encode_fields(self, None if self.timestamp is None else format_timestamp(self.timestamp))
+        return encode_fields(self, None if self.timestamp is None else format_timestamp(self.timestamp))
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Record:
@@ -686,18 +686,14 @@ def _remembering_format_slot() -> Callable[[datetime], str]:
 _slot_text = _remembering_format_slot()
 
 
-def _encode_fields(record: Record, timestamp: str | None) -> dict[str, Any]:
-    """The line's fields in order. Slots and stamps become their forms, a Mapping a dict."""
+def encode_fields(record: Record, timestamp: str | None) -> dict[str, Any]:
+    """The fields of `record`'s line in order, stamped with `timestamp` (the trail's form of it;
+    None: no `timestamp` field). Slots and stamps become their forms, a Mapping a dict."""
     cls = type(record)
     encode = _ENCODERS.get(cls)
     if encode is None:
         encode = _ENCODERS[cls] = _encoder(cls)
     return encode(record, timestamp)
-
-
-def encode_fields(record: Record, timestamp: str) -> dict[str, Any]:
-    """The fields of `record`'s line stamped with `timestamp` (the trail's form of it)."""
-    return _encode_fields(record, timestamp)
 
 
 _DUMPS = orjson.dumps
@@ -714,7 +710,7 @@ def encode(record: Record | UnknownRecord, timestamp: str | None = None) -> byte
         return _DUMPS(fields, option=_NEWLINE)
     if timestamp is None and record.timestamp is not None:
         timestamp = format_timestamp(record.timestamp)
-    return _DUMPS(_encode_fields(record, timestamp), option=_NEWLINE)
+    return _DUMPS(encode_fields(record, timestamp), option=_NEWLINE)
 
 
 # ---------------------------------------------------------------- decoding
