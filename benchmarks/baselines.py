@@ -19,8 +19,8 @@ import sys, datetime as dt
 sys.path.insert(0, {root!r})
 import backtrader as bt
 import pandas as pd
-from bot import calendar
-from bot.data.synthetic import SyntheticMarket
+from bot.core import calendar
+from bot.adapters.synthetic_data import SyntheticMarket
 start, end = dt.date.fromisoformat({start!r}), dt.date.fromisoformat({end!r})
 days = calendar.trading_days(start, end)
 m = SyntheticMarket(42)
@@ -48,8 +48,8 @@ BT = r'''
 import sys, datetime as dt
 sys.path.insert(0, {root!r})
 import bt, pandas as pd
-from bot import calendar
-from bot.data.synthetic import SyntheticMarket
+from bot.core import calendar
+from bot.adapters.synthetic_data import SyntheticMarket
 start, end = dt.date.fromisoformat({start!r}), dt.date.fromisoformat({end!r})
 days = calendar.trading_days(start, end)
 m = SyntheticMarket(42)
@@ -78,7 +78,7 @@ def _time(code: str, start: str, end: str) -> tuple[float, int]:
 PLAIN_LOOP = r'''
 import sys, datetime as dt, time, tempfile, os, orjson
 sys.path.insert(0, {root!r})
-from bot import calendar
+from bot.core import calendar
 days = calendar.trading_days(dt.date.fromisoformat({start!r}), dt.date.fromisoformat({end!r}))
 with tempfile.TemporaryDirectory() as tmp:
     with open(os.path.join(tmp, "performance.jsonl"), "wb") as f:

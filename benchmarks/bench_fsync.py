@@ -20,10 +20,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bot.bootstrap import build_bot
-from bot.clock import SimulatedClock
-from bot.cycle import run_cycle
+from bot.core.clock import SimulatedClock
+from bot.core.cycle import run_cycle
 from bot.settings import load_settings
+from bot.wiring import build_bot
 
 
 def run(cycles: int, fsync: bool) -> tuple[list[float], int, int]:

@@ -5,7 +5,7 @@ directory that is removed at the end, or kept in --keep DIR and reused by the ne
 query of the guide's "Querying Logs with jq" runs as a whole process, one tool after the other:
 jq exactly as the guide writes it (`cat FILE | jq ...`), the guide's pandas recipe
 (`pd.DataFrame([json.loads(l) for l in f])` then the same question), DuckDB's `read_json` (when
-installed), ours (`python -m bot.logs_cli ...`) and ours through the whole `tradebot` command
+installed), ours (`python -m bot.cli.logs ...`) and ours through the whole `tradebot` command
 (`python -m bot logs ...`). Output goes to a file; ours is checked against jq's (same JSON
 values; nav csv and errors tsv byte for byte). Prints seconds, the speed-up over jq and the peak
 memory: the larger of the biggest process's (GNU time) and the whole process tree's, sampled
@@ -44,7 +44,7 @@ class Query:
     name: str
     file: str
     jq: str            # the guide's command (shell), on FILE
-    ours: list[str]    # `python -m bot.logs_cli` arguments
+    ours: list[str]    # `python -m bot.cli.logs` arguments
     pandas: str        # after LOAD: df holds the file
     duckdb: str        # after DUCK: `src` is the table expression
     compare: str       # how ours is checked against jq: "bytes" or "json"
@@ -202,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
                     "reused); default: a temporary directory, removed at the end")
     ap.add_argument("--lines", type=int, default=1_000_000, help="lines per file (default 1M)")
     ap.add_argument("--tools", default="jq,pandas,duckdb,ours,tradebot",
-                    help="ours is `python -m bot.logs_cli`, tradebot is `python -m bot logs`")
+                    help="ours is `python -m bot.cli.logs`, tradebot is `python -m bot logs`")
     ap.add_argument("--queries", default="", help="comma-separated query names (default all)")
     args = ap.parse_args(argv)
     tools = args.tools.split(",")
@@ -238,7 +238,7 @@ def bench(args: argparse.Namespace, tools: list[str], data: Path) -> int:
                 if tool == "jq":
                     cmd = ["sh", "-c", q.jq.replace("{file}", file)]
                 elif tool == "ours":
-                    cmd = [sys.executable, "-m", "bot.logs_cli", *q.ours, "--logs-dir", str(data)]
+                    cmd = [sys.executable, "-m", "bot.cli.logs", *q.ours, "--logs-dir", str(data)]
                 elif tool == "tradebot":  # the same through the whole `tradebot` command
                     cmd = [sys.executable, "-m", "bot", "logs", *q.ours, "--logs-dir", str(data)]
                 elif tool == "pandas":

@@ -39,8 +39,8 @@ def whole_process(start: str, end: str, runs: int) -> tuple[float, int, str]:
 
 def loop_only(start: str, end: str, runs: int) -> tuple[float, int]:
     sys.path.insert(0, str(ROOT))
+    from bot.app.simulate import simulate
     from bot.settings import load_settings
-    from bot.simulate import simulate
 
     best, days = float("inf"), 0
     for _ in range(runs):

@@ -18,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from audit.records import OrderSubmitted  # noqa: E402
 from audit.trail import AuditTrail  # noqa: E402
 from audit.verify import verify  # noqa: E402
-from bot.clock import SimulatedClock  # noqa: E402
+from bot.core.clock import SimulatedClock  # noqa: E402
 from tests.fakes import at
 
 KEY = b"bench-audit-key-0123456789"

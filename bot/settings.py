@@ -19,7 +19,7 @@ import orjson
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from bot.errors import ConfigError
+from bot.core.errors import ConfigError
 
 # What each setting allows, quoted in error messages and in the README.
 ALLOWED: dict[str, str] = {
@@ -157,7 +157,7 @@ class Settings(BaseSettings):
     @field_validator("schedule")
     @classmethod
     def _schedule_parses(cls, v: str) -> str:
-        from bot.scheduling import parse_schedule
+        from bot.core.scheduling import parse_schedule
         parse_schedule(v)  # raises ValueError with the reason
         return v.strip()
 

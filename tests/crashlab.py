@@ -126,7 +126,7 @@ if kind == "record":
         return out
     trail.AuditTrail.record = record
 elif kind in ("broker", "broker-rejected"):
-    import bot.brokers.sim as sim
+    import bot.adapters.sim_broker as sim
     orig_persist = sim.SimulatedBroker._persist
     def _persist(self, order, fill):
         orig_persist(self, order, fill)
@@ -136,7 +136,7 @@ elif kind in ("broker", "broker-rejected"):
 elif kind in ("state", "after"):
     import importlib
     if kind == "state":
-        rest = "bot.state:StateStore." + rest
+        rest = "bot.adapters.state_store:StateStore." + rest
     module, name, n = rest.split(":")
     owner = importlib.import_module(module)
     *path, attr = name.split(".")
@@ -168,7 +168,7 @@ elif kind == "sigterm-in-event-wait":
     # SIGTERM arrives while the scheduler waits for its next slot (the runner's StopFlag.wait;
     # an earlier threading.Event there deadlocked when the handler called Event.set()).
     import time
-    import bot.runner as runner
+    import bot.app.runner as runner
     orig_wait = runner.StopFlag.wait
     def wait(self, seconds):
         seen[0] += 1
@@ -180,7 +180,7 @@ elif kind == "sigterm-in-event-wait":
 elif kind != "none":  # none: no crash, only the traceback dump on SIGUSR1
     raise SystemExit(f"unknown crash point {spec!r}")
 sys.argv = ["tradebot", *argv]
-from bot.cli import main
+from bot.cli.main import main
 raise SystemExit(main())
 """
 

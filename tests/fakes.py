@@ -6,8 +6,8 @@ import os
 from datetime import date, datetime, timedelta, timezone
 from typing import Any, Callable, Mapping, Sequence
 
-from bot.domain import AccountSnapshot, Fill, OrderAck, OrderRequest
-from bot.errors import DataError, OrderRejected
+from bot.core.domain import AccountSnapshot, Fill, OrderAck, OrderRequest
+from bot.core.errors import DataError, OrderRejected
 from models.base import History
 
 
@@ -135,7 +135,7 @@ def on(text: str) -> date:
 
 
 class MemoryTrail:
-    """The cycle's `Trail` port (bot/ports.py) in memory: records kept as typed values, stamped
+    """The cycle's `Trail` port (bot/core/ports.py) in memory: records kept as typed values, stamped
     with the clock; `has` answers from them. `log` and `close` make it a `RunningTrail`."""
 
     def __init__(self, clock: Any) -> None:

@@ -8,15 +8,16 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-ADAPTERS = ("bot.brokers", "bot.data")
+ADAPTERS = ("bot.adapters.sim_broker", "bot.adapters.csv_data", "bot.adapters.synthetic_data",
+            "bot.adapters.alpaca")
 WRITERS = ("audit.trail", "audit.stream", "audit.writer")
-CLI = ("bot.cli", "bot.logs_cli", "bot.replay_cli", "bot.report_cli")
-READ_SIDE = ("bot.ledger", "bot.trail_check", "bot.explain", "bot.rerun", "bot.report",
-             "bot.report_charts", "bot.logs_cli", "bot.replay_cli", "bot.report_cli",
+CLI = ("bot.cli.main", "bot.cli.logs", "bot.cli.replay", "bot.cli.report")
+READ_SIDE = ("bot.review.ledger", "bot.review.check", "bot.review.explain", "bot.review.rerun", "bot.review.report",
+             "bot.review.charts", "bot.cli.logs", "bot.cli.replay", "bot.cli.report",
              "audit.files", "audit.query", "audit.jqfmt", "audit.load", "audit.verify")
-WATCHERS = ("bot.heartbeat", "bot.telemetry", "bot.alerts")
-CYCLE = ("bot.cycle", "bot.planning", "bot.scheduling", "bot.reconcile", "bot.ports",
-         "bot.domain", "bot.state")
+WATCHERS = ("bot.watch.heartbeat", "bot.watch.prometheus", "bot.watch.alerts")
+CYCLE = ("bot.core.cycle", "bot.core.planning", "bot.core.scheduling", "bot.core.reconcile", "bot.core.ports",
+         "bot.core.domain", "bot.adapters.state_store")
 
 
 def module_name(path: Path) -> str:
@@ -61,9 +62,9 @@ def violations(importers: tuple[str, ...], forbidden: tuple[str, ...],
 
 def test_the_scan_sees_real_imports():
     known = set(all_modules())
-    assert "bot.brokers.sim" in imports(ROOT / "bot" / "bootstrap.py", known)
-    assert "bot.calendar" in imports(ROOT / "bot" / "cycle.py", known)  # from bot import calendar
-    assert violations(("bot.bootstrap",), ADAPTERS) != []  # the rule below would catch a stray one
+    assert "bot.adapters.sim_broker" in imports(ROOT / "bot" / "wiring.py", known)
+    assert "bot.core.calendar" in imports(ROOT / "bot" / "core" / "cycle.py", known)  # from bot import calendar
+    assert violations(("bot.wiring",), ADAPTERS) != []  # the rule below would catch a stray one
 
 
 def test_models_import_nothing_of_bot_or_audit():
@@ -75,16 +76,16 @@ def test_audit_imports_nothing_of_bot_or_models():
 
 
 def test_only_bootstrap_imports_an_adapter():
-    assert violations(("bot",), ADAPTERS, allowed=("bot.bootstrap", *ADAPTERS)) == []
+    assert violations(("bot",), ADAPTERS, allowed=("bot.wiring", *ADAPTERS)) == []
 
 
 def test_the_cycle_imports_no_adapter_command_line_watcher_or_reader():
-    assert violations(CYCLE, (*ADAPTERS, *CLI, *WATCHERS, *READ_SIDE, "bot.bootstrap")) == []
+    assert violations(CYCLE, (*ADAPTERS, *CLI, *WATCHERS, *READ_SIDE, "bot.wiring")) == []
 
 
 def test_the_read_side_imports_no_writer_and_no_broker():
-    assert violations(READ_SIDE, (*WRITERS, "bot.brokers")) == []
+    assert violations(READ_SIDE, (*WRITERS, "bot.adapters")) == []
 
 
 def test_the_watchers_import_no_cycle_and_no_adapter():
-    assert violations(WATCHERS, ("bot.cycle", "bot.runner", "bot.planning", *ADAPTERS)) == []
+    assert violations(WATCHERS, ("bot.core.cycle", "bot.app.runner", "bot.core.planning", *ADAPTERS)) == []

@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 
 from bot.settings import Settings
-from tests.bot.test_health import shared_tmp, unprivileged  # noqa: F401 - fixtures
+from tests.bot.app.test_health import shared_tmp, unprivileged  # noqa: F401 - fixtures
 from tests.test_end_to_end import check_format
 
 yaml = pytest.importorskip("yaml", reason="PyPI pyyaml (dev extra) reads the compose files")
@@ -750,7 +750,7 @@ def test_a_log_directory_of_another_user_suggests_running_as_that_user(container
 
 KEY_FILE_SCRIPT = """
 import os, sys
-from bot.errors import ConfigError
+from bot.core.errors import ConfigError
 from bot.settings import load_settings
 os.environ["BOT_AUDIT_KEY_FILE"] = sys.argv[1]
 os.environ["BOT_LOG_DIR"] = sys.argv[2]

@@ -24,18 +24,18 @@ SCANNED = ("bot", "models")
 # (file, enclosing function) -> why the keys read there are not a record's fields
 ALLOWED: dict[tuple[str, str], str] = {
     ("bot/__init__.py", "tradebot_version"): "pyproject.toml's [project] table",
-    ("bot/alpaca_edge.py", "broker_words"): "the JSON body of an Alpaca API error",
-    ("bot/cli.py", "start_summary"): "the shown settings (Settings.redacted), for the start line",
-    ("bot/inbox.py", "drain"): "a note another process left in the inbox (kind, message, details)",
-    ("bot/health.py", "_starting"): "the heartbeat document (bot.heartbeat), not a trail record",
-    ("bot/health.py", "_check_cycle"): "the heartbeat document (bot.heartbeat), not a trail record",
-    ("bot/health.py", "check_health"): "the heartbeat document (bot.heartbeat), not a trail record",
-    ("bot/recording.py", "intent_order"): "the state store's form of an order's intent "
+    ("bot/adapters/alpaca/edge.py", "broker_words"): "the JSON body of an Alpaca API error",
+    ("bot/cli/main.py", "start_summary"): "the shown settings (Settings.redacted), for the start line",
+    ("bot/adapters/inbox.py", "drain"): "a note another process left in the inbox (kind, message, details)",
+    ("bot/app/health.py", "_starting"): "the heartbeat document (bot.heartbeat), not a trail record",
+    ("bot/app/health.py", "_check_cycle"): "the heartbeat document (bot.heartbeat), not a trail record",
+    ("bot/app/health.py", "check_health"): "the heartbeat document (bot.heartbeat), not a trail record",
+    ("bot/core/recording.py", "intent_order"): "the state store's form of an order's intent "
                                           "(recording.intent_data, also an order_error's order_data)",
-    ("bot/recording.py", "stored_slot"): "the state store's form of an order's intent",
-    ("bot/recording.py", "unknown_order_failed"): "an order_error's order_data: the stored intent, "
+    ("bot/core/recording.py", "stored_slot"): "the state store's form of an order's intent",
+    ("bot/core/recording.py", "unknown_order_failed"): "an order_error's order_data: the stored intent, "
                                                   "as much of it as the store still has",
-    ("bot/recording.py", "stored_risk_check"): "one risk check inside a model_decision's "
+    ("bot/core/recording.py", "stored_risk_check"): "one risk check inside a model_decision's "
                                                "risk_checks list (check, symbol, detail)",
 }
 

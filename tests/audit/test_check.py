@@ -13,7 +13,7 @@ import pytest
 from audit.check import MAX_PER_FILE, check_trail
 from audit.files import segments
 from audit.records import STREAMS
-from bot.cli import main
+from bot.cli.main import main
 from tests.trails import copy_trail
 
 SUMMARY = re.compile(r"(\d+) passed, (\d+) failed")

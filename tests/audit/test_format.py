@@ -27,7 +27,7 @@ from audit.records import (
     record_type,
 )
 from audit.trail import AuditTrail
-from bot import inbox
+from bot.adapters import inbox
 from tests.fakes import FakeClock, at, on, utc
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -127,12 +127,12 @@ def test_a_field_spec_refuses_an_unknown_type():
 
 # ---------------------------------------------------------------- kinds handed over as text
 # Everything is recorded as its type, but for what arrives as (kind, message, details): what
-# the streams notice (audit/stream.py, audit/trail.py), notes other processes leave (bot/inbox.py)
+# the streams notice (audit/stream.py, audit/trail.py), notes other processes leave (bot/adapters/inbox.py)
 # and the warnings of a model's decision (models/*). Each of those kinds must be a record type.
 _SOURCES = [p for d in ("bot", "audit", "models") for p in sorted((ROOT / d).rglob("*.py"))]
 _NOTICE = re.compile(r"\bnotices\.append\(\(\s*\"(\w+)\"")            # audit/stream.py, trail.py
-_INBOX = re.compile(r"(?<![\w.])(?:post|inbox\.post)\([^,()]+,\s*\"(\w+)\"")  # bot/inbox.py post()
-_INBOX_NOTE = re.compile(r"\bnotes\.append\(\(\s*\"(\w+)\"")         # bot/inbox.py drain()
+_INBOX = re.compile(r"(?<![\w.])(?:post|inbox\.post)\([^,()]+,\s*\"(\w+)\"")  # bot/adapters/inbox.py post()
+_INBOX_NOTE = re.compile(r"\bnotes\.append\(\(\s*\"(\w+)\"")         # bot/adapters/inbox.py drain()
 _WARNING = re.compile(r"\bDecisionWarning\(\s*\"(\w+)\"")            # models/*: a decision's warning
 
 

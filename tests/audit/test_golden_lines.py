@@ -46,14 +46,14 @@ KEY = b"golden-lines-key-0123456789"
 EVENTS, ERRORS = "events.jsonl", "errors.jsonl"
 
 
-# -- the bot of a cycle, as tests/bot/test_cycle.py builds it --------------------------------
+# -- the bot of a cycle, as tests/bot/core/test_cycle.py builds it --------------------------------
 def make_bot(tmp_path: Path, *, reject=None, explode=None, reject_later=None, kill=False,
              data_dir: bool = False):
     from audit.trail import AuditTrail
-    from bot.brokers.sim import SimBrokerConfig, SimulatedBroker
-    from bot.cycle import Bot, KillSwitch, ModelShare
-    from bot.planning import RiskLimits
-    from bot.state import StateStore
+    from bot.adapters.sim_broker import SimBrokerConfig, SimulatedBroker
+    from bot.adapters.state_store import StateStore
+    from bot.core.cycle import Bot, KillSwitch, ModelShare
+    from bot.core.planning import RiskLimits
     from models.equal_weight import EqualWeightModel
     clock = FakeClock(SLOT)
     market = FixedMarket(PRICES)
@@ -94,8 +94,8 @@ class AccountFails(ScriptedBroker):
 
 
 def _runner(bot, policy: str = "run", nyse: bool = False, monotonic=None):
-    from bot.runner import Runner
-    from bot.scheduling import SlotPlanner, parse_schedule
+    from bot.app.runner import Runner
+    from bot.core.scheduling import SlotPlanner, parse_schedule
 
     def wait(seconds: float) -> None:
         bot.clock.advance(seconds)
@@ -107,7 +107,7 @@ def _runner(bot, policy: str = "run", nyse: bool = False, monotonic=None):
 
 # -- scenarios: each drives real writer code and returns the log directory -------------------
 def cycle_rejected_order(tmp_path: Path, monkeypatch) -> Path:
-    from bot.cycle import run_cycle
+    from bot.core.cycle import run_cycle
     bot = make_bot(tmp_path, reject={"QQQ": "Insufficient buying power"})
     run_cycle(bot, SLOT)
     bot.trail.close()
@@ -115,7 +115,7 @@ def cycle_rejected_order(tmp_path: Path, monkeypatch) -> Path:
 
 
 def cycle_late_rejection(tmp_path: Path, monkeypatch) -> Path:
-    from bot.cycle import run_cycle
+    from bot.core.cycle import run_cycle
     bot = make_bot(tmp_path, reject_later={"TLT": "halted: trading suspended in TLT"})
     run_cycle(bot, SLOT)
     bot.trail.close()
@@ -130,7 +130,7 @@ class NoQuote(FixedMarket):
         self.unquoted = unquoted
 
     def price(self, symbol: str, at):
-        from bot.errors import DataError
+        from bot.core.errors import DataError
         if symbol in self.unquoted:
             raise DataError(symbol, self.unquoted[symbol])
         return super().price(symbol, at)
@@ -138,7 +138,7 @@ class NoQuote(FixedMarket):
 
 def cycle_bad_price(tmp_path: Path, monkeypatch) -> Path:
     """A NaN price (`price` null) and no price at all (no `price` field)."""
-    from bot.cycle import run_cycle
+    from bot.core.cycle import run_cycle
     bot = make_bot(tmp_path)
     bot.market = NoQuote({**PRICES, "TLT": float("nan")}, {"QQQ": "no quote since 14:59"})
     run_cycle(bot, SLOT)
@@ -147,7 +147,7 @@ def cycle_bad_price(tmp_path: Path, monkeypatch) -> Path:
 
 
 def cycle_broken_model(tmp_path: Path, monkeypatch) -> Path:
-    from bot.cycle import ModelShare, run_cycle
+    from bot.core.cycle import ModelShare, run_cycle
     bot = make_bot(tmp_path)
     bot.models = (ModelShare(bot.models[0].model, 0.5), ModelShare(BrokenModel(), 0.5))
     run_cycle(bot, SLOT)
@@ -156,7 +156,7 @@ def cycle_broken_model(tmp_path: Path, monkeypatch) -> Path:
 
 
 def cycle_kill_switch(tmp_path: Path, monkeypatch) -> Path:
-    from bot.cycle import KillSwitch, run_cycle
+    from bot.core.cycle import KillSwitch, run_cycle
     monkeypatch.chdir(tmp_path)  # the file's path in the message is as configured: relative
     bot = make_bot(tmp_path)
     bot.kill_switch = KillSwitch(False, Path("data/KILL_SWITCH"))
@@ -168,7 +168,7 @@ def cycle_kill_switch(tmp_path: Path, monkeypatch) -> Path:
 
 
 def cycle_risk_off_held(tmp_path: Path, monkeypatch) -> Path:
-    from bot.cycle import ModelShare, run_cycle
+    from bot.core.cycle import ModelShare, run_cycle
     from models.sector_rotation import SectorRotationModel
     bot = make_bot(tmp_path)
     bot.models = (ModelShare(SectorRotationModel(lookback=5, top_n=1, trend_window=10,
@@ -184,7 +184,7 @@ def cycle_risk_off_held(tmp_path: Path, monkeypatch) -> Path:
 
 
 def cycle_order_not_placed(tmp_path: Path, monkeypatch) -> Path:
-    from bot.cycle import run_cycle
+    from bot.core.cycle import run_cycle
     bot = make_bot(tmp_path, explode={"SPY": ConnectionError("connection reset")})
     run_cycle(bot, SLOT)
     bot.broker.explode.clear()
@@ -195,10 +195,10 @@ def cycle_order_not_placed(tmp_path: Path, monkeypatch) -> Path:
 
 
 def cycle_open_at_deadline(tmp_path: Path, monkeypatch) -> Path:
-    from bot.brokers.sim import SimBrokerConfig
-    from bot.cycle import run_cycle
-    from bot.domain import OrderType
-    from bot.planning import RiskLimits
+    from bot.adapters.sim_broker import SimBrokerConfig
+    from bot.core.cycle import run_cycle
+    from bot.core.domain import OrderType
+    from bot.core.planning import RiskLimits
     bot = make_bot(tmp_path)
     # limit orders 10 bps through the reference, fills 50 bps worse: they never cross
     bot.broker.inner.config = SimBrokerConfig(slippage_bps=50)
@@ -215,8 +215,8 @@ def cycle_open_at_deadline(tmp_path: Path, monkeypatch) -> Path:
 
 def cycle_order_skipped(tmp_path: Path, monkeypatch) -> Path:
     """A restart in the slot of an order already sent (its id is in the state store)."""
-    from bot.cycle import run_cycle
-    from bot.state import DONE
+    from bot.adapters.state_store import DONE
+    from bot.core.cycle import run_cycle
     bot = make_bot(tmp_path)
     bot.state.set_order_stage("tb-20250303T150000Z-EqualWeightModel_v1-SPY-buy", DONE)
     run_cycle(bot, SLOT)
@@ -226,7 +226,7 @@ def cycle_order_skipped(tmp_path: Path, monkeypatch) -> Path:
 
 def cycle_reconciliation(tmp_path: Path, monkeypatch) -> Path:
     """The trail's books hold 5 SPY the broker does not (a position sold by hand)."""
-    from bot.cycle import run_cycle
+    from bot.core.cycle import run_cycle
     bot = make_bot(tmp_path)
     bot.state.adjust_sleeve("EqualWeightModel_v1", "SPY", 5.0)
     run_cycle(bot, SLOT)
@@ -235,7 +235,7 @@ def cycle_reconciliation(tmp_path: Path, monkeypatch) -> Path:
 
 
 def runner_cycle_error(tmp_path: Path, monkeypatch) -> Path:
-    from bot.runner import guarded_cycle
+    from bot.app.runner import guarded_cycle
     bot = make_bot(tmp_path)
     bot.broker = AccountFails(bot.broker.inner, RuntimeError("account endpoint said 418"))
     guarded_cycle(bot, SLOT)
@@ -244,8 +244,8 @@ def runner_cycle_error(tmp_path: Path, monkeypatch) -> Path:
 
 
 def runner_broker_unavailable(tmp_path: Path, monkeypatch) -> Path:
-    from bot.errors import RetryLater
-    from bot.runner import check_broker_at_start
+    from bot.app.runner import check_broker_at_start
+    from bot.core.errors import RetryLater
     bot = make_bot(tmp_path)
     bot.broker = AccountFails(bot.broker.inner, RetryLater("connection refused"))
     waits: list[float] = []
@@ -260,8 +260,8 @@ def runner_broker_unavailable(tmp_path: Path, monkeypatch) -> Path:
 
 
 def runner_manual_cycle(tmp_path: Path, monkeypatch) -> Path:
-    from bot.runner import manual_slot
-    from bot.scheduling import SlotPlanner, parse_schedule
+    from bot.app.runner import manual_slot
+    from bot.core.scheduling import SlotPlanner, parse_schedule
     bot = make_bot(tmp_path)
     bot.state.complete_slot(SLOT)
     bot.clock.t = SLOT + timedelta(minutes=7, seconds=12, microseconds=345678)
@@ -272,8 +272,8 @@ def runner_manual_cycle(tmp_path: Path, monkeypatch) -> Path:
 
 
 def runner_manual_cycle_market_closed(tmp_path: Path, monkeypatch) -> Path:
-    from bot.runner import manual_slot
-    from bot.scheduling import SlotPlanner, parse_schedule
+    from bot.app.runner import manual_slot
+    from bot.core.scheduling import SlotPlanner, parse_schedule
     bot = make_bot(tmp_path)
     bot.clock.t = utc(2025, 3, 8, 15, 0)  # a Saturday
     manual_slot(bot, SlotPlanner(parse_schedule("every 15 minutes"), True), sleep=bot.clock.advance)
@@ -324,10 +324,10 @@ def runner_clock_step(tmp_path: Path, monkeypatch) -> Path:
 def run_start_and_stop(tmp_path: Path, monkeypatch) -> Path:
     """`run`'s start (bot_started, audit_key_generated: no key given) and stop (bot_stopped),
     with a second `run` refused by the lock and an unreadable note in the inbox meanwhile."""
-    from bot import cli
-    from bot.bootstrap import INBOX_DIR
-    from bot.clock import SystemClock
+    from bot.cli import main as cli
+    from bot.core.clock import SystemClock
     from bot.settings import load_settings
+    from bot.wiring import INBOX_DIR
     for name in [k for k in os.environ if k.startswith("BOT_")]:
         monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path)
@@ -348,8 +348,8 @@ def run_start_and_stop(tmp_path: Path, monkeypatch) -> Path:
 
 
 def self_verify_failed(tmp_path: Path, monkeypatch) -> Path:
-    from bot.cycle import run_cycle
-    from bot.selfcheck import SelfVerify
+    from bot.core.cycle import run_cycle
+    from bot.watch.selfcheck import SelfVerify
     bot = make_bot(tmp_path)
     run_cycle(bot, SLOT)
     path = tmp_path / "logs" / "trades.jsonl"  # a signed trade's price changed, same length
@@ -366,7 +366,7 @@ def _a_cycle_then_closed(tmp_path: Path, *, data_dir: bool = False) -> Callable[
     """One cycle's records, the trail closed; returns how to open the trail again (the clock a
     minute later), as `run` does at its next start."""
     from audit.trail import AuditTrail
-    from bot.cycle import run_cycle
+    from bot.core.cycle import run_cycle
     bot = make_bot(tmp_path, data_dir=data_dir)
     run_cycle(bot, SLOT)
     bot.trail.close()
@@ -390,7 +390,7 @@ def streams_rotated_and_truncated(tmp_path: Path, monkeypatch) -> Path:
     then, while running, production.log moved away (external rotation) and performance.jsonl
     truncated under the bot (copytruncate), noticed at the next cycle's writes."""
     from audit.trail import AuditTrail
-    from bot.cycle import run_cycle
+    from bot.core.cycle import run_cycle
     bot = make_bot(tmp_path)
     run_cycle(bot, SLOT)
     bot.trail.close()
@@ -412,9 +412,9 @@ def streams_write_lost(tmp_path: Path, monkeypatch) -> Path:
     """The process died between the anchor's WRITTEN slot and the line reaching the file: the
     manual_cycle line of `tradebot cycle` (written before its cycle's checkpoint) is lost."""
     from audit.trail import AuditTrail
-    from bot.cycle import run_cycle
-    from bot.runner import manual_slot
-    from bot.scheduling import SlotPlanner, parse_schedule
+    from bot.app.runner import manual_slot
+    from bot.core.cycle import run_cycle
+    from bot.core.scheduling import SlotPlanner, parse_schedule
     bot = make_bot(tmp_path, data_dir=True)
     run_cycle(bot, SLOT)
     logs = tmp_path / "logs"
@@ -450,8 +450,8 @@ def streams_anchor_lost(tmp_path: Path, monkeypatch) -> Path:
 def runner_start_up_checks(tmp_path: Path, monkeypatch) -> Path:
     """`cycle`'s start-up: the broker down (no retry: `retry_in_seconds` null), then up and
     differing from the trail's books (a reconciliation without `cycle_timestamp`)."""
-    from bot.errors import RetryLater
-    from bot.runner import check_broker_at_start
+    from bot.app.runner import check_broker_at_start
+    from bot.core.errors import RetryLater
     bot = make_bot(tmp_path)
     inner = bot.broker
     bot.broker = AccountFails(inner.inner, RetryLater("HTTP 503 from the broker"))
@@ -495,7 +495,7 @@ class CrashAfterSubmit(ScriptedBroker):
         self.symbol = symbol
 
     def submit_order(self, order):
-        from bot.errors import Halt
+        from bot.core.errors import Halt
         ack = super().submit_order(order)
         if order.symbol == self.symbol:
             raise Halt("killed after the broker accepted the order")
@@ -503,8 +503,8 @@ class CrashAfterSubmit(ScriptedBroker):
 
 
 def _crash_after_submit_then_next_cycle(tmp_path: Path, **scripted) -> Path:
-    from bot.cycle import run_cycle
-    from bot.errors import Halt
+    from bot.core.cycle import run_cycle
+    from bot.core.errors import Halt
     bot = make_bot(tmp_path)
     bot.broker = CrashAfterSubmit(bot.broker.inner, "TLT", **scripted)
     with pytest.raises(Halt):
@@ -531,7 +531,7 @@ def recovery_fill_not_written(tmp_path: Path, monkeypatch) -> Path:
     """trade_executed written by recovery from the stored fill: the disk was full when the
     cycle wrote it (the fill is in the state store, its line not in the trail)."""
     from audit.writer import AuditWriteFailed
-    from bot.cycle import run_cycle
+    from bot.core.cycle import run_cycle
     from tests.fakes import fill_disk
     bot = make_bot(tmp_path)
     with pytest.MonkeyPatch.context() as full:

@@ -104,7 +104,7 @@ def test_a_full_disk_halts_run_with_one_line(tmp_path):
     env["PYTHONPATH"] = str(Path(__file__).resolve().parents[2])
     driver = ("import sys; from tests.fakes import fill_disk; "
               f"fill_disk({str(tmp_path / 'logs' / 'decisions.jsonl')!r}); "
-              "from bot.cli import main; sys.exit(main(['run', '--max-cycles', '1']))")
+              "from bot.cli.main import main; sys.exit(main(['run', '--max-cycles', '1']))")
     proc = subprocess.run([sys.executable, "-c", driver], cwd=tmp_path,
                           env=env, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 1
@@ -299,7 +299,7 @@ def test_verify_never_crashes_on_garbage(tmp_path_factory, log_bytes, chain_byte
 
 
 def test_a_new_key_is_generated_once_outside_the_logs(tmp_path, monkeypatch):
-    from bot.audit_key import load_key
+    from bot.app.audit_key import load_key
     from bot.settings import load_settings
     monkeypatch.chdir(tmp_path)
     for k in list(os.environ):
@@ -311,7 +311,7 @@ def test_a_new_key_is_generated_once_outside_the_logs(tmp_path, monkeypatch):
     assert load_key(s, create=False)[0] == key
     (tmp_path / "logs").mkdir()
     (tmp_path / "logs" / "k").write_text("x" * 32)
-    from bot.errors import ConfigError
+    from bot.core.errors import ConfigError
     with pytest.raises(ConfigError, match="inside BOT_LOG_DIR"):
         load_settings(audit_key_file=tmp_path / "logs" / "k", log_dir=tmp_path / "logs")
 

@@ -439,7 +439,7 @@ def clean_env(monkeypatch, tmp_path):
 @pytest.mark.parametrize("value,words", [("./logs", "is BOT_LOG_DIR"), ("logs/", "is BOT_LOG_DIR"),
                                          ("a-file", "is not a directory")])
 def test_a_bad_archive_directory_is_refused_at_load(clean_env, tmp_path, monkeypatch, value, words):
-    from bot.errors import ConfigError
+    from bot.core.errors import ConfigError
     from bot.settings import load_settings
     (tmp_path / "a-file").write_text("x")
     monkeypatch.setenv("BOT_LOG_ARCHIVE_DIR", value)
@@ -451,8 +451,8 @@ def test_a_bad_archive_directory_is_refused_at_load(clean_env, tmp_path, monkeyp
 
 
 def test_the_archive_setting_reaches_the_live_trail(clean_env, tmp_path, monkeypatch):
-    from bot.bootstrap import build_bot
     from bot.settings import load_settings
+    from bot.wiring import build_bot
     monkeypatch.setenv("BOT_LOG_ARCHIVE_DIR", str(tmp_path / "archive"))
     monkeypatch.setenv("BOT_AUDIT_KEY", KEY.decode())
     s = load_settings()

@@ -59,8 +59,8 @@ CSV_FIRST, CSV_LAST = date(2021, 1, 4), date(2022, 12, 30)
 
 
 def write_csv_fixture(directory: Path) -> None:
-    from bot import calendar
-    from bot.data.synthetic import SyntheticMarket
+    from bot.adapters.synthetic_data import SyntheticMarket
+    from bot.core import calendar
     market = SyntheticMarket(7)
     days = calendar.trading_days(CSV_FIRST, CSV_LAST)
     directory.mkdir()

@@ -20,7 +20,7 @@ from audit.chain import sign
 from audit.records import ManualCycle, OrderSubmitted, TradeExecuted, encode
 from audit.trail import AuditTrail
 from audit.verify import format_report, verify
-from bot.cli import main
+from bot.cli.main import main
 from tests.audit.anchored import fill_anchor, written_line
 from tests.fakes import FakeClock, at, utc
 

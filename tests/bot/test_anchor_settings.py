@@ -6,9 +6,9 @@ import threading
 
 import pytest
 
-from bot.anchor_post import AnchorPoster, AnchorPostFailed
-from bot.errors import ConfigError
+from bot.core.errors import ConfigError
 from bot.settings import load_settings
+from bot.watch.anchor_post import AnchorPoster, AnchorPostFailed
 
 
 @pytest.fixture(autouse=True)

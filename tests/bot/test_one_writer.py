@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.errors import LockHeld
-from bot.locking import LOG_LOCK_FILE, LogDirLock
+from bot.app.locking import LOG_LOCK_FILE, LogDirLock
+from bot.core.errors import LockHeld
 
 
 def env_for(tmp_path: Path, **extra: str) -> dict[str, str]:

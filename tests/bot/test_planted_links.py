@@ -15,8 +15,8 @@ from audit.chain import ChainWriter
 from audit.stream import repair_tail
 from audit.trail import AuditTrail
 from audit.writer import AuditWriteFailed, PlantedLink
-from bot.heartbeat import write_atomically
-from bot.locking import DataDirLock
+from bot.app.locking import DataDirLock
+from bot.watch.heartbeat import write_atomically
 from tests.fakes import FakeClock, utc
 
 KEY = b"test-audit-key-0123456789"
@@ -195,8 +195,8 @@ def test_a_link_planted_for_a_stream_while_the_bot_runs_fails_the_write_not_the_
                                   "paper_account.sqlite-journal"])
 def test_the_databases_are_never_opened_through_a_link(tmp_path, name):
     """SQLite follows links (Python cannot ask it not to): the stores look before they open."""
-    from bot.brokers.sim import SimBrokerConfig, SimulatedBroker
-    from bot.state import StateStore
+    from bot.adapters.sim_broker import SimBrokerConfig, SimulatedBroker
+    from bot.adapters.state_store import StateStore
     from tests.fakes import FixedMarket
     v = victim(tmp_path)
     (tmp_path / name).symlink_to(v)

@@ -15,15 +15,15 @@ import pytest
 from audit.files import segments
 from audit.records import AccountChecked, BotStarted, CycleCompleted
 from bot import tradebot_version
-from bot.bootstrap import build_bot
-from bot.cycle import record_account
-from bot.ledger import replay
-from bot.pruned import pruned
-from bot.report import collect
-from bot.runner import Runner
-from bot.scheduling import SlotPlanner, parse_schedule
+from bot.app.runner import Runner
+from bot.core.cycle import record_account
+from bot.core.scheduling import SlotPlanner, parse_schedule
+from bot.review.check import check
+from bot.review.ledger import replay
+from bot.review.pruned import pruned
+from bot.review.report import collect
 from bot.settings import Settings
-from bot.trail_check import check
+from bot.wiring import build_bot
 from tests.fakes import FakeClock, utc
 from tests.trails import ROOT, clean_env, copy_trail
 
@@ -144,7 +144,7 @@ def test_the_report_page_says_the_figures_start_after_the_removal(pruned_trail, 
 
 
 def test_explaining_a_cycle_from_before_the_removal_says_records_may_be_gone(pruned_trail):
-    from bot.explain import explain_cycle
+    from bot.review.explain import explain_cycle
     first = orjson.loads(segments(pruned_trail, "performance.jsonl")[0].read_bytes().splitlines()[0])
     text = explain_cycle(pruned_trail, first["cycle_timestamp"])
     assert first["timestamp"] < pruned(pruned_trail).since
@@ -154,13 +154,13 @@ def test_explaining_a_cycle_from_before_the_removal_says_records_may_be_gone(pru
 
 
 def test_an_order_whose_records_were_removed_is_said_so(pruned_trail):
-    from bot.explain import explain_order
+    from bot.review.explain import explain_order
     with pytest.raises(LookupError, match="retention removed old segments"):
         explain_order(pruned_trail, "tb-20250303T150000Z-EqualWeightModel_v1-QQQ-buy")
 
 
 def test_no_snapshot_after_the_removal_is_said_as_such(pruned_trail, tmp_path):
-    from bot.report import NothingToReport
+    from bot.review.report import NothingToReport
     logs = copy_trail(pruned_trail, tmp_path / "logs")
     for path in segments(logs, "performance.jsonl"):
         path.write_bytes(b"")  # every retained snapshot gone as well

@@ -1,6 +1,6 @@
 import pytest
 
-from bot.errors import ConfigError
+from bot.core.errors import ConfigError
 from bot.settings import load_settings, parse_model_shares
 
 

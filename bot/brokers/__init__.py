@@ -1,1 +1,0 @@
-"""Broker adapters behind the `Broker` port."""

@@ -1,0 +1,499 @@
+"""One cycle: account, market data, each model, plan, submit, fills, performance snapshot.
+
+`plan_cycle` decides and writes nothing (it serves `cycle --dry-run`); `run_cycle` records and
+trades. The error policy of a cycle lives here: one failing order never stops the others, a bad
+price or bad data is recorded and its symbol left alone, a model that fails holds. Failures of the
+whole cycle propagate to the runner, which records them and carries on.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Callable
+
+from audit.records import (
+    DECISIONS,
+    ERRORS,
+    ORDERS,
+    PERFORMANCE,
+    TRADES,
+    DataUnusable,
+    KillSwitchEngaged,
+    ModelFailed,
+    OrderCanceled,
+    OrderNotPlaced,
+    OrderOpenAtDeadline,
+    OrderSkipped,
+    PriceUnusable,
+    Problem,
+    event_from_notice,
+)
+from bot.adapters import inbox
+from bot.adapters.state_store import DONE, INTENT, SENT, StateStore
+from bot.core import calendar, recording
+from bot.core.clock import Clock
+from bot.core.domain import AccountSnapshot
+from bot.core.errors import DataError, Halt, OrderRejected, RetryLater, SkipAndRecord
+from bot.core.observers import CycleObserver
+from bot.core.planning import Plan, RiskLimits, Sleeve, plan_orders
+from bot.core.ports import Broker, MarketCalendar, MarketData, RunningTrail
+from bot.core.reconcile import reconcile
+from models.base import Decision, History, Model, input_sha256, params_sha256
+
+FINAL_STATUSES = frozenset(("filled", "rejected", "canceled", "expired", "done_for_day"))
+BENCHMARK = "SPY"  # its price goes into every snapshot, for buy-and-hold comparisons
+
+
+@dataclass(frozen=True, slots=True)
+class ModelShare:
+    """A model and the fraction of the account's NAV it manages; `params_sha256` is the hash
+    of its parameters, taken once (every decision carries it)."""
+
+    model: Model
+    share: float
+    params_sha256: str = field(init=False, default="")
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "params_sha256", params_sha256(self.model))
+
+
+class KillSwitch:
+    """Engaged by a setting or by a file (for example `data/KILL_SWITCH`) that an operator touches."""
+
+    def __init__(self, setting: bool, path: Path | None) -> None:
+        self.setting = setting
+        self.path = path
+
+    def reason(self) -> str | None:
+        if self.setting:
+            return "BOT_KILL_SWITCH=true"
+        if self.path is not None and self.path.exists():
+            return f"kill-switch file {self.path} exists (delete it to resume trading)"
+        return None
+
+
+@dataclass(slots=True)
+class Bot:
+    """Everything a cycle needs, built by `bootstrap`."""
+
+    clock: Clock
+    market: MarketData
+    broker: Broker
+    trail: RunningTrail
+    state: StateStore
+    models: tuple[ModelShare, ...]
+    limits: RiskLimits
+    kill_switch: KillSwitch
+    calendar: MarketCalendar = calendar  # the module is one
+    reconcile_policy: str = "adopt"
+    sleep: Callable[[float], object] = time.sleep  # between fill polls (tests inject their own)
+    fill_timeout: float = 30.0  # seconds an order is followed within its cycle
+    poll_interval: float = 1.0
+    inbox: Path | None = None  # notes from other processes (bot/adapters/inbox.py)
+    observers: tuple[CycleObserver, ...] = ()  # heartbeat, metrics, alerts (bot/core/observers.py)
+    reported_problems: set[tuple[str, str]] = field(default_factory=set)
+
+
+@dataclass(frozen=True, slots=True)
+class ModelRun:
+    share: ModelShare
+    history: History
+    decision: Decision
+    input_sha256: str
+
+
+@dataclass(frozen=True, slots=True)
+class CyclePlan:
+    slot: datetime
+    account: AccountSnapshot
+    runs: tuple[ModelRun, ...]
+    prices: dict[str, float]
+    plan: Plan
+    problems: tuple[DataUnusable | ModelFailed | PriceUnusable, ...]
+    kill_reason: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class CycleOutcome:
+    slot: datetime
+    nav: float
+    cash: float
+    positions: dict[str, float]
+    orders: int
+    fills: int
+    errors: int
+    held_for_data: int = 0  # models that held because their data was not enough to decide
+
+
+def _held_for_data(planned: CyclePlan) -> int:
+    """Models that held for lack of data (a model that failed holds too, but as an error)."""
+    failed = {p.model for p in planned.problems if isinstance(p, ModelFailed)}
+    return sum(1 for r in planned.runs if r.decision.hold and r.share.model.name not in failed)
+
+
+def plan_cycle(bot: Bot, slot: datetime, account: AccountSnapshot | None = None) -> CyclePlan:
+    """Everything up to the order list, with no side effects."""
+    if account is None:
+        account = bot.broker.account()
+    before = slot.astimezone(calendar.NY).date()
+    problems: list[DataUnusable | ModelFailed | PriceUnusable] = []
+    runs = []
+    for share in bot.models:
+        model = share.model
+        history = bot.market.history(model.symbols, before, model.bars)
+        for sym, why in history.problems.items():
+            problems.append(DataUnusable(error=f"{sym}: {why}", cycle_timestamp=slot, symbol=sym,
+                                         model=model.name))
+        try:
+            decision = model.decide(history)
+        except Exception as exc:  # a broken model holds; the others go on
+            problems.append(ModelFailed(error=f"{model.name} failed: {exc!r}", cycle_timestamp=slot,
+                                        model=model.name))
+            decision = Decision({}, {}, f"model failed: {exc!r}", hold=True)
+        runs.append(ModelRun(share, history, decision, input_sha256(history)))
+
+    sleeves_held = bot.state.sleeves
+    wanted: set[str] = set(account.positions)
+    for run in runs:
+        wanted.update(run.decision.target_weights)
+        wanted.update(sleeves_held.get(run.share.model.name, ()))
+    now = bot.clock.now()
+    prices: dict[str, float] = {}
+    for sym in sorted(wanted):
+        try:
+            p = round(bot.market.price(sym, now), 4)
+        except DataError as exc:
+            why = f"no usable price for {sym}: {exc.reason}"
+            if exc.kind == "data_error":  # a refused close: name the models that wanted it
+                wanting = ",".join(r.share.model.name for r in runs
+                                   if sym in r.decision.target_weights
+                                   or sym in sleeves_held.get(r.share.model.name, ()))
+                problems.append(DataUnusable(error=why, cycle_timestamp=slot, symbol=sym,
+                                             model=wanting))
+            else:
+                problems.append(PriceUnusable(error=why, cycle_timestamp=slot, symbol=sym))
+            continue
+        if not (p > 0 and math.isfinite(p)):
+            problems.append(PriceUnusable(error=f"bad price for {sym}: {p!r}", cycle_timestamp=slot,
+                                          symbol=sym, price=None))
+            continue
+        prices[sym] = p
+
+    kill_reason = bot.kill_switch.reason()
+    limits = bot.limits
+    if kill_reason and not limits.kill_switch:
+        limits = _with_kill_switch(limits)
+    sleeves = [Sleeve(r.share.model.name, r.share.share,
+                      None if r.decision.hold else r.decision.target_weights,
+                      sleeves_held.get(r.share.model.name, {})) for r in runs]
+    plan = plan_orders(sleeves, account.nav, account.cash, prices, limits, slot)
+    return CyclePlan(slot, account, tuple(runs), prices, plan, tuple(problems), kill_reason)
+
+
+def _with_kill_switch(limits: RiskLimits) -> RiskLimits:
+    from dataclasses import replace
+    return replace(limits, kill_switch=True)
+
+
+def run_cycle(bot: Bot, slot: datetime, *, send_orders: bool = True) -> CycleOutcome:
+    """Run one cycle for `slot` and record everything. `send_orders=False` records the plan only."""
+    trail, state, broker = bot.trail, bot.state, bot.broker
+    record_inbox(bot)
+    rerun = state.started_slot == slot  # this slot's cycle began before and was cut short
+    state.start_slot(slot)
+    settled = bool(state.open_orders or state.writing)
+    settling = _settle_open_orders(bot, slot)
+    fills = settling.fills
+    account = broker.account()
+    settled |= reconcile(bot, account, slot, bot.reconcile_policy)
+    planned = plan_cycle(bot, slot, account)
+    errors = settling.rejected + (0 if rerun else _record_problems(bot, planned))
+    if not rerun:
+        _record_warnings(bot, planned, slot)
+    if planned.kill_reason:
+        trail.record(KillSwitchEngaged(
+            message=f"no new orders: {planned.kill_reason}", cycle_timestamp=slot,
+            blocked_orders=sum(1 for c in planned.plan.checks if c.check == "kill_switch")))
+    _record_decisions(bot, planned, slot, send_orders, rerun)
+    sent = 0
+    if send_orders:
+        sent, new_fills, failed = _submit_all(bot, planned, slot)
+        fills += new_fills
+        errors += failed
+    # nothing sent and nothing settled: the account is as the cycle found it
+    after = (broker.account() if (sent or fills or planned.plan.orders or settled)
+             else planned.account)
+    snapshot = recording.cycle_completed(after, slot, orders=sent, fills=fills, errors=errors,
+                                         marks=_marks(bot, after, planned.prices))
+    trail.record(snapshot)
+    state.complete_slot(slot)
+    trail.checkpoint()
+    return CycleOutcome(slot, after.nav, after.cash, dict(snapshot.positions), sent, fills, errors,
+                        _held_for_data(planned))
+
+
+def _marks(bot: Bot, account: AccountSnapshot, planned: dict[str, float]) -> dict[str, float]:
+    """The prices the snapshot's NAV used for each position, and the benchmark's price: replay
+    and reports value the portfolio from the trail alone with them."""
+    marks = {s: p for s, p in sorted(account.prices.items()) if s in account.positions}
+    bench = account.prices.get(BENCHMARK) or planned.get(BENCHMARK)
+    if bench is None:
+        try:
+            bench = bot.market.price(BENCHMARK, bot.clock.now())
+        except (SkipAndRecord, RetryLater):  # the benchmark is a nicety: never fail a cycle for it
+            bench = None
+    if bench is not None and math.isfinite(bench) and bench > 0:
+        marks[BENCHMARK] = bench
+    return marks
+
+
+def record_account(bot: Bot, account: AccountSnapshot, source: str) -> None:
+    """Record the account as the broker reports it at start-up (`account_checked`): replay starts
+    from it, and a later one shows what changed while the bot was stopped."""
+    bot.trail.record(recording.account_checked(account, source))
+
+
+def record_inbox(bot: Bot) -> None:
+    """Record the notes other processes left for us (a refused second `run`)."""
+    for kind, message, details in inbox.drain(bot.inbox):
+        bot.trail.record(event_from_notice(kind, message, details))
+
+
+def _problem_key(problem: DataUnusable | ModelFailed | PriceUnusable) -> tuple[str, str]:
+    """What a lasting problem is about: its kind and its symbol (a model's failure: the model)."""
+    about = problem.model if isinstance(problem, ModelFailed) else problem.symbol
+    return problem.event_type, about
+
+
+def _record_problems(bot: Bot, planned: CyclePlan) -> int:
+    """Record data, price and model problems. A lasting one (a missing CSV file, a gap) is
+    recorded when it appears, not every cycle; once it clears, a new appearance is recorded."""
+    current, n = set(), 0
+    for problem in planned.problems:
+        key = _problem_key(problem)
+        current.add(key)
+        if key not in bot.reported_problems:
+            bot.trail.record(problem)
+            n += 1
+    bot.reported_problems = current
+    return n
+
+
+def _record_warnings(bot: Bot, planned: CyclePlan, slot: datetime) -> None:
+    """Record what the models' decisions warn of (risk-off held without its defensive symbol...)
+    in every cycle it holds: a WARN record in events.jsonl named by the warning's kind."""
+    for run in planned.runs:
+        name = run.share.model.name
+        for w in run.decision.warnings:
+            bot.trail.record(event_from_notice(w.kind, f"{name}: {w.message}",
+                                               {"cycle_timestamp": slot, "model": name, **w.details}))
+
+
+def _record_decisions(bot: Bot, planned: CyclePlan, slot: datetime, send_orders: bool,
+                      rerun: bool) -> None:
+    """One `model_decision` per model per slot: a resumed slot keeps the ones already written."""
+    skip_note = None if send_orders else {
+        "check": "missed_slot_policy", "symbol": None,
+        "detail": "BOT_MISSED_SLOT=record: plan recorded, no order sent"}
+    for run in planned.runs:
+        name = run.share.model.name
+        if rerun and bot.trail.has(DECISIONS, model=name, cycle_timestamp=slot):
+            continue
+        checks = [{"check": c.check, "symbol": c.symbol, "detail": c.detail}
+                  for c in planned.plan.checks if c.model == name]
+        if skip_note and any(o.model == name for o in planned.plan.orders):
+            checks.append(skip_note)
+        bot.trail.record(recording.model_decided(
+            run.share.model, slot, capital_share=run.share.share,
+            params_sha256=run.share.params_sha256, history=run.history,
+            input_sha256=run.input_sha256, decision=run.decision,
+            final_weights=planned.plan.final_weights.get(name, {}), risk_checks=tuple(checks)))
+
+
+def _submit_all(bot: Bot, planned: CyclePlan, slot: datetime) -> tuple[int, int, int]:
+    """Send the plan's orders (sells first), one failure never stopping the others; follow
+    their fills. Returns (orders sent, fill lines written, errors recorded)."""
+    trail, state = bot.trail, bot.state
+    sent = fills = errors = 0
+    sent_ids: list[tuple[str, str]] = []
+    for order in planned.plan.orders:
+        cid = order.client_order_id
+        if cid in state.order_stage:
+            trail.record(OrderSkipped(message=f"{cid} was already sent for this slot",
+                                      order_id=cid, cycle_timestamp=slot))
+            continue
+        state.set_order_stage(cid, INTENT, recording.intent_data(order, slot))
+        try:
+            ack = bot.broker.submit_order(order)
+        except OrderRejected as exc:
+            trail.record(recording.order_failed(order, exc.reason, slot))
+            state.set_order_stage(cid, DONE)
+            errors += 1
+            continue
+        except SkipAndRecord as exc:  # verified not placed: nothing at the broker
+            trail.record(recording.order_failed(order, str(exc), slot))
+            state.forget_order(cid)
+            errors += 1
+            continue
+        except Halt:
+            raise
+        except Exception as exc:  # outcome unknown: stays INTENT, settled next cycle
+            trail.record(recording.order_failed(order, f"{type(exc).__name__}: {exc}", slot))
+            errors += 1
+            continue
+        trail.record(recording.order_submitted(order, ack, planned.account.nav, slot))
+        state.set_order_stage(cid, SENT)
+        sent += 1
+        sent_ids.append((cid, order.model))
+        followed = _record_fills(bot, cid, order.model, slot)
+        fills, errors = fills + followed.fills, errors + followed.rejected
+    followed = _await_fills(bot, sent_ids, slot)
+    return sent, fills + followed.fills, errors + followed.rejected
+
+
+@dataclass(slots=True)
+class Followed:
+    """What following orders wrote: trade lines, and orders the broker rejected after accepting."""
+
+    fills: int = 0
+    rejected: int = 0
+
+    def __iadd__(self, other: Followed) -> Followed:
+        self.fills += other.fills
+        self.rejected += other.rejected
+        return self
+
+
+def _record_fills(bot: Bot, cid: str, model: str, slot: datetime) -> Followed:
+    """Write a trade line for every fill of `cid` not yet in the trail (write-ahead through the
+    state store); mark the order DONE once it is final. An order the broker accepted and then
+    rejected is an `order_error` with the broker's words, like a rejection at submission."""
+    state, trail = bot.state, bot.trail
+    n = 0
+    for f in bot.broker.fills(cid, state.filled_qty.get(cid, 0.0), state.filled_value.get(cid, 0.0)):
+        if f.fill_id in state.fill_stage:
+            continue
+        trade = recording.trade_executed(f, model, slot)
+        state.fill_writing(f.fill_id, cid, f.quantity, recording.trade_data(trade), f.price)
+        trail.record(trade)
+        state.fill_written(f.fill_id, cid, model, f.symbol, recording.signed_quantity(trade))
+        n += 1
+    ack = bot.broker.order_status(cid)
+    rejected = 0
+    if ack is not None and ack.status == "rejected":
+        rejected = _record_late_rejection(bot, cid, ack.reason, slot)
+    if ack is not None and ack.status in FINAL_STATUSES:
+        state.set_order_stage(cid, DONE)
+    return Followed(n, rejected)
+
+
+def _record_late_rejection(bot: Bot, cid: str, reason: str | None, slot: datetime) -> int:
+    """Record, once, that the broker rejected `cid` after accepting it; 1 if recorded now."""
+    if bot.trail.has(ERRORS, order_id=cid):
+        return 0  # recorded before a crash cut the cycle short
+    data = bot.state.order_data.get(cid, {})
+    error = f"rejected by the broker after it accepted the order: {reason or 'no reason given'}"
+    bot.trail.record(_order_failed_from_store(cid, error, data, slot))
+    return 1
+
+
+def _order_failed_from_store(cid: str, error: str, data: dict, slot: datetime) -> Problem:
+    intent = recording.intent_order(cid, data, slot)
+    if intent is None:
+        return recording.unknown_order_failed(cid, error, recording.stored_slot(data, slot), data)
+    return recording.order_failed(intent.order, error, intent.slot, data)
+
+
+def _finish_interrupted_fills(bot: Bot) -> int:
+    """Fills stored but not known written when the process died: write the ones the trail lacks."""
+    state, trail = bot.state, bot.trail
+    n = 0
+    for fill_id, data in sorted(state.writing.items()):
+        trade = recording.stored_trade(data)
+        if not trail.has(TRADES, fill_id=fill_id):
+            trail.record(trade)
+            n += 1
+        state.fill_written(fill_id, trade.order_id, trade.model, trade.symbol,
+                           recording.signed_quantity(trade))
+    return n
+
+
+def recover(bot: Bot) -> None:
+    """At start-up, before anything compares or trades: finish what a crash interrupted (fill
+    and order lines, orders sent but not recorded), then close a slot whose cycle had in fact
+    completed (its snapshot is in the trail; only the mark was lost)."""
+    record_inbox(bot)
+    _settle_open_orders(bot, None)
+    state = bot.state
+    started = state.started_slot
+    if started is not None and (state.last_slot is None or state.last_slot < started):
+        if bot.trail.has(PERFORMANCE, cycle_timestamp=started):
+            state.complete_slot(started)
+    bot.trail.checkpoint()
+
+
+def _settle_open_orders(bot: Bot, slot: datetime | None) -> Followed:
+    """Finish what an earlier cycle or a crash left open: fill lines written halfway, orders sent
+    but not recorded, fills that came after a cycle's deadline. An order still working now is
+    cancelled, so the new plan starts from what is really held. Returns the fills written and
+    the rejections recorded."""
+    state, trail, broker = bot.state, bot.trail, bot.broker
+    done = Followed(_finish_interrupted_fills(bot))
+    for cid in sorted(state.open_orders):
+        data = state.order_data.get(cid, {})
+        order_slot = recording.stored_slot(data, slot or bot.clock.now())
+        intent = recording.intent_order(cid, data, order_slot)
+        model = intent.order.model if intent is not None else "unknown"
+        ack = broker.order_status(cid)
+        if state.order_stage[cid] == INTENT:
+            if ack is None:
+                trail.record(OrderNotPlaced(message=f"{cid} never reached the broker; the plan "
+                                            "is made again", order_id=cid,
+                                            cycle_timestamp=order_slot))
+                state.forget_order(cid)
+                continue
+            if ack.status == "rejected":  # refused before we could record it: record it now
+                if not trail.has(ERRORS, order_id=cid):
+                    trail.record(_order_failed_from_store(
+                        cid, ack.reason or "rejected by the broker", data, order_slot))
+                    done.rejected += 1
+                state.set_order_stage(cid, DONE)
+                continue
+            if intent is not None and not trail.has(ORDERS, order_id=cid):
+                trail.record(recording.order_submitted(intent.order, ack, broker.account().nav,
+                                                       intent.slot))
+            state.set_order_stage(cid, SENT)
+        done += _record_fills(bot, cid, model, order_slot)
+        if cid in state.open_orders:  # still working since its own cycle: cancel the rest
+            broker.cancel_order(cid)
+            trail.record(OrderCanceled(message=f"{cid} was still open at the next cycle: the rest "
+                                       "of it is cancelled before planning again", order_id=cid,
+                                       cycle_timestamp=order_slot))
+            done += _record_fills(bot, cid, model, order_slot)
+    return done
+
+
+def _await_fills(bot: Bot, sent: list[tuple[str, str]], slot: datetime) -> Followed:
+    """Follow this cycle's orders until each is final or the fill deadline passes; an order still
+    open then is recorded, and settled at the next cycle."""
+    state = bot.state
+    deadline = bot.clock.now().timestamp() + bot.fill_timeout
+    n = Followed()
+    waiting = [(cid, model) for cid, model in sent if cid in state.open_orders]
+    while waiting:
+        for cid, model in waiting:
+            n += _record_fills(bot, cid, model, slot)
+        waiting = [(cid, model) for cid, model in waiting if cid in state.open_orders]
+        if not waiting or bot.clock.now().timestamp() >= deadline:
+            break
+        bot.sleep(bot.poll_interval)
+    for cid, _model in waiting:
+        ack = bot.broker.order_status(cid)
+        bot.trail.record(OrderOpenAtDeadline(
+            message=f"{cid} is still {ack.status if ack else 'unknown'} after "
+                    f"{bot.fill_timeout:g}s: its fills are recorded at the next cycle",
+            order_id=cid, status=ack.status if ack else None, cycle_timestamp=slot))
+    return n

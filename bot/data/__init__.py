@@ -1,1 +1,0 @@
-"""Market data adapters (the `MarketData` port): synthetic prices and user CSV files."""
