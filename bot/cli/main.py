@@ -17,6 +17,16 @@ from pathlib import Path
 from typing import Sequence, TextIO
 
 from bot.core.errors import AuditWriteError, ConfigError, Halt, LockHeld, TradebotError
+from bot.core.layout import (
+    ACCOUNT_DB,
+    KILL_SWITCH_FILE,
+    STATE_DB,
+    data_files,
+    inbox_path,
+    key_path,
+    lock_path,
+    log_lock_path,
+)
 from bot.review.performance import CAGR_HELP
 
 EXIT_CONFIG, EXIT_LOCKED, EXIT_HALTED = 2, 3, 1
@@ -242,13 +252,12 @@ def cmd_config(args: argparse.Namespace) -> int:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    from bot.app.audit_key import key_path_hint
     from bot.app.simulate import check_inputs, format_summary, simulate
     s = _settings(seed=args.seed, csv_dir=args.csv_dir)
     out = args.out or s.log_dir
     check_inputs(s, args.start, args.end, args.csv_dir)  # before any directory is created
     _check_directories(out, s.data_dir)  # the data directory may get the generated audit key
-    key = key_path_hint(s.data_dir)
+    key = key_path(s.data_dir)
     generates_key = s.audit_key is None and s.audit_key_file is None and not key.exists()
     result = simulate(s, args.start, args.end, out, csv_dir=args.csv_dir)
     print(format_summary(result))
@@ -263,7 +272,6 @@ def _check_directories(log_dir: Path, data_dir: Path) -> None:
     where the bot keeps a file, stops start-up with one line naming it (and the UID)."""
     from audit.writer import PlantedLink, UnsafeDirectory, check_directory, refuse_links
     from bot.app.health import check_writable
-    from bot.wiring import data_files
     try:
         check_directory(log_dir, f"the log directory {log_dir}")
         check_directory(data_dir, f"the data directory {data_dir}")
@@ -289,21 +297,21 @@ def _live(settings, echo, stop=None):
     asked; a stop asked meanwhile also ends the read retries of the start-up check."""
     from audit.records import BotStarted
     from bot import tradebot_version
-    from bot.app.locking import LOG_LOCK_FILE, DataDirLock, Locks, LogDirLock
+    from bot.app.locking import DataDirLock, Locks, LogDirLock
     from bot.core.clock import SystemClock
-    from bot.wiring import LOCK_FILE, build_bot
+    from bot.wiring import build_bot
 
     os.umask(0o077)  # the account, state and lock are private like the logs
     _check_metrics_address(settings)
     _check_directories(settings.log_dir, settings.data_dir)
     _prepare_data_dir(settings.data_dir)
-    data_lock = DataDirLock(settings.data_dir / LOCK_FILE)
+    data_lock = DataDirLock(lock_path(settings.data_dir))
     try:
         data_lock.acquire()
     except LockHeld as exc:
         _record_refused_lock(settings, str(exc))
         raise
-    log_lock = LogDirLock(settings.log_dir / LOG_LOCK_FILE)
+    log_lock = LogDirLock(log_lock_path(settings.log_dir))
     try:
         log_lock.acquire()
     except BaseException as exc:
@@ -348,11 +356,10 @@ def _check_metrics_address(settings) -> None:
         return
     from bot.app.locking import DataDirLock
     from bot.watch.prometheus import Metrics
-    from bot.wiring import LOCK_FILE
     try:
         Metrics.check_address(settings.metrics_host, settings.metrics_port)
     except ConfigError:
-        lock = DataDirLock(settings.data_dir / LOCK_FILE)
+        lock = DataDirLock(lock_path(settings.data_dir))
         if lock.path.exists():
             try:
                 lock.acquire()
@@ -393,9 +400,8 @@ def _record_refused_lock(settings, message: str) -> None:
     from audit.timestamps import format_timestamp
     from bot.adapters.inbox import post
     from bot.core.clock import SystemClock
-    from bot.wiring import INBOX_DIR
     try:
-        post(settings.data_dir / INBOX_DIR, "lock_refused", message,
+        post(inbox_path(settings.data_dir), "lock_refused", message,
              {"pid": os.getpid(), "refused_at": format_timestamp(SystemClock().now())})
     except OSError:
         pass
@@ -560,7 +566,7 @@ def _dry_run(s) -> int:
     from bot.core.clock import SystemClock
     from bot.core.cycle import KillSwitch, plan_cycle
     from bot.core.scheduling import SlotPlanner, parse_schedule
-    from bot.wiring import ACCOUNT_DB, KILL_SWITCH_FILE, STATE_DB, build_bot
+    from bot.wiring import build_bot
 
     clock = SystemClock()
     planner = SlotPlanner(parse_schedule(s.schedule), s.effective_market_hours == "nyse")

@@ -326,8 +326,8 @@ def run_start_and_stop(tmp_path: Path, monkeypatch) -> Path:
     with a second `run` refused by the lock and an unreadable note in the inbox meanwhile."""
     from bot.cli import main as cli
     from bot.core.clock import SystemClock
+    from bot.core.layout import INBOX_DIR
     from bot.settings import load_settings
-    from bot.wiring import INBOX_DIR
     for name in [k for k in os.environ if k.startswith("BOT_")]:
         monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path)
