@@ -116,6 +116,36 @@ def test_logs_dir_defaults_to_bot_log_dir_then_logs(sim_trail, tmp_path, monkeyp
     assert len(audit.load("trades")) == len(audit.load("trades", sim_trail))
 
 
+def test_a_log_dir_set_in_dotenv_is_found_by_load_and_by_tradebot_logs(sim_trail, tmp_path, monkeypatch):
+    """BOT_LOG_DIR in .env alone (not in the environment): audit.load() reads it through the
+    bot's resolver, as `tradebot logs` and `python -m bot.cli.logs` do through the settings."""
+    for name in [k for k in os.environ if k.startswith("BOT_")]:
+        monkeypatch.delenv(name)
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / ".env").write_text(f"BOT_LOG_DIR={sim_trail}\n")
+    monkeypatch.chdir(work)
+    assert audit.default_log_dir() == sim_trail
+    orders = audit.load("orders")
+    assert len(orders) == len(audit.load("orders", sim_trail)) > 0
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BOT_")}
+    for command in (["-m", "bot", "logs"], ["-m", "bot.cli.logs"]):
+        proc = subprocess.run([sys.executable, *command, "orders", "--format", "json"], cwd=work,
+                              env=env, capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stderr
+        assert sorted(orjson.loads(line)["order_id"] for line in proc.stdout.splitlines()) == \
+            sorted(orders["order_id"])
+
+
+def test_audit_reads_no_environment_variable():
+    """The trail's package takes every setting from its caller: no os.environ/os.getenv in it."""
+    import ast
+    found = [f"{path.name}:{node.lineno}" for path in sorted((ROOT / "audit").rglob("*.py"))
+             for node in ast.walk(ast.parse(path.read_text()))
+             if isinstance(node, ast.Attribute) and node.attr in ("environ", "getenv", "environb")]
+    assert found == []
+
+
 def test_unreadable_line_is_skipped_with_a_warning(sim_trail, tmp_path):
     d = tmp_path / "logs"
     d.mkdir()
