@@ -10,9 +10,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from audit.anchor import ANCHORS_DIR
-from audit.writer import sqlite_files
-
 # The data directory.
 LOCK_FILE = "tradebot.lock"  # one bot per data directory (bot.app.locking.DataDirLock)
 ACCOUNT_DB = "paper_account.sqlite"  # the simulated broker's account
@@ -29,6 +26,10 @@ LOG_LOCK_FILE = ".tradebot.lock"  # one writer per trail (bot.app.locking.LogDir
 def data_files() -> tuple[str, ...]:
     """The names the bot writes in the data directory (directories searched too): a symbolic
     link at any of them stops start-up (see `audit.writer.refuse_links`)."""
+    # imported here: any audit module loads the record types (30 ms), which the light commands
+    # that take a name from here (`tradebot logs`, `--help`) never need
+    from audit.anchor import ANCHORS_DIR
+    from audit.writer import sqlite_files
     return (LOCK_FILE, *sqlite_files(ACCOUNT_DB), *sqlite_files(STATE_DB), HEARTBEAT_FILE,
             KEY_FILE, ANCHORS_DIR, INBOX_DIR)
 
