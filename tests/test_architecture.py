@@ -96,3 +96,10 @@ def test_the_readers_import_no_cycle_app_wiring_settings_or_adapter():
     re-run's models and data source) comes in from bot.app; its constants live in bot.core."""
     forbidden = ("bot.core.cycle", "bot.app", "bot.wiring", "bot.settings", "bot.adapters", "bot.cli")
     assert violations(("bot.review",), forbidden) == []
+
+
+def test_the_command_line_imports_no_wiring_adapter_runner_lock_or_watcher():
+    """bot/cli/ parses, calls bot.app or bot.review, and prints: start-up and stop (the locks, the
+    wiring, the runner, the observers) live in bot.app.live, the dry run in bot.app.dry_run."""
+    forbidden = ("bot.wiring", "bot.adapters", "bot.app.runner", "bot.app.locking", "bot.watch")
+    assert violations(("bot.cli",), forbidden) == []

@@ -18,12 +18,14 @@ from typing import TextIO
 
 from audit.records import STREAMS, SimulationFinished, SimulationStarted
 from bot import tradebot_version
+from bot.app.directories import check_directories
 from bot.app.runner import guarded_cycle
 from bot.core import calendar
 from bot.core.clock import SimulatedClock
 from bot.core.cycle import record_account
 from bot.core.domain import BENCHMARK
 from bot.core.errors import ConfigError, DataError
+from bot.core.layout import key_path
 from bot.core.scheduling import simulation_slots
 from bot.review.performance import Performance, from_opening, performance
 from bot.settings import Settings
@@ -226,3 +228,16 @@ def format_summary(r: SimulationResult) -> str:
                          "diluted by days of holding cash: start the run where the data begins")
     lines.append(f"logs in {r.log_dir}")
     return "\n".join(lines)
+
+
+def simulate_command(settings: Settings, start: date, end: date, log_dir: Path,
+                     csv_dir: Path | None = None) -> tuple[SimulationResult, Path | None]:
+    """`tradebot simulate`: the dates, data and directories checked before anything is created,
+    then the simulation. Also the audit key's path when this run generated it (no key was set
+    or kept), so that the user is told to keep it."""
+    check_inputs(settings, start, end, csv_dir)  # before any directory is created
+    check_directories(log_dir, settings.data_dir)  # the data directory may get the generated key
+    key = key_path(settings.data_dir)
+    generates_key = settings.audit_key is None and settings.audit_key_file is None and not key.exists()
+    result = simulate(settings, start, end, log_dir, csv_dir=csv_dir)
+    return result, key.resolve() if generates_key and key.exists() else None
