@@ -298,7 +298,7 @@ def _print_plan(planned: CyclePlan, slot_text: str) -> None:
     for c in planned.plan.checks:
         print(f"  {c.check:<20} {c.symbol or '-':<6} {c.detail} [{c.model}]")
     for p in planned.problems:
-        print(f"  problem: {p.kind}: {p.error}")  # type: ignore[union-attr]
+        print(f"  problem: {p.event_type}: {p.error}")
     if planned.kill_reason:
         print(f"kill switch engaged: {planned.kill_reason}")
 

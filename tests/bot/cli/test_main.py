@@ -421,3 +421,16 @@ def test_the_parser_loads_no_trail_settings_app_or_wiring():
             f"print(sorted(m for m in sys.modules if m.startswith({heavy!r})))")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert proc.stdout.strip() == "[]"
+
+
+def test_dry_run_prints_a_data_problem_of_the_plan(tmp_path):
+    """A symbol without data is a problem of the plan, printed with its kind (it was a traceback:
+    the typed records have `event_type`, not `kind`)."""
+    (tmp_path / "csv").mkdir()
+    (tmp_path / "csv" / "SPY.csv").write_text("date,open,high,low,close,volume\n"
+                                              "2024-01-02,1,1,1,100,1000\n")
+    proc = tradebot(tmp_path, "cycle", "--dry-run", BOT_CSV_DIR="csv", BOT_MODELS="EqualWeightModel_v1",
+                    BOT_EQUAL_WEIGHT_SYMBOLS="SPY,QQQ")
+    assert proc.returncode == 0, proc.stderr
+    assert "  problem: data_error: QQQ: " in proc.stdout
+    assert not (tmp_path / "logs").exists() and not (tmp_path / "data").exists()
