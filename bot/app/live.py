@@ -138,8 +138,9 @@ def debug_logging(bot: Bot) -> None:
 
 def record_refused_lock(settings: Settings, message: str) -> None:
     """Leave a note for the running bot, which records it in events.jsonl (one writer per file)."""
+    inbox = inbox_path(settings.data_dir)
     try:
-        post(inbox_path(settings.data_dir), "lock_refused", message,
+        post(inbox, "lock_refused", message,
              {"pid": os.getpid(), "refused_at": format_timestamp(SystemClock().now())})
     except OSError:
         pass
