@@ -73,7 +73,11 @@ def load(stream: str, logs_dir: str | Path | None = None) -> "pandas.DataFrame":
     name = stream_file(stream)
     directory = Path(logs_dir) if logs_dir is not None else default_log_dir()
     if not directory.is_dir():
-        raise FileNotFoundError(f"no log directory {directory}: pass logs_dir= or set BOT_LOG_DIR")
+        fix = "pass logs_dir= or set BOT_LOG_DIR"
+        if logs_dir is None and _resolver() is None:
+            fix = ("pass logs_dir= (BOT_LOG_DIR is read by the bot's resolver, which is not "
+                   "installed: run `pip install -e .` in the repository)")
+        raise FileNotFoundError(f"no log directory {directory}: {fix}")
     bad: list[tuple[Line, str]] = []
     rows = [rec for _where, rec in iter_records(directory, name, lambda w, why: bad.append((w, why)))]
     if bad:

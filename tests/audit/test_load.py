@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 from datetime import timezone
+from pathlib import Path
 
 import orjson
 import pandas as pd
@@ -135,6 +136,19 @@ def test_a_log_dir_set_in_dotenv_is_found_by_load_and_by_tradebot_logs(sim_trail
         assert proc.returncode == 0, proc.stderr
         assert sorted(orjson.loads(line)["order_id"] for line in proc.stdout.splitlines()) == \
             sorted(orders["order_id"])
+
+
+def test_without_the_bots_resolver_the_default_is_logs_and_the_error_says_why(sim_trail, tmp_path,
+                                                                              monkeypatch):
+    """audit/ alone never reads BOT_LOG_DIR: with no resolver installed the default is ./logs,
+    and the error names the missing resolver rather than telling the user to set BOT_LOG_DIR."""
+    import importlib.metadata
+    monkeypatch.setattr(importlib.metadata, "entry_points", lambda **_group: [])
+    monkeypatch.setenv("BOT_LOG_DIR", str(sim_trail))
+    monkeypatch.chdir(tmp_path)
+    assert audit.default_log_dir() == Path("logs")
+    with pytest.raises(FileNotFoundError, match="no log directory logs: .*resolver.*not installed"):
+        audit.load("orders")
 
 
 def test_audit_reads_no_environment_variable():
