@@ -19,28 +19,12 @@ from bot.core.clock import Clock
 from bot.core.cycle import Bot, KillSwitch, ModelShare
 from bot.core.domain import OrderType
 from bot.core.errors import ConfigError
+from bot.core.layout import ACCOUNT_DB, INBOX_DIR, KILL_SWITCH_FILE, STATE_DB, heartbeat_path
 from bot.core.observers import CycleObserver
 from bot.core.planning import RiskLimits
 from bot.core.ports import MarketCalendar, MarketData
 from bot.settings import Settings, parse_symbols
 from models.registry import build_model
-
-KILL_SWITCH_FILE = "KILL_SWITCH"
-ACCOUNT_DB = "paper_account.sqlite"
-STATE_DB = "state.sqlite"
-LOCK_FILE = "tradebot.lock"
-INBOX_DIR = "inbox"
-
-
-def data_files() -> tuple[str, ...]:
-    """The names the bot writes in the data directory (directories searched too): a symbolic
-    link at any of them stops start-up (see `audit.writer.refuse_links`)."""
-    from audit.anchor import ANCHORS_DIR
-    from audit.writer import sqlite_files
-    from bot.app.audit_key import KEY_FILE
-    from bot.watch.heartbeat import HEARTBEAT_FILE
-    return (LOCK_FILE, *sqlite_files(ACCOUNT_DB), *sqlite_files(STATE_DB), HEARTBEAT_FILE,
-            KEY_FILE, ANCHORS_DIR, INBOX_DIR)
 
 
 def build_market(settings: Settings, csv_dir: Path | None = None) -> MarketData:
@@ -216,8 +200,8 @@ def build_observers(settings: Settings, trail: AuditTrail, clock: Clock,
                                                 archive_dir=settings.log_archive_dir))
         trail.listeners.append(self_verify)  # no verify while the trail cannot be written
         observers.append(self_verify)
-    from bot.watch.heartbeat import HEARTBEAT_FILE, Heartbeat
-    heartbeat = Heartbeat(settings.data_dir / HEARTBEAT_FILE, {
+    from bot.watch.heartbeat import Heartbeat
+    heartbeat = Heartbeat(heartbeat_path(settings.data_dir), {
         "schedule": settings.schedule, "market_hours": settings.effective_market_hours,
         "broker": settings.broker}, now=clock.now)
     return (heartbeat, *observers)

@@ -89,3 +89,17 @@ def test_the_read_side_imports_no_writer_and_no_broker():
 
 def test_the_watchers_import_no_cycle_and_no_adapter():
     assert violations(WATCHERS, ("bot.core.cycle", "bot.app.runner", "bot.core.planning", *ADAPTERS)) == []
+
+
+def test_the_readers_import_no_cycle_app_wiring_settings_or_adapter():
+    """bot/review/ reads the trail after the fact: what it needs from the configuration (the
+    re-run's models and data source) comes in from bot.app; its constants live in bot.core."""
+    forbidden = ("bot.core.cycle", "bot.app", "bot.wiring", "bot.settings", "bot.adapters", "bot.cli")
+    assert violations(("bot.review",), forbidden) == []
+
+
+def test_the_command_line_imports_no_wiring_adapter_runner_lock_or_watcher():
+    """bot/cli/ parses, calls bot.app or bot.review, and prints: start-up and stop (the locks, the
+    wiring, the runner, the observers) live in bot.app.live, the dry run in bot.app.dry_run."""
+    forbidden = ("bot.wiring", "bot.adapters", "bot.app.runner", "bot.app.locking", "bot.watch")
+    assert violations(("bot.cli",), forbidden) == []

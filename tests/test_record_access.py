@@ -25,7 +25,7 @@ SCANNED = ("bot", "models")
 ALLOWED: dict[tuple[str, str], str] = {
     ("bot/__init__.py", "tradebot_version"): "pyproject.toml's [project] table",
     ("bot/adapters/alpaca/edge.py", "broker_words"): "the JSON body of an Alpaca API error",
-    ("bot/cli/main.py", "start_summary"): "the shown settings (Settings.redacted), for the start line",
+    ("bot/app/live.py", "start_summary"): "the shown settings (Settings.redacted), for the start line",
     ("bot/adapters/inbox.py", "drain"): "a note another process left in the inbox (kind, message, details)",
     ("bot/app/health.py", "_starting"): "the heartbeat document (bot.heartbeat), not a trail record",
     ("bot/app/health.py", "_check_cycle"): "the heartbeat document (bot.heartbeat), not a trail record",

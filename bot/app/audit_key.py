@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import os
 import secrets
-from pathlib import Path
 
 from audit.writer import open_own
 from bot.core.errors import ConfigError
+from bot.core.layout import key_path
 from bot.settings import Settings
-
-KEY_FILE = "audit.key"
 
 
 def load_key(settings: Settings, *, create: bool) -> tuple[bytes, str]:
@@ -25,7 +23,7 @@ def load_key(settings: Settings, *, create: bool) -> tuple[bytes, str]:
             raise ConfigError(f"BOT_AUDIT_KEY_FILE={str(settings.audit_key_file)!r} holds fewer than "
                               "16 bytes: put a longer random key in it")
         return key, f"BOT_AUDIT_KEY_FILE ({settings.audit_key_file})"
-    path = settings.data_dir / KEY_FILE
+    path = key_path(settings.data_dir)
     if path.exists():
         return path.read_bytes().strip(), f"{path}"
     if not create:
@@ -45,7 +43,3 @@ def load_key(settings: Settings, *, create: bool) -> tuple[bytes, str]:
 
 def is_generated(origin: str) -> bool:
     return origin.startswith("generated ")
-
-
-def key_path_hint(data_dir: Path) -> Path:
-    return data_dir / KEY_FILE

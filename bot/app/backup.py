@@ -18,11 +18,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator
 
-from bot.app.audit_key import KEY_FILE
-from bot.app.locking import LOG_LOCK_FILE
 from bot.core.errors import ConfigError
+from bot.core.layout import KEY_FILE, LOCK_FILE, LOG_LOCK_FILE, key_path
 from bot.settings import Settings
-from bot.wiring import LOCK_FILE
 
 SQLITE_SUFFIX = ".sqlite"
 _SQLITE_SIDE = ("-wal", "-shm", "-journal")
@@ -174,6 +172,6 @@ def backup_main(args, settings: Settings) -> int:
     print(f"wrote {result.path}: {result.files} files, {_size(result.bytes)} "
           f"(logs/ = {settings.log_dir}, data/ = {settings.data_dir}; mode 0600)")
     print("the audit key is NOT included: back it up separately (BOT_AUDIT_KEY, "
-          f"BOT_AUDIT_KEY_FILE or {settings.data_dir / KEY_FILE}); without it the trail "
+          f"BOT_AUDIT_KEY_FILE or {key_path(settings.data_dir)}); without it the trail "
           "cannot be verified")
     return 0

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import os
 import queue
+import sys
 import threading
+from typing import TextIO, cast
 
 MAX_QUEUED = 1000  # console lines waiting for a slow reader; beyond, they are dropped
 
@@ -53,3 +55,26 @@ class Console:
             except OSError:  # EPIPE (the reader left), EBADF: nobody will read the console
                 self.closed = True
                 return
+
+
+class _Plain:
+    """stdout without a descriptor (a test's capture): written as it is, closed by nobody."""
+
+    def __init__(self, out: TextIO) -> None:
+        self.write, self.flush = out.write, out.flush
+
+    def close(self) -> None:
+        pass
+
+
+def open_console() -> TextIO:
+    """The console of `run` and `cycle`: stdout through a queue that never blocks or raises (a
+    stdout nobody reads or a closed one must not stop trading); stdout itself when it has no
+    file descriptor. Both write, flush and close text, which is all the trail and the stop ask
+    of a TextIO (hence the cast)."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, ValueError, OSError):
+        return cast(TextIO, _Plain(sys.stdout))
+    sys.stdout.flush()
+    return cast(TextIO, Console(fd))

@@ -21,9 +21,9 @@ from audit.chain import CHAIN_SUFFIX
 from audit.records import PRODUCTION_LOG, STREAMS
 from audit.timestamps import format_slot
 from bot.core.errors import ConfigError
+from bot.core.layout import heartbeat_path
 from bot.core.scheduling import SlotPlanner, parse_schedule
 from bot.settings import Settings
-from bot.watch.heartbeat import HEARTBEAT_FILE
 
 _TICK = timedelta(microseconds=1)
 
@@ -200,7 +200,7 @@ def check_health(settings: Settings, now: datetime) -> HealthReport:
     reasons: list[str] = []
     details: list[str] = []
     state = "healthy"
-    doc, problem = read_heartbeat(settings.data_dir / HEARTBEAT_FILE)
+    doc, problem = read_heartbeat(heartbeat_path(settings.data_dir))
     if doc is None:
         reasons.append(problem or "no heartbeat")
     elif (stopped := _stopped(doc, now)) is not None:

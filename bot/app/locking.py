@@ -13,8 +13,6 @@ from pathlib import Path
 from audit.writer import open_own
 from bot.core.errors import LockHeld
 
-LOG_LOCK_FILE = ".tradebot.lock"  # beside the trail; the readers never look at it
-
 
 class DataDirLock:
     what, setting = "data directory", "BOT_DATA_DIR"

@@ -15,11 +15,10 @@ import os
 import tarfile
 from pathlib import Path, PurePosixPath
 
-from bot.app.audit_key import KEY_FILE
 from bot.app.locking import DataDirLock
 from bot.core.errors import ConfigError
+from bot.core.layout import KEY_FILE, LOCK_FILE, lock_path
 from bot.settings import Settings
-from bot.wiring import LOCK_FILE
 
 _ROOTS = ("logs", "data")
 
@@ -94,7 +93,7 @@ def restore(settings: Settings, path: Path) -> int:
         if root == "data" and rel.parts and rel.parts[0] in (KEY_FILE, LOCK_FILE) and len(rel.parts) == 1:
             raise ConfigError(f"{path} holds {m.name!r}, which a backup never holds: not a "
                               "tradebot backup; nothing was restored")
-    lock = DataDirLock(data_dir / LOCK_FILE)
+    lock = DataDirLock(lock_path(data_dir))
     if lock.path.exists():
         lock.acquire()  # LockHeld: a bot runs on this data directory (exit 3)
         lock.release()

@@ -12,22 +12,25 @@ import hashlib
 import sys
 import time as timer
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from pathlib import Path
 from typing import TextIO
 
 from audit.records import STREAMS, SimulationFinished, SimulationStarted
 from bot import tradebot_version
+from bot.app.directories import check_directories
 from bot.app.runner import guarded_cycle
 from bot.core import calendar
 from bot.core.clock import SimulatedClock
-from bot.core.cycle import BENCHMARK, record_account
+from bot.core.cycle import record_account
+from bot.core.domain import BENCHMARK
 from bot.core.errors import ConfigError, DataError
+from bot.core.layout import key_path
+from bot.core.scheduling import simulation_slots
 from bot.review.performance import Performance, from_opening, performance
 from bot.settings import Settings
 from bot.wiring import build_bot
 
-BEFORE_CLOSE = timedelta(minutes=15)  # each day's slot: 15:45 New York, 12:45 on early closes
 MOSTLY_HELD = 0.5  # above this share of days held for lack of data, the summary warns
 
 
@@ -61,17 +64,6 @@ def ensure_empty(log_dir: Path) -> None:
                                   "give --out an empty directory, or move the old logs away")
 
 
-def slots(start: date, end: date) -> list[datetime]:
-    """Each trading day's slot, in UTC: 15 minutes before that session's close."""
-    return [_session_close(d) - BEFORE_CLOSE for d in calendar.trading_days(start, end)]
-
-
-def _session_close(d: date) -> datetime:
-    session = calendar.session(d)
-    assert session is not None, d  # trading_days gives only days with a session
-    return session[1]
-
-
 def check_inputs(settings: Settings, start: date, end: date,
                  csv_dir: Path | None = None) -> list[datetime]:
     """The simulation's slots, or a ConfigError for a range or CSV directory that cannot be
@@ -83,7 +75,7 @@ def check_inputs(settings: Settings, start: date, end: date,
                               f"{first} to {last}")
     if end < start:
         raise ConfigError(f"--end {end} is before --start {start}: give an end on or after the start")
-    days = slots(start, end)
+    days = simulation_slots(start, end)
     if not days:
         raise ConfigError(f"no NYSE trading day between {start} and {end}: widen the range")
     directory = csv_dir or settings.csv_dir
@@ -236,3 +228,16 @@ def format_summary(r: SimulationResult) -> str:
                          "diluted by days of holding cash: start the run where the data begins")
     lines.append(f"logs in {r.log_dir}")
     return "\n".join(lines)
+
+
+def simulate_command(settings: Settings, start: date, end: date, log_dir: Path,
+                     csv_dir: Path | None = None) -> tuple[SimulationResult, Path | None]:
+    """`tradebot simulate`: the dates, data and directories checked before anything is created,
+    then the simulation. Also the audit key's path when this run generated it (no key was set
+    or kept), so that the user is told to keep it."""
+    check_inputs(settings, start, end, csv_dir)  # before any directory is created
+    check_directories(log_dir, settings.data_dir)  # the data directory may get the generated key
+    key = key_path(settings.data_dir)
+    generates_key = settings.audit_key is None and settings.audit_key_file is None and not key.exists()
+    result = simulate(settings, start, end, log_dir, csv_dir=csv_dir)
+    return result, key.resolve() if generates_key and key.exists() else None

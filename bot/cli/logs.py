@@ -17,6 +17,8 @@ from itertools import islice
 from pathlib import Path
 from typing import Any, BinaryIO, Callable, Container, Iterable, Mapping, Sequence
 
+from bot.core.errors import ConfigError
+
 FORMATS = ("table", "json", "csv", "tsv")
 ORDER_COLUMNS = ("timestamp", "model", "symbol", "side", "quantity", "price", "status", "order_id")
 MAX_WARNINGS = 5
@@ -401,6 +403,13 @@ def logs_main(args: argparse.Namespace, default_log_dir: Path) -> int:
         warn.close()
 
 
+def _configured_log_dir() -> Path:
+    """BOT_LOG_DIR as the settings read it (environment, then .env), else ./logs; the settings
+    module is imported only when --logs-dir is not given (it costs 0.2 s)."""
+    from bot.settings import trail_log_dir
+    return trail_log_dir()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """`python -m bot.cli.logs QUERY ...`: the same as `tradebot logs QUERY ...`."""
     p = argparse.ArgumentParser(prog="tradebot")
@@ -410,7 +419,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         argv.insert(0, "logs")
     args = p.parse_args(argv)
     try:
-        return logs_main(args, Path(os.environ.get("BOT_LOG_DIR") or "logs"))
+        return logs_main(args, args.logs_dir or _configured_log_dir())
+    except ConfigError as exc:
+        print(f"{_PROG}: {exc}", file=sys.stderr)
+        return 2
     except BrokenPipeError:  # `... | head`: the reader has what it wanted
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0

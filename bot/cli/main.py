@@ -1,25 +1,35 @@
 """The `tradebot` command: run, cycle, simulate, config, audit, logs, replay, report.
 
+Parsers, printing and exit codes only: what a command does lives in `bot/app/` (start-up and
+stop, the dry run, simulate, verify, health, backup, restore) and `bot/review/` (the readers).
 Start-up problems (bad settings, a held lock, a non-empty --out) print one line on stderr and
-exit 2 (3 for a held lock) before anything is traded. Heavy modules are imported per command.
+exit 2 (3 for a held lock) before anything is traded.
+
+A command imports its app module when it runs, and the settings when it needs them: `tradebot
+--help` and `tradebot logs` never load pydantic, the wiring, the adapters or the models.
 """
 from __future__ import annotations
 
 import argparse
 import os
-import signal
 import sys
-import time
-import uuid
 import warnings
 from datetime import date
 from pathlib import Path
-from typing import Sequence, TextIO
+from typing import TYPE_CHECKING, Any, Sequence, TextIO
 
-from bot.core.errors import AuditWriteError, ConfigError, Halt, LockHeld, TradebotError
+from bot import tradebot_version
+from bot.cli.logs import add_logs_parser, logs_main
+from bot.cli.replay import add_replay_parser, replay_main
+from bot.cli.report import add_report_parser, report_main
+from bot.core.clock import SystemClock
+from bot.core.errors import EXIT_CONFIG, EXIT_HALTED, EXIT_LOCKED, ConfigError, Halt, LockHeld, TradebotError
 from bot.review.performance import CAGR_HELP
 
-EXIT_CONFIG, EXIT_LOCKED, EXIT_HALTED = 2, 3, 1
+if TYPE_CHECKING:  # pragma: no cover
+    from bot.core.cycle import CyclePlan
+    from bot.settings import Settings
+
 _START_EXITS = ("exit codes: 0 done; 1 halted or stopped (the trail could not be written, the "
                 "broker failed; a broker down at start-up stops `cycle`, while `run` waits for it "
                 "and tries again); 2 a bad setting or argument; 3 another run/cycle holds the "
@@ -45,7 +55,7 @@ def _positive(text: str) -> int:
 
 
 def _seed(text: str) -> int:
-    from bot.settings import INT64_MAX, INT64_MIN
+    from bot.settings import INT64_MAX, INT64_MIN  # pydantic: only when --seed is given
     try:
         n = int(text)
     except ValueError:
@@ -60,7 +70,6 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="tradebot", description="A paper-trading bot with a complete audit trail. "
         "Every setting comes from BOT_* environment variables or .env (see `tradebot config`).")
-    from bot import tradebot_version
     p.add_argument("--version", action="version", version=f"tradebot {tradebot_version()}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     r = sub.add_parser("run", help="run cycles on the schedule until Ctrl-C or SIGTERM",
@@ -164,9 +173,6 @@ def _add_audit_check(asub) -> None:
 
 def _add_trail_tools(sub) -> None:
     """`logs`, `replay` and `report`: they read the trail only (BOT_LOG_DIR or --logs-dir)."""
-    from bot.cli.logs import add_logs_parser
-    from bot.cli.replay import add_replay_parser
-    from bot.cli.report import add_report_parser
     add_logs_parser(sub)
     add_replay_parser(sub)
     add_report_parser(sub)
@@ -229,8 +235,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return EXIT_HALTED
 
 
-def _settings(**overrides):
-    from bot.settings import load_settings
+def _settings(**overrides: Any) -> Settings:
+    from bot.settings import load_settings  # pydantic: 0.2 s that `logs` and `--help` never pay
     return load_settings(**overrides)
 
 
@@ -242,348 +248,39 @@ def cmd_config(args: argparse.Namespace) -> int:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    from bot.app.audit_key import key_path_hint
-    from bot.app.simulate import check_inputs, format_summary, simulate
+    from bot.app.simulate import format_summary, simulate_command  # the wiring, adapters, models
     s = _settings(seed=args.seed, csv_dir=args.csv_dir)
-    out = args.out or s.log_dir
-    check_inputs(s, args.start, args.end, args.csv_dir)  # before any directory is created
-    _check_directories(out, s.data_dir)  # the data directory may get the generated audit key
-    key = key_path_hint(s.data_dir)
-    generates_key = s.audit_key is None and s.audit_key_file is None and not key.exists()
-    result = simulate(s, args.start, args.end, out, csv_dir=args.csv_dir)
+    result, generated_key = simulate_command(s, args.start, args.end, args.out or s.log_dir,
+                                             csv_dir=args.csv_dir)
     print(format_summary(result))
-    if generates_key and key.exists():
-        print(f"audit key generated: {key.resolve()} (keep it, and back it up apart from the "
+    if generated_key is not None:
+        print(f"audit key generated: {generated_key} (keep it, and back it up apart from the "
               "logs: `tradebot audit verify` needs it)")
     return 0
 
 
-def _check_directories(log_dir: Path, data_dir: Path) -> None:
-    """A directory this user cannot write, a link or a world-writable one, or a symbolic link
-    where the bot keeps a file, stops start-up with one line naming it (and the UID)."""
-    from audit.writer import PlantedLink, UnsafeDirectory, check_directory, refuse_links
-    from bot.app.health import check_writable
-    from bot.wiring import data_files
-    try:
-        check_directory(log_dir, f"the log directory {log_dir}")
-        check_directory(data_dir, f"the data directory {data_dir}")
-        refuse_links(log_dir)  # the trail's own directory: no link in it is the bot's
-        refuse_links(data_dir, data_files())
-    except (UnsafeDirectory, PlantedLink) as exc:
-        raise ConfigError(str(exc)) from None
-    check_writable(log_dir, "log directory")
-    check_writable(data_dir, "data directory")
-
-
-def _prepare_data_dir(path: Path) -> None:
-    from audit.writer import UnsafeDirectory, prepare_directory
-    try:
-        prepare_directory(path, f"the data directory {path}")
-    except UnsafeDirectory as exc:
-        raise ConfigError(str(exc)) from None
-
-
-def _live(settings, echo, stop=None):
-    """Lock the data directory and build the live bot; records a refused lock in events.jsonl.
-    With `stop` (`run`), a broker down at start-up is waited for until it answers or a stop is
-    asked; a stop asked meanwhile also ends the read retries of the start-up check."""
-    from audit.records import BotStarted
-    from bot import tradebot_version
-    from bot.app.locking import LOG_LOCK_FILE, DataDirLock, Locks, LogDirLock
-    from bot.core.clock import SystemClock
-    from bot.wiring import LOCK_FILE, build_bot
-
-    os.umask(0o077)  # the account, state and lock are private like the logs
-    _check_metrics_address(settings)
-    _check_directories(settings.log_dir, settings.data_dir)
-    _prepare_data_dir(settings.data_dir)
-    data_lock = DataDirLock(settings.data_dir / LOCK_FILE)
-    try:
-        data_lock.acquire()
-    except LockHeld as exc:
-        _record_refused_lock(settings, str(exc))
-        raise
-    log_lock = LogDirLock(settings.log_dir / LOG_LOCK_FILE)
-    try:
-        log_lock.acquire()
-    except BaseException as exc:
-        data_lock.release()
-        if isinstance(exc, LockHeld):
-            _record_refused_lock(settings, str(exc))
-        raise
-    lock = Locks(data_lock, log_lock)
-    clock = SystemClock()
-    starting = [True]  # cleared once the start-up check is done
-    bot = build_bot(settings, clock, live=True, echo=echo, give_up_reads=None if stop is None
-                    else lambda: starting[0] and stop.is_set())
-    if settings.log_level == "debug":
-        _debug_logging(bot)
-    bot.trail.record(BotStarted(
-        message=f"tradebot {tradebot_version()} started (pid {os.getpid()})", pid=os.getpid(),
-        command=" ".join(sys.argv[1:]) or "run", broker=settings.broker,
-        schedule=settings.schedule, market_hours=settings.effective_market_hours,
-        models=settings.models, settings_sha256=settings.fingerprint(),
-        version=tradebot_version(), run_id=uuid.uuid4().hex))
-    shown = settings.redacted(absolute_paths=True)
-    bot.trail.log("INFO", "settings: " + ", ".join(
-        f"BOT_{k.upper()}={v}" for k, v in shown.items()), echo=False)
-    bot.trail.log("INFO", start_summary(shown))
-    try:  # check the broker before the first cycle: bad keys stop here, with one clear line
-        from bot.app.runner import check_broker_at_start
-        check_broker_at_start(bot, f"broker {settings.broker}", settings.reconcile,
-                              stop.wait if stop is not None else None)
-        starting[0] = False
-        for observer in bot.observers:
-            observer.started()
-    except Exception as exc:
-        _stop(bot, lock, f"start-up check failed: {exc}", halted=True)
-        raise
-    return bot, lock
-
-
-def _check_metrics_address(settings) -> None:
-    """A metrics port that is taken stops start-up before anything is created; when the port is
-    taken by the tradebot already running on this data directory, that is what is said (exit 3)."""
-    if settings.metrics_port is None:
-        return
-    from bot.app.locking import DataDirLock
-    from bot.watch.prometheus import Metrics
-    from bot.wiring import LOCK_FILE
-    try:
-        Metrics.check_address(settings.metrics_host, settings.metrics_port)
-    except ConfigError:
-        lock = DataDirLock(settings.data_dir / LOCK_FILE)
-        if lock.path.exists():
-            try:
-                lock.acquire()
-            except LockHeld as exc:
-                _record_refused_lock(settings, str(exc))
-                raise
-            lock.release()
-        raise
-
-
-def start_summary(shown: dict) -> str:
-    """The console's start line: what a newcomer needs to see, paths absolute (a bot started from
-    another directory opens another account); every setting is in production.log."""
-    return (f"started: broker {shown['broker']}, models {shown['models']}, schedule "
-            f"{shown['schedule']} ({shown['market_hours']} market hours), logs {shown['log_dir']}, "
-            f"data {shown['data_dir']}")
-
-
-def _debug_logging(bot) -> None:
-    """BOT_LOG_LEVEL=debug: the libraries' own log lines (urllib3, alpaca-py...) go to
-    production.log too. Keys travel in HTTP headers, which these libraries do not log."""
-    import logging
-
-    class ToTrail(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            try:
-                bot.trail.log(record.levelname, f"{record.name}: {record.getMessage()}")
-            except Exception:  # noqa: BLE001 - logging must never break a cycle
-                self.handleError(record)
-
-    root = logging.getLogger()
-    root.setLevel(logging.DEBUG)
-    root.addHandler(ToTrail())
-
-
-def _record_refused_lock(settings, message: str) -> None:
-    """Leave a note for the running bot, which records it in events.jsonl (one writer per file)."""
-    from audit.timestamps import format_timestamp
-    from bot.adapters.inbox import post
-    from bot.core.clock import SystemClock
-    from bot.wiring import INBOX_DIR
-    try:
-        post(settings.data_dir / INBOX_DIR, "lock_refused", message,
-             {"pid": os.getpid(), "refused_at": format_timestamp(SystemClock().now())})
-    except OSError:
-        pass
-
-
-def _halted(bot, reason: str) -> None:
-    """Tell the observers (an alert goes out) that trading stopped on its own."""
-    for observer in bot.observers:
-        try:
-            observer.halted(reason)
-        except Exception as exc:  # an observer never keeps the bot from stopping cleanly
-            print(f"tradebot: {type(observer).__name__} failed: {exc!r}", file=sys.stderr)
-
-
-def _stop(bot, lock, reason: str, *, halted: bool = False, ends_run: bool = False) -> None:
-    """Record the stop, sign and close the trail, release everything; a trail that can no
-    longer be written does not keep the rest from being released. `ends_run`: the end of
-    `run` (health then says "stopped"); a one-shot `cycle` leaves health to the schedule."""
-    from audit.records import BotStopped
-    from bot.core.cycle import record_inbox
-    if halted:
-        _halted(bot, reason)
-    for observer in bot.observers if ends_run else ():
-        try:
-            observer.stopped(reason)
-        except Exception as exc:
-            print(f"tradebot: {type(observer).__name__} failed at stop: {exc!r}", file=sys.stderr)
-    for observer in bot.observers:
-        try:
-            observer.close()
-        except Exception as exc:
-            print(f"tradebot: {type(observer).__name__} failed at stop: {exc!r}", file=sys.stderr)
-    try:
-        record_inbox(bot)
-        bot.trail.record(BotStopped(message=f"tradebot stopped: {reason}", pid=os.getpid(),
-                                    reason=reason))
-        bot.trail.close()
-    except OSError as exc:
-        print(f"tradebot: could not record the stop in the trail: {exc}", file=sys.stderr)
-    finally:
-        bot.state.close()
-        bot.broker.close()
-        lock.release()
-
-
 def cmd_run(args: argparse.Namespace) -> int:
-    from bot.app.runner import StopFlag
-
-    s = _settings()
-    stop = StopFlag()
-    received: list[str] = []
-
-    def on_signal(signum, _frame):
-        received.append(signal.Signals(signum).name)
-        stop.set()
-
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
-    console = _console()
-    try:
-        return _run(args, s, stop, received, console)
-    finally:
-        console.close()
-
-
-def _run(args, s, stop, received: list[str], console) -> int:
-    from audit.writer import AuditWriteFailed
-    from bot.app.runner import Runner
-    from bot.core.scheduling import SlotPlanner, parse_schedule
-
-    bot, lock = _live(s, console, stop=stop)
-    planner = SlotPlanner(parse_schedule(s.schedule), s.effective_market_hours == "nyse", bot.calendar)
-    bot.trail.log("INFO", f"schedule: {s.schedule} ({s.effective_market_hours} market hours); "
-                  f"missed slots: {s.missed_slot}")
-    reason = "max cycles reached"
-    try:
-        Runner(bot, planner, s.missed_slot, stop, monotonic=time.monotonic).run(args.max_cycles)
-        if received:
-            reason = f"{received[0]} received"
-    except (AuditWriteError, AuditWriteFailed) as exc:
-        why = str(exc) if isinstance(exc, AuditWriteError) else \
-            f"the audit trail cannot be written ({exc}); trading stopped"
-        reason = f"halted: {why}"
-        print(f"tradebot: {reason}", file=sys.stderr, flush=True)
-        _try_log(bot, reason)
-        _halted(bot, reason)
-        if s.on_audit_failure == "wait":  # stay up for the operator; trade nothing
-            print("tradebot: BOT_ON_AUDIT_FAILURE=wait: trading stopped; waiting for SIGTERM",
-                  file=sys.stderr, flush=True)
-            stop.wait(float("inf"))
-        _stop(bot, lock, reason, ends_run=True)
-        return EXIT_HALTED
-    except Halt as exc:
-        reason = f"halted: {exc}"
-        _stop(bot, lock, reason, halted=True, ends_run=True)
-        raise
-    except BaseException as exc:
-        _stop(bot, lock, f"stopped by {type(exc).__name__}", ends_run=True)
-        raise
-    _stop(bot, lock, reason, ends_run=True)
-    return 0
-
-
-def _try_log(bot, message: str) -> None:
-    """Write to whatever log still works."""
-    try:
-        bot.trail.log("ERROR", message)
-        bot.trail.checkpoint()
-    except OSError:
-        pass
+    from bot.app import live  # start-up and stop: the wiring, adapters, models
+    return live.run(_settings(), args.max_cycles)
 
 
 def cmd_cycle(args: argparse.Namespace) -> int:
-    from bot.app.runner import guarded_cycle, manual_slot
-    from bot.core.scheduling import SlotPlanner, parse_schedule
-
     s = _settings()
     if args.dry_run:
         return _dry_run(s)
-    console = _console()
-    try:
-        bot, lock = _live(s, console)
-        planner = SlotPlanner(parse_schedule(s.schedule), s.effective_market_hours == "nyse",
-                              bot.calendar)
-        try:
-            slot = manual_slot(bot, planner)
-            if slot is not None:
-                guarded_cycle(bot, slot)
-        finally:
-            _stop(bot, lock, "one cycle done")
-    finally:
-        console.close()
+    from bot.app import live  # start-up and stop: the wiring, adapters, models
+    return live.run_one_cycle(s)
+
+
+def _dry_run(s: Settings) -> int:
+    from audit.timestamps import format_slot  # any audit module loads the record types (30 ms)
+    from bot.app.dry_run import dry_run  # the wiring, adapters, models
+    result = dry_run(s, SystemClock())
+    _print_plan(result.planned, format_slot(result.slot))
     return 0
 
 
-def _console():
-    """The console of `run` and `cycle`: stdout through a queue that never blocks or raises (a
-    stdout nobody reads or a closed one must not stop trading); stdout itself when it has no
-    file descriptor (a test's capture)."""
-    from bot.app.console import Console
-
-    class _Plain:  # stdout without a descriptor: written as it is, closed by nobody
-        def __init__(self, out) -> None:
-            self.write, self.flush = out.write, out.flush
-
-        def close(self) -> None:
-            pass
-
-    try:
-        fd = sys.stdout.fileno()
-    except (AttributeError, ValueError, OSError):
-        return _Plain(sys.stdout)
-    sys.stdout.flush()
-    return Console(fd)
-
-
-def _dry_run(s) -> int:
-    """Plan the latest due slot on a scratch copy of the account and state; send and record nothing."""
-    import tempfile
-
-    from audit.timestamps import format_slot
-    from bot.core.clock import SystemClock
-    from bot.core.cycle import KillSwitch, plan_cycle
-    from bot.core.scheduling import SlotPlanner, parse_schedule
-    from bot.wiring import ACCOUNT_DB, KILL_SWITCH_FILE, STATE_DB, build_bot
-
-    clock = SystemClock()
-    planner = SlotPlanner(parse_schedule(s.schedule), s.effective_market_hours == "nyse")
-    slot = planner.latest_due(clock.now()) or clock.now().replace(microsecond=0)
-    with tempfile.TemporaryDirectory() as scratch:
-        data = Path(scratch) / "data"
-        data.mkdir()
-        for name in (ACCOUNT_DB, STATE_DB):
-            if (s.data_dir / name).exists():
-                _copy_db(s.data_dir / name, data / name)
-        bot = build_bot(s.model_copy(update={"data_dir": data, "metrics_port": None,
-                                             "alert_webhook_url": None}), clock, live=True,
-                        log_dir=Path(scratch) / "logs")
-        # the operator's own file, read where it is: its message names the file to delete
-        bot.kill_switch = KillSwitch(s.kill_switch, (s.data_dir / KILL_SWITCH_FILE).absolute())
-        planned = plan_cycle(bot, slot)
-        bot.state.close()
-        bot.broker.close()
-    _print_plan(planned, format_slot(slot))
-    return 0
-
-
-def _print_plan(planned, slot_text: str) -> None:
+def _print_plan(planned: CyclePlan, slot_text: str) -> None:
     print(f"dry run for slot {slot_text} (nothing is sent or recorded)")
     print(f"account: nav {planned.account.nav:,.2f}  cash {planned.account.cash:,.2f}  "
           f"positions {dict(planned.account.positions)}")
@@ -601,29 +298,20 @@ def _print_plan(planned, slot_text: str) -> None:
     for c in planned.plan.checks:
         print(f"  {c.check:<20} {c.symbol or '-':<6} {c.detail} [{c.model}]")
     for p in planned.problems:
-        print(f"  problem: {p.kind}: {p.error}")
+        print(f"  problem: {p.event_type}: {p.error}")
     if planned.kill_reason:
         print(f"kill switch engaged: {planned.kill_reason}")
-
-
-def _copy_db(path: Path, dst: Path) -> None:
-    """A consistent copy of a live SQLite database (the running bot may be writing it)."""
-    import sqlite3
-    src = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    with sqlite3.connect(dst) as out:
-        src.backup(out)
-    src.close()
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
     if args.audit_command == "check":
         return cmd_audit_check(args)
-    from bot.app.verify import verify_main
+    from bot.app.verify import verify_main  # the trail's verifier and the anchors
     return verify_main(args, _settings())
 
 
 def cmd_audit_check(args: argparse.Namespace) -> int:
-    from audit.check import check_trail
+    from audit.check import check_trail  # any audit module loads the record types (30 ms)
     logs = _trail_dir(args)
     if not logs.is_dir():
         raise ConfigError(f"{logs} is not a directory: give the log directory with --logs-dir DIR "
@@ -636,7 +324,7 @@ def cmd_audit_check(args: argparse.Namespace) -> int:
 
 
 def cmd_health(args: argparse.Namespace) -> int:
-    from bot.app.health import health_main
+    from bot.app.health import health_main  # the settings, the trail's file names
     try:
         s = _settings()
     except ConfigError as exc:  # exit 1 for Docker's HEALTHCHECK, not 2
@@ -646,12 +334,12 @@ def cmd_health(args: argparse.Namespace) -> int:
 
 
 def cmd_backup(args: argparse.Namespace) -> int:
-    from bot.app.backup import backup_main
+    from bot.app.backup import backup_main  # the settings, tarfile, sqlite3
     return backup_main(args, _settings())
 
 
 def cmd_restore(args: argparse.Namespace) -> int:
-    from bot.app.restore import restore_main
+    from bot.app.restore import restore_main  # the settings and the verifier
     return restore_main(args, _settings())
 
 
@@ -659,22 +347,19 @@ def _trail_dir(args: argparse.Namespace) -> Path:
     """--logs-dir, else BOT_LOG_DIR (settings are loaded only then: they cost 0.2 s)."""
     if getattr(args, "logs_dir", None):
         return args.logs_dir
-    from bot.settings import trail_log_dir
+    from bot.settings import trail_log_dir  # pydantic, only when --logs-dir is not given
     return trail_log_dir()
 
 
 def cmd_logs(args: argparse.Namespace) -> int:
-    from bot.cli.logs import logs_main
     return logs_main(args, _trail_dir(args))
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    from bot.cli.replay import replay_main
     return replay_main(args, _trail_dir(args), _settings)
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from bot.cli.report import report_main
     return report_main(args, _trail_dir(args))
 
 

@@ -87,8 +87,9 @@ def _cycle(args, log_dir: Path, settings, out: TextIO) -> int:
     from bot.review import explain
     try:
         if args.rerun:
+            from bot.app.rerun import rerun_configured
             from bot.review import rerun
-            results = rerun.rerun_cycle(settings(), log_dir, args.cycle)
+            results = rerun_configured(settings(), log_dir, args.cycle)
             out.write(rerun.format_rerun(results).rstrip("\n") + "\n")
         else:
             out.write(explain.explain_cycle(log_dir, args.cycle).rstrip("\n") + "\n")

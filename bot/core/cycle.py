@@ -35,7 +35,7 @@ from bot.adapters import inbox
 from bot.adapters.state_store import DONE, INTENT, SENT, StateStore
 from bot.core import calendar, recording
 from bot.core.clock import Clock
-from bot.core.domain import AccountSnapshot
+from bot.core.domain import BENCHMARK, AccountSnapshot
 from bot.core.errors import DataError, Halt, OrderRejected, RetryLater, SkipAndRecord
 from bot.core.observers import CycleObserver
 from bot.core.planning import Plan, RiskLimits, Sleeve, plan_orders
@@ -44,7 +44,6 @@ from bot.core.reconcile import reconcile
 from models.base import Decision, History, Model, input_sha256, params_sha256
 
 FINAL_STATUSES = frozenset(("filled", "rejected", "canceled", "expired", "done_for_day"))
-BENCHMARK = "SPY"  # its price goes into every snapshot, for buy-and-hold comparisons
 
 
 @dataclass(frozen=True, slots=True)

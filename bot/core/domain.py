@@ -11,6 +11,8 @@ from typing import Mapping
 
 from models.base import History  # noqa: F401  (re-exported: the cycle's view of history)
 
+BENCHMARK = "SPY"  # its price goes into every snapshot, for buy-and-hold comparisons
+
 
 class Side(str, Enum):
     BUY = "buy"

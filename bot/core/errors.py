@@ -6,6 +6,11 @@
 """
 from __future__ import annotations
 
+# The exit codes of `run` and `cycle` (the command line maps errors to them; the app returns them)
+EXIT_HALTED = 1  # halted or stopped: the trail could not be written, the broker failed
+EXIT_CONFIG = 2  # a bad setting or argument
+EXIT_LOCKED = 3  # another run/cycle holds the data directory's lock
+
 
 class TradebotError(Exception):
     """Base of every error tradebot raises on purpose."""

@@ -18,6 +18,7 @@ _EVERY = re.compile(r"^every\s+(?:(\d+)\s+)?(second|minute|hour)s?$")
 _DAILY = re.compile(r"^daily\s+at\s+(\d{1,2}):(\d{2})$")
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _TICK = timedelta(microseconds=1)
+BEFORE_CLOSE = timedelta(minutes=15)  # a simulated day's slot: 15:45 New York, 12:45 on early closes
 
 
 class Schedule(Protocol):
@@ -163,3 +164,15 @@ class SlotPlanner:
                 break
             n += 1
         return n
+
+
+def simulation_slots(start: date, end: date) -> list[datetime]:
+    """`tradebot simulate`'s slots, in UTC: each trading day's, 15 minutes before that session's
+    close (here so that `simulate` and the trail check, a reader, share them)."""
+    return [_session_close(d) - BEFORE_CLOSE for d in calendar.trading_days(start, end)]
+
+
+def _session_close(d: date) -> datetime:
+    session = calendar.session(d)
+    assert session is not None, d  # trading_days gives only days with a session
+    return session[1]

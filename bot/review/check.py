@@ -40,8 +40,7 @@ from audit.records import (
     UnknownRecord,
 )
 from audit.timestamps import format_slot
-from bot.app.simulate import slots as simulated_slots
-from bot.core.scheduling import SlotPlanner, parse_schedule
+from bot.core.scheduling import SlotPlanner, parse_schedule, simulation_slots
 from bot.review.ledger import Drift, Step, replay
 from bot.review.pruned import Pruned, pruned
 
@@ -402,7 +401,7 @@ def _check_gaps(notes: _Notes, cycles: dict[datetime, _Cycle], out: CheckResult,
         mine = [c for c in completed if cycles[c].written >= started
                 and (next_started is None or cycles[c].written < next_started)]
         if isinstance(rec, SimulationStarted):
-            expected = simulated_slots(rec.start, rec.end)
+            expected = simulation_slots(rec.start, rec.end)
             if not (finished and next_started is None):  # stopped early: up to its last cycle
                 expected = [s for s in expected if mine and s <= mine[-1]]
             report(expected, "the simulation runs every NYSE trading day 15 minutes before its "

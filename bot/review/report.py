@@ -28,7 +28,7 @@ from audit.records import (
 )
 from audit.timestamps import format_timestamp
 from bot.core.calendar import NY
-from bot.core.cycle import BENCHMARK
+from bot.core.domain import BENCHMARK
 from bot.core.errors import TradebotError
 from bot.review.ledger import EXTERNAL, replay
 from bot.review.performance import CAGR_HELP, Performance, from_opening, performance

@@ -6,7 +6,9 @@ one, and `decide` runs again. The result says what changed (scores, target weigh
 hold, capital share) or that nothing did; a hash mismatch comes with its likely causes.
 
 Read-only: no broker, no trail, no account, no state; the log directory is only read. Final
-weights and orders are not re-planned (they depend on that moment's account and prices).
+weights and orders are not re-planned (they depend on that moment's account and prices). The
+configured models and data source come in as a `Configured` (built from the settings by
+`bot.app.rerun`): a reader builds no adapter.
 """
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ import math
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Protocol
 
 from audit.files import Line
 from audit.records import (
@@ -30,14 +32,35 @@ from audit.timestamps import format_slot
 from bot.core import calendar
 from bot.core.ports import MarketData
 from bot.review.explain import Neighbors, RecordEntry, parse_cycle, scan_records
-from bot.settings import Settings
-from bot.wiring import build_market_data, build_models
-from models.base import Decision, input_sha256
+from models.base import Decision, Model, input_sha256
 
 _RUN_EVENTS = (SimulationStarted, BotStarted)
 _EARLIEST = datetime.min.replace(tzinfo=timezone.utc)
 Run = SimulationStarted | BotStarted
 """The start of the run that made a decision: where its data came from."""
+
+
+class Sleeve(Protocol):
+    """A configured model and the share of the account it manages (`bot.core.cycle.ModelShare`)."""
+
+    @property
+    def model(self) -> Model: ...
+
+    @property
+    def share(self) -> float: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Configured:
+    """What the re-run runs with now, and the settings its hints compare with the run's."""
+
+    models: tuple[Sleeve, ...]
+    market: MarketData  # the configured data source
+    models_setting: str  # BOT_MODELS
+    csv_dir: str  # BOT_CSV_DIR, "" when unset
+    broker: str  # BOT_BROKER
+    seed: int  # BOT_SEED
+    settings_sha256: str  # the settings' fingerprint, as BotStarted/SimulationStarted carry it
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,10 +118,9 @@ class RerunResult:
         return self.configured and not self.changes
 
 
-def rerun_cycle(settings: Settings, log_dir: Path, cycle: str,
-                market: MarketData | None = None) -> list[RerunResult]:
+def rerun_cycle(now: Configured, log_dir: Path, cycle: str) -> list[RerunResult]:
     """Re-run every recorded model decision of the cycle(s) `cycle` names (see
-    `bot.review.explain.parse_cycle`), in trail order. `market` defaults to the configured data source.
+    `bot.review.explain.parse_cycle`), in trail order, with the models and data source `now`.
     Raises ValueError for an unreadable TIMESTAMP, LookupError naming the nearest cycles when
     the trail has no decision for it."""
     query = parse_cycle(cycle)
@@ -113,13 +135,12 @@ def rerun_cycle(settings: Settings, log_dir: Path, cycle: str,
     needles = tuple(f'"{kind.event_type}"'.encode() for kind in _RUN_EVENTS)
     runs = [found for found in _found(scan_records(log_dir, EVENTS, needles, _any))
             if isinstance(found.record, _RUN_EVENTS)]
-    models = {ms.model.name: ms for ms in build_models(settings)}
-    market = market if market is not None else build_market_data(settings)
+    models = {ms.model.name: ms for ms in now.models}
     results = []
     for where, decision in sorted(decisions, key=lambda d: d[1].timestamp or _EARLIEST):
         decided = decision.timestamp or _EARLIEST
         run = next((r.record for r in reversed(runs) if r.time <= decided), None)
-        results.append(_rerun_one(where, decision, settings, models, market,
+        results.append(_rerun_one(where, decision, now, models,
                                   run if isinstance(run, _RUN_EVENTS) else None))
     return results
 
@@ -132,17 +153,17 @@ def _found(entries: list[RecordEntry]) -> list[_Found]:
     return [_Found(entry.where, entry.record) for entry in entries]
 
 
-def _rerun_one(where: Line, rec: ModelDecided, settings: Settings, models: dict,
-               market: MarketData, run: Run | None) -> RerunResult:
+def _rerun_one(where: Line, rec: ModelDecided, now: Configured, models: Mapping[str, Sleeve],
+               run: Run | None) -> RerunResult:
     name, recorded = rec.model, rec.input_sha256
     if name not in models:
         return RerunResult(rec.cycle_timestamp, name, where, recorded, None, note=(
-            f"not re-run: {name} is not configured now (BOT_MODELS={settings.models}); add it "
+            f"not re-run: {name} is not configured now (BOT_MODELS={now.models_setting}); add it "
             "to BOT_MODELS to re-run it"))
     ms = models[name]
     model = ms.model
     before = rec.cycle_timestamp.astimezone(calendar.NY).date()
-    history = market.history(model.symbols, before, model.bars)  # exactly as plan_cycle does
+    history = now.market.history(model.symbols, before, model.bars)  # exactly as plan_cycle does
     sha = input_sha256(history)
     note = None
     try:
@@ -153,7 +174,7 @@ def _rerun_one(where: Line, rec: ModelDecided, settings: Settings, models: dict,
     hints: tuple[str, ...] = ()
     if sha != recorded:
         hints = _hints(rec, history.as_of, tuple(model.symbols), dict(history.problems),
-                       settings, run)
+                       now, run)
     return RerunResult(rec.cycle_timestamp, name, where, recorded, sha,
                        _changes(rec, decision, ms.share), hints, dict(history.problems), note)
 
@@ -186,22 +207,22 @@ def _value(v: object) -> object:
 
 
 def _hints(rec: ModelDecided, as_of: date | None, symbols: tuple[str, ...],
-           problems: dict[str, str], settings: Settings, run: Run | None) -> tuple[str, ...]:
+           problems: dict[str, str], now: Configured, run: Run | None) -> tuple[str, ...]:
     """The likely causes of an input hash mismatch, the specific ones first."""
     out: list[str] = []
-    now_csv = str(settings.csv_dir or "")
+    now_csv = now.csv_dir
     if isinstance(run, SimulationStarted):
         then_csv = str(run.csv_dir or "")
         if then_csv != now_csv:
             out.append(f"the run read {_source(then_csv)}, now {_source(now_csv)}: set "
                        f"BOT_CSV_DIR={then_csv or '(unset)'} as the run had it")
-        elif not now_csv and settings.broker == "sim" and run.seed != settings.seed:
-            out.append(f"the run simulated with seed {run.seed}, now BOT_SEED={settings.seed}: "
+        elif not now_csv and now.broker == "sim" and run.seed != now.seed:
+            out.append(f"the run simulated with seed {run.seed}, now BOT_SEED={now.seed}: "
                        f"set BOT_SEED={run.seed} as the run had it")
-    elif isinstance(run, BotStarted) and run.broker not in (None, settings.broker):
-        out.append(f"the run used BOT_BROKER={run.broker}, now BOT_BROKER={settings.broker}: "
+    elif isinstance(run, BotStarted) and run.broker not in (None, now.broker):
+        out.append(f"the run used BOT_BROKER={run.broker}, now BOT_BROKER={now.broker}: "
                    "another data source")
-    if run is not None and run.settings_sha256 == settings.fingerprint():
+    if run is not None and run.settings_sha256 == now.settings_sha256:
         out.append("the settings are the run's own (settings_sha256 matches): the data itself "
                    "changed since")
     then_symbols = tuple(rec.symbols or ())
@@ -220,7 +241,7 @@ def _hints(rec: ModelDecided, as_of: date | None, symbols: tuple[str, ...],
     generic = ("a different BOT_SEED, BOT_CSV_DIR or data source (BOT_BROKER) than the run; "
                "CSV files edited since; a model setting that changes how many closes it reads "
                "(BOT_SECTOR_LOOKBACK, BOT_SECTOR_TREND_WINDOW)")
-    if settings.broker == "alpaca":
+    if now.broker == "alpaca":
         generic += "; Alpaca adjusts past daily bars for later splits and dividends"
     out.append(("other " if out else "") + "likely causes: " + generic)
     return tuple(out)

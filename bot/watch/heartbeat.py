@@ -21,7 +21,6 @@ from audit.timestamps import format_slot, format_timestamp
 from audit.writer import open_own
 from bot.core.observers import CycleReport
 
-HEARTBEAT_FILE = "heartbeat.json"
 FILE_MODE = 0o600
 
 
@@ -66,7 +65,7 @@ def write_atomically(path: Path, data: bytes) -> None:
 
 
 class Heartbeat:
-    """A CycleObserver that writes `HEARTBEAT_FILE` after each cycle and on a halt.
+    """A CycleObserver that writes its file (`bot.core.layout.HEARTBEAT_FILE`) after each cycle and on a halt.
 
     `settings_summary` (e.g. schedule, market_hours, broker) is copied into every document.
     `now` only stamps a halt; cycle times come from the report.

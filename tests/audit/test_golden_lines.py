@@ -324,10 +324,10 @@ def runner_clock_step(tmp_path: Path, monkeypatch) -> Path:
 def run_start_and_stop(tmp_path: Path, monkeypatch) -> Path:
     """`run`'s start (bot_started, audit_key_generated: no key given) and stop (bot_stopped),
     with a second `run` refused by the lock and an unreadable note in the inbox meanwhile."""
-    from bot.cli import main as cli
+    from bot.app import live
     from bot.core.clock import SystemClock
+    from bot.core.layout import INBOX_DIR
     from bot.settings import load_settings
-    from bot.wiring import INBOX_DIR
     for name in [k for k in os.environ if k.startswith("BOT_")]:
         monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path)
@@ -338,10 +338,10 @@ def run_start_and_stop(tmp_path: Path, monkeypatch) -> Path:
     umask = os.umask(0o022)  # `run` sets 077 for its process: give this one its own back
     os.umask(umask)
     try:
-        bot, lock = cli._live(settings, None)
-        cli._record_refused_lock(settings, "another tradebot (pid 4242) holds data/tradebot.lock")
+        bot, lock = live.start(settings, None)
+        live.record_refused_lock(settings, "another tradebot (pid 4242) holds data/tradebot.lock")
         (tmp_path / "data" / INBOX_DIR / "zz-unreadable.json").write_bytes(b"{")
-        cli._stop(bot, lock, "SIGTERM", ends_run=True)
+        live.stop_bot(bot, lock, "SIGTERM", ends_run=True)
     finally:
         os.umask(umask)
     return tmp_path / "logs"

@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 from datetime import timezone
+from pathlib import Path
 
 import orjson
 import pandas as pd
@@ -114,6 +115,49 @@ def test_logs_dir_defaults_to_bot_log_dir_then_logs(sim_trail, tmp_path, monkeyp
     (tmp_path / "logs").mkdir()
     (tmp_path / "logs" / "trades.jsonl").write_bytes((sim_trail / "trades.jsonl").read_bytes())
     assert len(audit.load("trades")) == len(audit.load("trades", sim_trail))
+
+
+def test_a_log_dir_set_in_dotenv_is_found_by_load_and_by_tradebot_logs(sim_trail, tmp_path, monkeypatch):
+    """BOT_LOG_DIR in .env alone (not in the environment): audit.load() reads it through the
+    bot's resolver, as `tradebot logs` and `python -m bot.cli.logs` do through the settings."""
+    for name in [k for k in os.environ if k.startswith("BOT_")]:
+        monkeypatch.delenv(name)
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / ".env").write_text(f"BOT_LOG_DIR={sim_trail}\n")
+    monkeypatch.chdir(work)
+    assert audit.default_log_dir() == sim_trail
+    orders = audit.load("orders")
+    assert len(orders) == len(audit.load("orders", sim_trail)) > 0
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BOT_")}
+    for command in (["-m", "bot", "logs"], ["-m", "bot.cli.logs"]):
+        proc = subprocess.run([sys.executable, *command, "orders", "--format", "json"], cwd=work,
+                              env=env, capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stderr
+        assert sorted(orjson.loads(line)["order_id"] for line in proc.stdout.splitlines()) == \
+            sorted(orders["order_id"])
+
+
+def test_without_the_bots_resolver_the_default_is_logs_and_the_error_says_why(sim_trail, tmp_path,
+                                                                              monkeypatch):
+    """audit/ alone never reads BOT_LOG_DIR: with no resolver installed the default is ./logs,
+    and the error names the missing resolver rather than telling the user to set BOT_LOG_DIR."""
+    import importlib.metadata
+    monkeypatch.setattr(importlib.metadata, "entry_points", lambda **_group: [])
+    monkeypatch.setenv("BOT_LOG_DIR", str(sim_trail))
+    monkeypatch.chdir(tmp_path)
+    assert audit.default_log_dir() == Path("logs")
+    with pytest.raises(FileNotFoundError, match="no log directory logs: .*resolver.*not installed"):
+        audit.load("orders")
+
+
+def test_audit_reads_no_environment_variable():
+    """The trail's package takes every setting from its caller: no os.environ/os.getenv in it."""
+    import ast
+    found = [f"{path.name}:{node.lineno}" for path in sorted((ROOT / "audit").rglob("*.py"))
+             for node in ast.walk(ast.parse(path.read_text()))
+             if isinstance(node, ast.Attribute) and node.attr in ("environ", "getenv", "environb")]
+    assert found == []
 
 
 def test_unreadable_line_is_skipped_with_a_warning(sim_trail, tmp_path):

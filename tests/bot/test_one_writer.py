@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.app.locking import LOG_LOCK_FILE, LogDirLock
+from bot.app.locking import LogDirLock
 from bot.core.errors import LockHeld
+from bot.core.layout import LOG_LOCK_FILE
 
 
 def env_for(tmp_path: Path, **extra: str) -> dict[str, str]:

@@ -12,12 +12,11 @@ import pytest
 
 from audit.records import ManualCycle
 from audit.trail import AuditTrail
-from bot.app.audit_key import KEY_FILE
 from bot.app.backup import backup, backup_main
 from bot.app.locking import DataDirLock
 from bot.core.errors import ConfigError
+from bot.core.layout import KEY_FILE, LOCK_FILE
 from bot.settings import Settings
-from bot.wiring import LOCK_FILE
 from tests.fakes import FakeClock, utc
 from tests.trails import simulate_trail
 

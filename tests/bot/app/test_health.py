@@ -24,9 +24,10 @@ import pytest
 from audit.records import PRODUCTION_LOG, STREAMS
 from bot.app.health import check_health, check_writable, format_age, health_main
 from bot.core.errors import ConfigError
+from bot.core.layout import HEARTBEAT_FILE
 from bot.core.observers import CycleReport
 from bot.settings import Settings
-from bot.watch.heartbeat import HEARTBEAT_FILE, Heartbeat
+from bot.watch.heartbeat import Heartbeat
 from tests.trails import clean_env
 
 NOBODY = 65534

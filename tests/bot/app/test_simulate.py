@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from bot.adapters.synthetic_data import SyntheticMarket
-from bot.app.simulate import simulate, slots
+from bot.app.simulate import simulate
 from bot.core import calendar
+from bot.core.scheduling import simulation_slots
 from bot.review.check import check
 from bot.settings import load_settings
 
@@ -58,22 +59,22 @@ def _ny(slot) -> str:
 
 
 def test_an_ordinary_day_trades_at_15_45_new_york():
-    assert [_ny(s) for s in slots(date(2024, 1, 2), date(2024, 1, 3))] == [
+    assert [_ny(s) for s in simulation_slots(date(2024, 1, 2), date(2024, 1, 3))] == [
         "2024-01-02 15:45", "2024-01-03 15:45"]
-    assert [_ny(s) for s in slots(date(2024, 7, 2), date(2024, 7, 2))] == ["2024-07-02 15:45"]
+    assert [_ny(s) for s in simulation_slots(date(2024, 7, 2), date(2024, 7, 2))] == ["2024-07-02 15:45"]
 
 
 @pytest.mark.parametrize("day", [date(2019, 7, 3), date(2024, 11, 29), date(2024, 12, 24),
                                  date(2018, 12, 24), date(2025, 7, 3)])
 def test_an_early_close_day_trades_at_12_45_before_its_13_00_close(day):
     assert calendar.early_close(day)
-    [slot] = slots(day, day)
+    [slot] = simulation_slots(day, day)
     assert _ny(slot) == f"{day} 12:45"
     assert calendar.is_open(slot) and slot.utcoffset() == timedelta(0)
 
 
 def test_every_simulated_slot_is_inside_its_session():
-    days = slots(date(2015, 1, 1), date(2024, 12, 31))
+    days = simulation_slots(date(2015, 1, 1), date(2024, 12, 31))
     assert len(days) == len(calendar.trading_days(date(2015, 1, 1), date(2024, 12, 31)))
     assert all(calendar.is_open(s) for s in days)
     assert sum(calendar.early_close(s.astimezone(calendar.NY).date()) for s in days) == 20  # as the issue counted

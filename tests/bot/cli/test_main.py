@@ -410,3 +410,27 @@ def test_dry_run_names_the_real_kill_switch_file_not_its_scratch_copy(tmp_path):
     (line,) = [ln for ln in proc.stdout.splitlines() if ln.startswith("kill switch engaged")]
     assert f"kill-switch file {tmp_path / 'data' / 'KILL_SWITCH'} exists" in line, line
     assert "delete it to resume trading" in line
+
+
+def test_the_parser_loads_no_trail_settings_app_or_wiring():
+    """`tradebot --help` and `tradebot logs --help` stay light: building the parser imports no
+    audit module (the record types cost 30 ms), no settings (pydantic), no app, wiring or adapter."""
+    heavy = ("audit", "models", "pydantic", "pandas", "bot.settings", "bot.app", "bot.wiring",
+             "bot.adapters", "bot.core.cycle")
+    code = ("import sys; from bot.cli.main import build_parser; build_parser(); "
+            f"print(sorted(m for m in sys.modules if m.startswith({heavy!r})))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert proc.stdout.strip() == "[]"
+
+
+def test_dry_run_prints_a_data_problem_of_the_plan(tmp_path):
+    """A symbol without data is a problem of the plan, printed with its kind (it was a traceback:
+    the typed records have `event_type`, not `kind`)."""
+    (tmp_path / "csv").mkdir()
+    (tmp_path / "csv" / "SPY.csv").write_text("date,open,high,low,close,volume\n"
+                                              "2024-01-02,1,1,1,100,1000\n")
+    proc = tradebot(tmp_path, "cycle", "--dry-run", BOT_CSV_DIR="csv", BOT_MODELS="EqualWeightModel_v1",
+                    BOT_EQUAL_WEIGHT_SYMBOLS="SPY,QQQ")
+    assert proc.returncode == 0, proc.stderr
+    assert "  problem: data_error: QQQ: " in proc.stdout
+    assert not (tmp_path / "logs").exists() and not (tmp_path / "data").exists()

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.review.rerun import format_rerun, rerun_cycle
+from bot.app.rerun import rerun_configured
+from bot.review.rerun import format_rerun
 from bot.settings import Settings
 from models.base import History
 from tests.trails import TWO_MODELS, copy_trail
@@ -38,7 +39,7 @@ def by_model(results):
 
 def test_same_settings_same_inputs_no_change_and_nothing_written(trail, tmp_path):
     before = contents(trail)
-    results = rerun_cycle(settings(tmp_path), trail, CYCLE)
+    results = rerun_configured(settings(tmp_path), trail, CYCLE)
     assert contents(trail) == before
     assert not (tmp_path / "data").exists()  # no account, no state, no key
     assert [r.model for r in results] == ["SectorRotationModel_v1", "EqualWeightModel_v1"]
@@ -49,7 +50,7 @@ def test_same_settings_same_inputs_no_change_and_nothing_written(trail, tmp_path
 
 
 def test_changed_top_n_shows_the_decision_difference(trail, tmp_path):
-    r = by_model(rerun_cycle(settings(tmp_path, sector_top_n=2), trail, CYCLE))
+    r = by_model(rerun_configured(settings(tmp_path, sector_top_n=2), trail, CYCLE))
     sector, equal = r["SectorRotationModel_v1"], r["EqualWeightModel_v1"]
     assert sector.inputs_match and equal.inputs_match and equal.unchanged
     whats = {c.what for c in sector.changes}
@@ -62,7 +63,7 @@ def test_changed_top_n_shows_the_decision_difference(trail, tmp_path):
 
 
 def test_changed_seed_reports_the_input_mismatch_and_its_cause(trail, tmp_path):
-    results = rerun_cycle(settings(tmp_path, seed=7), trail, CYCLE)
+    results = rerun_configured(settings(tmp_path, seed=7), trail, CYCLE)
     assert results and not any(r.inputs_match for r in results)
     text = format_rerun(results)
     assert text.count("INPUTS DIFFER") == 2
@@ -71,7 +72,7 @@ def test_changed_seed_reports_the_input_mismatch_and_its_cause(trail, tmp_path):
 
 
 def test_model_no_longer_configured_is_reported(trail, tmp_path):
-    r = by_model(rerun_cycle(settings(tmp_path, models="EqualWeightModel_v1"), trail, CYCLE))
+    r = by_model(rerun_configured(settings(tmp_path, models="EqualWeightModel_v1"), trail, CYCLE))
     gone = r["SectorRotationModel_v1"]
     assert not gone.configured and not gone.inputs_match and "BOT_MODELS" in gone.note
     assert r["EqualWeightModel_v1"].inputs_match
@@ -91,7 +92,7 @@ class EmptyMarket:
 
 
 def test_other_data_source_names_what_is_missing(trail, tmp_path):
-    r = by_model(rerun_cycle(settings(tmp_path), trail, CYCLE, market=EmptyMarket()))
+    r = by_model(rerun_configured(settings(tmp_path), trail, CYCLE, market=EmptyMarket()))
     equal = r["EqualWeightModel_v1"]
     assert not equal.inputs_match and equal.problems == {"SPY": "no file", "QQQ": "no file",
                                                          "TLT": "no file"}
@@ -102,6 +103,6 @@ def test_other_data_source_names_what_is_missing(trail, tmp_path):
 
 
 def test_a_date_reruns_its_cycle_and_unknown_cycles_name_neighbours(trail, tmp_path):
-    assert {r.cycle_timestamp for r in rerun_cycle(settings(tmp_path), trail, "2024-03-28")} == {CYCLE}
+    assert {r.cycle_timestamp for r in rerun_configured(settings(tmp_path), trail, "2024-03-28")} == {CYCLE}
     with pytest.raises(LookupError, match=r"2024-03-28T19:45:00\+00:00 \(before\)"):
-        rerun_cycle(settings(tmp_path), trail, "2024-03-30")
+        rerun_configured(settings(tmp_path), trail, "2024-03-30")
