@@ -49,7 +49,7 @@ def run(cycles: int, fsync: bool) -> tuple[list[float], int, int]:
                 orders += out.orders
                 fills += out.fills
             bot.trail.close()
-            bot.state.close()
+            bot.journal.close()
             bot.broker.close()
             return times, orders, fills
     finally:

@@ -143,7 +143,7 @@ def build_bot(settings: Settings, clock: Clock, *, live: bool, log_dir: Path | N
             margin_multiplier=settings.margin_multiplier,
             nyse_hours=settings.effective_market_hours == "nyse"),
             data_dir / ACCOUNT_DB if live else None)
-    state = StateStore(data_dir / STATE_DB if live else None)
+    journal = StateStore(data_dir / STATE_DB if live else None)
     key, origin = load_key(settings, create=True)
     trail = build_trail(settings, clock, key, live=live, log_dir=log_dir, echo=echo)
     observers = build_observers(settings, trail, clock, key) if live else ()
@@ -155,7 +155,7 @@ def build_bot(settings: Settings, clock: Clock, *, live: bool, log_dir: Path | N
                     f"{key_file}; keep it, and back it up apart from the logs: it verifies this "
                     "trail", key_file=str(key_file)))
     kill = KillSwitch(settings.kill_switch, data_dir / KILL_SWITCH_FILE if live else None)
-    return Bot(clock, market, broker, trail, state, build_models(settings), build_limits(settings),
+    return Bot(clock, market, broker, trail, journal, build_models(settings), build_limits(settings),
                kill, calendar=calendar, reconcile_policy=settings.reconcile, sleep=sleep,
                fill_timeout=settings.fill_timeout, inbox=data_dir / INBOX_DIR if live else None,
                observers=observers)

@@ -135,7 +135,7 @@ def manual_slot(bot: Bot, planner: SlotPlanner,
             reason="market_closed", next_slot=nxt, policy="skip"))
         return None
     slot = planner.latest_due(now)
-    last = bot.state.last_slot
+    last = bot.journal.last_slot
     if slot is None or (last is not None and last >= slot):
         slot = _after_last_begun(bot, now, sleep)
         bot.trail.record(ManualCycle(
@@ -146,7 +146,7 @@ def manual_slot(bot: Bot, planner: SlotPlanner,
 
 def _after_last_begun(bot: Bot, now: datetime, sleep: Callable[[float], object]) -> datetime:
     """max(this second, one second after the last slot begun or completed), waited for."""
-    begun = [t for t in (bot.state.last_slot, bot.state.started_slot) if t is not None]
+    begun = [t for t in (bot.journal.last_slot, bot.journal.started_slot) if t is not None]
     slot = now.replace(microsecond=0)
     if begun:
         slot = max(slot, max(begun).replace(microsecond=0) + timedelta(seconds=1))
@@ -251,7 +251,7 @@ class Runner:
             offset_seconds=round(offset, 3), expected=expected, clock=wall))
         if self.next_slot is not None and self.next_slot > wall:  # stepped back
             latest = self.planner.latest_due(wall)
-            if latest is not None and not self.bot.state.completed(latest):
+            if latest is not None and not self.bot.journal.completed(latest):
                 self.next_slot = latest  # due now by the real time, never run: run it
             else:
                 self._schedule_after(latest or wall)
@@ -264,15 +264,15 @@ class Runner:
         bot = self.bot
         now = bot.clock.now()
         latest = self.planner.latest_due(now)
-        last = bot.state.last_slot
-        if latest is None or bot.state.completed(latest):
+        last = bot.journal.last_slot
+        if latest is None or bot.journal.completed(latest):
             self._schedule_after(latest or now)
             return
         if last is None:
             bot.trail.log("INFO", f"first start on this data directory: running slot {format_slot(latest)} now")
             self._run(latest, send_orders=True)
             return
-        if bot.state.started_slot == latest:  # a cycle cut short (a crash): finish it now
+        if bot.journal.started_slot == latest:  # a cycle cut short (a crash): finish it now
             bot.trail.record(SlotResumed(
                 message=f"the cycle for {format_slot(latest)} was interrupted: resuming it",
                 cycle_timestamp=latest))
@@ -312,7 +312,7 @@ class Runner:
         self._run(slot, send_orders=True)
 
     def _run(self, slot: datetime, *, send_orders: bool) -> None:
-        if self.bot.state.completed(slot):  # never twice, whatever the clock says
+        if self.bot.journal.completed(slot):  # never twice, whatever the clock says
             self._schedule_after(slot)
             return
         guarded_cycle(self.bot, slot, send_orders=send_orders)
@@ -323,7 +323,7 @@ class Runner:
         raw = self.planner.raw_next_after(t)
         nxt = self.planner.next_after(t)
         for _ in range(_SKIP_COMPLETED_LIMIT):  # slots completed before a clock stepped back
-            if not self.bot.state.completed(nxt):
+            if not self.bot.journal.completed(nxt):
                 break
             nxt = self.planner.next_after(nxt)
         if nxt != raw:

@@ -436,7 +436,7 @@ def _stop(bot, lock, reason: str, *, halted: bool = False, ends_run: bool = Fals
     except OSError as exc:
         print(f"tradebot: could not record the stop in the trail: {exc}", file=sys.stderr)
     finally:
-        bot.state.close()
+        bot.journal.close()
         bot.broker.close()
         lock.release()
 
@@ -577,7 +577,7 @@ def _dry_run(s) -> int:
         # the operator's own file, read where it is: its message names the file to delete
         bot.kill_switch = KillSwitch(s.kill_switch, (s.data_dir / KILL_SWITCH_FILE).absolute())
         planned = plan_cycle(bot, slot)
-        bot.state.close()
+        bot.journal.close()
         bot.broker.close()
     _print_plan(planned, format_slot(slot))
     return 0

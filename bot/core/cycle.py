@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable, Mapping
 
 from audit.records import (
     DECISIONS,
@@ -32,14 +32,13 @@ from audit.records import (
     event_from_notice,
 )
 from bot.adapters import inbox
-from bot.adapters.state_store import DONE, INTENT, SENT, StateStore
 from bot.core import calendar, recording
 from bot.core.clock import Clock
 from bot.core.domain import AccountSnapshot
 from bot.core.errors import DataError, Halt, OrderRejected, RetryLater, SkipAndRecord
 from bot.core.observers import CycleObserver
 from bot.core.planning import Plan, RiskLimits, Sleeve, plan_orders
-from bot.core.ports import Broker, MarketCalendar, MarketData, RunningTrail
+from bot.core.ports import INTENT, Broker, MarketCalendar, MarketData, OrderJournal, RunningTrail
 from bot.core.reconcile import reconcile
 from models.base import Decision, History, Model, input_sha256, params_sha256
 
@@ -83,7 +82,7 @@ class Bot:
     market: MarketData
     broker: Broker
     trail: RunningTrail
-    state: StateStore
+    journal: OrderJournal
     models: tuple[ModelShare, ...]
     limits: RiskLimits
     kill_switch: KillSwitch
@@ -155,7 +154,7 @@ def plan_cycle(bot: Bot, slot: datetime, account: AccountSnapshot | None = None)
             decision = Decision({}, {}, f"model failed: {exc!r}", hold=True)
         runs.append(ModelRun(share, history, decision, input_sha256(history)))
 
-    sleeves_held = bot.state.sleeves
+    sleeves_held = bot.journal.sleeves()
     wanted: set[str] = set(account.positions)
     for run in runs:
         wanted.update(run.decision.target_weights)
@@ -200,11 +199,11 @@ def _with_kill_switch(limits: RiskLimits) -> RiskLimits:
 
 def run_cycle(bot: Bot, slot: datetime, *, send_orders: bool = True) -> CycleOutcome:
     """Run one cycle for `slot` and record everything. `send_orders=False` records the plan only."""
-    trail, state, broker = bot.trail, bot.state, bot.broker
+    trail, journal, broker = bot.trail, bot.journal, bot.broker
     record_inbox(bot)
-    rerun = state.started_slot == slot  # this slot's cycle began before and was cut short
-    state.start_slot(slot)
-    settled = bool(state.open_orders or state.writing)
+    rerun = journal.started_slot == slot  # this slot's cycle began before and was cut short
+    journal.start_slot(slot)
+    settled = bool(journal.open_orders() or journal.fills_writing())
     settling = _settle_open_orders(bot, slot)
     fills = settling.fills
     account = broker.account()
@@ -229,7 +228,7 @@ def run_cycle(bot: Bot, slot: datetime, *, send_orders: bool = True) -> CycleOut
     snapshot = recording.cycle_completed(after, slot, orders=sent, fills=fills, errors=errors,
                                          marks=_marks(bot, after, planned.prices))
     trail.record(snapshot)
-    state.complete_slot(slot)
+    journal.complete_slot(slot)
     trail.checkpoint()
     return CycleOutcome(slot, after.nav, after.cash, dict(snapshot.positions), sent, fills, errors,
                         _held_for_data(planned))
@@ -316,26 +315,26 @@ def _record_decisions(bot: Bot, planned: CyclePlan, slot: datetime, send_orders:
 def _submit_all(bot: Bot, planned: CyclePlan, slot: datetime) -> tuple[int, int, int]:
     """Send the plan's orders (sells first), one failure never stopping the others; follow
     their fills. Returns (orders sent, fill lines written, errors recorded)."""
-    trail, state = bot.trail, bot.state
+    trail, journal = bot.trail, bot.journal
     sent = fills = errors = 0
     sent_ids: list[tuple[str, str]] = []
     for order in planned.plan.orders:
         cid = order.client_order_id
-        if cid in state.order_stage:
+        if journal.stage_of(cid) is not None:
             trail.record(OrderSkipped(message=f"{cid} was already sent for this slot",
                                       order_id=cid, cycle_timestamp=slot))
             continue
-        state.set_order_stage(cid, INTENT, recording.intent_data(order, slot))
+        journal.record_intent(cid, recording.intent_data(order, slot))
         try:
             ack = bot.broker.submit_order(order)
         except OrderRejected as exc:
             trail.record(recording.order_failed(order, exc.reason, slot))
-            state.set_order_stage(cid, DONE)
+            journal.mark_done(cid)
             errors += 1
             continue
         except SkipAndRecord as exc:  # verified not placed: nothing at the broker
             trail.record(recording.order_failed(order, str(exc), slot))
-            state.forget_order(cid)
+            journal.forget_order(cid)
             errors += 1
             continue
         except Halt:
@@ -345,7 +344,7 @@ def _submit_all(bot: Bot, planned: CyclePlan, slot: datetime) -> tuple[int, int,
             errors += 1
             continue
         trail.record(recording.order_submitted(order, ack, planned.account.nav, slot))
-        state.set_order_stage(cid, SENT)
+        journal.mark_sent(cid)
         sent += 1
         sent_ids.append((cid, order.model))
         followed = _record_fills(bot, cid, order.model, slot)
@@ -369,24 +368,24 @@ class Followed:
 
 def _record_fills(bot: Bot, cid: str, model: str, slot: datetime) -> Followed:
     """Write a trade line for every fill of `cid` not yet in the trail (write-ahead through the
-    state store); mark the order DONE once it is final. An order the broker accepted and then
+    journal); mark the order DONE once it is final. An order the broker accepted and then
     rejected is an `order_error` with the broker's words, like a rejection at submission."""
-    state, trail = bot.state, bot.trail
+    journal, trail = bot.journal, bot.trail
     n = 0
-    for f in bot.broker.fills(cid, state.filled_qty.get(cid, 0.0), state.filled_value.get(cid, 0.0)):
-        if f.fill_id in state.fill_stage:
+    for f in bot.broker.fills(cid, *journal.filled_so_far(cid)):
+        if journal.knows_fill(f.fill_id):
             continue
         trade = recording.trade_executed(f, model, slot)
-        state.fill_writing(f.fill_id, cid, f.quantity, recording.trade_data(trade), f.price)
+        journal.fill_writing(f.fill_id, cid, f.quantity, recording.trade_data(trade), f.price)
         trail.record(trade)
-        state.fill_written(f.fill_id, cid, model, f.symbol, recording.signed_quantity(trade))
+        journal.fill_written(f.fill_id, cid, model, f.symbol, recording.signed_quantity(trade))
         n += 1
     ack = bot.broker.order_status(cid)
     rejected = 0
     if ack is not None and ack.status == "rejected":
         rejected = _record_late_rejection(bot, cid, ack.reason, slot)
     if ack is not None and ack.status in FINAL_STATUSES:
-        state.set_order_stage(cid, DONE)
+        journal.mark_done(cid)
     return Followed(n, rejected)
 
 
@@ -394,13 +393,14 @@ def _record_late_rejection(bot: Bot, cid: str, reason: str | None, slot: datetim
     """Record, once, that the broker rejected `cid` after accepting it; 1 if recorded now."""
     if bot.trail.has(ERRORS, order_id=cid):
         return 0  # recorded before a crash cut the cycle short
-    data = bot.state.order_data.get(cid, {})
+    data = bot.journal.intent_of(cid)
     error = f"rejected by the broker after it accepted the order: {reason or 'no reason given'}"
     bot.trail.record(_order_failed_from_store(cid, error, data, slot))
     return 1
 
 
-def _order_failed_from_store(cid: str, error: str, data: dict, slot: datetime) -> Problem:
+def _order_failed_from_store(cid: str, error: str, data: Mapping[str, Any],
+                             slot: datetime) -> Problem:
     intent = recording.intent_order(cid, data, slot)
     if intent is None:
         return recording.unknown_order_failed(cid, error, recording.stored_slot(data, slot), data)
@@ -409,14 +409,14 @@ def _order_failed_from_store(cid: str, error: str, data: dict, slot: datetime) -
 
 def _finish_interrupted_fills(bot: Bot) -> int:
     """Fills stored but not known written when the process died: write the ones the trail lacks."""
-    state, trail = bot.state, bot.trail
+    journal, trail = bot.journal, bot.trail
     n = 0
-    for fill_id, data in sorted(state.writing.items()):
+    for fill_id, data in sorted(journal.fills_writing().items()):
         trade = recording.stored_trade(data)
         if not trail.has(TRADES, fill_id=fill_id):
             trail.record(trade)
             n += 1
-        state.fill_written(fill_id, trade.order_id, trade.model, trade.symbol,
+        journal.fill_written(fill_id, trade.order_id, trade.model, trade.symbol,
                            recording.signed_quantity(trade))
     return n
 
@@ -427,11 +427,11 @@ def recover(bot: Bot) -> None:
     completed (its snapshot is in the trail; only the mark was lost)."""
     record_inbox(bot)
     _settle_open_orders(bot, None)
-    state = bot.state
-    started = state.started_slot
-    if started is not None and (state.last_slot is None or state.last_slot < started):
+    journal = bot.journal
+    started = journal.started_slot
+    if started is not None and (journal.last_slot is None or journal.last_slot < started):
         if bot.trail.has(PERFORMANCE, cycle_timestamp=started):
-            state.complete_slot(started)
+            journal.complete_slot(started)
     bot.trail.checkpoint()
 
 
@@ -440,34 +440,34 @@ def _settle_open_orders(bot: Bot, slot: datetime | None) -> Followed:
     but not recorded, fills that came after a cycle's deadline. An order still working now is
     cancelled, so the new plan starts from what is really held. Returns the fills written and
     the rejections recorded."""
-    state, trail, broker = bot.state, bot.trail, bot.broker
+    journal, trail, broker = bot.journal, bot.trail, bot.broker
     done = Followed(_finish_interrupted_fills(bot))
-    for cid in sorted(state.open_orders):
-        data = state.order_data.get(cid, {})
+    for cid in sorted(journal.open_orders()):
+        data = journal.intent_of(cid)
         order_slot = recording.stored_slot(data, slot or bot.clock.now())
         intent = recording.intent_order(cid, data, order_slot)
         model = intent.order.model if intent is not None else "unknown"
         ack = broker.order_status(cid)
-        if state.order_stage[cid] == INTENT:
+        if journal.stage_of(cid) == INTENT:
             if ack is None:
                 trail.record(OrderNotPlaced(message=f"{cid} never reached the broker; the plan "
                                             "is made again", order_id=cid,
                                             cycle_timestamp=order_slot))
-                state.forget_order(cid)
+                journal.forget_order(cid)
                 continue
             if ack.status == "rejected":  # refused before we could record it: record it now
                 if not trail.has(ERRORS, order_id=cid):
                     trail.record(_order_failed_from_store(
                         cid, ack.reason or "rejected by the broker", data, order_slot))
                     done.rejected += 1
-                state.set_order_stage(cid, DONE)
+                journal.mark_done(cid)
                 continue
             if intent is not None and not trail.has(ORDERS, order_id=cid):
                 trail.record(recording.order_submitted(intent.order, ack, broker.account().nav,
                                                        intent.slot))
-            state.set_order_stage(cid, SENT)
+            journal.mark_sent(cid)
         done += _record_fills(bot, cid, model, order_slot)
-        if cid in state.open_orders:  # still working since its own cycle: cancel the rest
+        if cid in journal.open_orders():  # still working since its own cycle: cancel the rest
             broker.cancel_order(cid)
             trail.record(OrderCanceled(message=f"{cid} was still open at the next cycle: the rest "
                                        "of it is cancelled before planning again", order_id=cid,
@@ -479,14 +479,14 @@ def _settle_open_orders(bot: Bot, slot: datetime | None) -> Followed:
 def _await_fills(bot: Bot, sent: list[tuple[str, str]], slot: datetime) -> Followed:
     """Follow this cycle's orders until each is final or the fill deadline passes; an order still
     open then is recorded, and settled at the next cycle."""
-    state = bot.state
+    journal = bot.journal
     deadline = bot.clock.now().timestamp() + bot.fill_timeout
     n = Followed()
-    waiting = [(cid, model) for cid, model in sent if cid in state.open_orders]
+    waiting = [(cid, model) for cid, model in sent if cid in journal.open_orders()]
     while waiting:
         for cid, model in waiting:
             n += _record_fills(bot, cid, model, slot)
-        waiting = [(cid, model) for cid, model in waiting if cid in state.open_orders]
+        waiting = [(cid, model) for cid, model in waiting if cid in journal.open_orders()]
         if not waiting or bot.clock.now().timestamp() >= deadline:
             break
         bot.sleep(bot.poll_interval)

@@ -215,10 +215,9 @@ def cycle_open_at_deadline(tmp_path: Path, monkeypatch) -> Path:
 
 def cycle_order_skipped(tmp_path: Path, monkeypatch) -> Path:
     """A restart in the slot of an order already sent (its id is in the state store)."""
-    from bot.adapters.state_store import DONE
     from bot.core.cycle import run_cycle
     bot = make_bot(tmp_path)
-    bot.state.set_order_stage("tb-20250303T150000Z-EqualWeightModel_v1-SPY-buy", DONE)
+    bot.journal.mark_done("tb-20250303T150000Z-EqualWeightModel_v1-SPY-buy")
     run_cycle(bot, SLOT)
     bot.trail.close()
     return tmp_path / "logs"
@@ -228,7 +227,7 @@ def cycle_reconciliation(tmp_path: Path, monkeypatch) -> Path:
     """The trail's books hold 5 SPY the broker does not (a position sold by hand)."""
     from bot.core.cycle import run_cycle
     bot = make_bot(tmp_path)
-    bot.state.adjust_sleeve("EqualWeightModel_v1", "SPY", 5.0)
+    bot.journal.adjust_sleeve("EqualWeightModel_v1", "SPY", 5.0)
     run_cycle(bot, SLOT)
     bot.trail.close()
     return tmp_path / "logs"
@@ -263,7 +262,7 @@ def runner_manual_cycle(tmp_path: Path, monkeypatch) -> Path:
     from bot.app.runner import manual_slot
     from bot.core.scheduling import SlotPlanner, parse_schedule
     bot = make_bot(tmp_path)
-    bot.state.complete_slot(SLOT)
+    bot.journal.complete_slot(SLOT)
     bot.clock.t = SLOT + timedelta(minutes=7, seconds=12, microseconds=345678)
     manual_slot(bot, SlotPlanner(parse_schedule("every 15 minutes"), False),
                 sleep=bot.clock.advance)
@@ -291,7 +290,7 @@ def runner_closed_market_skipped(tmp_path: Path, monkeypatch) -> Path:
 
 def runner_slot_missed(tmp_path: Path, monkeypatch) -> Path:
     bot = make_bot(tmp_path)
-    bot.state.complete_slot(utc(2025, 3, 3, 14, 0))
+    bot.journal.complete_slot(utc(2025, 3, 3, 14, 0))
     bot.clock.t = utc(2025, 3, 3, 15, 7)
     _runner(bot, "skip")._start()
     bot.trail.close()
@@ -300,8 +299,8 @@ def runner_slot_missed(tmp_path: Path, monkeypatch) -> Path:
 
 def runner_slot_resumed(tmp_path: Path, monkeypatch) -> Path:
     bot = make_bot(tmp_path)
-    bot.state.complete_slot(utc(2025, 3, 3, 14, 45))
-    bot.state.start_slot(SLOT)  # the cycle of 15:00 began and was cut short
+    bot.journal.complete_slot(utc(2025, 3, 3, 14, 45))
+    bot.journal.start_slot(SLOT)  # the cycle of 15:00 began and was cut short
     bot.clock.t = utc(2025, 3, 3, 15, 7)
     _runner(bot)._start()
     bot.trail.close()
@@ -458,7 +457,7 @@ def runner_start_up_checks(tmp_path: Path, monkeypatch) -> Path:
     with pytest.raises(RetryLater):
         check_broker_at_start(bot, "broker sim", "adopt", None)
     bot.broker = inner
-    bot.state.adjust_sleeve("EqualWeightModel_v1", "TLT", 2.5)
+    bot.journal.adjust_sleeve("EqualWeightModel_v1", "TLT", 2.5)
     check_broker_at_start(bot, "broker sim", "adopt", None)
     bot.trail.close()
     return tmp_path / "logs"
@@ -538,7 +537,7 @@ def recovery_fill_not_written(tmp_path: Path, monkeypatch) -> Path:
         fill_disk(tmp_path / "logs" / "trades.jsonl", full.setattr)
         with pytest.raises(AuditWriteFailed):
             run_cycle(bot, SLOT)
-    assert bot.state.writing
+    assert bot.journal.fills_writing()
     bot.clock.advance(900)
     run_cycle(bot, SLOT + timedelta(minutes=15))
     bot.trail.close()

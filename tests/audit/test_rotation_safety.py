@@ -462,7 +462,7 @@ def test_the_archive_setting_reaches_the_live_trail(clean_env, tmp_path, monkeyp
         assert {f.archive_dir for f in bot.trail._files.values()} == {tmp_path / "archive"}
     finally:
         bot.trail.close()
-        bot.state.close()
+        bot.journal.close()
         bot.broker.close()
     assert load_settings().redacted()["log_archive_dir"] == str(tmp_path / "archive")
 

@@ -40,7 +40,7 @@ def test_first_start_runs_the_latest_due_slot_at_once_then_follows_the_clock(tmp
 
 def test_restart_in_a_completed_slot_waits_for_the_next(tmp_path):
     bot = make_bot(tmp_path)
-    bot.state.complete_slot(utc(2025, 3, 3, 15, 0))
+    bot.journal.complete_slot(utc(2025, 3, 3, 15, 0))
     bot.clock.t = utc(2025, 3, 3, 15, 7)
     runner(bot).run(max_cycles=1)
     (perf,) = read(tmp_path, "performance.jsonl")
@@ -51,7 +51,7 @@ def test_restart_in_a_completed_slot_waits_for_the_next(tmp_path):
     ("run", True, 1), ("record", False, 1), ("skip", False, 0)])
 def test_missed_slot_policy(tmp_path, policy, orders_expected, cycles_at_once):
     bot = make_bot(tmp_path)
-    bot.state.complete_slot(utc(2025, 3, 3, 14, 0))
+    bot.journal.complete_slot(utc(2025, 3, 3, 14, 0))
     bot.clock.t = utc(2025, 3, 3, 15, 7)
     r = runner(bot, policy)
     r._start()
@@ -112,7 +112,7 @@ def test_manual_cycle_takes_the_due_slot_once_then_this_second(tmp_path):
     bot.clock.t = utc(2025, 3, 3, 15, 7, 12, 5)
     planner = SlotPlanner(parse_schedule("every 15 minutes"), False)
     assert manual_slot(bot, planner) == utc(2025, 3, 3, 15, 0)
-    bot.state.complete_slot(utc(2025, 3, 3, 15, 0))
+    bot.journal.complete_slot(utc(2025, 3, 3, 15, 0))
     assert manual_slot(bot, planner) == utc(2025, 3, 3, 15, 7, 12)
 
 
@@ -142,7 +142,7 @@ def test_six_manual_cycles_in_one_second_each_get_a_slot_of_their_own(tmp_path):
     bot = make_bot(tmp_path)
     bot.clock.t = utc(2025, 3, 3, 15, 7, 12, 5)
     planner = SlotPlanner(parse_schedule("every 15 minutes"), False)
-    bot.state.complete_slot(utc(2025, 3, 3, 15, 0))
+    bot.journal.complete_slot(utc(2025, 3, 3, 15, 0))
     slept = _manual_cycles(bot, planner, 6)  # the fake clock moves only when slept on
     slots = [p["cycle_timestamp"] for p in read(tmp_path, "performance.jsonl")]
     assert slots == [f"2025-03-03T15:07:1{s}+00:00" for s in range(2, 8)]
@@ -154,8 +154,8 @@ def test_a_manual_cycle_after_a_failed_one_in_the_same_second_takes_the_next(tmp
     bot = make_bot(tmp_path)
     bot.clock.t = utc(2025, 3, 3, 15, 7, 12, 5)
     planner = SlotPlanner(parse_schedule("every 15 minutes"), False)
-    bot.state.complete_slot(utc(2025, 3, 3, 15, 0))
-    bot.state.start_slot(utc(2025, 3, 3, 15, 7, 12))  # began, never completed
+    bot.journal.complete_slot(utc(2025, 3, 3, 15, 0))
+    bot.journal.start_slot(utc(2025, 3, 3, 15, 7, 12))  # began, never completed
     assert manual_slot(bot, planner, sleep=bot.clock.advance) == utc(2025, 3, 3, 15, 7, 13)
 
 
@@ -163,7 +163,7 @@ def test_a_manual_cycle_behind_the_trail_by_more_than_a_moment_runs_nothing(tmp_
     from bot.app.runner import manual_slot
     from bot.core.errors import Halt
     bot = make_bot(tmp_path)
-    bot.state.complete_slot(utc(2025, 3, 3, 15, 0))
+    bot.journal.complete_slot(utc(2025, 3, 3, 15, 0))
     bot.clock.t = utc(2025, 3, 3, 14, 40)  # the clock stepped back 20 minutes
     planner = SlotPlanner(parse_schedule("every 15 minutes"), False)
     with pytest.raises(Halt, match="behind"):
@@ -270,14 +270,14 @@ def test_a_small_drift_is_not_a_clock_step(tmp_path):
 def test_a_restart_with_the_trail_ahead_of_the_clock_runs_the_real_time_slot_not_run(tmp_path):
     from datetime import timedelta
     bot = make_bot(tmp_path)
-    bot.state.complete_slot(utc(2025, 3, 3, 15, 0))
-    bot.state.complete_slot(utc(2025, 3, 5, 15, 0))  # run while the clock was two days ahead
+    bot.journal.complete_slot(utc(2025, 3, 3, 15, 0))
+    bot.journal.complete_slot(utc(2025, 3, 5, 15, 0))  # run while the clock was two days ahead
     bot.clock.t = utc(2025, 3, 3, 15, 20)
     r = runner(bot)
     assert r.run(max_cycles=2) == 2
     slots = [p["cycle_timestamp"] for p in read(tmp_path, "performance.jsonl")]
     assert slots == ["2025-03-03T15:15:00+00:00", "2025-03-03T15:30:00+00:00"]
-    assert bot.state.last_slot == utc(2025, 3, 5, 15, 0)
+    assert bot.journal.last_slot == utc(2025, 3, 5, 15, 0)
     bot.clock.t = utc(2025, 3, 5, 14, 50) + timedelta(seconds=1)
     r._schedule_after(utc(2025, 3, 5, 14, 45))
     assert r.next_slot == utc(2025, 3, 5, 15, 15)  # the completed 15:00 is skipped

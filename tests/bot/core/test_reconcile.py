@@ -30,8 +30,8 @@ def test_a_manual_trade_is_recorded_and_adopted(tmp_path):
     assert rec["positions"]["XLK"] == {"trail": 0.0, "broker": 7.0}
     assert rec["positions"]["SPY"]["broker"] == pytest.approx(spy - 5)
     assert rec["policy"] == "adopt"
-    assert bot.state.sleeves[EXTERNAL] == {"XLK": 7.0}
-    assert bot.state.sleeves["EqualWeightModel_v1"]["SPY"] == pytest.approx(spy - 5)
+    assert bot.journal.sleeves()[EXTERNAL] == {"XLK": 7.0}
+    assert bot.journal.sleeves()["EqualWeightModel_v1"]["SPY"] == pytest.approx(spy - 5)
     # books match now: the next cycle finds nothing, and no model trades the adopted XLK
     bot.clock.t = utc(2025, 3, 3, 15, 30)
     run_cycle(bot, bot.clock.t)

@@ -19,7 +19,7 @@ from audit.records import (
 )
 from audit.trail import AuditTrail
 from bot.adapters.sim_broker import SimBrokerConfig, SimulatedBroker
-from bot.adapters.state_store import SENT, StateStore
+from bot.adapters.state_store import StateStore
 from bot.core import recording
 from bot.core.cycle import Bot, KillSwitch, ModelShare, recover, run_cycle
 from bot.core.domain import Side
@@ -144,15 +144,15 @@ def test_recovery_writes_a_stored_fill_once_asking_the_trail():
     state = StateStore(None)
     written, lost = _trade("f-1"), _trade("f-2")
     for trade in (written, lost):
-        state.set_order_stage("tb-1", SENT, recording.intent_data(
-            _order(), SLOT))
+        state.record_intent("tb-1", recording.intent_data(_order(), SLOT))
+        state.mark_sent("tb-1")
         state.fill_writing(trade.fill_id, "tb-1", trade.quantity, recording.trade_data(trade))
     trail.record(written)
     recover(_bot(trail, state))
     trades = trail.of(TradeExecuted)
     assert [t.fill_id for t in trades] == ["f-1", "f-2"]
     assert trades[1].to_dict() == {**lost.to_dict(), "timestamp": trades[1].to_dict()["timestamp"]}
-    assert not state.writing
+    assert not state.fills_writing()
 
 
 def _order():

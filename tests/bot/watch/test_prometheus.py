@@ -122,7 +122,7 @@ def test_a_bot_built_like_the_cli_reports_its_cycles(tmp_path, metrics):
     assert value(s, "tradebot_fills_total") == len(lines(logs, "trades.jsonl")) > 0
     assert value(s, "tradebot_nav_dollars") == perf[-1]["nav"]
     bot.trail.close()
-    bot.state.close()
+    bot.journal.close()
     bot.broker.close()
 
 
@@ -174,7 +174,7 @@ def test_metrics_are_off_by_default(tmp_path):
     assert not any(isinstance(h, Metrics) for h in hooked)
     assert not any(type(h).__name__ == "WebhookAlerts" for h in hooked)
     bot.trail.close()
-    bot.state.close()
+    bot.journal.close()
     bot.broker.close()
 
 
@@ -224,5 +224,5 @@ def _close(bot) -> None:
     for o in bot.observers:
         o.close()
     bot.trail.close()
-    bot.state.close()
+    bot.journal.close()
     bot.broker.close()

@@ -290,7 +290,8 @@ def test_insufficient_qty_available_on_a_sell(tmp_path, server, monkeypatch):
     run_cycle(bot, SLOT)
     held = server.positions["TLT"][0]
     server.change_position("TLT", held / 2)  # sold by hand...
-    bot.state.sleeves[MODEL]["TLT"] = held  # ...and our books did not notice yet
+    book = bot.journal.sleeves()[MODEL].get("TLT", 0.0)
+    bot.journal.adjust_sleeve(MODEL, "TLT", held - book)  # ...and our books did not notice yet
     bot.reconcile_policy = "adopt"
     from bot.core.domain import OrderRequest, Side
     order = OrderRequest("manual-sell-1", "TLT", Side.SELL, held, 90.0, MODEL)
@@ -389,7 +390,7 @@ def test_a_restart_in_the_middle_of_a_rebalance_sends_nothing_twice(tmp_path, se
     bot.broker.submit_order = dies_after_second_post
     with pytest.raises(KeyboardInterrupt):
         run_cycle(bot, SLOT)
-    bot.state.close()
+    bot.journal.close()
     again = make_bot(tmp_path, server, monkeypatch)
     run_cycle(again, SLOT)  # the restart takes the same slot
     orders = read(tmp_path, "orders.jsonl")
