@@ -5,18 +5,20 @@ No `if simulated:` below this module: the cycle only sees the ports.
 from __future__ import annotations
 
 import time
+from functools import partial
 from pathlib import Path
 from typing import Callable, TextIO
 
 from audit.records import AuditKeyGenerated
 from audit.trail import AuditTrail
 from audit.writer import AuditKeyMismatch, PlantedLink, UnsafeDirectory
+from bot.adapters import inbox
 from bot.adapters.sim_broker import SimBrokerConfig, SimulatedBroker
 from bot.adapters.state_store import StateStore
 from bot.app.audit_key import is_generated, load_key
 from bot.core import calendar as nyse
 from bot.core.clock import Clock
-from bot.core.cycle import Bot, KillSwitch, ModelShare
+from bot.core.cycle import Bot, KillSwitch, ModelShare, no_notes
 from bot.core.domain import OrderType
 from bot.core.errors import ConfigError
 from bot.core.observers import CycleObserver
@@ -157,8 +159,8 @@ def build_bot(settings: Settings, clock: Clock, *, live: bool, log_dir: Path | N
     kill = KillSwitch(settings.kill_switch, data_dir / KILL_SWITCH_FILE if live else None)
     return Bot(clock, market, broker, trail, journal, build_models(settings), build_limits(settings),
                kill, calendar=calendar, reconcile_policy=settings.reconcile, sleep=sleep,
-               fill_timeout=settings.fill_timeout, inbox=data_dir / INBOX_DIR if live else None,
-               observers=observers)
+               fill_timeout=settings.fill_timeout, observers=observers,
+               take_notes=partial(inbox.drain, data_dir / INBOX_DIR) if live else no_notes)
 
 
 def read_retry_listeners(trail: AuditTrail, observers: tuple) -> list:

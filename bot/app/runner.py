@@ -23,6 +23,7 @@ from audit.records import (
     ManualCycle,
     SlotMissed,
     SlotResumed,
+    event_from_notice,
 )
 from audit.timestamps import format_slot, format_timestamp
 from audit.writer import AuditWriteFailed
@@ -36,6 +37,7 @@ def guarded_cycle(bot: Bot, slot: datetime, *, send_orders: bool = True) -> Cycl
     """Run a cycle; a failure is recorded and swallowed, except Halt and audit write failures."""
     started, clock = bot.clock.now(), time.perf_counter()
     try:
+        record_inbox(bot)
         out = run_cycle(bot, slot, send_orders=send_orders)
     except AuditWriteFailed as exc:
         _tell(bot, slot, started, clock, f"the audit trail cannot be written: {exc}")
@@ -51,6 +53,13 @@ def guarded_cycle(bot: Bot, slot: datetime, *, send_orders: bool = True) -> Cycl
         return None
     _tell(bot, slot, started, clock, None, out)
     return out
+
+
+def record_inbox(bot: Bot) -> None:
+    """Record the notes other processes left for us (a refused second `run`): before each cycle,
+    before recovery at start-up, and at stop."""
+    for kind, message, details in bot.take_notes():
+        bot.trail.record(event_from_notice(kind, message, details))
 
 
 def _tell(bot: Bot, slot: datetime, started: datetime, clock: float, error: str | None,
@@ -84,6 +93,7 @@ def check_broker_at_start(bot: Bot, source: str, policy: str,
     while True:
         attempt += 1
         try:
+            record_inbox(bot)
             recover(bot)  # crash leftovers first, so they are not mistaken for differences
             account = bot.broker.account()
         except RetryLater as exc:

@@ -415,7 +415,7 @@ def _stop(bot, lock, reason: str, *, halted: bool = False, ends_run: bool = Fals
     longer be written does not keep the rest from being released. `ends_run`: the end of
     `run` (health then says "stopped"); a one-shot `cycle` leaves health to the schedule."""
     from audit.records import BotStopped
-    from bot.core.cycle import record_inbox
+    from bot.app.runner import record_inbox
     if halted:
         _halted(bot, reason)
     for observer in bot.observers if ends_run else ():

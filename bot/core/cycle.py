@@ -31,7 +31,6 @@ from audit.records import (
     Problem,
     event_from_notice,
 )
-from bot.adapters import inbox
 from bot.core import calendar, recording
 from bot.core.clock import Clock
 from bot.core.domain import AccountSnapshot
@@ -44,6 +43,12 @@ from models.base import Decision, History, Model, input_sha256, params_sha256
 
 FINAL_STATUSES = frozenset(("filled", "rejected", "canceled", "expired", "done_for_day"))
 BENCHMARK = "SPY"  # its price goes into every snapshot, for buy-and-hold comparisons
+Note = tuple[str, str, dict[str, Any]]  # (kind, message, details) left by another process
+
+
+def no_notes() -> list[Note]:
+    """The inbox of a bot that has none (simulate, tests)."""
+    return []
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +96,7 @@ class Bot:
     sleep: Callable[[float], object] = time.sleep  # between fill polls (tests inject their own)
     fill_timeout: float = 30.0  # seconds an order is followed within its cycle
     poll_interval: float = 1.0
-    inbox: Path | None = None  # notes from other processes (bot/adapters/inbox.py)
+    take_notes: Callable[[], list[Note]] = no_notes  # drains the inbox (bot/adapters/inbox.py)
     observers: tuple[CycleObserver, ...] = ()  # heartbeat, metrics, alerts (bot/core/observers.py)
     reported_problems: set[tuple[str, str]] = field(default_factory=set)
 
@@ -200,7 +205,6 @@ def _with_kill_switch(limits: RiskLimits) -> RiskLimits:
 def run_cycle(bot: Bot, slot: datetime, *, send_orders: bool = True) -> CycleOutcome:
     """Run one cycle for `slot` and record everything. `send_orders=False` records the plan only."""
     trail, journal, broker = bot.trail, bot.journal, bot.broker
-    record_inbox(bot)
     rerun = journal.started_slot == slot  # this slot's cycle began before and was cut short
     journal.start_slot(slot)
     settled = bool(journal.open_orders() or journal.fills_writing())
@@ -253,12 +257,6 @@ def record_account(bot: Bot, account: AccountSnapshot, source: str) -> None:
     """Record the account as the broker reports it at start-up (`account_checked`): replay starts
     from it, and a later one shows what changed while the bot was stopped."""
     bot.trail.record(recording.account_checked(account, source))
-
-
-def record_inbox(bot: Bot) -> None:
-    """Record the notes other processes left for us (a refused second `run`)."""
-    for kind, message, details in inbox.drain(bot.inbox):
-        bot.trail.record(event_from_notice(kind, message, details))
 
 
 def _problem_key(problem: DataUnusable | ModelFailed | PriceUnusable) -> tuple[str, str]:
@@ -425,7 +423,6 @@ def recover(bot: Bot) -> None:
     """At start-up, before anything compares or trades: finish what a crash interrupted (fill
     and order lines, orders sent but not recorded), then close a slot whose cycle had in fact
     completed (its snapshot is in the trail; only the mark was lost)."""
-    record_inbox(bot)
     _settle_open_orders(bot, None)
     journal = bot.journal
     started = journal.started_slot

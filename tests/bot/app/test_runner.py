@@ -303,3 +303,23 @@ def test_the_completed_slots_kept_are_bounded_and_the_older_count_as_completed(t
     again = StateStore(tmp_path / "state.sqlite")  # the floor is kept too
     assert again.completed(first + timedelta(days=3))
     assert not again.completed(first + timedelta(days=197))
+
+
+def test_the_runner_records_the_inbox_notes_before_the_cycle_and_before_recovery():
+    from audit.records import AccountChecked, CycleCompleted, LockRefused
+    from bot.app.runner import check_broker_at_start, guarded_cycle
+    from tests.fakes import SLOT
+
+    at = {"refused_at": "2025-03-03T14:59:00.000000+00:00"}
+    notes = [[("lock_refused", "another tradebot holds the lock", {"pid": 7, **at})], [],
+             [("lock_refused", "and again", {"pid": 8, **at})]]
+    bot = make_bot(take_notes=lambda: notes.pop(0))
+    assert check_broker_at_start(bot, "broker sim", "adopt", None)
+    assert guarded_cycle(bot, SLOT) is not None
+    assert guarded_cycle(bot, SLOT.replace(minute=15)) is not None
+    kinds = [type(r) for r in bot.trail.records]
+    assert kinds[:2] == [LockRefused, AccountChecked]
+    assert kinds.index(LockRefused, 1) == kinds.index(CycleCompleted) + 1  # first of the second
+    assert [r.message for r in bot.trail.of(LockRefused)] == [
+        "another tradebot holds the lock", "and again"]
+    assert not notes  # drained once at start-up and once per cycle
