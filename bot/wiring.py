@@ -18,7 +18,7 @@ from bot.adapters.state_store import StateStore
 from bot.app.audit_key import is_generated, load_key
 from bot.core import calendar as nyse
 from bot.core.clock import Clock
-from bot.core.cycle import Bot, KillSwitch, ModelShare, no_notes
+from bot.core.cycle import Bot, CycleDeps, CyclePolicy, KillSwitch, ModelShare, no_notes
 from bot.core.domain import OrderType
 from bot.core.errors import ConfigError
 from bot.core.observers import CycleObserver
@@ -157,9 +157,11 @@ def build_bot(settings: Settings, clock: Clock, *, live: bool, log_dir: Path | N
                     f"{key_file}; keep it, and back it up apart from the logs: it verifies this "
                     "trail", key_file=str(key_file)))
     kill = KillSwitch(settings.kill_switch, data_dir / KILL_SWITCH_FILE if live else None)
-    return Bot(clock, market, broker, trail, journal, build_models(settings), build_limits(settings),
-               kill, calendar=calendar, reconcile_policy=settings.reconcile, sleep=sleep,
-               fill_timeout=settings.fill_timeout, observers=observers,
+    deps = CycleDeps(clock, market, broker, trail, journal, build_models(settings),
+                     calendar=calendar, sleep=sleep)
+    policy = CyclePolicy(build_limits(settings), kill, reconcile=settings.reconcile,
+                         fill_timeout=settings.fill_timeout)
+    return Bot(deps, policy, observers=observers,
                take_notes=partial(inbox.drain, data_dir / INBOX_DIR) if live else no_notes)
 
 

@@ -292,11 +292,14 @@ def make_bot(tmp_path: "os.PathLike[str] | None" = None, *, persistent: bool = F
     real trail (durable, signed with `key`) in `tmp_path/logs` (`data_dir`: its anchors in
     `tmp_path/data`), the kill-switch file `tmp_path/KILL_SWITCH` (`kill`: the setting on), and
     with `persistent` the account and the state store in SQLite files under `tmp_path`.
-    `overrides` replace any part by name (`journal=StateStore(None)`, `limits=...`)."""
+    `overrides` replace any part by name: a port or the models (`journal=StateStore(None)`,
+    `sleep=clock.advance`), a policy value (`limits=...`, `reconcile="halt"`, `fill_timeout=5`),
+    or the plumbing (`observers=...`, `take_notes=...`)."""
+    from dataclasses import fields
     from pathlib import Path
 
     from bot.adapters.sim_broker import SimBrokerConfig, SimulatedBroker
-    from bot.core.cycle import Bot, KillSwitch, ModelShare
+    from bot.core.cycle import Bot, CycleDeps, CyclePolicy, KillSwitch, ModelShare
     from bot.core.planning import RiskLimits
     from models.equal_weight import EqualWeightModel
 
@@ -313,10 +316,16 @@ def make_bot(tmp_path: "os.PathLike[str] | None" = None, *, persistent: bool = F
             root, clock, key, data_dir)
     if "journal" not in overrides:
         overrides["journal"] = _journal(root, persistent)
-    parts = dict(models=(ModelShare(EqualWeightModel(), 1.0),), limits=RiskLimits(),
-                 kill_switch=KillSwitch(kill, root / "KILL_SWITCH" if root is not None else None))
+    parts: dict[str, Any] = dict(
+        clock=clock, market=market, models=(ModelShare(EqualWeightModel(), 1.0),),
+        limits=RiskLimits(),
+        kill_switch=KillSwitch(kill, root / "KILL_SWITCH" if root is not None else None))
     parts.update(overrides)
-    return Bot(clock=clock, market=market, **parts)
+
+    def take(cls: type) -> dict[str, Any]:
+        return {f.name: parts.pop(f.name) for f in fields(cls) if f.name in parts}
+    deps, policy = CycleDeps(**take(CycleDeps)), CyclePolicy(**take(CyclePolicy))
+    return Bot(deps, policy, **parts)  # a name that is none of these fails here
 
 
 def _disk_trail(root: Any, clock: Any, key: bytes, data_dir: bool) -> Any:

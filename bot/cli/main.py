@@ -318,16 +318,16 @@ def _live(settings, echo, stop=None):
                     else lambda: starting[0] and stop.is_set())
     if settings.log_level == "debug":
         _debug_logging(bot)
-    bot.trail.record(BotStarted(
+    bot.deps.trail.record(BotStarted(
         message=f"tradebot {tradebot_version()} started (pid {os.getpid()})", pid=os.getpid(),
         command=" ".join(sys.argv[1:]) or "run", broker=settings.broker,
         schedule=settings.schedule, market_hours=settings.effective_market_hours,
         models=settings.models, settings_sha256=settings.fingerprint(),
         version=tradebot_version(), run_id=uuid.uuid4().hex))
     shown = settings.redacted(absolute_paths=True)
-    bot.trail.log("INFO", "settings: " + ", ".join(
+    bot.deps.trail.log("INFO", "settings: " + ", ".join(
         f"BOT_{k.upper()}={v}" for k, v in shown.items()), echo=False)
-    bot.trail.log("INFO", start_summary(shown))
+    bot.deps.trail.log("INFO", start_summary(shown))
     try:  # check the broker before the first cycle: bad keys stop here, with one clear line
         from bot.app.runner import check_broker_at_start
         check_broker_at_start(bot, f"broker {settings.broker}", settings.reconcile,
@@ -379,7 +379,7 @@ def _debug_logging(bot) -> None:
     class ToTrail(logging.Handler):
         def emit(self, record: logging.LogRecord) -> None:
             try:
-                bot.trail.log(record.levelname, f"{record.name}: {record.getMessage()}")
+                bot.deps.trail.log(record.levelname, f"{record.name}: {record.getMessage()}")
             except Exception:  # noqa: BLE001 - logging must never break a cycle
                 self.handleError(record)
 
@@ -430,14 +430,14 @@ def _stop(bot, lock, reason: str, *, halted: bool = False, ends_run: bool = Fals
             print(f"tradebot: {type(observer).__name__} failed at stop: {exc!r}", file=sys.stderr)
     try:
         record_inbox(bot)
-        bot.trail.record(BotStopped(message=f"tradebot stopped: {reason}", pid=os.getpid(),
+        bot.deps.trail.record(BotStopped(message=f"tradebot stopped: {reason}", pid=os.getpid(),
                                     reason=reason))
-        bot.trail.close()
+        bot.deps.trail.close()
     except OSError as exc:
         print(f"tradebot: could not record the stop in the trail: {exc}", file=sys.stderr)
     finally:
-        bot.journal.close()
-        bot.broker.close()
+        bot.deps.journal.close()
+        bot.deps.broker.close()
         lock.release()
 
 
@@ -467,8 +467,8 @@ def _run(args, s, stop, received: list[str], console) -> int:
     from bot.core.scheduling import SlotPlanner, parse_schedule
 
     bot, lock = _live(s, console, stop=stop)
-    planner = SlotPlanner(parse_schedule(s.schedule), s.effective_market_hours == "nyse", bot.calendar)
-    bot.trail.log("INFO", f"schedule: {s.schedule} ({s.effective_market_hours} market hours); "
+    planner = SlotPlanner(parse_schedule(s.schedule), s.effective_market_hours == "nyse", bot.deps.calendar)
+    bot.deps.trail.log("INFO", f"schedule: {s.schedule} ({s.effective_market_hours} market hours); "
                   f"missed slots: {s.missed_slot}")
     reason = "max cycles reached"
     try:
@@ -502,8 +502,8 @@ def _run(args, s, stop, received: list[str], console) -> int:
 def _try_log(bot, message: str) -> None:
     """Write to whatever log still works."""
     try:
-        bot.trail.log("ERROR", message)
-        bot.trail.checkpoint()
+        bot.deps.trail.log("ERROR", message)
+        bot.deps.trail.checkpoint()
     except OSError:
         pass
 
@@ -519,7 +519,7 @@ def cmd_cycle(args: argparse.Namespace) -> int:
     try:
         bot, lock = _live(s, console)
         planner = SlotPlanner(parse_schedule(s.schedule), s.effective_market_hours == "nyse",
-                              bot.calendar)
+                              bot.deps.calendar)
         try:
             slot = manual_slot(bot, planner)
             if slot is not None:
@@ -555,6 +555,7 @@ def _console():
 def _dry_run(s) -> int:
     """Plan the latest due slot on a scratch copy of the account and state; send and record nothing."""
     import tempfile
+    from dataclasses import replace
 
     from audit.timestamps import format_slot
     from bot.core.clock import SystemClock
@@ -575,10 +576,11 @@ def _dry_run(s) -> int:
                                              "alert_webhook_url": None}), clock, live=True,
                         log_dir=Path(scratch) / "logs")
         # the operator's own file, read where it is: its message names the file to delete
-        bot.kill_switch = KillSwitch(s.kill_switch, (s.data_dir / KILL_SWITCH_FILE).absolute())
-        planned = plan_cycle(bot, slot)
-        bot.journal.close()
-        bot.broker.close()
+        bot.policy = replace(bot.policy, kill_switch=KillSwitch(
+            s.kill_switch, (s.data_dir / KILL_SWITCH_FILE).absolute()))
+        planned = plan_cycle(bot.deps, bot.policy, slot)
+        bot.deps.journal.close()
+        bot.deps.broker.close()
     _print_plan(planned, format_slot(slot))
     return 0
 

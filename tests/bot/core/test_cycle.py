@@ -1,5 +1,7 @@
 """The cycle on the in-memory trail and journal (tests/fakes.py): nothing here touches the disk
 but the tests whose point is the disk (a crash, a restart, production.log)."""
+from dataclasses import replace
+
 import orjson
 import pytest
 
@@ -15,7 +17,7 @@ from tests.fakes import SLOT, make_bot, utc
 
 def read(bot, name):
     """The lines of a stream as the file would hold them."""
-    return bot.trail.lines(name)
+    return bot.deps.trail.lines(name)
 
 
 def read_file(tmp_path, name):
@@ -35,9 +37,9 @@ def test_a_cycle_records_decision_orders_fills_and_snapshot():
     (dec,) = read(bot, "decisions.jsonl")
     assert dec["model"] == "EqualWeightModel_v1" and len(dec["input_sha256"]) == 64
     assert dec["risk_checks"][0]["check"] == "cash_buffer"
-    assert bot.journal.sleeves()["EqualWeightModel_v1"] == pytest.approx(
+    assert bot.deps.journal.sleeves()["EqualWeightModel_v1"] == pytest.approx(
         {t["symbol"]: t["quantity"] for t in trades})
-    assert bot.journal.last_slot == SLOT
+    assert bot.deps.journal.last_slot == SLOT
 
 
 def test_a_rejected_order_is_recorded_and_the_others_go_on():
@@ -61,7 +63,7 @@ def test_an_order_rejected_after_it_was_accepted_is_an_error_with_the_brokers_re
     assert err["order_data"]["order_id"] == err["order_id"]
     assert out.errors == 1 and out.orders == 3 and out.fills == 2
     assert read(bot, "performance.jsonl")[-1]["errors"] == 1
-    assert err["order_id"] not in bot.journal.open_orders()
+    assert err["order_id"] not in bot.deps.journal.open_orders()
 
 
 def test_a_broker_exception_is_recorded_then_settled_next_cycle():
@@ -69,19 +71,19 @@ def test_a_broker_exception_is_recorded_then_settled_next_cycle():
     run_cycle(bot, SLOT)
     (err,) = read(bot, "errors.jsonl")
     assert "connection reset" in err["error"]
-    assert INTENT in {bot.journal.stage_of(cid) for cid in bot.journal.open_orders()}
-    bot.broker.explode.clear()
-    bot.clock.advance(900)
+    assert INTENT in {bot.deps.journal.stage_of(cid) for cid in bot.deps.journal.open_orders()}
+    bot.deps.broker.explode.clear()
+    bot.deps.clock.advance(900)
     run_cycle(bot, utc(2025, 3, 3, 15, 15))
     events = [e["event_type"] for e in read(bot, "events.jsonl")]
     assert "order_not_placed" in events
-    assert not bot.journal.open_orders()
-    assert "SPY" in bot.broker.account().positions  # traded in the next cycle
+    assert not bot.deps.journal.open_orders()
+    assert "SPY" in bot.deps.broker.account().positions  # traded in the next cycle
 
 
 def test_a_bad_price_skips_that_symbol_only():
     bot = make_bot()
-    bot.market.prices["TLT"] = float("nan")
+    bot.deps.market.prices["TLT"] = float("nan")
     out = run_cycle(bot, SLOT)
     errs = read(bot, "errors.jsonl")
     assert [e["event_type"] for e in errs] == ["price_error"]
@@ -105,7 +107,7 @@ def test_the_kill_switch_file_blocks_orders_but_logging_goes_on(tmp_path):
 def test_record_only_sends_nothing():
     bot = make_bot()
     out = run_cycle(bot, SLOT, send_orders=False)
-    assert out.orders == 0 and bot.broker.submitted == []
+    assert out.orders == 0 and bot.deps.broker.submitted == []
     (dec,) = read(bot, "decisions.jsonl")
     assert dec["risk_checks"][-1]["check"] == "missed_slot_policy"
 
@@ -117,31 +119,31 @@ def test_a_crash_between_fill_and_mark_writes_the_line_exactly_once(tmp_path, li
     bot = make_bot(tmp_path, persistent=True)
     cid = "tb-20250303T150000Z-EqualWeightModel_v1-SPY-buy"
     order = OrderRequest(cid, "SPY", Side.BUY, 10.0, 500.0, "EqualWeightModel_v1")
-    bot.journal.record_intent(cid, {"model": "EqualWeightModel_v1", "symbol": "SPY",
+    bot.deps.journal.record_intent(cid, {"model": "EqualWeightModel_v1", "symbol": "SPY",
                                     "cycle_timestamp": "2025-03-03T15:00:00+00:00"})
-    bot.broker.submit_order(order)
-    bot.journal.mark_sent(cid)
-    (fill,) = bot.broker.fills(cid)
+    bot.deps.broker.submit_order(order)
+    bot.deps.journal.mark_sent(cid)
+    (fill,) = bot.deps.broker.fills(cid)
     rec = recording.trade_executed(fill, "EqualWeightModel_v1", SLOT)
-    bot.journal.fill_writing(fill.fill_id, cid, fill.quantity, recording.trade_data(rec))
+    bot.deps.journal.fill_writing(fill.fill_id, cid, fill.quantity, recording.trade_data(rec))
     if line_written:
-        bot.trail.record(rec)
-    bot.journal.close()  # the process dies here
+        bot.deps.trail.record(rec)
+    bot.deps.journal.close()  # the process dies here
     again = make_bot(tmp_path, persistent=True)
-    assert fill.fill_id in again.journal.fills_writing()
-    again.clock.t = utc(2025, 3, 3, 15, 15)
-    run_cycle(again, again.clock.t)
+    assert fill.fill_id in again.deps.journal.fills_writing()
+    again.deps.clock.t = utc(2025, 3, 3, 15, 15)
+    run_cycle(again, again.deps.clock.t)
     lines = [t for t in read_file(tmp_path, "trades.jsonl") if t["fill_id"] == fill.fill_id]
     assert len(lines) == 1 and lines[0]["quantity"] == 10.0
-    assert again.journal.sleeves()["EqualWeightModel_v1"]["SPY"] >= 10.0
-    assert not again.journal.fills_writing() and cid not in again.journal.open_orders()
+    assert again.deps.journal.sleeves()["EqualWeightModel_v1"]["SPY"] >= 10.0
+    assert not again.deps.journal.fills_writing() and cid not in again.deps.journal.open_orders()
 
 
 def test_state_survives_a_restart(tmp_path):
     bot = make_bot(tmp_path, persistent=True)
     run_cycle(bot, SLOT)
-    sleeves = dict(bot.journal.sleeves()["EqualWeightModel_v1"])
-    bot.journal.close()
+    sleeves = dict(bot.deps.journal.sleeves()["EqualWeightModel_v1"])
+    bot.deps.journal.close()
     again = StateStore(tmp_path / "state.sqlite")
     assert again.last_slot == SLOT
     assert again.sleeves()["EqualWeightModel_v1"] == pytest.approx(sleeves)
@@ -150,18 +152,18 @@ def test_state_survives_a_restart(tmp_path):
 
 def test_a_lasting_data_problem_is_recorded_once_then_again_after_it_clears():
     bot = make_bot()
-    bot.market.bad["QQQ"] = "QQQ.csv has no row for 2025-03-03: add it"
+    bot.deps.market.bad["QQQ"] = "QQQ.csv has no row for 2025-03-03: add it"
     for minute in (0, 15, 30):
-        bot.clock.t = utc(2025, 3, 3, 15, minute)
-        run_cycle(bot, bot.clock.t)
+        bot.deps.clock.t = utc(2025, 3, 3, 15, minute)
+        run_cycle(bot, bot.deps.clock.t)
     kinds = [(e["event_type"], e["symbol"]) for e in read(bot, "errors.jsonl")]
     assert kinds == [("data_error", "QQQ")]  # QQQ left out of the targets: no price needed
-    del bot.market.bad["QQQ"]
-    bot.clock.t = utc(2025, 3, 3, 15, 45)
-    run_cycle(bot, bot.clock.t)
-    bot.market.bad["QQQ"] = "QQQ.csv has no row for 2025-03-04: add it"
-    bot.clock.t = utc(2025, 3, 3, 16, 0)
-    run_cycle(bot, bot.clock.t)
+    del bot.deps.market.bad["QQQ"]
+    bot.deps.clock.t = utc(2025, 3, 3, 15, 45)
+    run_cycle(bot, bot.deps.clock.t)
+    bot.deps.market.bad["QQQ"] = "QQQ.csv has no row for 2025-03-04: add it"
+    bot.deps.clock.t = utc(2025, 3, 3, 16, 0)
+    run_cycle(bot, bot.deps.clock.t)
     kinds = [(e["event_type"], e["symbol"]) for e in read(bot, "errors.jsonl")]
     # now QQQ is held, so its missing price matters too
     assert kinds == [("data_error", "QQQ"), ("data_error", "QQQ"), ("price_error", "QQQ")]
@@ -171,30 +173,30 @@ def test_risk_off_without_the_defensive_symbol_holds_with_a_warning_each_cycle(t
     from models.sector_rotation import SectorRotationModel
     bot = make_bot(tmp_path)
     model = SectorRotationModel(lookback=5, top_n=1, trend_window=10, universe=("QQQ",))
-    bot.models = (ModelShare(model, 1.0),)
-    bot.market.trend = 0.01  # rising: risk-on, QQQ bought
+    bot.deps.models = (ModelShare(model, 1.0),)
+    bot.deps.market.trend = 0.01  # rising: risk-on, QQQ bought
     run_cycle(bot, SLOT)
-    held = bot.broker.account().positions["QQQ"]
-    bot.market.trend = -0.01  # falling: risk-off, and TLT has no data
-    bot.market.bad["TLT"] = "TLT.csv starts 2002-07-30: add earlier rows"
+    held = bot.deps.broker.account().positions["QQQ"]
+    bot.deps.market.trend = -0.01  # falling: risk-off, and TLT has no data
+    bot.deps.market.bad["TLT"] = "TLT.csv starts 2002-07-30: add earlier rows"
     slots = [utc(2025, 3, 3, 15, 15), utc(2025, 3, 3, 15, 30)]
     for slot in slots:
-        bot.clock.t = slot
+        bot.deps.clock.t = slot
         run_cycle(bot, slot)
     warnings = [e for e in read_file(tmp_path, "events.jsonl") if e["event_type"] == "risk_off_held"]
     assert [w["cycle_timestamp"] for w in warnings] == [format_slot(s) for s in slots]
     assert all(w["model"] == "SectorRotationModel_v1" and w["defensive_symbol"] == "TLT"
                and "the current holdings stay" in w["message"] for w in warnings)
-    assert bot.broker.account().positions == {"QQQ": held}  # v1's hold rule: nothing sold
+    assert bot.deps.broker.account().positions == {"QQQ": held}  # v1's hold rule: nothing sold
     decisions = read_file(tmp_path, "decisions.jsonl")[1:]
     assert all(d["hold"] and "TLT has no closes" in d["reason"] for d in decisions)
     log = (tmp_path / "logs" / "production.log").read_text()
     assert log.count("WARN  risk_off_held: SectorRotationModel_v1: risk-off (") == 2
     assert [e["event_type"] for e in read_file(tmp_path, "errors.jsonl")] == ["data_error"]  # once
-    del bot.market.bad["TLT"]  # TLT back: the model moves to it, and warns no more
-    bot.clock.t = utc(2025, 3, 3, 15, 45)
-    run_cycle(bot, bot.clock.t)
-    assert "TLT" in bot.broker.account().positions
+    del bot.deps.market.bad["TLT"]  # TLT back: the model moves to it, and warns no more
+    bot.deps.clock.t = utc(2025, 3, 3, 15, 45)
+    run_cycle(bot, bot.deps.clock.t)
+    assert "TLT" in bot.deps.broker.account().positions
     assert len([e for e in read_file(tmp_path, "events.jsonl") if e["event_type"] == "risk_off_held"]) == 2
 
 
@@ -202,20 +204,21 @@ def test_an_order_open_at_the_deadline_is_recorded_then_cancelled_next_cycle():
     from bot.core.domain import OrderType
     bot = make_bot()
     # limit orders 10 bps through the reference, fills 50 bps worse: they never cross
-    bot.broker.inner.config = SimBrokerConfig(slippage_bps=50)
-    bot.broker.inner._slip = 0.005
-    bot.limits = RiskLimits(order_type=OrderType.LIMIT, limit_offset_bps=10)
+    bot.deps.broker.inner.config = SimBrokerConfig(slippage_bps=50)
+    bot.deps.broker.inner._slip = 0.005
+    bot.policy = replace(bot.policy, limits=RiskLimits(order_type=OrderType.LIMIT,
+                                                       limit_offset_bps=10),
+                         fill_timeout=5.0, poll_interval=1.0)
     naps = []
-    bot.sleep = lambda s: (naps.append(s), bot.clock.advance(s))
-    bot.fill_timeout, bot.poll_interval = 5.0, 1.0
+    bot.deps.sleep = lambda s: (naps.append(s), bot.deps.clock.advance(s))
     out = run_cycle(bot, SLOT)
     assert out.orders == 3 and out.fills == 0
     assert len(naps) == 5  # polled until the deadline, with the injected sleep
     events = read(bot, "events.jsonl")
     assert [e["event_type"] for e in events] == ["order_open_at_deadline"] * 3
     assert all(e["status"] == "new" for e in events)
-    bot.clock.advance(900)
+    bot.deps.clock.advance(900)
     run_cycle(bot, utc(2025, 3, 3, 15, 15))
     canceled = [e for e in read(bot, "events.jsonl") if e["event_type"] == "order_canceled"]
     assert {e["order_id"] for e in canceled} == {e["order_id"] for e in events}
-    assert all(bot.broker.order_status(e["order_id"]).status == "canceled" for e in canceled)
+    assert all(bot.deps.broker.order_status(e["order_id"]).status == "canceled" for e in canceled)

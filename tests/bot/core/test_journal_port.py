@@ -33,15 +33,15 @@ def _cycles(journal) -> tuple[MemoryTrail, object]:
     bot = make_bot(journal=journal, explode={"SPY": ConnectionError("connection reset")},
                    reject_later={"TLT": "halted"})
     run_cycle(bot, SLOT)
-    bot.broker.explode.clear()
+    bot.deps.broker.explode.clear()
     for minutes in (15, 30):
-        bot.clock.t = SLOT + timedelta(minutes=minutes)
-        bot.market.prices["QQQ"] *= 1.1
-        run_cycle(bot, bot.clock.t)
-    bot.journal.start_slot(SLOT + timedelta(minutes=45))  # begun, cut short: run again
-    bot.clock.t = SLOT + timedelta(minutes=45)
-    run_cycle(bot, bot.clock.t)
-    return bot.trail, bot.journal
+        bot.deps.clock.t = SLOT + timedelta(minutes=minutes)
+        bot.deps.market.prices["QQQ"] *= 1.1
+        run_cycle(bot, bot.deps.clock.t)
+    bot.deps.journal.start_slot(SLOT + timedelta(minutes=45))  # begun, cut short: run again
+    bot.deps.clock.t = SLOT + timedelta(minutes=45)
+    run_cycle(bot, bot.deps.clock.t)
+    return bot.deps.trail, bot.deps.journal
 
 
 def _books(journal) -> dict:

@@ -104,8 +104,8 @@ def test_cycles_on_alpaca_pass_the_guides_checks(tmp_path, server, monkeypatch):
         assert o["broker_order_id"] == server.order_by_client_id(o["order_id"])["id"]
     # prices move; the next cycles rebalance and sell with realised pnl
     server.prices.update(SPY=560.0, TLT=80.0)
-    bot.clock.t = utc(2025, 3, 3, 15, 15)
-    run_cycle(bot, bot.clock.t)
+    bot.deps.clock.t = utc(2025, 3, 3, 15, 15)
+    run_cycle(bot, bot.deps.clock.t)
     trades = read(tmp_path, "trades.jsonl")
     assert any(t["side"] == "sell" and t["pnl"] > 0 for t in trades)
     perf = read(tmp_path, "performance.jsonl")[-1]
@@ -131,7 +131,7 @@ def test_partial_fills_are_one_record_each_with_the_real_quantities(tmp_path, se
         assert sum(t["quantity"] for t in mine) == pytest.approx(o["quantity"])
         assert [t["new_position"] for t in mine] == pytest.approx(
             [sum(t["quantity"] for t in mine[:i + 1]) for i in range(3)])
-    assert bot.sleep.naps  # it polled, with the injected sleep
+    assert bot.deps.sleep.naps  # it polled, with the injected sleep
 
 
 # -- faults ----------------------------------------------------------------------------------
@@ -141,7 +141,7 @@ def test_429_on_reads_is_retried_with_backoff(tmp_path, server, monkeypatch):
                      count=2)
     out = run_cycle(bot, SLOT)
     assert out.orders == 3 and read(tmp_path, "errors.jsonl") == []
-    assert len(bot.sleep.naps) >= 2 and bot.sleep.naps[1] > 0
+    assert len(bot.deps.sleep.naps) >= 2 and bot.deps.sleep.naps[1] > 0
     assert sum(1 for m, p in server.requests if m == "GET" and p.startswith("/v2/account")) >= 3
 
 
@@ -173,7 +173,7 @@ def test_each_retried_read_leaves_a_warn_line_and_a_counter(tmp_path, server, mo
         assert "get positions: HTTP 429 rate limit exceeded" in positions
         assert "get latest trade: no answer within the timeout" in trade
         waits = [float(w.rsplit("next attempt in ", 1)[1].rstrip("s")) for w in warns]
-        assert waits == pytest.approx(bot.sleep.naps[:3], abs=0.006)
+        assert waits == pytest.approx(bot.deps.sleep.naps[:3], abs=0.006)
         (metrics,) = [o for o in bot.observers if isinstance(o, Metrics)]
         sample = metrics.registry.get_sample_value
         name = "tradebot_broker_read_retries_total"
@@ -266,8 +266,8 @@ def test_a_rejection_seen_only_at_the_next_cycle_is_recorded_there(tmp_path, ser
         order = server.order_by_client_id(cid("SPY"))
         order["status"], order["failed_at"] = "rejected", server.now()
     server.fill_mode = "immediate"
-    bot.clock.t = utc(2025, 3, 3, 15, 15)
-    out = run_cycle(bot, bot.clock.t)
+    bot.deps.clock.t = utc(2025, 3, 3, 15, 15)
+    out = run_cycle(bot, bot.deps.clock.t)
     (err,) = read(tmp_path, "errors.jsonl")
     assert err["order_id"] == cid("SPY") and err["cycle_timestamp"] == "2025-03-03T15:00:00+00:00"
     assert "rejected by the broker after it accepted the order" in err["error"]
@@ -290,14 +290,14 @@ def test_insufficient_qty_available_on_a_sell(tmp_path, server, monkeypatch):
     run_cycle(bot, SLOT)
     held = server.positions["TLT"][0]
     server.change_position("TLT", held / 2)  # sold by hand...
-    book = bot.journal.sleeves()[MODEL].get("TLT", 0.0)
-    bot.journal.adjust_sleeve(MODEL, "TLT", held - book)  # ...and our books did not notice yet
-    bot.reconcile_policy = "adopt"
+    book = bot.deps.journal.sleeves()[MODEL].get("TLT", 0.0)
+    bot.deps.journal.adjust_sleeve(MODEL, "TLT", held - book)  # ...and our books did not notice yet
+    assert bot.policy.reconcile == "adopt"
     from bot.core.domain import OrderRequest, Side
     order = OrderRequest("manual-sell-1", "TLT", Side.SELL, held, 90.0, MODEL)
     from bot.core.errors import OrderRejected
     with pytest.raises(OrderRejected, match=r"insufficient qty available for order .*\(HTTP 403\)"):
-        bot.broker.submit_order(order)
+        bot.deps.broker.submit_order(order)
     assert server.post_count("manual-sell-1") == 1
 
 
@@ -343,8 +343,8 @@ def test_5xx_on_every_read_fails_the_cycle_cleanly_and_the_next_one_runs(tmp_pat
     (err,) = read(tmp_path, "errors.jsonl")
     assert err["event_type"] == "cycle_error" and "503" in err["error"]
     server._faults.clear()
-    bot.clock.t = utc(2025, 3, 3, 15, 15)
-    assert guarded_cycle(bot, bot.clock.t) is not None
+    bot.deps.clock.t = utc(2025, 3, 3, 15, 15)
+    assert guarded_cycle(bot, bot.deps.clock.t) is not None
     assert_no_secret(tmp_path)
 
 
@@ -356,8 +356,8 @@ def test_an_order_open_at_the_deadline_fills_into_the_next_cycle(tmp_path, serve
     opened = [e for e in read(tmp_path, "events.jsonl") if e["event_type"] == "order_open_at_deadline"]
     assert len(opened) == 3
     server.fill_order(cid("SPY"))  # fills while the bot waits for its next slot
-    bot.clock.t = utc(2025, 3, 3, 15, 15)
-    run_cycle(bot, bot.clock.t)
+    bot.deps.clock.t = utc(2025, 3, 3, 15, 15)
+    run_cycle(bot, bot.deps.clock.t)
     spy = [t for t in read(tmp_path, "trades.jsonl") if t["order_id"] == cid("SPY")]
     assert len(spy) == 1 and spy[0]["cycle_timestamp"] == "2025-03-03T15:00:00+00:00"
     canceled = {e["order_id"] for e in read(tmp_path, "events.jsonl") if e["event_type"] == "order_canceled"}
@@ -370,15 +370,15 @@ def test_a_position_changed_behind_our_back_is_reconciled(tmp_path, server, monk
     run_cycle(bot, SLOT)
     server.prices["XLK"] = 200.0
     server.change_position("XLK", 5.0, 200.0)
-    bot.clock.t = utc(2025, 3, 3, 15, 15)
-    run_cycle(bot, bot.clock.t)
+    bot.deps.clock.t = utc(2025, 3, 3, 15, 15)
+    run_cycle(bot, bot.deps.clock.t)
     (rec,) = [e for e in read(tmp_path, "events.jsonl") if e["event_type"] == "reconciliation"]
     assert rec["positions"] == {"XLK": {"trail": 0.0, "broker": 5.0}}
 
 
 def test_a_restart_in_the_middle_of_a_rebalance_sends_nothing_twice(tmp_path, server, monkeypatch):
     bot = make_bot(tmp_path, server, monkeypatch)
-    real_submit, calls = bot.broker.submit_order, []
+    real_submit, calls = bot.deps.broker.submit_order, []
 
     def dies_after_second_post(order):
         calls.append(order.client_order_id)
@@ -387,10 +387,10 @@ def test_a_restart_in_the_middle_of_a_rebalance_sends_nothing_twice(tmp_path, se
             raise KeyboardInterrupt("killed right after the POST")
         return ack
 
-    bot.broker.submit_order = dies_after_second_post
+    bot.deps.broker.submit_order = dies_after_second_post
     with pytest.raises(KeyboardInterrupt):
         run_cycle(bot, SLOT)
-    bot.journal.close()
+    bot.deps.journal.close()
     again = make_bot(tmp_path, server, monkeypatch)
     run_cycle(again, SLOT)  # the restart takes the same slot
     orders = read(tmp_path, "orders.jsonl")
@@ -405,7 +405,7 @@ def test_a_closed_market_skips_the_cycle_and_says_so(tmp_path, server, monkeypat
     from bot.core.scheduling import SlotPlanner, parse_schedule
     server.market_open = False
     bot = make_bot(tmp_path, server, monkeypatch)
-    assert manual_slot(bot, SlotPlanner(parse_schedule("every 15 minutes"), True, bot.calendar)) is None
+    assert manual_slot(bot, SlotPlanner(parse_schedule("every 15 minutes"), True, bot.deps.calendar)) is None
     (ev,) = read(tmp_path, "events.jsonl")
     assert ev["event_type"] == "cycle_skipped" and ev["reason"] == "market_closed"
     assert ev["next_slot"] == "2025-03-03T15:15:00+00:00"
