@@ -8,8 +8,7 @@ from audit.records import BotStarted
 from bot.app.runner import Runner
 from bot.core.scheduling import SlotPlanner, parse_schedule
 from bot.review.check import ERROR, WARNING, check
-from tests.bot.core.test_cycle import make_bot
-from tests.fakes import utc
+from tests.fakes import make_bot, utc
 
 
 def fake_wait(clock):

@@ -12,8 +12,7 @@ import pytest
 from bot.app.runner import guarded_cycle
 from bot.core.observers import CycleReport
 from bot.watch.alerts import WebhookAlerts
-from tests.bot.core.test_cycle import SLOT, make_bot
-from tests.fakes import FakeClock, fill_disk, utc
+from tests.fakes import SLOT, FakeClock, fill_disk, make_bot, utc
 
 TOKEN = "T0KEN-s3cret-abc123"
 

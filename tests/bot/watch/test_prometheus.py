@@ -15,8 +15,7 @@ from bot.core.errors import ConfigError
 from bot.settings import Settings
 from bot.watch.prometheus import Metrics
 from bot.wiring import build_bot
-from tests.bot.core.test_cycle import SLOT, make_bot
-from tests.fakes import FakeClock, fill_disk, utc
+from tests.fakes import SLOT, FakeClock, fill_disk, make_bot, utc
 
 pytestmark = pytest.mark.usefixtures("no_bot_env")
 

@@ -33,7 +33,11 @@ def server():
         assert not fake.errors, fake.errors
 
 
-def make_bot(tmp_path, server, monkeypatch, **overrides):
+def alpaca_bot(tmp_path, server, monkeypatch, **overrides):
+    """Not a test bot: the production one, `build_bot` from settings (BOT_* as `overrides`), on
+    Alpaca paper at the local server. What these tests check is that wiring too: the hardened
+    SDK clients, the read retries told to the trail and the metrics, the durable state store.
+    (Bots of fakes come from tests/fakes.make_bot.)"""
     monkeypatch.chdir(tmp_path)
     for k in list(os.environ):
         if k.startswith("BOT_"):
@@ -95,7 +99,7 @@ def test_check_sdk_names_what_is_missing():
 def test_cycles_on_alpaca_pass_the_guides_checks(tmp_path, server, monkeypatch):
     from tests import test_end_to_end as guide
 
-    bot = make_bot(tmp_path, server, monkeypatch)
+    bot = alpaca_bot(tmp_path, server, monkeypatch)
     out = run_cycle(bot, SLOT)
     assert out.orders == 3 and out.fills == 3 and out.errors == 0
     orders = read(tmp_path, "orders.jsonl")
@@ -122,7 +126,7 @@ def test_cycles_on_alpaca_pass_the_guides_checks(tmp_path, server, monkeypatch):
 
 def test_partial_fills_are_one_record_each_with_the_real_quantities(tmp_path, server, monkeypatch):
     server.fill_mode, server.partial_steps = "partial", 3
-    bot = make_bot(tmp_path, server, monkeypatch)
+    bot = alpaca_bot(tmp_path, server, monkeypatch)
     run_cycle(bot, SLOT)
     trades = read(tmp_path, "trades.jsonl")
     for o in read(tmp_path, "orders.jsonl"):
@@ -136,7 +140,7 @@ def test_partial_fills_are_one_record_each_with_the_real_quantities(tmp_path, se
 
 # -- faults ----------------------------------------------------------------------------------
 def test_429_on_reads_is_retried_with_backoff(tmp_path, server, monkeypatch):
-    bot = make_bot(tmp_path, server, monkeypatch)
+    bot = alpaca_bot(tmp_path, server, monkeypatch)
     server.fail_next("GET", "/v2/account", 429, {"code": 42910000, "message": "rate limit exceeded"},
                      count=2)
     out = run_cycle(bot, SLOT)
@@ -156,7 +160,7 @@ def test_each_retried_read_leaves_a_warn_line_and_a_counter(tmp_path, server, mo
     """A 502, a 429 and a timeout that each succeed on retry leave a WARN line in production.log
     (what failed, the attempt, the wait; never a key) and count in the metrics by operation."""
     from bot.watch.prometheus import Metrics
-    bot = make_bot(tmp_path, server, monkeypatch, metrics_port=_free_port(),
+    bot = alpaca_bot(tmp_path, server, monkeypatch, metrics_port=_free_port(),
                    metrics_host="127.0.0.1")
     try:
         server.fail_next("GET", "/v2/account", 502, "<html><h1>502 Bad Gateway</h1></html>")
@@ -211,7 +215,7 @@ def test_a_reader_told_to_give_up_during_its_wait_makes_no_further_attempt():
 
 
 def test_504_after_the_order_was_accepted_adopts_it(tmp_path, server, monkeypatch):
-    bot = make_bot(tmp_path, server, monkeypatch)
+    bot = alpaca_bot(tmp_path, server, monkeypatch)
     server.accept_then_fail(504)
     out = run_cycle(bot, SLOT)
     assert out.orders == 3 and read(tmp_path, "errors.jsonl") == []
@@ -219,7 +223,7 @@ def test_504_after_the_order_was_accepted_adopts_it(tmp_path, server, monkeypatc
 
 
 def test_a_timeout_after_the_order_was_placed_adopts_it(tmp_path, server, monkeypatch):
-    bot = make_bot(tmp_path, server, monkeypatch)
+    bot = alpaca_bot(tmp_path, server, monkeypatch)
     server.hang_next("POST", "/v2/orders", 1.5, then_process=True)
     out = run_cycle(bot, SLOT)
     assert out.orders == 3 and out.errors == 0
@@ -227,7 +231,7 @@ def test_a_timeout_after_the_order_was_placed_adopts_it(tmp_path, server, monkey
 
 
 def test_a_timeout_before_the_order_was_placed_is_recorded_not_placed(tmp_path, server, monkeypatch):
-    bot = make_bot(tmp_path, server, monkeypatch)
+    bot = alpaca_bot(tmp_path, server, monkeypatch)
     server.hang_next("POST", "/v2/orders", 1.5, then_process=False)
     out = run_cycle(bot, SLOT)
     (err,) = read(tmp_path, "errors.jsonl")
@@ -243,7 +247,7 @@ def test_an_order_accepted_then_rejected_is_an_order_error_counted_in_the_cycle(
     """Alpaca answers the POST with status "new" and rejects the order later: polled, it is
     "rejected". That is an order_error with what the broker said, and one of the cycle's errors."""
     server.reject_after_accepting("QQQ")
-    bot = make_bot(tmp_path, server, monkeypatch)
+    bot = alpaca_bot(tmp_path, server, monkeypatch)
     out = run_cycle(bot, SLOT)
     (err,) = read(tmp_path, "errors.jsonl")
     assert err["event_type"] == "order_error" and err["order_id"] == cid("QQQ")
@@ -259,7 +263,7 @@ def test_an_order_accepted_then_rejected_is_an_order_error_counted_in_the_cycle(
 
 def test_a_rejection_seen_only_at_the_next_cycle_is_recorded_there(tmp_path, server, monkeypatch):
     server.fill_mode = "never"
-    bot = make_bot(tmp_path, server, monkeypatch, fill_timeout=1)
+    bot = alpaca_bot(tmp_path, server, monkeypatch, fill_timeout=1)
     run_cycle(bot, SLOT)  # the orders stay open past the deadline
     assert read(tmp_path, "errors.jsonl") == []
     with server.lock:
@@ -276,7 +280,7 @@ def test_a_rejection_seen_only_at_the_next_cycle_is_recorded_there(tmp_path, ser
 
 def test_insufficient_buying_power_is_recorded_with_the_brokers_words(tmp_path, server, monkeypatch):
     server.cash = 50_000.0
-    bot = make_bot(tmp_path, server, monkeypatch, cash_buffer=0.0)
+    bot = alpaca_bot(tmp_path, server, monkeypatch, cash_buffer=0.0)
     server.fail_next("POST", "/v2/orders", 403, {"code": 40310000, "message": "insufficient buying power"})
     out = run_cycle(bot, SLOT)
     (err,) = read(tmp_path, "errors.jsonl")
@@ -286,7 +290,7 @@ def test_insufficient_buying_power_is_recorded_with_the_brokers_words(tmp_path, 
 
 
 def test_insufficient_qty_available_on_a_sell(tmp_path, server, monkeypatch):
-    bot = make_bot(tmp_path, server, monkeypatch)
+    bot = alpaca_bot(tmp_path, server, monkeypatch)
     run_cycle(bot, SLOT)
     held = server.positions["TLT"][0]
     server.change_position("TLT", held / 2)  # sold by hand...
@@ -302,7 +306,7 @@ def test_insufficient_qty_available_on_a_sell(tmp_path, server, monkeypatch):
 
 
 def test_a_duplicate_client_order_id_is_looked_up_not_sent_again(tmp_path, server, monkeypatch):
-    bot = make_bot(tmp_path, server, monkeypatch)
+    bot = alpaca_bot(tmp_path, server, monkeypatch)
     server.add_open_order(cid("SPY"), "SPY", "buy", 1.0)  # a POST of ours that got through earlier
     out = run_cycle(bot, SLOT)
     spy = [o for o in read(tmp_path, "orders.jsonl") if o["symbol"] == "SPY"]
@@ -325,7 +329,7 @@ def assert_no_secret(tmp_path: Path) -> None:
 ])
 def test_a_failed_post_is_looked_up_and_recorded_not_placed(tmp_path, server, monkeypatch,
                                                             status, body, words):
-    bot = make_bot(tmp_path, server, monkeypatch)
+    bot = alpaca_bot(tmp_path, server, monkeypatch)
     server.fail_next("POST", "/v2/orders", status, body)
     out = run_cycle(bot, SLOT)
     (err,) = read(tmp_path, "errors.jsonl")
@@ -336,7 +340,7 @@ def test_a_failed_post_is_looked_up_and_recorded_not_placed(tmp_path, server, mo
 
 def test_5xx_on_every_read_fails_the_cycle_cleanly_and_the_next_one_runs(tmp_path, server, monkeypatch):
     from bot.app.runner import guarded_cycle
-    bot = make_bot(tmp_path, server, monkeypatch)
+    bot = alpaca_bot(tmp_path, server, monkeypatch)
     server.fail_next("GET", "/v2/account", 503, {"code": 50300000, "message": "service unavailable"},
                      count=10)
     assert guarded_cycle(bot, SLOT) is None
@@ -350,7 +354,7 @@ def test_5xx_on_every_read_fails_the_cycle_cleanly_and_the_next_one_runs(tmp_pat
 
 def test_an_order_open_at_the_deadline_fills_into_the_next_cycle(tmp_path, server, monkeypatch):
     server.fill_mode = "never"
-    bot = make_bot(tmp_path, server, monkeypatch, fill_timeout=3)
+    bot = alpaca_bot(tmp_path, server, monkeypatch, fill_timeout=3)
     out = run_cycle(bot, SLOT)
     assert out.orders == 3 and out.fills == 0
     opened = [e for e in read(tmp_path, "events.jsonl") if e["event_type"] == "order_open_at_deadline"]
@@ -366,7 +370,7 @@ def test_an_order_open_at_the_deadline_fills_into_the_next_cycle(tmp_path, serve
 
 
 def test_a_position_changed_behind_our_back_is_reconciled(tmp_path, server, monkeypatch):
-    bot = make_bot(tmp_path, server, monkeypatch)
+    bot = alpaca_bot(tmp_path, server, monkeypatch)
     run_cycle(bot, SLOT)
     server.prices["XLK"] = 200.0
     server.change_position("XLK", 5.0, 200.0)
@@ -377,7 +381,7 @@ def test_a_position_changed_behind_our_back_is_reconciled(tmp_path, server, monk
 
 
 def test_a_restart_in_the_middle_of_a_rebalance_sends_nothing_twice(tmp_path, server, monkeypatch):
-    bot = make_bot(tmp_path, server, monkeypatch)
+    bot = alpaca_bot(tmp_path, server, monkeypatch)
     real_submit, calls = bot.deps.broker.submit_order, []
 
     def dies_after_second_post(order):
@@ -391,7 +395,7 @@ def test_a_restart_in_the_middle_of_a_rebalance_sends_nothing_twice(tmp_path, se
     with pytest.raises(KeyboardInterrupt):
         run_cycle(bot, SLOT)
     bot.deps.journal.close()
-    again = make_bot(tmp_path, server, monkeypatch)
+    again = alpaca_bot(tmp_path, server, monkeypatch)
     run_cycle(again, SLOT)  # the restart takes the same slot
     orders = read(tmp_path, "orders.jsonl")
     assert sorted(o["order_id"] for o in orders) == sorted(cid(s) for s in PRICES)
@@ -404,7 +408,7 @@ def test_a_closed_market_skips_the_cycle_and_says_so(tmp_path, server, monkeypat
     from bot.app.runner import manual_slot
     from bot.core.scheduling import SlotPlanner, parse_schedule
     server.market_open = False
-    bot = make_bot(tmp_path, server, monkeypatch)
+    bot = alpaca_bot(tmp_path, server, monkeypatch)
     assert manual_slot(bot, SlotPlanner(parse_schedule("every 15 minutes"), True, bot.deps.calendar)) is None
     (ev,) = read(tmp_path, "events.jsonl")
     assert ev["event_type"] == "cycle_skipped" and ev["reason"] == "market_closed"
@@ -502,7 +506,7 @@ def test_run_waits_for_a_broker_down_at_start_up_with_backoff(tmp_path, server, 
     """Three 502s, then the broker answers: each attempt is a broker_unavailable error with the
     wait before the next (5 s, doubling), through the injected wait; then start-up goes on."""
     from bot.app.runner import check_broker_at_start
-    bot = make_bot(tmp_path, server, monkeypatch, read_retries=0)
+    bot = alpaca_bot(tmp_path, server, monkeypatch, read_retries=0)
     server.fail_next("GET", "/v2/account", 502, BAD_GATEWAY, count=3)
     waits: list[float] = []
 
@@ -524,7 +528,7 @@ def test_run_waits_for_a_broker_down_at_start_up_with_backoff(tmp_path, server, 
 def test_the_wait_for_the_broker_is_capped_and_ends_when_a_stop_is_asked(tmp_path, server,
                                                                          monkeypatch):
     from bot.app.runner import check_broker_at_start
-    bot = make_bot(tmp_path, server, monkeypatch, read_retries=0)
+    bot = alpaca_bot(tmp_path, server, monkeypatch, read_retries=0)
     server.fail_next("GET", "/v2/account", 503, {"code": 50310000, "message": "unavailable"},
                      count=100)
     waits: list[float] = []
