@@ -48,9 +48,9 @@ def run(cycles: int, fsync: bool) -> tuple[list[float], int, int]:
                 times.append(time.perf_counter() - t0)
                 orders += out.orders
                 fills += out.fills
-            bot.trail.close()
-            bot.state.close()
-            bot.broker.close()
+            bot.deps.trail.close()
+            bot.deps.journal.close()
+            bot.deps.broker.close()
             return times, orders, fills
     finally:
         os.fsync, os.fdatasync = real

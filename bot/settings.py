@@ -20,6 +20,9 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.core.errors import ConfigError
+from bot.core.planning import RiskLimits
+
+_LIMITS = RiskLimits()  # the risk limits' defaults: one set, declared with the limits
 
 # What each setting allows, quoted in error messages and in the README.
 ALLOWED: dict[str, str] = {
@@ -111,15 +114,16 @@ class Settings(BaseSettings):
     slippage_bps: float = Field(2.0, ge=0, le=1000, allow_inf_nan=False)
     commission: float = Field(0.0, ge=0, allow_inf_nan=False)
     seed: int = Field(42, ge=INT64_MIN, le=INT64_MAX)
-    fractional: bool = True
+    fractional: bool = _LIMITS.fractional
     margin_multiplier: float = Field(1.0, ge=1, le=4, allow_inf_nan=False)
-    order_type: Literal["market", "limit"] = "market"
-    limit_offset_bps: float = Field(10.0, ge=0, le=1000, allow_inf_nan=False)
-    min_trade_value: float = Field(100.0, ge=0, allow_inf_nan=False)
-    rebalance_band: float = Field(0.02, ge=0, le=1, allow_inf_nan=False)
-    cash_buffer: float = Field(0.02, ge=0, le=0.99, allow_inf_nan=False)
-    max_position_weight: float = Field(1.0, ge=0.01, le=1, allow_inf_nan=False)
-    max_order_value: float = Field(250_000.0, gt=0, allow_inf_nan=False)
+    order_type: Literal["market", "limit"] = _LIMITS.order_type.value
+    limit_offset_bps: float = Field(_LIMITS.limit_offset_bps, ge=0, le=1000, allow_inf_nan=False)
+    min_trade_value: float = Field(_LIMITS.min_trade_value, ge=0, allow_inf_nan=False)
+    rebalance_band: float = Field(_LIMITS.rebalance_band, ge=0, le=1, allow_inf_nan=False)
+    cash_buffer: float = Field(_LIMITS.cash_buffer, ge=0, le=0.99, allow_inf_nan=False)
+    max_position_weight: float = Field(_LIMITS.max_position_weight, ge=0.01, le=1,
+                                       allow_inf_nan=False)
+    max_order_value: float = Field(_LIMITS.max_order_value, gt=0, allow_inf_nan=False)
     kill_switch: bool = False
     sector_lookback: int = Field(63, ge=5, le=756)
     sector_top_n: int = Field(3, ge=1, le=11)

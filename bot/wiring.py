@@ -5,18 +5,20 @@ No `if simulated:` below this module: the cycle only sees the ports.
 from __future__ import annotations
 
 import time
+from functools import partial
 from pathlib import Path
 from typing import Callable, TextIO
 
 from audit.records import AuditKeyGenerated
 from audit.trail import AuditTrail
 from audit.writer import AuditKeyMismatch, PlantedLink, UnsafeDirectory
+from bot.adapters import inbox
 from bot.adapters.sim_broker import SimBrokerConfig, SimulatedBroker
 from bot.adapters.state_store import StateStore
 from bot.app.audit_key import is_generated, load_key
 from bot.core import calendar as nyse
 from bot.core.clock import Clock
-from bot.core.cycle import Bot, KillSwitch, ModelShare
+from bot.core.cycle import Bot, CycleDeps, CyclePolicy, KillSwitch, ModelShare, no_notes
 from bot.core.domain import OrderType
 from bot.core.errors import ConfigError
 from bot.core.layout import ACCOUNT_DB, INBOX_DIR, KILL_SWITCH_FILE, STATE_DB, heartbeat_path
@@ -27,6 +29,12 @@ from bot.settings import Settings, parse_symbols
 from models.registry import build_model
 
 
+def post_note(data_dir: Path, kind: str, message: str, details: dict) -> None:
+    """Leave a note in the data directory's inbox for the bot running there: the way a process
+    that may not write the trail (one writer per file) gets a record into events.jsonl."""
+    inbox.post(data_dir / INBOX_DIR, kind, message, details)
+
+
 def build_market(settings: Settings, csv_dir: Path | None = None) -> MarketData:
     directory = csv_dir or settings.csv_dir
     if directory is not None:
@@ -34,6 +42,14 @@ def build_market(settings: Settings, csv_dir: Path | None = None) -> MarketData:
         return CsvMarketData(directory, settings.max_close_move)
     from bot.adapters.synthetic_data import SyntheticMarket
     return SyntheticMarket(settings.seed)
+
+
+def unusable_csv_symbols(settings: Settings, directory: Path) -> tuple[list[str], list[str]]:
+    """The models' symbols, and why each one the CSV directory cannot give is unusable."""
+    from bot.adapters.csv_data import CsvMarketData
+    market = CsvMarketData(directory)
+    symbols = sorted({sym for share in build_models(settings) for sym in share.model.symbols})
+    return symbols, [why for sym in symbols if (why := market.unusable(sym)) is not None]
 
 
 def build_models(settings: Settings) -> tuple[ModelShare, ...]:
@@ -127,7 +143,7 @@ def build_bot(settings: Settings, clock: Clock, *, live: bool, log_dir: Path | N
             margin_multiplier=settings.margin_multiplier,
             nyse_hours=settings.effective_market_hours == "nyse"),
             data_dir / ACCOUNT_DB if live else None)
-    state = StateStore(data_dir / STATE_DB if live else None)
+    journal = StateStore(data_dir / STATE_DB if live else None)
     key, origin = load_key(settings, create=True)
     trail = build_trail(settings, clock, key, live=live, log_dir=log_dir, echo=echo)
     observers = build_observers(settings, trail, clock, key) if live else ()
@@ -139,10 +155,12 @@ def build_bot(settings: Settings, clock: Clock, *, live: bool, log_dir: Path | N
                     f"{key_file}; keep it, and back it up apart from the logs: it verifies this "
                     "trail", key_file=str(key_file)))
     kill = KillSwitch(settings.kill_switch, data_dir / KILL_SWITCH_FILE if live else None)
-    return Bot(clock, market, broker, trail, state, build_models(settings), build_limits(settings),
-               kill, calendar=calendar, reconcile_policy=settings.reconcile, sleep=sleep,
-               fill_timeout=settings.fill_timeout, inbox=data_dir / INBOX_DIR if live else None,
-               observers=observers)
+    deps = CycleDeps(clock, market, broker, trail, journal, build_models(settings),
+                     calendar=calendar, sleep=sleep)
+    policy = CyclePolicy(build_limits(settings), kill, reconcile=settings.reconcile,
+                         fill_timeout=settings.fill_timeout)
+    return Bot(deps, policy, observers=observers,
+               take_notes=partial(inbox.drain, data_dir / INBOX_DIR) if live else no_notes)
 
 
 def read_retry_listeners(trail: AuditTrail, observers: tuple) -> list:

@@ -1,4 +1,5 @@
-"""Hand-written fakes shared by the tests: a clock, a market with set prices, a failing broker."""
+"""Hand-written fakes shared by the tests: a clock, a market with set prices, a failing broker,
+the trail and the order journal in memory."""
 from __future__ import annotations
 
 import errno
@@ -170,3 +171,171 @@ class MemoryTrail:
     def of(self, cls: type) -> list[Any]:
         """The records of one type, in the order written."""
         return [r for r in self.records if isinstance(r, cls)]
+
+    def lines(self, stream: str) -> list[dict[str, Any]]:
+        """The records of `stream` as the file's lines would read back (the real encoder)."""
+        import orjson
+
+        from audit.records import encode
+        from audit.timestamps import format_timestamp
+        return [orjson.loads(encode(r, format_timestamp(r.timestamp)))
+                for r in self.records if r.stream == stream]
+
+
+class MemoryJournal:
+    """The cycle's `OrderJournal` port (bot/core/ports.py) in plain dicts: what the SQLite state
+    store remembers, without a file (a test's process never dies halfway)."""
+
+    def __init__(self) -> None:
+        self.last_slot: datetime | None = None
+        self.started_slot: datetime | None = None
+        self.completed_slots: set[datetime] = set()
+        self.stages: dict[str, str] = {}  # order id -> INTENT, SENT or DONE
+        self.intents: dict[str, dict[str, Any]] = {}  # open order id -> its stored fields
+        self.fills: dict[str, tuple[str, float, float]] = {}  # fill id -> (order id, qty, price)
+        self.writing: dict[str, dict[str, Any]] = {}  # fill id -> trade line, not known written
+        self.held: dict[str, dict[str, float]] = {}  # model -> symbol -> shares
+        self.closed = False
+
+    def start_slot(self, slot: datetime) -> None:
+        self.started_slot = slot
+
+    def complete_slot(self, slot: datetime) -> None:
+        self.completed_slots.add(slot)
+        if self.last_slot is None or slot > self.last_slot:
+            self.last_slot = slot
+
+    def completed(self, slot: datetime) -> bool:
+        return slot in self.completed_slots
+
+    def stage_of(self, order_id: str) -> str | None:
+        return self.stages.get(order_id)
+
+    def open_orders(self) -> frozenset[str]:
+        from bot.core.ports import DONE
+        return frozenset(cid for cid, stage in self.stages.items() if stage != DONE)
+
+    def intent_of(self, order_id: str) -> Mapping[str, Any]:
+        return self.intents.get(order_id, {})
+
+    def record_intent(self, order_id: str, data: Mapping[str, Any]) -> None:
+        from bot.core.ports import INTENT
+        self.stages[order_id] = INTENT
+        self.intents[order_id] = dict(data)
+
+    def mark_sent(self, order_id: str) -> None:
+        from bot.core.ports import SENT
+        self.stages[order_id] = SENT
+
+    def mark_done(self, order_id: str) -> None:
+        from bot.core.ports import DONE
+        self.stages[order_id] = DONE
+        self.intents.pop(order_id, None)
+
+    def forget_order(self, order_id: str) -> None:
+        self.stages.pop(order_id, None)
+        self.intents.pop(order_id, None)
+
+    def knows_fill(self, fill_id: str) -> bool:
+        return fill_id in self.fills
+
+    def filled_so_far(self, order_id: str) -> tuple[float, float]:
+        mine = [(qty, price) for cid, qty, price in self.fills.values() if cid == order_id]
+        return sum(q for q, _ in mine), sum(q * p for q, p in mine)
+
+    def fills_writing(self) -> Mapping[str, Mapping[str, Any]]:
+        return dict(self.writing)
+
+    def fill_writing(self, fill_id: str, order_id: str, quantity: float,
+                     record: Mapping[str, Any], price: float | None = None) -> None:
+        if price is None:
+            from bot.core import recording
+            price = recording.stored_trade(record).price
+        self.fills[fill_id] = (order_id, quantity, price)
+        self.writing[fill_id] = dict(record)
+
+    def fill_written(self, fill_id: str, order_id: str, model: str, symbol: str,
+                     signed_quantity: float) -> None:
+        self.writing.pop(fill_id, None)
+        self.adjust_sleeve(model, symbol, signed_quantity)
+
+    def sleeves(self) -> Mapping[str, Mapping[str, float]]:
+        return {model: dict(held) for model, held in self.held.items()}
+
+    def adjust_sleeve(self, model: str, symbol: str, delta: float) -> None:
+        sleeve = self.held.setdefault(model, {})
+        shares = round(sleeve.get(symbol, 0.0) + delta, 9)
+        if abs(shares) < 1e-9:
+            sleeve.pop(symbol, None)
+        else:
+            sleeve[symbol] = shares
+
+    def close(self) -> None:
+        self.closed = True
+
+
+# -- the one bot builder of the tests ------------------------------------------------------------
+SLOT = utc(2025, 3, 3, 15, 0)  # a Monday, 10:00 New York: the slot most tests run
+PRICES = {"SPY": 500.0, "QQQ": 400.0, "TLT": 90.0}
+TEST_KEY = b"test-audit-key-0123456789"
+
+
+def make_bot(tmp_path: "os.PathLike[str] | None" = None, *, persistent: bool = False,
+             key: bytes = TEST_KEY, data_dir: bool = False, reject: dict[str, str] | None = None,
+             explode: dict[str, Exception] | None = None,
+             reject_later: dict[str, str] | None = None, kill: bool = False,
+             **overrides: Any) -> Any:
+    """A bot of one EqualWeightModel on `FixedMarket(PRICES)`, a simulated broker wrapped in a
+    `ScriptedBroker` (`reject`, `explode`, `reject_later`), at `SLOT` on a `FakeClock`.
+
+    Without `tmp_path` nothing touches the disk: `MemoryTrail` and `MemoryJournal`. With it, the
+    real trail (durable, signed with `key`) in `tmp_path/logs` (`data_dir`: its anchors in
+    `tmp_path/data`), the kill-switch file `tmp_path/KILL_SWITCH` (`kill`: the setting on), and
+    with `persistent` the account and the state store in SQLite files under `tmp_path`.
+    `overrides` replace any part by name: a port or the models (`journal=StateStore(None)`,
+    `sleep=clock.advance`), a policy value (`limits=...`, `reconcile="halt"`, `fill_timeout=5`),
+    or the plumbing (`observers=...`, `take_notes=...`)."""
+    from dataclasses import fields
+    from pathlib import Path
+
+    from bot.adapters.sim_broker import SimBrokerConfig, SimulatedBroker
+    from bot.core.cycle import Bot, CycleDeps, CyclePolicy, KillSwitch, ModelShare
+    from bot.core.planning import RiskLimits
+    from models.equal_weight import EqualWeightModel
+
+    root = Path(tmp_path) if tmp_path is not None else None
+    clock = overrides.pop("clock", None) or FakeClock(SLOT)
+    market = overrides.pop("market", None) or FixedMarket(PRICES)
+    if "broker" not in overrides:
+        account = root / "acct.sqlite" if root is not None and persistent else None
+        overrides["broker"] = ScriptedBroker(
+            SimulatedBroker(market, clock, SimBrokerConfig(), account), reject, explode,
+            reject_later)
+    if "trail" not in overrides:
+        overrides["trail"] = MemoryTrail(clock) if root is None else _disk_trail(
+            root, clock, key, data_dir)
+    if "journal" not in overrides:
+        overrides["journal"] = _journal(root, persistent)
+    parts: dict[str, Any] = dict(
+        clock=clock, market=market, models=(ModelShare(EqualWeightModel(), 1.0),),
+        limits=RiskLimits(),
+        kill_switch=KillSwitch(kill, root / "KILL_SWITCH" if root is not None else None))
+    parts.update(overrides)
+
+    def take(cls: type) -> dict[str, Any]:
+        return {f.name: parts.pop(f.name) for f in fields(cls) if f.name in parts}
+    deps, policy = CycleDeps(**take(CycleDeps)), CyclePolicy(**take(CyclePolicy))
+    return Bot(deps, policy, **parts)  # a name that is none of these fails here
+
+
+def _disk_trail(root: Any, clock: Any, key: bytes, data_dir: bool) -> Any:
+    from audit.trail import AuditTrail
+    return AuditTrail(root / "logs", clock, durable=True, key=key,
+                      data_dir=root / "data" if data_dir else None)
+
+
+def _journal(root: Any, persistent: bool) -> Any:
+    if root is not None and persistent:
+        from bot.adapters.state_store import StateStore
+        return StateStore(root / "state.sqlite")
+    return MemoryJournal()

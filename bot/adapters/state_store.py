@@ -6,13 +6,14 @@ trade record and marked `writing` before its line is written, and `written` afte
 finds the `writing` ones and writes them unless the trail's tail already has them (a write-ahead
 log). Orders go INTENT (before sending) -> SENT (order line written) -> DONE. With `path=None`
 everything stays in memory (simulate). This module does not talk to the broker or write the trail.
+It is the cycle's `OrderJournal` (bot/core/ports.py).
 """
 from __future__ import annotations
 
 import sqlite3
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Mapping
+from typing import AbstractSet, Any, Mapping
 
 import orjson
 
@@ -20,6 +21,7 @@ from audit.records import RecordError
 from audit.timestamps import format_slot
 from audit.writer import refuse_links, sqlite_files
 from bot.core import recording
+from bot.core.ports import DONE, INTENT, SENT
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -36,9 +38,7 @@ _KEEP_AT_LEAST = 100_000
 _PRUNE_EVERY = 1_000  # completions between two prunings
 
 WRITING, WRITTEN = "writing", "written"
-# order stages: INTENT before it is sent, SENT once its order line is written, DONE when it has
-# reached a final status and every fill is in the trail.
-INTENT, SENT, DONE = "intent", "sent", "done"
+__all__ = ["DONE", "INTENT", "SENT", "WRITING", "WRITTEN", "StateStore"]  # the order stages too
 
 
 class StateStore:
@@ -51,14 +51,14 @@ class StateStore:
         self._floor: str | None = None  # it and every slot before it count as completed
         self._completions = 0
         self.started_slot: datetime | None = None  # the slot whose cycle began last
-        self.sleeves: dict[str, dict[str, float]] = {}
-        self.order_stage: dict[str, str] = {}
-        self.order_data: dict[str, dict] = {}
-        self.open_orders: set[str] = set()
-        self.fill_stage: dict[str, str] = {}
-        self.filled_qty: dict[str, float] = {}  # per order: the shares whose fills are recorded
-        self.filled_value: dict[str, float] = {}  # ... and what they were worth
-        self.writing: dict[str, dict] = {}  # fill id -> its trade record, not yet known written
+        self._sleeves: dict[str, dict[str, float]] = {}
+        self._order_stage: dict[str, str] = {}
+        self._order_data: dict[str, dict] = {}
+        self._open_orders: set[str] = set()
+        self._fill_stage: dict[str, str] = {}
+        self._filled_qty: dict[str, float] = {}  # per order: the shares whose fills are recorded
+        self._filled_value: dict[str, float] = {}  # ... and what they were worth
+        self._writing: dict[str, dict] = {}  # fill id -> its trade record, not yet known written
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
             refuse_links(path.parent, sqlite_files(path.name))  # SQLite would follow a link
@@ -77,19 +77,19 @@ class StateStore:
         self.started_slot = (datetime.fromisoformat(meta["started_slot"])
                              if "started_slot" in meta else None)
         for model, symbol, qty in db.execute("SELECT model, symbol, qty FROM sleeves"):
-            self.sleeves.setdefault(model, {})[symbol] = qty
+            self._sleeves.setdefault(model, {})[symbol] = qty
         for cid, stage, data in db.execute("SELECT cid, stage, data FROM orders"):
-            self.order_stage[cid] = stage
+            self._order_stage[cid] = stage
             if stage != DONE:
-                self.open_orders.add(cid)
-                self.order_data[cid] = orjson.loads(data)
+                self._open_orders.add(cid)
+                self._order_data[cid] = orjson.loads(data)
         for fill_id, cid, stage, qty, record in db.execute(
                 "SELECT fill_id, cid, stage, qty, record FROM fills"):
-            self.fill_stage[fill_id] = stage
+            self._fill_stage[fill_id] = stage
             data = orjson.loads(record)
             self._count(cid, qty, _stored_price(data))
             if stage == WRITING:
-                self.writing[fill_id] = data
+                self._writing[fill_id] = data
 
     def _exec(self, *statements: tuple[str, tuple]) -> None:
         if self._db is None:
@@ -160,48 +160,80 @@ class StateStore:
             self._prune()
 
     # -- orders --------------------------------------------------------------------------
-    def set_order_stage(self, cid: str, stage: str, data: dict | None = None) -> None:
+    def stage_of(self, order_id: str) -> str | None:
+        return self._order_stage.get(order_id)
+
+    def open_orders(self) -> AbstractSet[str]:
+        return frozenset(self._open_orders)
+
+    def intent_of(self, order_id: str) -> Mapping[str, Any]:
+        return self._order_data.get(order_id, {})
+
+    def record_intent(self, order_id: str, data: Mapping[str, Any]) -> None:
+        self._set_stage(order_id, INTENT, dict(data))
+
+    def mark_sent(self, order_id: str) -> None:
+        self._set_stage(order_id, SENT)
+
+    def mark_done(self, order_id: str) -> None:
+        self._set_stage(order_id, DONE)
+
+    def _set_stage(self, cid: str, stage: str, data: dict | None = None) -> None:
         """Record an order's progress; `data` (its fields, for a late record) comes with INTENT."""
-        self.order_stage[cid] = stage
+        self._order_stage[cid] = stage
         if data is not None:
-            self.order_data[cid] = data
+            self._order_data[cid] = data
         if stage == DONE:
-            self.open_orders.discard(cid)
-            data = self.order_data.pop(cid, None)
+            self._open_orders.discard(cid)
+            data = self._order_data.pop(cid, None)
         else:
-            self.open_orders.add(cid)
-            data = self.order_data.get(cid)
+            self._open_orders.add(cid)
+            data = self._order_data.get(cid)
         self._exec(("INSERT OR REPLACE INTO orders VALUES (?, ?, ?)",
                     (cid, stage, orjson.dumps(data or {}).decode())))
 
-    def forget_order(self, cid: str) -> None:
+    def forget_order(self, order_id: str) -> None:
         """An order the broker never placed: drop it, so the same slot may send it again."""
-        self.order_stage.pop(cid, None)
-        self.order_data.pop(cid, None)
-        self.open_orders.discard(cid)
-        self._exec(("DELETE FROM orders WHERE cid=?", (cid,)))
+        self._order_stage.pop(order_id, None)
+        self._order_data.pop(order_id, None)
+        self._open_orders.discard(order_id)
+        self._exec(("DELETE FROM orders WHERE cid=?", (order_id,)))
 
     # -- fills and sleeves ---------------------------------------------------------------
-    def fill_writing(self, fill_id: str, cid: str, qty: float, record: dict,
-                     price: float | None = None) -> None:
+    def knows_fill(self, fill_id: str) -> bool:
+        return fill_id in self._fill_stage
+
+    def filled_so_far(self, order_id: str) -> tuple[float, float]:
+        return self._filled_qty.get(order_id, 0.0), self._filled_value.get(order_id, 0.0)
+
+    def fills_writing(self) -> Mapping[str, Mapping[str, Any]]:
+        return dict(self._writing)
+
+    def fill_writing(self, fill_id: str, order_id: str, quantity: float,
+                     record: Mapping[str, Any], price: float | None = None) -> None:
         """Store a fill and its trade record before the line is written (write-ahead); `price`
         is the fill's (read from `record` when not given)."""
-        self.fill_stage[fill_id] = WRITING
-        self._count(cid, qty, _stored_price(record) if price is None else price)
-        self.writing[fill_id] = record
+        record = dict(record)
+        self._fill_stage[fill_id] = WRITING
+        self._count(order_id, quantity, _stored_price(record) if price is None else price)
+        self._writing[fill_id] = record
         self._exec(("INSERT OR REPLACE INTO fills VALUES (?, ?, ?, ?, ?)",
-                    (fill_id, cid, WRITING, qty, orjson.dumps(record).decode())))
+                    (fill_id, order_id, WRITING, quantity, orjson.dumps(record).decode())))
 
     def _count(self, cid: str, qty: float, price: float) -> None:
-        self.filled_qty[cid] = self.filled_qty.get(cid, 0.0) + qty
-        self.filled_value[cid] = self.filled_value.get(cid, 0.0) + qty * price
+        self._filled_qty[cid] = self._filled_qty.get(cid, 0.0) + qty
+        self._filled_value[cid] = self._filled_value.get(cid, 0.0) + qty * price
 
-    def fill_written(self, fill_id: str, cid: str, model: str, symbol: str, signed_qty: float) -> None:
+    def fill_written(self, fill_id: str, order_id: str, model: str, symbol: str,
+                     signed_quantity: float) -> None:
         """Mark the fill's trade line written and move the model's sleeve, atomically."""
-        self.fill_stage[fill_id] = WRITTEN
-        self.writing.pop(fill_id, None)
+        self._fill_stage[fill_id] = WRITTEN
+        self._writing.pop(fill_id, None)
         self._exec(("UPDATE fills SET stage=? WHERE fill_id=?", (WRITTEN, fill_id)),
-                   *self._move(model, symbol, signed_qty))
+                   *self._move(model, symbol, signed_quantity))
+
+    def sleeves(self) -> Mapping[str, Mapping[str, float]]:
+        return {model: dict(held) for model, held in self._sleeves.items()}
 
     def adjust_sleeve(self, model: str, symbol: str, delta: float) -> None:
         """Move a sleeve by `delta` shares outside any fill (reconciliation)."""
@@ -209,7 +241,7 @@ class StateStore:
 
     def _move(self, model: str, symbol: str, delta: float) -> list[tuple[str, tuple]]:
         """Change a sleeve in memory; the statements that store the change."""
-        sleeve = self.sleeves.setdefault(model, {})
+        sleeve = self._sleeves.setdefault(model, {})
         qty = round(sleeve.get(symbol, 0.0) + delta, 9)
         statements: list[tuple[str, tuple]] = [
             ("DELETE FROM sleeves WHERE model=? AND symbol=?", (model, symbol))]

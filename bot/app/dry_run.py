@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -37,11 +37,11 @@ def dry_run(settings: Settings, clock: Clock) -> DryRun:
                                                     "alert_webhook_url": None}), clock, live=True,
                         log_dir=Path(scratch) / "logs")
         # the operator's own file, read where it is: its message names the file to delete
-        bot.kill_switch = KillSwitch(settings.kill_switch,
-                                     (settings.data_dir / KILL_SWITCH_FILE).absolute())
-        planned = plan_cycle(bot, slot)
-        bot.state.close()
-        bot.broker.close()
+        bot.policy = replace(bot.policy, kill_switch=KillSwitch(
+            settings.kill_switch, (settings.data_dir / KILL_SWITCH_FILE).absolute()))
+        planned = plan_cycle(bot.deps, bot.policy, slot)
+        bot.deps.journal.close()
+        bot.deps.broker.close()
     return DryRun(slot, planned)
 
 

@@ -20,18 +20,17 @@ from audit.records import BotStarted, BotStopped
 from audit.timestamps import format_timestamp
 from audit.writer import AuditWriteFailed
 from bot import tradebot_version
-from bot.adapters.inbox import post
 from bot.app.console import open_console
 from bot.app.directories import check_directories, prepare_data_dir
 from bot.app.locking import DataDirLock, Locks, LogDirLock
-from bot.app.runner import Runner, StopFlag, check_broker_at_start, guarded_cycle, manual_slot
+from bot.app.runner import Runner, StopFlag, check_broker_at_start, guarded_cycle, manual_slot, record_inbox
 from bot.core.clock import SystemClock
-from bot.core.cycle import Bot, record_inbox
+from bot.core.cycle import Bot
 from bot.core.errors import EXIT_HALTED, AuditWriteError, ConfigError, Halt, LockHeld
-from bot.core.layout import inbox_path, lock_path, log_lock_path
+from bot.core.layout import lock_path, log_lock_path
 from bot.core.scheduling import SlotPlanner, parse_schedule
 from bot.settings import Settings
-from bot.wiring import build_bot
+from bot.wiring import build_bot, post_note
 
 
 def start(settings: Settings, echo: TextIO | None, stop: StopFlag | None = None,
@@ -65,16 +64,16 @@ def start(settings: Settings, echo: TextIO | None, stop: StopFlag | None = None,
                     else lambda: starting[0] and stop.is_set())
     if settings.log_level == "debug":
         debug_logging(bot)
-    bot.trail.record(BotStarted(
+    bot.deps.trail.record(BotStarted(
         message=f"tradebot {tradebot_version()} started (pid {os.getpid()})", pid=os.getpid(),
         command=process_command() if command is None else command, broker=settings.broker,
         schedule=settings.schedule, market_hours=settings.effective_market_hours,
         models=settings.models, settings_sha256=settings.fingerprint(),
         version=tradebot_version(), run_id=uuid.uuid4().hex))
     shown = settings.redacted(absolute_paths=True)
-    bot.trail.log("INFO", "settings: " + ", ".join(
+    bot.deps.trail.log("INFO", "settings: " + ", ".join(
         f"BOT_{k.upper()}={v}" for k, v in shown.items()), echo=False)
-    bot.trail.log("INFO", start_summary(shown))
+    bot.deps.trail.log("INFO", start_summary(shown))
     try:  # check the broker before the first cycle: bad keys stop here, with one clear line
         check_broker_at_start(bot, f"broker {settings.broker}", settings.reconcile,
                               stop.wait if stop is not None else None)
@@ -127,7 +126,7 @@ def debug_logging(bot: Bot) -> None:
     class ToTrail(logging.Handler):
         def emit(self, record: logging.LogRecord) -> None:
             try:
-                bot.trail.log(record.levelname, f"{record.name}: {record.getMessage()}")
+                bot.deps.trail.log(record.levelname, f"{record.name}: {record.getMessage()}")
             except Exception:  # noqa: BLE001 - logging must never break a cycle
                 self.handleError(record)
 
@@ -138,9 +137,8 @@ def debug_logging(bot: Bot) -> None:
 
 def record_refused_lock(settings: Settings, message: str) -> None:
     """Leave a note for the running bot, which records it in events.jsonl (one writer per file)."""
-    inbox = inbox_path(settings.data_dir)
     try:
-        post(inbox, "lock_refused", message,
+        post_note(settings.data_dir, "lock_refused", message,
              {"pid": os.getpid(), "refused_at": format_timestamp(SystemClock().now())})
     except OSError:
         pass
@@ -174,14 +172,14 @@ def stop_bot(bot: Bot, lock: Locks, reason: str, *, halted: bool = False,
             print(f"tradebot: {type(observer).__name__} failed at stop: {exc!r}", file=sys.stderr)
     try:
         record_inbox(bot)
-        bot.trail.record(BotStopped(message=f"tradebot stopped: {reason}", pid=os.getpid(),
+        bot.deps.trail.record(BotStopped(message=f"tradebot stopped: {reason}", pid=os.getpid(),
                                     reason=reason))
-        bot.trail.close()
+        bot.deps.trail.close()
     except OSError as exc:
         print(f"tradebot: could not record the stop in the trail: {exc}", file=sys.stderr)
     finally:
-        bot.state.close()
-        bot.broker.close()
+        bot.deps.journal.close()
+        bot.deps.broker.close()
         lock.release()
 
 
@@ -214,8 +212,8 @@ def _run(settings: Settings, stop: StopFlag, received: list[str], console: TextI
          max_cycles: int | None, command: str | None) -> int:
     bot, lock = start(settings, console, stop=stop, command=command)
     planner = SlotPlanner(parse_schedule(settings.schedule), settings.effective_market_hours == "nyse",
-                          bot.calendar)
-    bot.trail.log("INFO", f"schedule: {settings.schedule} ({settings.effective_market_hours} market "
+                          bot.deps.calendar)
+    bot.deps.trail.log("INFO", f"schedule: {settings.schedule} ({settings.effective_market_hours} market "
                   f"hours); missed slots: {settings.missed_slot}")
     reason = "max cycles reached"
     try:
@@ -256,8 +254,8 @@ def _audit_failed(bot: Bot, lock: Locks, settings: Settings, stop: StopFlag,
 def _try_log(bot: Bot, message: str) -> None:
     """Write to whatever log still works."""
     try:
-        bot.trail.log("ERROR", message)
-        bot.trail.checkpoint()
+        bot.deps.trail.log("ERROR", message)
+        bot.deps.trail.checkpoint()
     except OSError:
         pass
 
@@ -268,7 +266,7 @@ def run_one_cycle(settings: Settings, command: str | None = None) -> int:
     try:
         bot, lock = start(settings, console, command=command)
         planner = SlotPlanner(parse_schedule(settings.schedule),
-                              settings.effective_market_hours == "nyse", bot.calendar)
+                              settings.effective_market_hours == "nyse", bot.deps.calendar)
         try:
             slot = manual_slot(bot, planner)
             if slot is not None:

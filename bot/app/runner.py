@@ -23,6 +23,7 @@ from audit.records import (
     ManualCycle,
     SlotMissed,
     SlotResumed,
+    event_from_notice,
 )
 from audit.timestamps import format_slot, format_timestamp
 from audit.writer import AuditWriteFailed
@@ -34,8 +35,9 @@ from bot.core.scheduling import SlotPlanner
 
 def guarded_cycle(bot: Bot, slot: datetime, *, send_orders: bool = True) -> CycleOutcome | None:
     """Run a cycle; a failure is recorded and swallowed, except Halt and audit write failures."""
-    started, clock = bot.clock.now(), time.perf_counter()
+    started, clock = bot.deps.clock.now(), time.perf_counter()
     try:
+        record_inbox(bot)
         out = run_cycle(bot, slot, send_orders=send_orders)
     except AuditWriteFailed as exc:
         _tell(bot, slot, started, clock, f"the audit trail cannot be written: {exc}")
@@ -44,13 +46,20 @@ def guarded_cycle(bot: Bot, slot: datetime, *, send_orders: bool = True) -> Cycl
         _tell(bot, slot, started, clock, f"halted: {exc}")
         raise
     except Exception as exc:
-        bot.trail.log("ERROR", "cycle failed:\n" + traceback.format_exc().rstrip())
-        bot.trail.record(CycleFailed(error=f"{type(exc).__name__}: {exc}", cycle_timestamp=slot))
-        bot.trail.checkpoint()
+        bot.deps.trail.log("ERROR", "cycle failed:\n" + traceback.format_exc().rstrip())
+        bot.deps.trail.record(CycleFailed(error=f"{type(exc).__name__}: {exc}", cycle_timestamp=slot))
+        bot.deps.trail.checkpoint()
         _tell(bot, slot, started, clock, f"{type(exc).__name__}: {exc}")
         return None
     _tell(bot, slot, started, clock, None, out)
     return out
+
+
+def record_inbox(bot: Bot) -> None:
+    """Record the notes other processes left for us (a refused second `run`): before each cycle,
+    before recovery at start-up, and at stop."""
+    for kind, message, details in bot.take_notes():
+        bot.deps.trail.record(event_from_notice(kind, message, details))
 
 
 def _tell(bot: Bot, slot: datetime, started: datetime, clock: float, error: str | None,
@@ -65,7 +74,7 @@ def _tell(bot: Bot, slot: datetime, started: datetime, clock: float, error: str 
         try:
             observer.cycle_finished(report)
         except Exception as exc:  # an observer's bug must not stop trading
-            bot.trail.log("ERROR", f"{type(observer).__name__} failed: {exc!r}")
+            bot.deps.trail.log("ERROR", f"{type(observer).__name__} failed: {exc!r}")
 
 
 BROKER_RETRY_FIRST = 5.0  # seconds before the second start-up attempt; doubling from there
@@ -84,8 +93,9 @@ def check_broker_at_start(bot: Bot, source: str, policy: str,
     while True:
         attempt += 1
         try:
-            recover(bot)  # crash leftovers first, so they are not mistaken for differences
-            account = bot.broker.account()
+            record_inbox(bot)
+            recover(bot.deps)  # crash leftovers first, so they are not mistaken for differences
+            account = bot.deps.broker.account()
         except RetryLater as exc:
             if wait is not None and wait(0):  # a stop was asked during this attempt
                 _record_unavailable(bot, str(exc), attempt, None, "a stop was asked, stopping")
@@ -99,9 +109,10 @@ def check_broker_at_start(bot: Bot, source: str, policy: str,
                 return False
             continue
         if attempt > 1:
-            bot.trail.log("INFO", f"the broker answered at start-up attempt {attempt}")
-        record_account(bot, account, source)
-        reconcile(bot, account, None, policy)
+            bot.deps.trail.log("INFO", f"the broker answered at start-up attempt {attempt}")
+        deps = bot.deps
+        record_account(deps.trail, account, source)
+        reconcile(deps.trail, deps.journal, deps.broker, account, None, policy)
         return True
 
 
@@ -109,10 +120,10 @@ def _record_unavailable(bot: Bot, why: str, attempt: int, delay: float | None,
                         then: str = "nothing traded, stopping") -> None:
     if delay is not None:
         then = f"trying again in {delay:g}s"
-    bot.trail.record(BrokerUnavailable(
+    bot.deps.trail.record(BrokerUnavailable(
         error=f"the broker cannot be reached at start-up ({why}); {then}", attempt=attempt,
         retry_in_seconds=delay))
-    bot.trail.checkpoint()
+    bot.deps.trail.checkpoint()
 
 
 _SKIP_COMPLETED_LIMIT = 1_000_000
@@ -127,18 +138,18 @@ def manual_slot(bot: Bot, planner: SlotPlanner,
     recorded as such; it waits for that second, so cycles in a row never share a slot). None,
     recorded, when NYSE hours are asked for and the market is closed. Halt when the clock is
     behind the trail's last slot by more than a moment (a clock stepped back): nothing runs."""
-    now = bot.clock.now()
+    now = bot.deps.clock.now()
     if planner.nyse_hours and not planner.cal.is_open(now):
         nxt = planner.next_after(now)
-        bot.trail.record(CycleSkipped(
+        bot.deps.trail.record(CycleSkipped(
             message=f"market closed (NYSE regular hours): nothing sent; next slot {format_slot(nxt)}",
             reason="market_closed", next_slot=nxt, policy="skip"))
         return None
     slot = planner.latest_due(now)
-    last = bot.state.last_slot
+    last = bot.deps.journal.last_slot
     if slot is None or (last is not None and last >= slot):
         slot = _after_last_begun(bot, now, sleep)
-        bot.trail.record(ManualCycle(
+        bot.deps.trail.record(ManualCycle(
             message=f"the latest scheduled slot already ran: manual cycle at {format_slot(slot)}",
             cycle_timestamp=slot))
     return slot
@@ -146,7 +157,7 @@ def manual_slot(bot: Bot, planner: SlotPlanner,
 
 def _after_last_begun(bot: Bot, now: datetime, sleep: Callable[[float], object]) -> datetime:
     """max(this second, one second after the last slot begun or completed), waited for."""
-    begun = [t for t in (bot.state.last_slot, bot.state.started_slot) if t is not None]
+    begun = [t for t in (bot.deps.journal.last_slot, bot.deps.journal.started_slot) if t is not None]
     slot = now.replace(microsecond=0)
     if begun:
         slot = max(slot, max(begun).replace(microsecond=0) + timedelta(seconds=1))
@@ -155,7 +166,7 @@ def _after_last_begun(bot: Bot, now: datetime, sleep: Callable[[float], object])
         raise Halt(f"the clock ({format_slot(now)}) is {ahead:.0f} s behind the trail's last slot "
                    f"{format_slot(max(begun))} (was it stepped back?): nothing was run; correct "
                    "the clock, or run `tradebot cycle` again after that slot")
-    while (left := (slot - bot.clock.now()).total_seconds()) > 0:
+    while (left := (slot - bot.deps.clock.now()).total_seconds()) > 0:
         sleep(left)
     return slot
 
@@ -219,7 +230,7 @@ class Runner:
         ticker = schedule.Scheduler()
         ticker.every(self.poll_seconds).seconds.do(self._tick)  # type: ignore[arg-type]  # float seconds work; schedule annotates int
         while not self._done():
-            now = self.bot.clock.now()
+            now = self.bot.deps.clock.now()
             until_slot = (self.next_slot - now).total_seconds() if self.next_slot else self.max_wait
             # sleep until both the slot and the ticker are due (never spin on a due slot)
             idle = ticker.idle_seconds or 0.0
@@ -236,7 +247,7 @@ class Runner:
         again (a slot scheduled before a backward step would freeze trading until then)."""
         if self.monotonic is None:
             return
-        wall, mono = self.bot.clock.now(), self.monotonic()
+        wall, mono = self.bot.deps.clock.now(), self.monotonic()
         mark, self._mark = self._mark, (wall, mono)
         if mark is None:
             return
@@ -244,14 +255,14 @@ class Runner:
         if abs(offset) <= self.step_seconds:
             return
         expected = wall - timedelta(seconds=offset)
-        self.bot.trail.record(ClockStepped(
+        self.bot.deps.trail.record(ClockStepped(
             message=f"the system clock stepped {'forward' if offset > 0 else 'back'} by "
                     f"{abs(offset):.0f} s (from about {format_timestamp(expected)} to "
                     f"{format_timestamp(wall)}): scheduling from the real time again",
             offset_seconds=round(offset, 3), expected=expected, clock=wall))
         if self.next_slot is not None and self.next_slot > wall:  # stepped back
             latest = self.planner.latest_due(wall)
-            if latest is not None and not self.bot.state.completed(latest):
+            if latest is not None and not self.bot.deps.journal.completed(latest):
                 self.next_slot = latest  # due now by the real time, never run: run it
             else:
                 self._schedule_after(latest or wall)
@@ -262,31 +273,31 @@ class Runner:
     def _start(self) -> None:
         """The first cycle: the latest due slot, with the missed-slot policy after downtime."""
         bot = self.bot
-        now = bot.clock.now()
+        now = bot.deps.clock.now()
         latest = self.planner.latest_due(now)
-        last = bot.state.last_slot
-        if latest is None or bot.state.completed(latest):
+        last = bot.deps.journal.last_slot
+        if latest is None or bot.deps.journal.completed(latest):
             self._schedule_after(latest or now)
             return
         if last is None:
-            bot.trail.log("INFO", f"first start on this data directory: running slot {format_slot(latest)} now")
+            bot.deps.trail.log("INFO", f"first start on this data directory: running slot {format_slot(latest)} now")
             self._run(latest, send_orders=True)
             return
-        if bot.state.started_slot == latest:  # a cycle cut short (a crash): finish it now
-            bot.trail.record(SlotResumed(
+        if bot.deps.journal.started_slot == latest:  # a cycle cut short (a crash): finish it now
+            bot.deps.trail.record(SlotResumed(
                 message=f"the cycle for {format_slot(latest)} was interrupted: resuming it",
                 cycle_timestamp=latest))
             self._run(latest, send_orders=True)
             return
         if last > latest:  # the clock is behind the trail: run real time's slot, as due
-            bot.trail.log("WARN", f"the last completed slot {format_slot(last)} is ahead of the "
+            bot.deps.trail.log("WARN", f"the last completed slot {format_slot(last)} is ahead of the "
                           f"clock ({format_slot(now)}): running slot {format_slot(latest)}, which "
                           "has not run; completed slots never run again")
             self._run(latest, send_orders=True)
             return
         missed = self.planner.count_between(last, latest, cap=10_000)
         policy = self.missed_slot
-        bot.trail.record(SlotMissed(
+        bot.deps.trail.record(SlotMissed(
             message=f"{missed} slot(s) missed while stopped (last completed {format_slot(last)}, "
                     f"latest due {format_slot(latest)}); BOT_MISSED_SLOT={policy}: "
                     + {"run": "running the latest one now", "skip": "skipping it",
@@ -300,19 +311,19 @@ class Runner:
     def _tick(self) -> None:
         if self._done() or self.next_slot is None:
             return
-        now = self.bot.clock.now()
+        now = self.bot.deps.clock.now()
         if now < self.next_slot:
             return
         slot = self.planner.latest_due(now) or self.next_slot
         if slot > self.next_slot:  # a long cycle overran a slot: say so, run the latest
             skipped = self.planner.count_between(self.next_slot, slot, cap=10_000)
-            self.bot.trail.record(SlotMissed(
+            self.bot.deps.trail.record(SlotMissed(
                 message=f"{skipped} slot(s) passed during the previous cycle; running "
                         f"{format_slot(slot)}", missed=skipped, latest_due=slot, policy="run"))
         self._run(slot, send_orders=True)
 
     def _run(self, slot: datetime, *, send_orders: bool) -> None:
-        if self.bot.state.completed(slot):  # never twice, whatever the clock says
+        if self.bot.deps.journal.completed(slot):  # never twice, whatever the clock says
             self._schedule_after(slot)
             return
         guarded_cycle(self.bot, slot, send_orders=send_orders)
@@ -323,11 +334,11 @@ class Runner:
         raw = self.planner.raw_next_after(t)
         nxt = self.planner.next_after(t)
         for _ in range(_SKIP_COMPLETED_LIMIT):  # slots completed before a clock stepped back
-            if not self.bot.state.completed(nxt):
+            if not self.bot.deps.journal.completed(nxt):
                 break
             nxt = self.planner.next_after(nxt)
         if nxt != raw:
-            self.bot.trail.record(CycleSkipped(
+            self.bot.deps.trail.record(CycleSkipped(
                 message=f"market closed (NYSE regular hours): slots from {format_slot(raw)} are "
                         f"skipped; next cycle at {format_slot(nxt)}",
                 reason="market_closed", from_slot=raw, next_slot=nxt, policy="skip"))
@@ -335,11 +346,11 @@ class Runner:
         if self.cycles == 0:  # nothing run yet in this process: health says "starting"
             self._tell_waiting(nxt)
         if not self._done():
-            self.bot.trail.log("INFO", f"next cycle at {format_slot(nxt)}")
+            self.bot.deps.trail.log("INFO", f"next cycle at {format_slot(nxt)}")
 
     def _tell_waiting(self, slot: datetime) -> None:
         for observer in self.bot.observers:
             try:
                 observer.waiting(slot)
             except Exception as exc:  # an observer's bug must not stop trading
-                self.bot.trail.log("ERROR", f"{type(observer).__name__} failed: {exc!r}")
+                self.bot.deps.trail.log("ERROR", f"{type(observer).__name__} failed: {exc!r}")

@@ -22,14 +22,14 @@ from bot.app.directories import check_directories
 from bot.app.runner import guarded_cycle
 from bot.core import calendar
 from bot.core.clock import SimulatedClock
-from bot.core.cycle import record_account
+from bot.core.cycle import CycleDeps, record_account
 from bot.core.domain import BENCHMARK
 from bot.core.errors import ConfigError, DataError
 from bot.core.layout import key_path
 from bot.core.scheduling import simulation_slots
 from bot.review.performance import Performance, from_opening, performance
 from bot.settings import Settings
-from bot.wiring import build_bot
+from bot.wiring import build_bot, unusable_csv_symbols
 
 MOSTLY_HELD = 0.5  # above this share of days held for lack of data, the summary warns
 
@@ -87,8 +87,6 @@ def check_inputs(settings: Settings, start: date, end: date,
 def check_csv_dir(directory: Path, settings: Settings) -> None:
     """A CSV directory that is missing or empty, or where no symbol of any model has a usable
     file, stops the simulation (it would only hold cash); a few missing symbols do not."""
-    from bot.adapters.csv_data import CsvMarketData
-    from bot.wiring import build_models
     flag = "--csv-dir (or BOT_CSV_DIR)"
     if not directory.is_dir():
         raise ConfigError(f"the CSV directory {directory} does not exist or is not a directory: "
@@ -98,9 +96,7 @@ def check_csv_dir(directory: Path, settings: Settings) -> None:
         raise ConfigError(f"the CSV directory {directory} holds no SYMBOL.csv file: add daily "
                           f"bars (Date,Open,High,Low,Close,Volume) for the models' symbols, or "
                           f"give {flag} another directory")
-    market = CsvMarketData(directory)
-    symbols = sorted({sym for ms in build_models(settings) for sym in ms.model.symbols})
-    reasons = [why for sym in symbols if (why := market.unusable(sym)) is not None]
+    symbols, reasons = unusable_csv_symbols(settings, directory)
     if len(reasons) == len(symbols):
         raise ConfigError(f"no symbol of the models ({', '.join(symbols)}) has usable data in the "
                           f"CSV directory {directory} (first: {reasons[0]}): add their "
@@ -121,14 +117,14 @@ def simulate(settings: Settings, start: date, end: date, log_dir: Path,
     ensure_empty(log_dir)
     clock = SimulatedClock(days[0])
     bot = build_bot(settings, clock, live=False, log_dir=log_dir, csv_dir=csv_dir)
-    bot.trail.record(SimulationStarted(
+    bot.deps.trail.record(SimulationStarted(
         message=f"simulating {start} to {end} ({len(days)} trading days)", start=start, end=end,
         days=len(days), seed=settings.seed, csv_dir=str(csv_dir or settings.csv_dir or ""),
         settings_sha256=settings.fingerprint(), version=tradebot_version(),
         run_id=simulation_id(settings, start, end, csv_dir)))
-    opening = bot.broker.account()
-    record_account(bot, opening, "simulated broker")
-    _warm_up(bot, days[-1])
+    opening = bot.deps.broker.account()
+    record_account(bot.deps.trail, opening, "simulated broker")
+    _warm_up(bot.deps, days[-1])
     navs: list[float] = []
     bench: list[float] = []
     bench_start: date | None = None
@@ -145,21 +141,21 @@ def simulate(settings: Settings, start: date, end: date, log_dir: Path,
                 orders += out.orders
                 trades += out.fills
                 errors += out.errors
-                held += out.held_for_data == len(bot.models)
+                held += out.held_for_data == len(bot.deps.models)
             else:
                 errors += 1
             try:
-                bench.append(bot.market.price(BENCHMARK, slot))
+                bench.append(bot.deps.market.price(BENCHMARK, slot))
                 bench_start = bench_start or _day(slot)
             except DataError as exc:
                 bench_missing = bench_missing or exc.reason
             bar.update(i + 1)
         loop_seconds = timer.perf_counter() - started
-        bot.trail.record(SimulationFinished(message=f"simulated {len(days)} days", days=len(days),
+        bot.deps.trail.record(SimulationFinished(message=f"simulated {len(days)} days", days=len(days),
                                             orders=orders, trades=trades))
     finally:
         bar.close()
-        bot.trail.close()
+        bot.deps.trail.close()
     first, last = _day(days[0]), _day(days[-1])
     return SimulationResult(
         len(days), from_opening(opening.nav, navs, first, last),
@@ -173,11 +169,11 @@ def _day(slot: datetime) -> date:
     return slot.astimezone(calendar.NY).date()
 
 
-def _warm_up(bot, last_slot: datetime) -> None:
+def _warm_up(deps: CycleDeps, last_slot: datetime) -> None:
     """Generate or load every model's data up to the last day before the loop starts."""
     day = last_slot.astimezone(calendar.NY).date()
-    for ms in bot.models:
-        bot.market.history(ms.model.symbols, day, 1)
+    for ms in deps.models:
+        deps.market.history(ms.model.symbols, day, 1)
 
 
 class _Progress:

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable, Literal, Mapping
 
 from audit.records import (
     DECISIONS,
@@ -31,19 +31,31 @@ from audit.records import (
     Problem,
     event_from_notice,
 )
-from bot.adapters import inbox
-from bot.adapters.state_store import DONE, INTENT, SENT, StateStore
 from bot.core import calendar, recording
 from bot.core.clock import Clock
 from bot.core.domain import BENCHMARK, AccountSnapshot
 from bot.core.errors import DataError, Halt, OrderRejected, RetryLater, SkipAndRecord
 from bot.core.observers import CycleObserver
 from bot.core.planning import Plan, RiskLimits, Sleeve, plan_orders
-from bot.core.ports import Broker, MarketCalendar, MarketData, RunningTrail
+from bot.core.ports import (
+    INTENT,
+    Broker,
+    MarketCalendar,
+    MarketData,
+    OrderJournal,
+    RunningTrail,
+    Trail,
+)
 from bot.core.reconcile import reconcile
 from models.base import Decision, History, Model, input_sha256, params_sha256
 
 FINAL_STATUSES = frozenset(("filled", "rejected", "canceled", "expired", "done_for_day"))
+Note = tuple[str, str, dict[str, Any]]  # (kind, message, details) left by another process
+
+
+def no_notes() -> list[Note]:
+    """The inbox of a bot that has none (simulate, tests)."""
+    return []
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,24 +87,48 @@ class KillSwitch:
 
 
 @dataclass(slots=True)
-class Bot:
-    """Everything a cycle needs, built by `bootstrap`."""
+class CycleDeps:
+    """What a cycle talks to: the ports (bot/core/ports.py), the models, and how it waits
+    between two looks at an order's fills. Only the clock, the data and the broker differ
+    between `run`, `cycle` and `simulate`."""
 
     clock: Clock
     market: MarketData
     broker: Broker
-    trail: RunningTrail
-    state: StateStore
+    trail: RunningTrail  # the cycle writes through `Trail`; the app also logs and closes it
+    journal: OrderJournal
     models: tuple[ModelShare, ...]
+    calendar: MarketCalendar = calendar  # the module is one
+    sleep: Callable[[float], object] = time.sleep  # between fill polls (tests inject their own)
+
+
+ReconcilePolicy = Literal["adopt", "halt"]
+
+
+@dataclass(frozen=True, slots=True)
+class CyclePolicy:
+    """How a cycle behaves, fixed for the process: the risk limits, the kill switch, what a
+    difference with the broker does (BOT_RECONCILE), how long an order is followed."""
+
     limits: RiskLimits
     kill_switch: KillSwitch
-    calendar: MarketCalendar = calendar  # the module is one
-    reconcile_policy: str = "adopt"
-    sleep: Callable[[float], object] = time.sleep  # between fill polls (tests inject their own)
+    reconcile: ReconcilePolicy = "adopt"
     fill_timeout: float = 30.0  # seconds an order is followed within its cycle
-    poll_interval: float = 1.0
-    inbox: Path | None = None  # notes from other processes (bot/adapters/inbox.py)
-    observers: tuple[CycleObserver, ...] = ()  # heartbeat, metrics, alerts (bot/core/observers.py)
+    poll_interval: float = 1.0  # seconds between two looks at its fills
+
+
+@dataclass(slots=True)
+class Bot:
+    """A built bot (bot/wiring.py): what its cycles need and how they behave, the process's
+    plumbing around them, and the one thing a cycle hands to the next."""
+
+    deps: CycleDeps
+    policy: CyclePolicy
+    # the process around the cycles (bot/app/): heartbeat, metrics and alerts, and the drain of
+    # the notes other processes leave (bot/adapters/inbox.py)
+    observers: tuple[CycleObserver, ...] = ()
+    take_notes: Callable[[], list[Note]] = no_notes
+    # lasting problems (kind, symbol or model) already recorded: recorded again once they clear
     reported_problems: set[tuple[str, str]] = field(default_factory=set)
 
 
@@ -133,16 +169,17 @@ def _held_for_data(planned: CyclePlan) -> int:
     return sum(1 for r in planned.runs if r.decision.hold and r.share.model.name not in failed)
 
 
-def plan_cycle(bot: Bot, slot: datetime, account: AccountSnapshot | None = None) -> CyclePlan:
+def plan_cycle(deps: CycleDeps, policy: CyclePolicy, slot: datetime,
+               account: AccountSnapshot | None = None) -> CyclePlan:
     """Everything up to the order list, with no side effects."""
     if account is None:
-        account = bot.broker.account()
+        account = deps.broker.account()
     before = slot.astimezone(calendar.NY).date()
     problems: list[DataUnusable | ModelFailed | PriceUnusable] = []
     runs = []
-    for share in bot.models:
+    for share in deps.models:
         model = share.model
-        history = bot.market.history(model.symbols, before, model.bars)
+        history = deps.market.history(model.symbols, before, model.bars)
         for sym, why in history.problems.items():
             problems.append(DataUnusable(error=f"{sym}: {why}", cycle_timestamp=slot, symbol=sym,
                                          model=model.name))
@@ -154,16 +191,16 @@ def plan_cycle(bot: Bot, slot: datetime, account: AccountSnapshot | None = None)
             decision = Decision({}, {}, f"model failed: {exc!r}", hold=True)
         runs.append(ModelRun(share, history, decision, input_sha256(history)))
 
-    sleeves_held = bot.state.sleeves
+    sleeves_held = deps.journal.sleeves()
     wanted: set[str] = set(account.positions)
     for run in runs:
         wanted.update(run.decision.target_weights)
         wanted.update(sleeves_held.get(run.share.model.name, ()))
-    now = bot.clock.now()
+    now = deps.clock.now()
     prices: dict[str, float] = {}
     for sym in sorted(wanted):
         try:
-            p = round(bot.market.price(sym, now), 4)
+            p = round(deps.market.price(sym, now), 4)
         except DataError as exc:
             why = f"no usable price for {sym}: {exc.reason}"
             if exc.kind == "data_error":  # a refused close: name the models that wanted it
@@ -181,10 +218,10 @@ def plan_cycle(bot: Bot, slot: datetime, account: AccountSnapshot | None = None)
             continue
         prices[sym] = p
 
-    kill_reason = bot.kill_switch.reason()
-    limits = bot.limits
+    kill_reason = policy.kill_switch.reason()
+    limits = policy.limits
     if kill_reason and not limits.kill_switch:
-        limits = _with_kill_switch(limits)
+        limits = replace(limits, kill_switch=True)
     sleeves = [Sleeve(r.share.model.name, r.share.share,
                       None if r.decision.hold else r.decision.target_weights,
                       sleeves_held.get(r.share.model.name, {})) for r in runs]
@@ -192,56 +229,52 @@ def plan_cycle(bot: Bot, slot: datetime, account: AccountSnapshot | None = None)
     return CyclePlan(slot, account, tuple(runs), prices, plan, tuple(problems), kill_reason)
 
 
-def _with_kill_switch(limits: RiskLimits) -> RiskLimits:
-    from dataclasses import replace
-    return replace(limits, kill_switch=True)
-
-
 def run_cycle(bot: Bot, slot: datetime, *, send_orders: bool = True) -> CycleOutcome:
     """Run one cycle for `slot` and record everything. `send_orders=False` records the plan only."""
-    trail, state, broker = bot.trail, bot.state, bot.broker
-    record_inbox(bot)
-    rerun = state.started_slot == slot  # this slot's cycle began before and was cut short
-    state.start_slot(slot)
-    settled = bool(state.open_orders or state.writing)
-    settling = _settle_open_orders(bot, slot)
+    deps, policy = bot.deps, bot.policy
+    trail, journal, broker = deps.trail, deps.journal, deps.broker
+    rerun = journal.started_slot == slot  # this slot's cycle began before and was cut short
+    journal.start_slot(slot)
+    settled = bool(journal.open_orders() or journal.fills_writing())
+    settling = _settle_open_orders(deps, slot)
     fills = settling.fills
     account = broker.account()
-    settled |= reconcile(bot, account, slot, bot.reconcile_policy)
-    planned = plan_cycle(bot, slot, account)
-    errors = settling.rejected + (0 if rerun else _record_problems(bot, planned))
+    settled |= reconcile(trail, journal, broker, account, slot, policy.reconcile)
+    planned = plan_cycle(deps, policy, slot, account)
+    errors = settling.rejected
     if not rerun:
-        _record_warnings(bot, planned, slot)
+        errors += _record_problems(trail, planned, bot.reported_problems)
+        _record_warnings(trail, planned, slot)
     if planned.kill_reason:
         trail.record(KillSwitchEngaged(
             message=f"no new orders: {planned.kill_reason}", cycle_timestamp=slot,
             blocked_orders=sum(1 for c in planned.plan.checks if c.check == "kill_switch")))
-    _record_decisions(bot, planned, slot, send_orders, rerun)
+    _record_decisions(trail, planned, slot, send_orders, rerun)
     sent = 0
     if send_orders:
-        sent, new_fills, failed = _submit_all(bot, planned, slot)
+        sent, new_fills, failed = _submit_all(deps, policy, planned, slot)
         fills += new_fills
         errors += failed
     # nothing sent and nothing settled: the account is as the cycle found it
     after = (broker.account() if (sent or fills or planned.plan.orders or settled)
              else planned.account)
     snapshot = recording.cycle_completed(after, slot, orders=sent, fills=fills, errors=errors,
-                                         marks=_marks(bot, after, planned.prices))
+                                         marks=_marks(deps, after, planned.prices))
     trail.record(snapshot)
-    state.complete_slot(slot)
+    journal.complete_slot(slot)
     trail.checkpoint()
     return CycleOutcome(slot, after.nav, after.cash, dict(snapshot.positions), sent, fills, errors,
                         _held_for_data(planned))
 
 
-def _marks(bot: Bot, account: AccountSnapshot, planned: dict[str, float]) -> dict[str, float]:
+def _marks(deps: CycleDeps, account: AccountSnapshot, planned: dict[str, float]) -> dict[str, float]:
     """The prices the snapshot's NAV used for each position, and the benchmark's price: replay
     and reports value the portfolio from the trail alone with them."""
     marks = {s: p for s, p in sorted(account.prices.items()) if s in account.positions}
     bench = account.prices.get(BENCHMARK) or planned.get(BENCHMARK)
     if bench is None:
         try:
-            bench = bot.market.price(BENCHMARK, bot.clock.now())
+            bench = deps.market.price(BENCHMARK, deps.clock.now())
         except (SkipAndRecord, RetryLater):  # the benchmark is a nicety: never fail a cycle for it
             bench = None
     if bench is not None and math.isfinite(bench) and bench > 0:
@@ -249,16 +282,10 @@ def _marks(bot: Bot, account: AccountSnapshot, planned: dict[str, float]) -> dic
     return marks
 
 
-def record_account(bot: Bot, account: AccountSnapshot, source: str) -> None:
+def record_account(trail: Trail, account: AccountSnapshot, source: str) -> None:
     """Record the account as the broker reports it at start-up (`account_checked`): replay starts
     from it, and a later one shows what changed while the bot was stopped."""
-    bot.trail.record(recording.account_checked(account, source))
-
-
-def record_inbox(bot: Bot) -> None:
-    """Record the notes other processes left for us (a refused second `run`)."""
-    for kind, message, details in inbox.drain(bot.inbox):
-        bot.trail.record(event_from_notice(kind, message, details))
+    trail.record(recording.account_checked(account, source))
 
 
 def _problem_key(problem: DataUnusable | ModelFailed | PriceUnusable) -> tuple[str, str]:
@@ -267,31 +294,33 @@ def _problem_key(problem: DataUnusable | ModelFailed | PriceUnusable) -> tuple[s
     return problem.event_type, about
 
 
-def _record_problems(bot: Bot, planned: CyclePlan) -> int:
+def _record_problems(trail: Trail, planned: CyclePlan, reported: set[tuple[str, str]]) -> int:
     """Record data, price and model problems. A lasting one (a missing CSV file, a gap) is
-    recorded when it appears, not every cycle; once it clears, a new appearance is recorded."""
+    recorded when it appears, not every cycle; once it clears, a new appearance is recorded.
+    `reported` (those of the cycle before) becomes this cycle's."""
     current, n = set(), 0
     for problem in planned.problems:
         key = _problem_key(problem)
         current.add(key)
-        if key not in bot.reported_problems:
-            bot.trail.record(problem)
+        if key not in reported:
+            trail.record(problem)
             n += 1
-    bot.reported_problems = current
+    reported.clear()
+    reported.update(current)
     return n
 
 
-def _record_warnings(bot: Bot, planned: CyclePlan, slot: datetime) -> None:
+def _record_warnings(trail: Trail, planned: CyclePlan, slot: datetime) -> None:
     """Record what the models' decisions warn of (risk-off held without its defensive symbol...)
     in every cycle it holds: a WARN record in events.jsonl named by the warning's kind."""
     for run in planned.runs:
         name = run.share.model.name
         for w in run.decision.warnings:
-            bot.trail.record(event_from_notice(w.kind, f"{name}: {w.message}",
+            trail.record(event_from_notice(w.kind, f"{name}: {w.message}",
                                                {"cycle_timestamp": slot, "model": name, **w.details}))
 
 
-def _record_decisions(bot: Bot, planned: CyclePlan, slot: datetime, send_orders: bool,
+def _record_decisions(trail: Trail, planned: CyclePlan, slot: datetime, send_orders: bool,
                       rerun: bool) -> None:
     """One `model_decision` per model per slot: a resumed slot keeps the ones already written."""
     skip_note = None if send_orders else {
@@ -299,42 +328,43 @@ def _record_decisions(bot: Bot, planned: CyclePlan, slot: datetime, send_orders:
         "detail": "BOT_MISSED_SLOT=record: plan recorded, no order sent"}
     for run in planned.runs:
         name = run.share.model.name
-        if rerun and bot.trail.has(DECISIONS, model=name, cycle_timestamp=slot):
+        if rerun and trail.has(DECISIONS, model=name, cycle_timestamp=slot):
             continue
         checks = [{"check": c.check, "symbol": c.symbol, "detail": c.detail}
                   for c in planned.plan.checks if c.model == name]
         if skip_note and any(o.model == name for o in planned.plan.orders):
             checks.append(skip_note)
-        bot.trail.record(recording.model_decided(
+        trail.record(recording.model_decided(
             run.share.model, slot, capital_share=run.share.share,
             params_sha256=run.share.params_sha256, history=run.history,
             input_sha256=run.input_sha256, decision=run.decision,
             final_weights=planned.plan.final_weights.get(name, {}), risk_checks=tuple(checks)))
 
 
-def _submit_all(bot: Bot, planned: CyclePlan, slot: datetime) -> tuple[int, int, int]:
+def _submit_all(deps: CycleDeps, policy: CyclePolicy, planned: CyclePlan,
+                slot: datetime) -> tuple[int, int, int]:
     """Send the plan's orders (sells first), one failure never stopping the others; follow
     their fills. Returns (orders sent, fill lines written, errors recorded)."""
-    trail, state = bot.trail, bot.state
+    trail, journal = deps.trail, deps.journal
     sent = fills = errors = 0
     sent_ids: list[tuple[str, str]] = []
     for order in planned.plan.orders:
         cid = order.client_order_id
-        if cid in state.order_stage:
+        if journal.stage_of(cid) is not None:
             trail.record(OrderSkipped(message=f"{cid} was already sent for this slot",
                                       order_id=cid, cycle_timestamp=slot))
             continue
-        state.set_order_stage(cid, INTENT, recording.intent_data(order, slot))
+        journal.record_intent(cid, recording.intent_data(order, slot))
         try:
-            ack = bot.broker.submit_order(order)
+            ack = deps.broker.submit_order(order)
         except OrderRejected as exc:
             trail.record(recording.order_failed(order, exc.reason, slot))
-            state.set_order_stage(cid, DONE)
+            journal.mark_done(cid)
             errors += 1
             continue
         except SkipAndRecord as exc:  # verified not placed: nothing at the broker
             trail.record(recording.order_failed(order, str(exc), slot))
-            state.forget_order(cid)
+            journal.forget_order(cid)
             errors += 1
             continue
         except Halt:
@@ -344,12 +374,12 @@ def _submit_all(bot: Bot, planned: CyclePlan, slot: datetime) -> tuple[int, int,
             errors += 1
             continue
         trail.record(recording.order_submitted(order, ack, planned.account.nav, slot))
-        state.set_order_stage(cid, SENT)
+        journal.mark_sent(cid)
         sent += 1
         sent_ids.append((cid, order.model))
-        followed = _record_fills(bot, cid, order.model, slot)
+        followed = _record_fills(deps, cid, order.model, slot)
         fills, errors = fills + followed.fills, errors + followed.rejected
-    followed = _await_fills(bot, sent_ids, slot)
+    followed = _await_fills(deps, policy, sent_ids, slot)
     return sent, fills + followed.fills, errors + followed.rejected
 
 
@@ -366,133 +396,134 @@ class Followed:
         return self
 
 
-def _record_fills(bot: Bot, cid: str, model: str, slot: datetime) -> Followed:
+def _record_fills(deps: CycleDeps, cid: str, model: str, slot: datetime) -> Followed:
     """Write a trade line for every fill of `cid` not yet in the trail (write-ahead through the
-    state store); mark the order DONE once it is final. An order the broker accepted and then
+    journal); mark the order DONE once it is final. An order the broker accepted and then
     rejected is an `order_error` with the broker's words, like a rejection at submission."""
-    state, trail = bot.state, bot.trail
+    journal, trail = deps.journal, deps.trail
     n = 0
-    for f in bot.broker.fills(cid, state.filled_qty.get(cid, 0.0), state.filled_value.get(cid, 0.0)):
-        if f.fill_id in state.fill_stage:
+    for f in deps.broker.fills(cid, *journal.filled_so_far(cid)):
+        if journal.knows_fill(f.fill_id):
             continue
         trade = recording.trade_executed(f, model, slot)
-        state.fill_writing(f.fill_id, cid, f.quantity, recording.trade_data(trade), f.price)
+        journal.fill_writing(f.fill_id, cid, f.quantity, recording.trade_data(trade), f.price)
         trail.record(trade)
-        state.fill_written(f.fill_id, cid, model, f.symbol, recording.signed_quantity(trade))
+        journal.fill_written(f.fill_id, cid, model, f.symbol, recording.signed_quantity(trade))
         n += 1
-    ack = bot.broker.order_status(cid)
+    ack = deps.broker.order_status(cid)
     rejected = 0
     if ack is not None and ack.status == "rejected":
-        rejected = _record_late_rejection(bot, cid, ack.reason, slot)
+        rejected = _record_late_rejection(trail, journal, cid, ack.reason, slot)
     if ack is not None and ack.status in FINAL_STATUSES:
-        state.set_order_stage(cid, DONE)
+        journal.mark_done(cid)
     return Followed(n, rejected)
 
 
-def _record_late_rejection(bot: Bot, cid: str, reason: str | None, slot: datetime) -> int:
+def _record_late_rejection(trail: Trail, journal: OrderJournal, cid: str, reason: str | None,
+                           slot: datetime) -> int:
     """Record, once, that the broker rejected `cid` after accepting it; 1 if recorded now."""
-    if bot.trail.has(ERRORS, order_id=cid):
+    if trail.has(ERRORS, order_id=cid):
         return 0  # recorded before a crash cut the cycle short
-    data = bot.state.order_data.get(cid, {})
+    data = journal.intent_of(cid)
     error = f"rejected by the broker after it accepted the order: {reason or 'no reason given'}"
-    bot.trail.record(_order_failed_from_store(cid, error, data, slot))
+    trail.record(_order_failed_from_store(cid, error, data, slot))
     return 1
 
 
-def _order_failed_from_store(cid: str, error: str, data: dict, slot: datetime) -> Problem:
+def _order_failed_from_store(cid: str, error: str, data: Mapping[str, Any],
+                             slot: datetime) -> Problem:
     intent = recording.intent_order(cid, data, slot)
     if intent is None:
         return recording.unknown_order_failed(cid, error, recording.stored_slot(data, slot), data)
     return recording.order_failed(intent.order, error, intent.slot, data)
 
 
-def _finish_interrupted_fills(bot: Bot) -> int:
+def _finish_interrupted_fills(trail: Trail, journal: OrderJournal) -> int:
     """Fills stored but not known written when the process died: write the ones the trail lacks."""
-    state, trail = bot.state, bot.trail
     n = 0
-    for fill_id, data in sorted(state.writing.items()):
+    for fill_id, data in sorted(journal.fills_writing().items()):
         trade = recording.stored_trade(data)
         if not trail.has(TRADES, fill_id=fill_id):
             trail.record(trade)
             n += 1
-        state.fill_written(fill_id, trade.order_id, trade.model, trade.symbol,
+        journal.fill_written(fill_id, trade.order_id, trade.model, trade.symbol,
                            recording.signed_quantity(trade))
     return n
 
 
-def recover(bot: Bot) -> None:
+def recover(deps: CycleDeps) -> None:
     """At start-up, before anything compares or trades: finish what a crash interrupted (fill
     and order lines, orders sent but not recorded), then close a slot whose cycle had in fact
     completed (its snapshot is in the trail; only the mark was lost)."""
-    record_inbox(bot)
-    _settle_open_orders(bot, None)
-    state = bot.state
-    started = state.started_slot
-    if started is not None and (state.last_slot is None or state.last_slot < started):
-        if bot.trail.has(PERFORMANCE, cycle_timestamp=started):
-            state.complete_slot(started)
-    bot.trail.checkpoint()
+    _settle_open_orders(deps, None)
+    journal = deps.journal
+    started = journal.started_slot
+    if started is not None and (journal.last_slot is None or journal.last_slot < started):
+        if deps.trail.has(PERFORMANCE, cycle_timestamp=started):
+            journal.complete_slot(started)
+    deps.trail.checkpoint()
 
 
-def _settle_open_orders(bot: Bot, slot: datetime | None) -> Followed:
+def _settle_open_orders(deps: CycleDeps, slot: datetime | None) -> Followed:
     """Finish what an earlier cycle or a crash left open: fill lines written halfway, orders sent
     but not recorded, fills that came after a cycle's deadline. An order still working now is
     cancelled, so the new plan starts from what is really held. Returns the fills written and
     the rejections recorded."""
-    state, trail, broker = bot.state, bot.trail, bot.broker
-    done = Followed(_finish_interrupted_fills(bot))
-    for cid in sorted(state.open_orders):
-        data = state.order_data.get(cid, {})
-        order_slot = recording.stored_slot(data, slot or bot.clock.now())
+    journal, trail, broker = deps.journal, deps.trail, deps.broker
+    done = Followed(_finish_interrupted_fills(trail, journal))
+    for cid in sorted(journal.open_orders()):
+        data = journal.intent_of(cid)
+        order_slot = recording.stored_slot(data, slot or deps.clock.now())
         intent = recording.intent_order(cid, data, order_slot)
         model = intent.order.model if intent is not None else "unknown"
         ack = broker.order_status(cid)
-        if state.order_stage[cid] == INTENT:
+        if journal.stage_of(cid) == INTENT:
             if ack is None:
                 trail.record(OrderNotPlaced(message=f"{cid} never reached the broker; the plan "
                                             "is made again", order_id=cid,
                                             cycle_timestamp=order_slot))
-                state.forget_order(cid)
+                journal.forget_order(cid)
                 continue
             if ack.status == "rejected":  # refused before we could record it: record it now
                 if not trail.has(ERRORS, order_id=cid):
                     trail.record(_order_failed_from_store(
                         cid, ack.reason or "rejected by the broker", data, order_slot))
                     done.rejected += 1
-                state.set_order_stage(cid, DONE)
+                journal.mark_done(cid)
                 continue
             if intent is not None and not trail.has(ORDERS, order_id=cid):
                 trail.record(recording.order_submitted(intent.order, ack, broker.account().nav,
                                                        intent.slot))
-            state.set_order_stage(cid, SENT)
-        done += _record_fills(bot, cid, model, order_slot)
-        if cid in state.open_orders:  # still working since its own cycle: cancel the rest
+            journal.mark_sent(cid)
+        done += _record_fills(deps, cid, model, order_slot)
+        if cid in journal.open_orders():  # still working since its own cycle: cancel the rest
             broker.cancel_order(cid)
             trail.record(OrderCanceled(message=f"{cid} was still open at the next cycle: the rest "
                                        "of it is cancelled before planning again", order_id=cid,
                                        cycle_timestamp=order_slot))
-            done += _record_fills(bot, cid, model, order_slot)
+            done += _record_fills(deps, cid, model, order_slot)
     return done
 
 
-def _await_fills(bot: Bot, sent: list[tuple[str, str]], slot: datetime) -> Followed:
+def _await_fills(deps: CycleDeps, policy: CyclePolicy, sent: list[tuple[str, str]],
+                 slot: datetime) -> Followed:
     """Follow this cycle's orders until each is final or the fill deadline passes; an order still
     open then is recorded, and settled at the next cycle."""
-    state = bot.state
-    deadline = bot.clock.now().timestamp() + bot.fill_timeout
+    journal = deps.journal
+    deadline = deps.clock.now().timestamp() + policy.fill_timeout
     n = Followed()
-    waiting = [(cid, model) for cid, model in sent if cid in state.open_orders]
+    waiting = [(cid, model) for cid, model in sent if cid in journal.open_orders()]
     while waiting:
         for cid, model in waiting:
-            n += _record_fills(bot, cid, model, slot)
-        waiting = [(cid, model) for cid, model in waiting if cid in state.open_orders]
-        if not waiting or bot.clock.now().timestamp() >= deadline:
+            n += _record_fills(deps, cid, model, slot)
+        waiting = [(cid, model) for cid, model in waiting if cid in journal.open_orders()]
+        if not waiting or deps.clock.now().timestamp() >= deadline:
             break
-        bot.sleep(bot.poll_interval)
+        deps.sleep(policy.poll_interval)
     for cid, _model in waiting:
-        ack = bot.broker.order_status(cid)
-        bot.trail.record(OrderOpenAtDeadline(
+        ack = deps.broker.order_status(cid)
+        deps.trail.record(OrderOpenAtDeadline(
             message=f"{cid} is still {ack.status if ack else 'unknown'} after "
-                    f"{bot.fill_timeout:g}s: its fills are recorded at the next cycle",
+                    f"{policy.fill_timeout:g}s: its fills are recorded at the next cycle",
             order_id=cid, status=ack.status if ack else None, cycle_timestamp=slot))
     return n

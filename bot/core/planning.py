@@ -35,13 +35,14 @@ _SELL = Side.SELL
 
 @dataclass(frozen=True, slots=True)
 class RiskLimits:
-    """The limits every plan obeys. Validated on construction (ValueError)."""
+    """The limits every plan obeys. Validated on construction (ValueError). These defaults are
+    the settings' defaults too (bot/settings.py reads them): one set, the one production uses."""
 
     min_trade_value: float = 100.0      # dollars; smaller orders are dropped (recorded)
     rebalance_band: float = 0.02        # skip |target-current| sleeve weight < band, unless either is 0
     cash_buffer: float = 0.02           # fraction of NAV kept in cash
-    max_position_weight: float = 0.40   # of the sleeve; larger targets are clipped
-    max_order_value: float = 50_000.0   # dollars; larger orders are cut to this value
+    max_position_weight: float = 1.0    # of the sleeve; larger targets are clipped
+    max_order_value: float = 250_000.0  # dollars; larger orders are cut to this value
     fractional: bool = True             # False: quantities floored to whole shares
     kill_switch: bool = False           # True: no orders at all, each blocked order recorded
     order_type: OrderType = OrderType.MARKET

@@ -1,8 +1,8 @@
-"""The ports the cycle talks through. Adapters live in bot/brokers and bot/data."""
+"""The ports the cycle talks through. Adapters live in bot/adapters."""
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Mapping, Protocol, Sequence
+from typing import AbstractSet, Any, Mapping, Protocol, Sequence
 
 from audit.records import Record, UnknownRecord
 from bot.core.domain import AccountSnapshot, Fill, History, OrderAck, OrderRequest
@@ -97,3 +97,94 @@ class MarketCalendar(Protocol):
     def next_open(self, at: datetime) -> datetime: ...
 
     def previous_trading_day(self, d: date) -> date: ...
+
+
+# An order's stages in the journal: INTENT before it is sent, SENT once its order line is
+# written, DONE when it has reached a final status and every fill of it is in the trail.
+INTENT, SENT, DONE = "intent", "sent", "done"
+
+
+class OrderJournal(Protocol):
+    """The bot's own memory of its progress (not the broker's), which makes each record
+    exactly-once across a crash: the slots begun and completed, each model's holdings (its
+    sleeve), every order's stage and every fill's, a fill stored with its trade line before the
+    line is written (write-ahead). The SQLite state store is one; tests keep one in memory."""
+
+    # -- slots
+    @property
+    def last_slot(self) -> datetime | None:
+        """The latest slot whose cycle completed."""
+        ...
+
+    @property
+    def started_slot(self) -> datetime | None:
+        """The slot whose cycle began last (completed or not)."""
+        ...
+
+    def start_slot(self, slot: datetime) -> None: ...
+
+    def complete_slot(self, slot: datetime) -> None:
+        """Mark `slot` completed: it never runs again, whatever the clock says later."""
+        ...
+
+    def completed(self, slot: datetime) -> bool: ...
+
+    # -- orders
+    def stage_of(self, order_id: str) -> str | None:
+        """INTENT, SENT or DONE; None for an order the journal does not know."""
+        ...
+
+    def open_orders(self) -> AbstractSet[str]:
+        """The orders not DONE (INTENT or SENT): what a crash or a deadline left to settle."""
+        ...
+
+    def intent_of(self, order_id: str) -> Mapping[str, Any]:
+        """The fields stored with an open order's intent (`recording.intent_data`); {} if none."""
+        ...
+
+    def record_intent(self, order_id: str, data: Mapping[str, Any]) -> None:
+        """Before sending: the order is INTENT, with its fields for a late record."""
+        ...
+
+    def mark_sent(self, order_id: str) -> None:
+        """Its order line is written."""
+        ...
+
+    def mark_done(self, order_id: str) -> None:
+        """Final at the broker, every fill in the trail."""
+        ...
+
+    def forget_order(self, order_id: str) -> None:
+        """An order the broker never placed: the same slot may send it again."""
+        ...
+
+    # -- fills and sleeves
+    def knows_fill(self, fill_id: str) -> bool: ...
+
+    def filled_so_far(self, order_id: str) -> tuple[float, float]:
+        """The shares of the order whose fills are stored, and what they were worth."""
+        ...
+
+    def fills_writing(self) -> Mapping[str, Mapping[str, Any]]:
+        """Fill id -> its stored trade line, for the fills not known written to the trail."""
+        ...
+
+    def fill_writing(self, fill_id: str, order_id: str, quantity: float,
+                     record: Mapping[str, Any], price: float | None = None) -> None:
+        """Store a fill and its trade line (`recording.trade_data`) before the line is written."""
+        ...
+
+    def fill_written(self, fill_id: str, order_id: str, model: str, symbol: str,
+                     signed_quantity: float) -> None:
+        """The fill's line is written: mark it, and move the model's sleeve, at once."""
+        ...
+
+    def sleeves(self) -> Mapping[str, Mapping[str, float]]:
+        """Each model's holdings: model -> symbol -> shares."""
+        ...
+
+    def adjust_sleeve(self, model: str, symbol: str, delta: float) -> None:
+        """Move a sleeve by `delta` shares outside any fill (reconciliation)."""
+        ...
+
+    def close(self) -> None: ...

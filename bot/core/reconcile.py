@@ -15,6 +15,7 @@ from datetime import datetime
 from audit.records import Reconciliation
 from bot.core.domain import AccountSnapshot
 from bot.core.errors import Halt
+from bot.core.ports import Broker, OrderJournal, Trail
 
 EXTERNAL = "(external)"
 _TOL = 1e-6
@@ -24,18 +25,19 @@ class ReconciliationHalt(Halt):
     """BOT_RECONCILE=halt and the broker disagrees with the trail."""
 
 
-def reconcile(bot, account: AccountSnapshot, slot: datetime | None, policy: str,
-              check_orders: bool = True) -> bool:
-    """Record and handle differences; True when there were any."""
+def reconcile(trail: Trail, journal: OrderJournal, broker: Broker, account: AccountSnapshot,
+              slot: datetime | None, policy: str, check_orders: bool = True) -> bool:
+    """Record and handle differences between `account` (the broker's) and the journal's books
+    and open orders; True when there were any. `policy`: BOT_RECONCILE, "adopt" or "halt"."""
     expected: dict[str, float] = {}
-    for sleeve in bot.state.sleeves.values():
+    for sleeve in journal.sleeves().values():
         for sym, qty in sleeve.items():
             expected[sym] = expected.get(sym, 0.0) + qty
     actual = account.positions
     diffs = {sym: (round(expected.get(sym, 0.0), 9), round(actual.get(sym, 0.0), 9))
              for sym in expected.keys() | actual.keys()
              if abs(expected.get(sym, 0.0) - actual.get(sym, 0.0)) > _TOL}
-    unknown = sorted(set(bot.broker.open_orders()) - bot.state.open_orders) if check_orders else []
+    unknown = sorted(set(broker.open_orders()) - journal.open_orders()) if check_orders else []
     if not diffs and not unknown:
         return False
     parts = [f"{sym}: trail {e:.9g}, broker {a:.9g}" for sym, (e, a) in sorted(diffs.items())]
@@ -43,7 +45,7 @@ def reconcile(bot, account: AccountSnapshot, slot: datetime | None, policy: str,
         parts.append(f"open orders the trail does not know: {', '.join(unknown)}")
     action = ("adopted: our books now match the broker" if policy == "adopt"
               else "BOT_RECONCILE=halt: trading stops")
-    bot.trail.record(Reconciliation(
+    trail.record(Reconciliation(
         message="broker and trail differ: " + "; ".join(parts) + f"; {action}",
         positions={s: {"trail": e, "broker": a} for s, (e, a) in sorted(diffs.items())},
         unknown_open_orders=tuple(unknown), policy=policy, cycle_timestamp=slot))
@@ -52,22 +54,22 @@ def reconcile(bot, account: AccountSnapshot, slot: datetime | None, policy: str,
                                  "(see events.jsonl): check them, then restart with "
                                  "BOT_RECONCILE=adopt or fix the account")
     for sym, (e, a) in diffs.items():
-        _adopt(bot.state, sym, a - e)
+        _adopt(journal, sym, a - e)
     return True
 
 
-def _adopt(state, symbol: str, delta: float) -> None:
+def _adopt(journal: OrderJournal, symbol: str, delta: float) -> None:
     if delta > 0:
-        state.adjust_sleeve(EXTERNAL, symbol, delta)
+        journal.adjust_sleeve(EXTERNAL, symbol, delta)
         return
     need = -delta
-    holders = sorted(state.sleeves.items(), key=lambda kv: (kv[0] != EXTERNAL, kv[0]))
+    holders = sorted(journal.sleeves().items(), key=lambda kv: (kv[0] != EXTERNAL, kv[0]))
     for model, sleeve in holders:
         held = sleeve.get(symbol, 0.0)
         if held <= 0 or need <= _TOL:
             continue
         take = min(held, need)
-        state.adjust_sleeve(model, symbol, -take)
+        journal.adjust_sleeve(model, symbol, -take)
         need -= take
     if need > _TOL:  # the broker holds less than zero of ours: record it as external short
-        state.adjust_sleeve(EXTERNAL, symbol, -need)
+        journal.adjust_sleeve(EXTERNAL, symbol, -need)

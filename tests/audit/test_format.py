@@ -131,7 +131,8 @@ def test_a_field_spec_refuses_an_unknown_type():
 # and the warnings of a model's decision (models/*). Each of those kinds must be a record type.
 _SOURCES = [p for d in ("bot", "audit", "models") for p in sorted((ROOT / d).rglob("*.py"))]
 _NOTICE = re.compile(r"\bnotices\.append\(\(\s*\"(\w+)\"")            # audit/stream.py, trail.py
-_INBOX = re.compile(r"(?<![\w.])(?:post|inbox\.post)\([^,()]+,\s*\"(\w+)\"")  # bot/adapters/inbox.py post()
+# bot/adapters/inbox.py post(), bot/wiring.py post_note()
+_INBOX = re.compile(r"(?<![\w.])(?:post|post_note|inbox\.post)\([^,()]+,\s*\"(\w+)\"")
 _INBOX_NOTE = re.compile(r"\bnotes\.append\(\(\s*\"(\w+)\"")         # bot/adapters/inbox.py drain()
 _WARNING = re.compile(r"\bDecisionWarning\(\s*\"(\w+)\"")            # models/*: a decision's warning
 

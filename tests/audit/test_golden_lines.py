@@ -32,12 +32,14 @@ import shutil
 import sys
 import threading
 import time
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Callable
 
 import pytest
 
+from tests import fakes
 from tests.fakes import FakeClock, FixedMarket, ScriptedBroker, utc
 
 SLOT = utc(2025, 3, 3, 15, 0)  # a Monday, 10:00 New York
@@ -46,24 +48,10 @@ KEY = b"golden-lines-key-0123456789"
 EVENTS, ERRORS = "events.jsonl", "errors.jsonl"
 
 
-# -- the bot of a cycle, as tests/bot/core/test_cycle.py builds it --------------------------------
-def make_bot(tmp_path: Path, *, reject=None, explode=None, reject_later=None, kill=False,
-             data_dir: bool = False):
-    from audit.trail import AuditTrail
-    from bot.adapters.sim_broker import SimBrokerConfig, SimulatedBroker
+# -- the bot of a cycle: the tests' one builder, on the real trail and the real (in-memory) store --
+def make_bot(tmp_path: Path, **options):
     from bot.adapters.state_store import StateStore
-    from bot.core.cycle import Bot, KillSwitch, ModelShare
-    from bot.core.planning import RiskLimits
-    from models.equal_weight import EqualWeightModel
-    clock = FakeClock(SLOT)
-    market = FixedMarket(PRICES)
-    broker = ScriptedBroker(SimulatedBroker(market, clock, SimBrokerConfig()), reject, explode,
-                            reject_later)
-    trail = AuditTrail(tmp_path / "logs", clock, durable=True, key=KEY,
-                       data_dir=tmp_path / "data" if data_dir else None)
-    return Bot(clock, market, broker, trail, StateStore(None),
-               (ModelShare(EqualWeightModel(), 1.0),), RiskLimits(),
-               KillSwitch(kill, tmp_path / "KILL_SWITCH"))
+    return fakes.make_bot(tmp_path, key=KEY, journal=StateStore(None), **options)
 
 
 class BrokenModel:
@@ -98,7 +86,7 @@ def _runner(bot, policy: str = "run", nyse: bool = False, monotonic=None):
     from bot.core.scheduling import SlotPlanner, parse_schedule
 
     def wait(seconds: float) -> None:
-        bot.clock.advance(seconds)
+        bot.deps.clock.advance(seconds)
         time.sleep(0.002)
     return Runner(bot, SlotPlanner(parse_schedule("every 15 minutes"), nyse), policy,
                   threading.Event(), wait=wait, poll_seconds=0.001, max_wait=86400,
@@ -110,7 +98,7 @@ def cycle_rejected_order(tmp_path: Path, monkeypatch) -> Path:
     from bot.core.cycle import run_cycle
     bot = make_bot(tmp_path, reject={"QQQ": "Insufficient buying power"})
     run_cycle(bot, SLOT)
-    bot.trail.close()
+    bot.deps.trail.close()
     return tmp_path / "logs"
 
 
@@ -118,7 +106,7 @@ def cycle_late_rejection(tmp_path: Path, monkeypatch) -> Path:
     from bot.core.cycle import run_cycle
     bot = make_bot(tmp_path, reject_later={"TLT": "halted: trading suspended in TLT"})
     run_cycle(bot, SLOT)
-    bot.trail.close()
+    bot.deps.trail.close()
     return tmp_path / "logs"
 
 
@@ -140,18 +128,18 @@ def cycle_bad_price(tmp_path: Path, monkeypatch) -> Path:
     """A NaN price (`price` null) and no price at all (no `price` field)."""
     from bot.core.cycle import run_cycle
     bot = make_bot(tmp_path)
-    bot.market = NoQuote({**PRICES, "TLT": float("nan")}, {"QQQ": "no quote since 14:59"})
+    bot.deps.market = NoQuote({**PRICES, "TLT": float("nan")}, {"QQQ": "no quote since 14:59"})
     run_cycle(bot, SLOT)
-    bot.trail.close()
+    bot.deps.trail.close()
     return tmp_path / "logs"
 
 
 def cycle_broken_model(tmp_path: Path, monkeypatch) -> Path:
     from bot.core.cycle import ModelShare, run_cycle
     bot = make_bot(tmp_path)
-    bot.models = (ModelShare(bot.models[0].model, 0.5), ModelShare(BrokenModel(), 0.5))
+    bot.deps.models = (ModelShare(bot.deps.models[0].model, 0.5), ModelShare(BrokenModel(), 0.5))
     run_cycle(bot, SLOT)
-    bot.trail.close()
+    bot.deps.trail.close()
     return tmp_path / "logs"
 
 
@@ -159,11 +147,11 @@ def cycle_kill_switch(tmp_path: Path, monkeypatch) -> Path:
     from bot.core.cycle import KillSwitch, run_cycle
     monkeypatch.chdir(tmp_path)  # the file's path in the message is as configured: relative
     bot = make_bot(tmp_path)
-    bot.kill_switch = KillSwitch(False, Path("data/KILL_SWITCH"))
+    bot.policy = replace(bot.policy, kill_switch=KillSwitch(False, Path("data/KILL_SWITCH")))
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "KILL_SWITCH").touch()
     run_cycle(bot, SLOT)
-    bot.trail.close()
+    bot.deps.trail.close()
     return tmp_path / "logs"
 
 
@@ -171,15 +159,15 @@ def cycle_risk_off_held(tmp_path: Path, monkeypatch) -> Path:
     from bot.core.cycle import ModelShare, run_cycle
     from models.sector_rotation import SectorRotationModel
     bot = make_bot(tmp_path)
-    bot.models = (ModelShare(SectorRotationModel(lookback=5, top_n=1, trend_window=10,
+    bot.deps.models = (ModelShare(SectorRotationModel(lookback=5, top_n=1, trend_window=10,
                                                  universe=("QQQ",)), 1.0),)
-    bot.market.trend = 0.01  # rising: risk-on, QQQ bought
+    bot.deps.market.trend = 0.01  # rising: risk-on, QQQ bought
     run_cycle(bot, SLOT)
-    bot.market.trend = -0.01  # falling: risk-off, and TLT has no data
-    bot.market.bad["TLT"] = "TLT.csv starts 2002-07-30: add earlier rows"
-    bot.clock.t = SLOT + timedelta(minutes=15)
-    run_cycle(bot, bot.clock.t)
-    bot.trail.close()
+    bot.deps.market.trend = -0.01  # falling: risk-off, and TLT has no data
+    bot.deps.market.bad["TLT"] = "TLT.csv starts 2002-07-30: add earlier rows"
+    bot.deps.clock.t = SLOT + timedelta(minutes=15)
+    run_cycle(bot, bot.deps.clock.t)
+    bot.deps.trail.close()
     return tmp_path / "logs"
 
 
@@ -187,10 +175,10 @@ def cycle_order_not_placed(tmp_path: Path, monkeypatch) -> Path:
     from bot.core.cycle import run_cycle
     bot = make_bot(tmp_path, explode={"SPY": ConnectionError("connection reset")})
     run_cycle(bot, SLOT)
-    bot.broker.explode.clear()
-    bot.clock.advance(900)
+    bot.deps.broker.explode.clear()
+    bot.deps.clock.advance(900)
     run_cycle(bot, SLOT + timedelta(minutes=15))
-    bot.trail.close()
+    bot.deps.trail.close()
     return tmp_path / "logs"
 
 
@@ -201,26 +189,26 @@ def cycle_open_at_deadline(tmp_path: Path, monkeypatch) -> Path:
     from bot.core.planning import RiskLimits
     bot = make_bot(tmp_path)
     # limit orders 10 bps through the reference, fills 50 bps worse: they never cross
-    bot.broker.inner.config = SimBrokerConfig(slippage_bps=50)
-    bot.broker.inner._slip = 0.005
-    bot.limits = RiskLimits(order_type=OrderType.LIMIT, limit_offset_bps=10)
-    bot.sleep = bot.clock.advance
-    bot.fill_timeout, bot.poll_interval = 5.0, 1.0
+    bot.deps.broker.inner.config = SimBrokerConfig(slippage_bps=50)
+    bot.deps.broker.inner._slip = 0.005
+    bot.policy = replace(bot.policy, limits=RiskLimits(order_type=OrderType.LIMIT,
+                                                       limit_offset_bps=10),
+                         fill_timeout=5.0, poll_interval=1.0)
+    bot.deps.sleep = bot.deps.clock.advance
     run_cycle(bot, SLOT)
-    bot.clock.advance(900)
+    bot.deps.clock.advance(900)
     run_cycle(bot, SLOT + timedelta(minutes=15))
-    bot.trail.close()
+    bot.deps.trail.close()
     return tmp_path / "logs"
 
 
 def cycle_order_skipped(tmp_path: Path, monkeypatch) -> Path:
     """A restart in the slot of an order already sent (its id is in the state store)."""
-    from bot.adapters.state_store import DONE
     from bot.core.cycle import run_cycle
     bot = make_bot(tmp_path)
-    bot.state.set_order_stage("tb-20250303T150000Z-EqualWeightModel_v1-SPY-buy", DONE)
+    bot.deps.journal.mark_done("tb-20250303T150000Z-EqualWeightModel_v1-SPY-buy")
     run_cycle(bot, SLOT)
-    bot.trail.close()
+    bot.deps.trail.close()
     return tmp_path / "logs"
 
 
@@ -228,18 +216,18 @@ def cycle_reconciliation(tmp_path: Path, monkeypatch) -> Path:
     """The trail's books hold 5 SPY the broker does not (a position sold by hand)."""
     from bot.core.cycle import run_cycle
     bot = make_bot(tmp_path)
-    bot.state.adjust_sleeve("EqualWeightModel_v1", "SPY", 5.0)
+    bot.deps.journal.adjust_sleeve("EqualWeightModel_v1", "SPY", 5.0)
     run_cycle(bot, SLOT)
-    bot.trail.close()
+    bot.deps.trail.close()
     return tmp_path / "logs"
 
 
 def runner_cycle_error(tmp_path: Path, monkeypatch) -> Path:
     from bot.app.runner import guarded_cycle
     bot = make_bot(tmp_path)
-    bot.broker = AccountFails(bot.broker.inner, RuntimeError("account endpoint said 418"))
+    bot.deps.broker = AccountFails(bot.deps.broker.inner, RuntimeError("account endpoint said 418"))
     guarded_cycle(bot, SLOT)
-    bot.trail.close()
+    bot.deps.trail.close()
     return tmp_path / "logs"
 
 
@@ -247,7 +235,7 @@ def runner_broker_unavailable(tmp_path: Path, monkeypatch) -> Path:
     from bot.app.runner import check_broker_at_start
     from bot.core.errors import RetryLater
     bot = make_bot(tmp_path)
-    bot.broker = AccountFails(bot.broker.inner, RetryLater("connection refused"))
+    bot.deps.broker = AccountFails(bot.deps.broker.inner, RetryLater("connection refused"))
     waits: list[float] = []
 
     def stop_during_the_first_retry_wait(seconds: float) -> bool:
@@ -255,7 +243,7 @@ def runner_broker_unavailable(tmp_path: Path, monkeypatch) -> Path:
         return len(waits) > 1
     check_broker_at_start(bot, "broker sim", "adopt", stop_during_the_first_retry_wait)
     assert waits == [0, 5.0]
-    bot.trail.close()
+    bot.deps.trail.close()
     return tmp_path / "logs"
 
 
@@ -263,11 +251,11 @@ def runner_manual_cycle(tmp_path: Path, monkeypatch) -> Path:
     from bot.app.runner import manual_slot
     from bot.core.scheduling import SlotPlanner, parse_schedule
     bot = make_bot(tmp_path)
-    bot.state.complete_slot(SLOT)
-    bot.clock.t = SLOT + timedelta(minutes=7, seconds=12, microseconds=345678)
+    bot.deps.journal.complete_slot(SLOT)
+    bot.deps.clock.t = SLOT + timedelta(minutes=7, seconds=12, microseconds=345678)
     manual_slot(bot, SlotPlanner(parse_schedule("every 15 minutes"), False),
-                sleep=bot.clock.advance)
-    bot.trail.close()
+                sleep=bot.deps.clock.advance)
+    bot.deps.trail.close()
     return tmp_path / "logs"
 
 
@@ -275,36 +263,36 @@ def runner_manual_cycle_market_closed(tmp_path: Path, monkeypatch) -> Path:
     from bot.app.runner import manual_slot
     from bot.core.scheduling import SlotPlanner, parse_schedule
     bot = make_bot(tmp_path)
-    bot.clock.t = utc(2025, 3, 8, 15, 0)  # a Saturday
-    manual_slot(bot, SlotPlanner(parse_schedule("every 15 minutes"), True), sleep=bot.clock.advance)
-    bot.trail.close()
+    bot.deps.clock.t = utc(2025, 3, 8, 15, 0)  # a Saturday
+    manual_slot(bot, SlotPlanner(parse_schedule("every 15 minutes"), True), sleep=bot.deps.clock.advance)
+    bot.deps.trail.close()
     return tmp_path / "logs"
 
 
 def runner_closed_market_skipped(tmp_path: Path, monkeypatch) -> Path:
     bot = make_bot(tmp_path)
-    bot.clock.t = utc(2025, 3, 7, 20, 50)  # Friday after the last slot before the close
+    bot.deps.clock.t = utc(2025, 3, 7, 20, 50)  # Friday after the last slot before the close
     _runner(bot, nyse=True).run(max_cycles=1)
-    bot.trail.close()
+    bot.deps.trail.close()
     return tmp_path / "logs"
 
 
 def runner_slot_missed(tmp_path: Path, monkeypatch) -> Path:
     bot = make_bot(tmp_path)
-    bot.state.complete_slot(utc(2025, 3, 3, 14, 0))
-    bot.clock.t = utc(2025, 3, 3, 15, 7)
+    bot.deps.journal.complete_slot(utc(2025, 3, 3, 14, 0))
+    bot.deps.clock.t = utc(2025, 3, 3, 15, 7)
     _runner(bot, "skip")._start()
-    bot.trail.close()
+    bot.deps.trail.close()
     return tmp_path / "logs"
 
 
 def runner_slot_resumed(tmp_path: Path, monkeypatch) -> Path:
     bot = make_bot(tmp_path)
-    bot.state.complete_slot(utc(2025, 3, 3, 14, 45))
-    bot.state.start_slot(SLOT)  # the cycle of 15:00 began and was cut short
-    bot.clock.t = utc(2025, 3, 3, 15, 7)
+    bot.deps.journal.complete_slot(utc(2025, 3, 3, 14, 45))
+    bot.deps.journal.start_slot(SLOT)  # the cycle of 15:00 began and was cut short
+    bot.deps.clock.t = utc(2025, 3, 3, 15, 7)
     _runner(bot)._start()
-    bot.trail.close()
+    bot.deps.trail.close()
     return tmp_path / "logs"
 
 
@@ -312,12 +300,12 @@ def runner_clock_step(tmp_path: Path, monkeypatch) -> Path:
     bot = make_bot(tmp_path)
     monotonic = [1000.0]
     r = _runner(bot, monotonic=lambda: monotonic[0])
-    bot.clock.t = utc(2025, 3, 3, 15, 7)
+    bot.deps.clock.t = utc(2025, 3, 3, 15, 7)
     r._watch_clock()
-    bot.clock.t = utc(2025, 3, 3, 16, 7, 30, 250000)  # an hour on the wall clock...
+    bot.deps.clock.t = utc(2025, 3, 3, 16, 7, 30, 250000)  # an hour on the wall clock...
     monotonic[0] += 1.5  # ...in a second and a half
     r._watch_clock()
-    bot.trail.close()
+    bot.deps.trail.close()
     return tmp_path / "logs"
 
 
@@ -357,8 +345,8 @@ def self_verify_failed(tmp_path: Path, monkeypatch) -> Path:
     i = data.index(b'"price":') + len(b'"price":')
     data[i] = ord("9") if data[i] != ord("9") else ord("8")
     path.write_bytes(bytes(data))
-    SelfVerify(tmp_path / "logs", KEY, 3600, bot.trail, bot.clock.now).check()
-    bot.trail.close()
+    SelfVerify(tmp_path / "logs", KEY, 3600, bot.deps.trail, bot.deps.clock.now).check()
+    bot.deps.trail.close()
     return tmp_path / "logs"
 
 
@@ -369,7 +357,7 @@ def _a_cycle_then_closed(tmp_path: Path, *, data_dir: bool = False) -> Callable[
     from bot.core.cycle import run_cycle
     bot = make_bot(tmp_path, data_dir=data_dir)
     run_cycle(bot, SLOT)
-    bot.trail.close()
+    bot.deps.trail.close()
     clock = FakeClock(SLOT + timedelta(minutes=1))
     return lambda **kw: AuditTrail(tmp_path / "logs", clock, durable=True, key=KEY, **kw)
 
@@ -393,18 +381,18 @@ def streams_rotated_and_truncated(tmp_path: Path, monkeypatch) -> Path:
     from bot.core.cycle import run_cycle
     bot = make_bot(tmp_path)
     run_cycle(bot, SLOT)
-    bot.trail.close()
+    bot.deps.trail.close()
     logs = tmp_path / "logs"
     lines = (logs / "trades.jsonl").read_bytes().splitlines(keepends=True)
     (logs / "trades.jsonl").write_bytes(lines[0])  # fewer lines than the chain says
     os.rename(logs / "orders.jsonl", logs / "orders.jsonl.1")  # rotated while stopped
-    bot.clock.t = SLOT + timedelta(minutes=1)
-    bot.trail = AuditTrail(logs, bot.clock, durable=True, key=KEY)
+    bot.deps.clock.t = SLOT + timedelta(minutes=1)
+    bot.deps.trail = AuditTrail(logs, bot.deps.clock, durable=True, key=KEY)
     os.rename(logs / "production.log", logs / "production.log.1")  # external rotation
     os.truncate(logs / "performance.jsonl", 0)  # copytruncate
-    bot.clock.t = SLOT + timedelta(minutes=15)
-    run_cycle(bot, bot.clock.t)
-    bot.trail.close()
+    bot.deps.clock.t = SLOT + timedelta(minutes=15)
+    run_cycle(bot, bot.deps.clock.t)
+    bot.deps.trail.close()
     return logs
 
 
@@ -419,11 +407,11 @@ def streams_write_lost(tmp_path: Path, monkeypatch) -> Path:
     run_cycle(bot, SLOT)
     logs = tmp_path / "logs"
     before = (logs / EVENTS).read_bytes()
-    bot.clock.t = SLOT + timedelta(minutes=7)
+    bot.deps.clock.t = SLOT + timedelta(minutes=7)
     manual_slot(bot, SlotPlanner(parse_schedule("every 15 minutes"), False),
-                sleep=bot.clock.advance)
+                sleep=bot.deps.clock.advance)
     (logs / EVENTS).write_bytes(before)  # the line never reached the file
-    for f in (*bot.trail._files.values(), bot.trail._text):  # killed: nothing signed or closed
+    for f in (*bot.deps.trail._files.values(), bot.deps.trail._text):  # killed: nothing signed or closed
         f.abandon()
     AuditTrail(logs, FakeClock(SLOT + timedelta(minutes=20)), durable=True, key=KEY,
                data_dir=tmp_path / "data").close()
@@ -453,14 +441,14 @@ def runner_start_up_checks(tmp_path: Path, monkeypatch) -> Path:
     from bot.app.runner import check_broker_at_start
     from bot.core.errors import RetryLater
     bot = make_bot(tmp_path)
-    inner = bot.broker
-    bot.broker = AccountFails(inner.inner, RetryLater("HTTP 503 from the broker"))
+    inner = bot.deps.broker
+    bot.deps.broker = AccountFails(inner.inner, RetryLater("HTTP 503 from the broker"))
     with pytest.raises(RetryLater):
         check_broker_at_start(bot, "broker sim", "adopt", None)
-    bot.broker = inner
-    bot.state.adjust_sleeve("EqualWeightModel_v1", "TLT", 2.5)
+    bot.deps.broker = inner
+    bot.deps.journal.adjust_sleeve("EqualWeightModel_v1", "TLT", 2.5)
     check_broker_at_start(bot, "broker sim", "adopt", None)
-    bot.trail.close()
+    bot.deps.trail.close()
     return tmp_path / "logs"
 
 
@@ -469,9 +457,9 @@ def runner_slot_overrun(tmp_path: Path, monkeypatch) -> Path:
     bot = make_bot(tmp_path)
     r = _runner(bot)
     r.next_slot = utc(2025, 3, 3, 15, 15)
-    bot.clock.t = utc(2025, 3, 3, 15, 47, 3)
+    bot.deps.clock.t = utc(2025, 3, 3, 15, 47, 3)
     r._tick()
-    bot.trail.close()
+    bot.deps.trail.close()
     return tmp_path / "logs"
 
 
@@ -506,13 +494,13 @@ def _crash_after_submit_then_next_cycle(tmp_path: Path, **scripted) -> Path:
     from bot.core.cycle import run_cycle
     from bot.core.errors import Halt
     bot = make_bot(tmp_path)
-    bot.broker = CrashAfterSubmit(bot.broker.inner, "TLT", **scripted)
+    bot.deps.broker = CrashAfterSubmit(bot.deps.broker.inner, "TLT", **scripted)
     with pytest.raises(Halt):
         run_cycle(bot, SLOT)
-    bot.broker.symbol = None
-    bot.clock.advance(900)
+    bot.deps.broker.symbol = None
+    bot.deps.clock.advance(900)
     run_cycle(bot, SLOT + timedelta(minutes=15))  # settles it first: recovery's records
-    bot.trail.close()
+    bot.deps.trail.close()
     return tmp_path / "logs"
 
 
@@ -538,10 +526,10 @@ def recovery_fill_not_written(tmp_path: Path, monkeypatch) -> Path:
         fill_disk(tmp_path / "logs" / "trades.jsonl", full.setattr)
         with pytest.raises(AuditWriteFailed):
             run_cycle(bot, SLOT)
-    assert bot.state.writing
-    bot.clock.advance(900)
+    assert bot.deps.journal.fills_writing()
+    bot.deps.clock.advance(900)
     run_cycle(bot, SLOT + timedelta(minutes=15))
-    bot.trail.close()
+    bot.deps.trail.close()
     return tmp_path / "logs"
 
 

@@ -459,11 +459,11 @@ def test_the_archive_setting_reaches_the_live_trail(clean_env, tmp_path, monkeyp
     assert s.log_archive_dir == tmp_path / "archive" and load_settings().log_archive_dir is not None
     bot = build_bot(s, FakeClock(utc(2025, 3, 3, 15)), live=True)
     try:
-        assert {f.archive_dir for f in bot.trail._files.values()} == {tmp_path / "archive"}
+        assert {f.archive_dir for f in bot.deps.trail._files.values()} == {tmp_path / "archive"}
     finally:
-        bot.trail.close()
-        bot.state.close()
-        bot.broker.close()
+        bot.deps.trail.close()
+        bot.deps.journal.close()
+        bot.deps.broker.close()
     assert load_settings().redacted()["log_archive_dir"] == str(tmp_path / "archive")
 
 

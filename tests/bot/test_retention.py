@@ -49,12 +49,12 @@ def run_bot(settings: Settings, cycles: int, start=MONDAY_AFTER_THE_OPEN) -> Pat
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     clock = FakeClock(start)
     bot = build_bot(settings, clock, live=True)
-    bot.trail.record(BotStarted(message="started", pid=os.getpid(), command="run",
+    bot.deps.trail.record(BotStarted(message="started", pid=os.getpid(), command="run",
                                 broker=settings.broker, schedule=settings.schedule,
                                 market_hours=settings.effective_market_hours,
                                 models=settings.models, settings_sha256=settings.fingerprint(),
                                 version=tradebot_version()))
-    record_account(bot, bot.broker.account(), "broker sim")
+    record_account(bot.deps.trail, bot.deps.broker.account(), "broker sim")
     clock.advance(1)  # the start-up records come before the first cycle's
 
     def wait(seconds):
@@ -64,8 +64,8 @@ def run_bot(settings: Settings, cycles: int, start=MONDAY_AFTER_THE_OPEN) -> Pat
     planner = SlotPlanner(parse_schedule(settings.schedule), False)
     Runner(bot, planner, "run", threading.Event(), wait=wait, poll_seconds=0.001,
            max_wait=86400).run(cycles)
-    bot.trail.close()
-    bot.broker.close() if hasattr(bot.broker, "close") else None
+    bot.deps.trail.close()
+    bot.deps.broker.close() if hasattr(bot.deps.broker, "close") else None
     return settings.log_dir
 
 

@@ -21,6 +21,14 @@ def test_defaults():
     assert s.seed == 42 and s.fractional is True
 
 
+def test_the_risk_limits_have_one_set_of_defaults():
+    """The limits a default bot runs with are `RiskLimits()`, the ones tests build."""
+    from bot.core.planning import RiskLimits
+    from bot.wiring import build_limits
+    assert build_limits(load_settings()) == RiskLimits()
+    assert (RiskLimits().max_position_weight, RiskLimits().max_order_value) == (1.0, 250_000.0)
+
+
 def test_plain_strings_work_without_json_quoting(monkeypatch):
     monkeypatch.setenv("BOT_MODELS", "SectorRotationModel_v1=0.7,EqualWeightModel_v1")
     monkeypatch.setenv("BOT_EQUAL_WEIGHT_SYMBOLS", "SPY, QQQ")

@@ -20,7 +20,7 @@ STORED_TRADE = {
 def test_a_fill_stored_write_ahead_counts_its_value(tmp_path):
     store = StateStore(tmp_path / "state.db")
     store.fill_writing("f-1", CID, 4.0, dict(STORED_TRADE))
-    assert store.filled_qty[CID] == 4.0 and store.filled_value[CID] == 4.0 * 500.25
+    assert store.filled_so_far(CID) == (4.0, 4.0 * 500.25)
     store.close()
 
 
@@ -34,9 +34,8 @@ def test_a_store_written_by_the_previous_version_loads_with_its_fill_values(tmp_
         db.execute("INSERT INTO fills VALUES (?, ?, ?, ?, ?)",
                    ("f-2", CID, WRITING, 1.0, orjson.dumps(STORED_TRADE).decode()))
     store = StateStore(path)
-    assert store.filled_qty[CID] == 5.0
-    assert store.filled_value[CID] == 5.0 * 500.25
-    assert set(store.writing) == {"f-1", "f-2"}
+    assert store.filled_so_far(CID) == (5.0, 5.0 * 500.25)
+    assert set(store.fills_writing()) == {"f-1", "f-2"}
     store.close()
 
 
@@ -46,5 +45,5 @@ def test_a_stored_line_that_is_no_trade_counts_no_value(tmp_path):
     with sqlite3.connect(path) as db:
         db.execute("INSERT INTO fills VALUES (?, ?, ?, ?, ?)", ("f-1", CID, WRITING, 2.0, "{}"))
     store = StateStore(path)
-    assert store.filled_qty[CID] == 2.0 and store.filled_value[CID] == 0.0
+    assert store.filled_so_far(CID) == (2.0, 0.0)
     store.close()

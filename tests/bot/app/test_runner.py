@@ -8,8 +8,7 @@ from audit.records import BotStarted
 from bot.app.runner import Runner
 from bot.core.scheduling import SlotPlanner, parse_schedule
 from bot.review.check import ERROR, WARNING, check
-from tests.bot.core.test_cycle import make_bot
-from tests.fakes import utc
+from tests.fakes import make_bot, utc
 
 
 def fake_wait(clock):
@@ -21,7 +20,7 @@ def fake_wait(clock):
 
 def runner(bot, policy="run", schedule="every 15 minutes", nyse=False):
     planner = SlotPlanner(parse_schedule(schedule), nyse)
-    return Runner(bot, planner, policy, threading.Event(), wait=fake_wait(bot.clock),
+    return Runner(bot, planner, policy, threading.Event(), wait=fake_wait(bot.deps.clock),
                   poll_seconds=0.001, max_wait=86400)
 
 
@@ -31,7 +30,7 @@ def read(tmp_path, name):
 
 def test_first_start_runs_the_latest_due_slot_at_once_then_follows_the_clock(tmp_path):
     bot = make_bot(tmp_path)
-    bot.clock.t = utc(2025, 3, 3, 15, 7, 12)
+    bot.deps.clock.t = utc(2025, 3, 3, 15, 7, 12)
     assert runner(bot).run(max_cycles=3) == 3
     slots = [p["cycle_timestamp"] for p in read(tmp_path, "performance.jsonl")]
     assert slots == ["2025-03-03T15:00:00+00:00", "2025-03-03T15:15:00+00:00",
@@ -40,8 +39,8 @@ def test_first_start_runs_the_latest_due_slot_at_once_then_follows_the_clock(tmp
 
 def test_restart_in_a_completed_slot_waits_for_the_next(tmp_path):
     bot = make_bot(tmp_path)
-    bot.state.complete_slot(utc(2025, 3, 3, 15, 0))
-    bot.clock.t = utc(2025, 3, 3, 15, 7)
+    bot.deps.journal.complete_slot(utc(2025, 3, 3, 15, 0))
+    bot.deps.clock.t = utc(2025, 3, 3, 15, 7)
     runner(bot).run(max_cycles=1)
     (perf,) = read(tmp_path, "performance.jsonl")
     assert perf["cycle_timestamp"] == "2025-03-03T15:15:00+00:00"
@@ -51,8 +50,8 @@ def test_restart_in_a_completed_slot_waits_for_the_next(tmp_path):
     ("run", True, 1), ("record", False, 1), ("skip", False, 0)])
 def test_missed_slot_policy(tmp_path, policy, orders_expected, cycles_at_once):
     bot = make_bot(tmp_path)
-    bot.state.complete_slot(utc(2025, 3, 3, 14, 0))
-    bot.clock.t = utc(2025, 3, 3, 15, 7)
+    bot.deps.journal.complete_slot(utc(2025, 3, 3, 14, 0))
+    bot.deps.clock.t = utc(2025, 3, 3, 15, 7)
     r = runner(bot, policy)
     r._start()
     (ev,) = [e for e in read(tmp_path, "events.jsonl") if e["event_type"] == "slot_missed"]
@@ -67,7 +66,7 @@ def test_missed_slot_policy(tmp_path, policy, orders_expected, cycles_at_once):
 
 def test_closed_market_slots_are_skipped_and_said_once(tmp_path):
     bot = make_bot(tmp_path)
-    bot.clock.t = utc(2025, 3, 7, 20, 50)  # Friday after the last slot before the close
+    bot.deps.clock.t = utc(2025, 3, 7, 20, 50)  # Friday after the last slot before the close
     r = runner(bot, nyse=True)
     r.run(max_cycles=2)
     slots = [p["cycle_timestamp"] for p in read(tmp_path, "performance.jsonl")]
@@ -79,9 +78,9 @@ def test_closed_market_slots_are_skipped_and_said_once(tmp_path):
 
 def test_a_failing_cycle_is_recorded_and_the_scheduler_goes_on(tmp_path):
     bot = make_bot(tmp_path)
-    bot.clock.t = utc(2025, 3, 3, 15, 1)
+    bot.deps.clock.t = utc(2025, 3, 3, 15, 1)
     calls = {"n": 0}
-    real_account = bot.broker.account
+    real_account = bot.deps.broker.account
 
     def flaky():
         calls["n"] += 1
@@ -89,7 +88,7 @@ def test_a_failing_cycle_is_recorded_and_the_scheduler_goes_on(tmp_path):
             raise RuntimeError("broker fell over")
         return real_account()
 
-    bot.broker.account = flaky
+    bot.deps.broker.account = flaky
     assert runner(bot).run(max_cycles=2) == 2
     (err,) = read(tmp_path, "errors.jsonl")
     assert err["event_type"] == "cycle_error" and "broker fell over" in err["error"]
@@ -99,7 +98,7 @@ def test_a_failing_cycle_is_recorded_and_the_scheduler_goes_on(tmp_path):
 
 def test_stop_ends_the_loop(tmp_path):
     bot = make_bot(tmp_path)
-    bot.clock.t = utc(2025, 3, 3, 15, 1)
+    bot.deps.clock.t = utc(2025, 3, 3, 15, 1)
     r = runner(bot)
     r.stop.set()
     assert r.run() == 0
@@ -109,17 +108,17 @@ def test_stop_ends_the_loop(tmp_path):
 def test_manual_cycle_takes_the_due_slot_once_then_this_second(tmp_path):
     from bot.app.runner import manual_slot
     bot = make_bot(tmp_path)
-    bot.clock.t = utc(2025, 3, 3, 15, 7, 12, 5)
+    bot.deps.clock.t = utc(2025, 3, 3, 15, 7, 12, 5)
     planner = SlotPlanner(parse_schedule("every 15 minutes"), False)
     assert manual_slot(bot, planner) == utc(2025, 3, 3, 15, 0)
-    bot.state.complete_slot(utc(2025, 3, 3, 15, 0))
+    bot.deps.journal.complete_slot(utc(2025, 3, 3, 15, 0))
     assert manual_slot(bot, planner) == utc(2025, 3, 3, 15, 7, 12)
 
 
 def test_manual_cycle_in_a_closed_market_sends_nothing(tmp_path):
     from bot.app.runner import manual_slot
     bot = make_bot(tmp_path)
-    bot.clock.t = utc(2025, 3, 8, 15)  # a Saturday
+    bot.deps.clock.t = utc(2025, 3, 8, 15)  # a Saturday
     assert manual_slot(bot, SlotPlanner(parse_schedule("every 15 minutes"), True)) is None
     (ev,) = read(tmp_path, "events.jsonl")
     assert ev["event_type"] == "cycle_skipped" and ev["next_slot"] == "2025-03-10T13:30:00+00:00"
@@ -131,7 +130,7 @@ def _manual_cycles(bot, planner, n):
 
     def sleep(seconds):
         slept.append(seconds)
-        bot.clock.advance(seconds)
+        bot.deps.clock.advance(seconds)
 
     for _ in range(n):
         guarded_cycle(bot, manual_slot(bot, planner, sleep=sleep))
@@ -140,9 +139,9 @@ def _manual_cycles(bot, planner, n):
 
 def test_six_manual_cycles_in_one_second_each_get_a_slot_of_their_own(tmp_path):
     bot = make_bot(tmp_path)
-    bot.clock.t = utc(2025, 3, 3, 15, 7, 12, 5)
+    bot.deps.clock.t = utc(2025, 3, 3, 15, 7, 12, 5)
     planner = SlotPlanner(parse_schedule("every 15 minutes"), False)
-    bot.state.complete_slot(utc(2025, 3, 3, 15, 0))
+    bot.deps.journal.complete_slot(utc(2025, 3, 3, 15, 0))
     slept = _manual_cycles(bot, planner, 6)  # the fake clock moves only when slept on
     slots = [p["cycle_timestamp"] for p in read(tmp_path, "performance.jsonl")]
     assert slots == [f"2025-03-03T15:07:1{s}+00:00" for s in range(2, 8)]
@@ -152,30 +151,30 @@ def test_six_manual_cycles_in_one_second_each_get_a_slot_of_their_own(tmp_path):
 def test_a_manual_cycle_after_a_failed_one_in_the_same_second_takes_the_next(tmp_path):
     from bot.app.runner import manual_slot
     bot = make_bot(tmp_path)
-    bot.clock.t = utc(2025, 3, 3, 15, 7, 12, 5)
+    bot.deps.clock.t = utc(2025, 3, 3, 15, 7, 12, 5)
     planner = SlotPlanner(parse_schedule("every 15 minutes"), False)
-    bot.state.complete_slot(utc(2025, 3, 3, 15, 0))
-    bot.state.start_slot(utc(2025, 3, 3, 15, 7, 12))  # began, never completed
-    assert manual_slot(bot, planner, sleep=bot.clock.advance) == utc(2025, 3, 3, 15, 7, 13)
+    bot.deps.journal.complete_slot(utc(2025, 3, 3, 15, 0))
+    bot.deps.journal.start_slot(utc(2025, 3, 3, 15, 7, 12))  # began, never completed
+    assert manual_slot(bot, planner, sleep=bot.deps.clock.advance) == utc(2025, 3, 3, 15, 7, 13)
 
 
 def test_a_manual_cycle_behind_the_trail_by_more_than_a_moment_runs_nothing(tmp_path):
     from bot.app.runner import manual_slot
     from bot.core.errors import Halt
     bot = make_bot(tmp_path)
-    bot.state.complete_slot(utc(2025, 3, 3, 15, 0))
-    bot.clock.t = utc(2025, 3, 3, 14, 40)  # the clock stepped back 20 minutes
+    bot.deps.journal.complete_slot(utc(2025, 3, 3, 15, 0))
+    bot.deps.clock.t = utc(2025, 3, 3, 14, 40)  # the clock stepped back 20 minutes
     planner = SlotPlanner(parse_schedule("every 15 minutes"), False)
     with pytest.raises(Halt, match="behind"):
-        manual_slot(bot, planner, sleep=bot.clock.advance)
+        manual_slot(bot, planner, sleep=bot.deps.clock.advance)
     assert read(tmp_path, "performance.jsonl") == []
 
 
 def test_a_clock_stepped_back_across_a_restart_never_reruns_a_completed_slot(tmp_path):
     bot = make_bot(tmp_path)
-    bot.clock.t = utc(2025, 3, 3, 15, 7)
+    bot.deps.clock.t = utc(2025, 3, 3, 15, 7)
     assert runner(bot).run(max_cycles=5) == 5  # 15:00 .. 16:00
-    bot.clock.t = utc(2025, 3, 3, 15, 7)  # restart with the clock an hour behind
+    bot.deps.clock.t = utc(2025, 3, 3, 15, 7)  # restart with the clock an hour behind
     r = runner(bot)
     assert r.run(max_cycles=1) == 1
     slots = [p["cycle_timestamp"] for p in read(tmp_path, "performance.jsonl")]
@@ -217,18 +216,18 @@ def test_a_state_store_from_before_counts_every_slot_up_to_its_last_as_completed
 def test_a_forward_jump_and_back_is_recorded_and_trading_follows_the_real_time(tmp_path):
     from datetime import timedelta
     bot = make_bot(tmp_path)
-    bot.clock.t = utc(2025, 3, 3, 15, 7)
+    bot.deps.clock.t = utc(2025, 3, 3, 15, 7)
     mono = {"t": 1000.0}
     jumps = {1: timedelta(days=2), 2: -timedelta(days=2)}  # after the Nth cycle
 
     def wait(seconds):
         step = max(seconds, 0.001)
-        bot.clock.advance(step)
+        bot.deps.clock.advance(step)
         mono["t"] += step
-        bot.clock.t += jumps.pop(r.cycles, timedelta(0))
+        bot.deps.clock.t += jumps.pop(r.cycles, timedelta(0))
         time.sleep(0.002)
 
-    bot.trail.record(BotStarted(message="started", pid=1, command="run", broker="simulated",
+    bot.deps.trail.record(BotStarted(message="started", pid=1, command="run", broker="simulated",
                                 schedule="every 15 minutes", market_hours="always",
                                 models="equal_weight", settings_sha256="0", version="0"))
     r = Runner(bot, SlotPlanner(parse_schedule("every 15 minutes"), False), "run",
@@ -244,7 +243,7 @@ def test_a_forward_jump_and_back_is_recorded_and_trading_follows_the_real_time(t
     stamped = [p["timestamp"] for p in read(tmp_path, "performance.jsonl")]
     assert stamped == sorted(stamped)
     # replay's check owns the slots the clock stepped over to the clock_step: warnings, no gap
-    bot.trail.close()
+    bot.deps.trail.close()
     findings = check(tmp_path / "logs").findings
     assert not [f for f in findings if f.severity == ERROR], findings
     assert any("clock_step" in f.message for f in findings if f.severity == WARNING)
@@ -252,11 +251,11 @@ def test_a_forward_jump_and_back_is_recorded_and_trading_follows_the_real_time(t
 
 def test_a_small_drift_is_not_a_clock_step(tmp_path):
     bot = make_bot(tmp_path)
-    bot.clock.t = utc(2025, 3, 3, 15, 7)
+    bot.deps.clock.t = utc(2025, 3, 3, 15, 7)
     mono = {"t": 0.0}
 
     def wait(seconds):
-        bot.clock.advance(seconds)
+        bot.deps.clock.advance(seconds)
         mono["t"] += max(seconds, 0.001) * 0.999  # 0.1% slow: NTP slewing, not a step
         time.sleep(0.002)
 
@@ -270,15 +269,15 @@ def test_a_small_drift_is_not_a_clock_step(tmp_path):
 def test_a_restart_with_the_trail_ahead_of_the_clock_runs_the_real_time_slot_not_run(tmp_path):
     from datetime import timedelta
     bot = make_bot(tmp_path)
-    bot.state.complete_slot(utc(2025, 3, 3, 15, 0))
-    bot.state.complete_slot(utc(2025, 3, 5, 15, 0))  # run while the clock was two days ahead
-    bot.clock.t = utc(2025, 3, 3, 15, 20)
+    bot.deps.journal.complete_slot(utc(2025, 3, 3, 15, 0))
+    bot.deps.journal.complete_slot(utc(2025, 3, 5, 15, 0))  # run while the clock was two days ahead
+    bot.deps.clock.t = utc(2025, 3, 3, 15, 20)
     r = runner(bot)
     assert r.run(max_cycles=2) == 2
     slots = [p["cycle_timestamp"] for p in read(tmp_path, "performance.jsonl")]
     assert slots == ["2025-03-03T15:15:00+00:00", "2025-03-03T15:30:00+00:00"]
-    assert bot.state.last_slot == utc(2025, 3, 5, 15, 0)
-    bot.clock.t = utc(2025, 3, 5, 14, 50) + timedelta(seconds=1)
+    assert bot.deps.journal.last_slot == utc(2025, 3, 5, 15, 0)
+    bot.deps.clock.t = utc(2025, 3, 5, 14, 50) + timedelta(seconds=1)
     r._schedule_after(utc(2025, 3, 5, 14, 45))
     assert r.next_slot == utc(2025, 3, 5, 15, 15)  # the completed 15:00 is skipped
 
@@ -303,3 +302,23 @@ def test_the_completed_slots_kept_are_bounded_and_the_older_count_as_completed(t
     again = StateStore(tmp_path / "state.sqlite")  # the floor is kept too
     assert again.completed(first + timedelta(days=3))
     assert not again.completed(first + timedelta(days=197))
+
+
+def test_the_runner_records_the_inbox_notes_before_the_cycle_and_before_recovery():
+    from audit.records import AccountChecked, CycleCompleted, LockRefused
+    from bot.app.runner import check_broker_at_start, guarded_cycle
+    from tests.fakes import SLOT
+
+    at = {"refused_at": "2025-03-03T14:59:00.000000+00:00"}
+    notes = [[("lock_refused", "another tradebot holds the lock", {"pid": 7, **at})], [],
+             [("lock_refused", "and again", {"pid": 8, **at})]]
+    bot = make_bot(take_notes=lambda: notes.pop(0))
+    assert check_broker_at_start(bot, "broker sim", "adopt", None)
+    assert guarded_cycle(bot, SLOT) is not None
+    assert guarded_cycle(bot, SLOT.replace(minute=15)) is not None
+    kinds = [type(r) for r in bot.deps.trail.records]
+    assert kinds[:2] == [LockRefused, AccountChecked]
+    assert kinds.index(LockRefused, 1) == kinds.index(CycleCompleted) + 1  # first of the second
+    assert [r.message for r in bot.deps.trail.of(LockRefused)] == [
+        "another tradebot holds the lock", "and again"]
+    assert not notes  # drained once at start-up and once per cycle

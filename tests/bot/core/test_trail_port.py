@@ -18,15 +18,12 @@ from audit.records import (
     TradeExecuted,
 )
 from audit.trail import AuditTrail
-from bot.adapters.sim_broker import SimBrokerConfig, SimulatedBroker
-from bot.adapters.state_store import SENT, StateStore
+from bot.adapters.state_store import StateStore
 from bot.core import recording
-from bot.core.cycle import Bot, KillSwitch, ModelShare, recover, run_cycle
+from bot.core.cycle import Bot, recover, run_cycle
 from bot.core.domain import Side
-from bot.core.planning import RiskLimits
 from bot.core.ports import RunningTrail, Trail
-from models.equal_weight import EqualWeightModel
-from tests.fakes import FakeClock, FixedMarket, MemoryTrail, utc
+from tests.fakes import FakeClock, MemoryTrail, make_bot, utc
 
 SLOT = utc(2025, 3, 3, 15, 0)
 KEY = b"test-audit-key-0123456789"
@@ -119,10 +116,7 @@ class _Reader:
 
 
 def _bot(trail: MemoryTrail, state: StateStore) -> Bot:
-    market = FixedMarket({"SPY": 500.0, "QQQ": 400.0, "TLT": 90.0})
-    broker = SimulatedBroker(market, trail.clock, SimBrokerConfig(), None)
-    return Bot(trail.clock, market, broker, trail, state, (ModelShare(EqualWeightModel(), 1.0),),
-               RiskLimits(), KillSwitch(False, None))
+    return make_bot(clock=trail.clock, trail=trail, journal=state)
 
 
 def test_the_cycle_runs_against_the_in_memory_trail():
@@ -144,15 +138,15 @@ def test_recovery_writes_a_stored_fill_once_asking_the_trail():
     state = StateStore(None)
     written, lost = _trade("f-1"), _trade("f-2")
     for trade in (written, lost):
-        state.set_order_stage("tb-1", SENT, recording.intent_data(
-            _order(), SLOT))
+        state.record_intent("tb-1", recording.intent_data(_order(), SLOT))
+        state.mark_sent("tb-1")
         state.fill_writing(trade.fill_id, "tb-1", trade.quantity, recording.trade_data(trade))
     trail.record(written)
-    recover(_bot(trail, state))
+    recover(_bot(trail, state).deps)
     trades = trail.of(TradeExecuted)
     assert [t.fill_id for t in trades] == ["f-1", "f-2"]
     assert trades[1].to_dict() == {**lost.to_dict(), "timestamp": trades[1].to_dict()["timestamp"]}
-    assert not state.writing
+    assert not state.fills_writing()
 
 
 def _order():
@@ -167,6 +161,6 @@ def test_recovery_asks_for_a_completed_slot_by_time():
     state.start_slot(SLOT)
     trail.record(CycleCompleted(nav=1.0, cash=1.0, positions={}, buying_power=1.0,
                                 cycle_timestamp=SLOT))
-    recover(_bot(trail, state))
+    recover(_bot(trail, state).deps)
     assert state.last_slot == SLOT
     assert trail.has(PERFORMANCE, cycle_timestamp=SLOT) and not trail.has(ERRORS, order_id="x")

@@ -12,8 +12,7 @@ import pytest
 from bot.app.runner import guarded_cycle
 from bot.core.observers import CycleReport
 from bot.watch.alerts import WebhookAlerts
-from tests.bot.core.test_cycle import SLOT, make_bot
-from tests.fakes import FakeClock, fill_disk, utc
+from tests.fakes import SLOT, FakeClock, fill_disk, make_bot, utc
 
 TOKEN = "T0KEN-s3cret-abc123"
 
@@ -87,7 +86,7 @@ def report(ok: bool, minute: int = 0) -> CycleReport:
 
 
 def attach(bot, a: WebhookAlerts) -> None:
-    bot.trail.listeners.append(a)
+    bot.deps.trail.listeners.append(a)
     bot.observers = (*bot.observers, a)
 
 
@@ -116,7 +115,7 @@ def test_the_kill_switch_alerts_once_per_engagement(tmp_path, hook):
     slots = [SLOT + timedelta(minutes=15 * i) for i in range(6)]
 
     def cycle(i):
-        bot.clock.t = slots[i]
+        bot.deps.clock.t = slots[i]
         guarded_cycle(bot, slots[i])
 
     kill.touch()
@@ -141,13 +140,13 @@ def test_a_failed_cycle_does_not_rearm_the_kill_switch(tmp_path, hook):
     attach(bot, a)
     (tmp_path / "KILL_SWITCH").touch()
     guarded_cycle(bot, SLOT)
-    real = bot.broker.account
-    bot.broker.account = lambda: (_ for _ in ()).throw(RuntimeError("broker fell over"))
-    bot.clock.t = SLOT + timedelta(minutes=15)
-    guarded_cycle(bot, bot.clock.t)  # fails before the kill switch is looked at
-    bot.broker.account = real
-    bot.clock.t = SLOT + timedelta(minutes=30)
-    guarded_cycle(bot, bot.clock.t)
+    real = bot.deps.broker.account
+    bot.deps.broker.account = lambda: (_ for _ in ()).throw(RuntimeError("broker fell over"))
+    bot.deps.clock.t = SLOT + timedelta(minutes=15)
+    guarded_cycle(bot, bot.deps.clock.t)  # fails before the kill switch is looked at
+    bot.deps.broker.account = real
+    bot.deps.clock.t = SLOT + timedelta(minutes=30)
+    guarded_cycle(bot, bot.deps.clock.t)
     a.close()
     assert hook.events() == ["kill_switch"]
 
@@ -188,7 +187,7 @@ def test_an_unwritable_trail_alerts_once(tmp_path, hook, monkeypatch):
 def test_a_500_is_tried_twice_then_logged_to_the_trail_without_the_url(tmp_path):
     hook = Hook(status=500)
     bot = make_bot(tmp_path)
-    a = alerts(hook.url, log=bot.trail.log)
+    a = alerts(hook.url, log=bot.deps.trail.log)
     attach(bot, a)
     a.halted("test")  # must not raise
     a.close()

@@ -15,8 +15,7 @@ from bot.core.errors import ConfigError
 from bot.settings import Settings
 from bot.watch.prometheus import Metrics
 from bot.wiring import build_bot
-from tests.bot.core.test_cycle import SLOT, make_bot
-from tests.fakes import FakeClock, fill_disk, utc
+from tests.fakes import SLOT, FakeClock, fill_disk, make_bot, utc
 
 pytestmark = pytest.mark.usefixtures("no_bot_env")
 
@@ -45,7 +44,7 @@ def lines(log_dir, name):
 
 
 def attach(bot, m: Metrics) -> None:
-    bot.trail.listeners.append(m)
+    bot.deps.trail.listeners.append(m)
     bot.observers = (*bot.observers, m)
 
 
@@ -56,16 +55,16 @@ def test_scraped_figures_match_the_trail(tmp_path, metrics):
     slots = [SLOT + timedelta(minutes=15 * i) for i in range(4)]
 
     guarded_cycle(bot, slots[0])  # SPY and TLT filled, QQQ rejected
-    bot.clock.t = slots[1]
-    bot.market.prices["QQQ"] = float("nan")  # QQQ, refused before, now has no price: price_error
+    bot.deps.clock.t = slots[1]
+    bot.deps.market.prices["QQQ"] = float("nan")  # QQQ, refused before, now has no price: price_error
     guarded_cycle(bot, slots[1])
-    bot.clock.t = slots[2]
-    real_account = bot.broker.account
-    bot.broker.account = lambda: (_ for _ in ()).throw(RuntimeError("broker fell over"))
+    bot.deps.clock.t = slots[2]
+    real_account = bot.deps.broker.account
+    bot.deps.broker.account = lambda: (_ for _ in ()).throw(RuntimeError("broker fell over"))
     guarded_cycle(bot, slots[2])  # cycle_error, a failed cycle
-    bot.broker.account = real_account
-    bot.market.prices["QQQ"] = 400.0
-    bot.clock.t = slots[3]
+    bot.deps.broker.account = real_account
+    bot.deps.market.prices["QQQ"] = 400.0
+    bot.deps.clock.t = slots[3]
     (tmp_path / "KILL_SWITCH").touch()
     guarded_cycle(bot, slots[3])  # kill switch blocks the QQQ buy
 
@@ -112,7 +111,7 @@ def test_a_bot_built_like_the_cli_reports_its_cycles(tmp_path, metrics):
     attach(bot, metrics)
     metrics.serve("127.0.0.1", 0)
     guarded_cycle(bot, utc(2025, 3, 3, 15, 0))
-    bot.clock.t = utc(2025, 3, 3, 15, 15)
+    bot.deps.clock.t = utc(2025, 3, 3, 15, 15)
     guarded_cycle(bot, utc(2025, 3, 3, 15, 15))
     s = scrape(metrics.port)
     logs = tmp_path / "logs"
@@ -121,9 +120,9 @@ def test_a_bot_built_like_the_cli_reports_its_cycles(tmp_path, metrics):
     assert value(s, "tradebot_orders_total") == len(lines(logs, "orders.jsonl")) > 0
     assert value(s, "tradebot_fills_total") == len(lines(logs, "trades.jsonl")) > 0
     assert value(s, "tradebot_nav_dollars") == perf[-1]["nav"]
-    bot.trail.close()
-    bot.state.close()
-    bot.broker.close()
+    bot.deps.trail.close()
+    bot.deps.journal.close()
+    bot.deps.broker.close()
 
 
 def test_a_failing_write_and_a_halt_show(tmp_path, metrics, monkeypatch):
@@ -170,12 +169,12 @@ def test_metrics_are_off_by_default(tmp_path):
                         audit_key="test-audit-key-0123456789")
     assert settings.metrics_port is None and settings.alert_webhook_url is None
     bot = build_bot(settings, FakeClock(utc(2025, 3, 3, 15, 0)), live=True)
-    hooked = (*bot.observers, *bot.trail.listeners)
+    hooked = (*bot.observers, *bot.deps.trail.listeners)
     assert not any(isinstance(h, Metrics) for h in hooked)
     assert not any(type(h).__name__ == "WebhookAlerts" for h in hooked)
-    bot.trail.close()
-    bot.state.close()
-    bot.broker.close()
+    bot.deps.trail.close()
+    bot.deps.journal.close()
+    bot.deps.broker.close()
 
 
 def _free_port() -> int:
@@ -193,7 +192,7 @@ def test_a_live_bot_with_a_metrics_port_serves_them_and_simulate_never_does(tmp_
     bot = build_bot(settings, clock, live=True)
     try:
         [metrics] = [o for o in bot.observers if isinstance(o, Metrics)]
-        assert metrics in bot.trail.listeners
+        assert metrics in bot.deps.trail.listeners
         out = guarded_cycle(bot, utc(2025, 3, 3, 15, 0))
         samples = scrape(port)
         assert value(samples, "tradebot_orders_total") == out.orders == len(
@@ -202,8 +201,8 @@ def test_a_live_bot_with_a_metrics_port_serves_them_and_simulate_never_does(tmp_
     finally:
         _close(bot)
     sim = build_bot(settings, clock, live=False, log_dir=tmp_path / "sim")
-    assert sim.observers == () and sim.trail.listeners == []
-    sim.trail.close()
+    assert sim.observers == () and sim.deps.trail.listeners == []
+    sim.deps.trail.close()
 
 
 def test_metrics_listen_on_loopback_only_unless_a_host_is_given(tmp_path):
@@ -223,6 +222,6 @@ def _close(bot) -> None:
     """Everything build_bot opened: observers (the metrics server), trail, state, broker."""
     for o in bot.observers:
         o.close()
-    bot.trail.close()
-    bot.state.close()
-    bot.broker.close()
+    bot.deps.trail.close()
+    bot.deps.journal.close()
+    bot.deps.broker.close()

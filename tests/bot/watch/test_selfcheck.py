@@ -49,7 +49,7 @@ def the(bot, kind):
 
 def cycle(bot, i: int) -> None:
     slot = SLOT + timedelta(minutes=15 * i)
-    bot.clock.t = slot
+    bot.deps.clock.t = slot
     guarded_cycle(bot, slot)
 
 
@@ -61,7 +61,7 @@ def events(tmp_path, kind):
 def close(bot):
     for o in bot.observers:
         o.close()
-    bot.trail.close()
+    bot.deps.trail.close()
 
 
 def tamper_first_trade(tmp_path) -> None:
@@ -114,7 +114,7 @@ def test_a_sound_trail_verifies_with_unsealed_lines_and_raises_nothing(tmp_path,
     try:
         for i in range(3):
             cycle(bot, i)
-        bot.trail.log("INFO", "a line after the last checkpoint")  # unsealed: not a failure
+        bot.deps.trail.log("INFO", "a line after the last checkpoint")  # unsealed: not a failure
         the(bot, SelfVerify).check()
         assert value(scrape(port), "tradebot_trail_verify_ok") == 1
     finally:

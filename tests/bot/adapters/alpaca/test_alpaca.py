@@ -33,7 +33,11 @@ def server():
         assert not fake.errors, fake.errors
 
 
-def make_bot(tmp_path, server, monkeypatch, **overrides):
+def alpaca_bot(tmp_path, server, monkeypatch, **overrides):
+    """Not a test bot: the production one, `build_bot` from settings (BOT_* as `overrides`), on
+    Alpaca paper at the local server. What these tests check is that wiring too: the hardened
+    SDK clients, the read retries told to the trail and the metrics, the durable state store.
+    (Bots of fakes come from tests/fakes.make_bot.)"""
     monkeypatch.chdir(tmp_path)
     for k in list(os.environ):
         if k.startswith("BOT_"):
@@ -95,7 +99,7 @@ def test_check_sdk_names_what_is_missing():
 def test_cycles_on_alpaca_pass_the_guides_checks(tmp_path, server, monkeypatch):
     from tests import test_end_to_end as guide
 
-    bot = make_bot(tmp_path, server, monkeypatch)
+    bot = alpaca_bot(tmp_path, server, monkeypatch)
     out = run_cycle(bot, SLOT)
     assert out.orders == 3 and out.fills == 3 and out.errors == 0
     orders = read(tmp_path, "orders.jsonl")
@@ -104,8 +108,8 @@ def test_cycles_on_alpaca_pass_the_guides_checks(tmp_path, server, monkeypatch):
         assert o["broker_order_id"] == server.order_by_client_id(o["order_id"])["id"]
     # prices move; the next cycles rebalance and sell with realised pnl
     server.prices.update(SPY=560.0, TLT=80.0)
-    bot.clock.t = utc(2025, 3, 3, 15, 15)
-    run_cycle(bot, bot.clock.t)
+    bot.deps.clock.t = utc(2025, 3, 3, 15, 15)
+    run_cycle(bot, bot.deps.clock.t)
     trades = read(tmp_path, "trades.jsonl")
     assert any(t["side"] == "sell" and t["pnl"] > 0 for t in trades)
     perf = read(tmp_path, "performance.jsonl")[-1]
@@ -122,7 +126,7 @@ def test_cycles_on_alpaca_pass_the_guides_checks(tmp_path, server, monkeypatch):
 
 def test_partial_fills_are_one_record_each_with_the_real_quantities(tmp_path, server, monkeypatch):
     server.fill_mode, server.partial_steps = "partial", 3
-    bot = make_bot(tmp_path, server, monkeypatch)
+    bot = alpaca_bot(tmp_path, server, monkeypatch)
     run_cycle(bot, SLOT)
     trades = read(tmp_path, "trades.jsonl")
     for o in read(tmp_path, "orders.jsonl"):
@@ -131,17 +135,17 @@ def test_partial_fills_are_one_record_each_with_the_real_quantities(tmp_path, se
         assert sum(t["quantity"] for t in mine) == pytest.approx(o["quantity"])
         assert [t["new_position"] for t in mine] == pytest.approx(
             [sum(t["quantity"] for t in mine[:i + 1]) for i in range(3)])
-    assert bot.sleep.naps  # it polled, with the injected sleep
+    assert bot.deps.sleep.naps  # it polled, with the injected sleep
 
 
 # -- faults ----------------------------------------------------------------------------------
 def test_429_on_reads_is_retried_with_backoff(tmp_path, server, monkeypatch):
-    bot = make_bot(tmp_path, server, monkeypatch)
+    bot = alpaca_bot(tmp_path, server, monkeypatch)
     server.fail_next("GET", "/v2/account", 429, {"code": 42910000, "message": "rate limit exceeded"},
                      count=2)
     out = run_cycle(bot, SLOT)
     assert out.orders == 3 and read(tmp_path, "errors.jsonl") == []
-    assert len(bot.sleep.naps) >= 2 and bot.sleep.naps[1] > 0
+    assert len(bot.deps.sleep.naps) >= 2 and bot.deps.sleep.naps[1] > 0
     assert sum(1 for m, p in server.requests if m == "GET" and p.startswith("/v2/account")) >= 3
 
 
@@ -156,7 +160,7 @@ def test_each_retried_read_leaves_a_warn_line_and_a_counter(tmp_path, server, mo
     """A 502, a 429 and a timeout that each succeed on retry leave a WARN line in production.log
     (what failed, the attempt, the wait; never a key) and count in the metrics by operation."""
     from bot.watch.prometheus import Metrics
-    bot = make_bot(tmp_path, server, monkeypatch, metrics_port=_free_port(),
+    bot = alpaca_bot(tmp_path, server, monkeypatch, metrics_port=_free_port(),
                    metrics_host="127.0.0.1")
     try:
         server.fail_next("GET", "/v2/account", 502, "<html><h1>502 Bad Gateway</h1></html>")
@@ -173,7 +177,7 @@ def test_each_retried_read_leaves_a_warn_line_and_a_counter(tmp_path, server, mo
         assert "get positions: HTTP 429 rate limit exceeded" in positions
         assert "get latest trade: no answer within the timeout" in trade
         waits = [float(w.rsplit("next attempt in ", 1)[1].rstrip("s")) for w in warns]
-        assert waits == pytest.approx(bot.sleep.naps[:3], abs=0.006)
+        assert waits == pytest.approx(bot.deps.sleep.naps[:3], abs=0.006)
         (metrics,) = [o for o in bot.observers if isinstance(o, Metrics)]
         sample = metrics.registry.get_sample_value
         name = "tradebot_broker_read_retries_total"
@@ -211,7 +215,7 @@ def test_a_reader_told_to_give_up_during_its_wait_makes_no_further_attempt():
 
 
 def test_504_after_the_order_was_accepted_adopts_it(tmp_path, server, monkeypatch):
-    bot = make_bot(tmp_path, server, monkeypatch)
+    bot = alpaca_bot(tmp_path, server, monkeypatch)
     server.accept_then_fail(504)
     out = run_cycle(bot, SLOT)
     assert out.orders == 3 and read(tmp_path, "errors.jsonl") == []
@@ -219,7 +223,7 @@ def test_504_after_the_order_was_accepted_adopts_it(tmp_path, server, monkeypatc
 
 
 def test_a_timeout_after_the_order_was_placed_adopts_it(tmp_path, server, monkeypatch):
-    bot = make_bot(tmp_path, server, monkeypatch)
+    bot = alpaca_bot(tmp_path, server, monkeypatch)
     server.hang_next("POST", "/v2/orders", 1.5, then_process=True)
     out = run_cycle(bot, SLOT)
     assert out.orders == 3 and out.errors == 0
@@ -227,7 +231,7 @@ def test_a_timeout_after_the_order_was_placed_adopts_it(tmp_path, server, monkey
 
 
 def test_a_timeout_before_the_order_was_placed_is_recorded_not_placed(tmp_path, server, monkeypatch):
-    bot = make_bot(tmp_path, server, monkeypatch)
+    bot = alpaca_bot(tmp_path, server, monkeypatch)
     server.hang_next("POST", "/v2/orders", 1.5, then_process=False)
     out = run_cycle(bot, SLOT)
     (err,) = read(tmp_path, "errors.jsonl")
@@ -243,7 +247,7 @@ def test_an_order_accepted_then_rejected_is_an_order_error_counted_in_the_cycle(
     """Alpaca answers the POST with status "new" and rejects the order later: polled, it is
     "rejected". That is an order_error with what the broker said, and one of the cycle's errors."""
     server.reject_after_accepting("QQQ")
-    bot = make_bot(tmp_path, server, monkeypatch)
+    bot = alpaca_bot(tmp_path, server, monkeypatch)
     out = run_cycle(bot, SLOT)
     (err,) = read(tmp_path, "errors.jsonl")
     assert err["event_type"] == "order_error" and err["order_id"] == cid("QQQ")
@@ -259,15 +263,15 @@ def test_an_order_accepted_then_rejected_is_an_order_error_counted_in_the_cycle(
 
 def test_a_rejection_seen_only_at_the_next_cycle_is_recorded_there(tmp_path, server, monkeypatch):
     server.fill_mode = "never"
-    bot = make_bot(tmp_path, server, monkeypatch, fill_timeout=1)
+    bot = alpaca_bot(tmp_path, server, monkeypatch, fill_timeout=1)
     run_cycle(bot, SLOT)  # the orders stay open past the deadline
     assert read(tmp_path, "errors.jsonl") == []
     with server.lock:
         order = server.order_by_client_id(cid("SPY"))
         order["status"], order["failed_at"] = "rejected", server.now()
     server.fill_mode = "immediate"
-    bot.clock.t = utc(2025, 3, 3, 15, 15)
-    out = run_cycle(bot, bot.clock.t)
+    bot.deps.clock.t = utc(2025, 3, 3, 15, 15)
+    out = run_cycle(bot, bot.deps.clock.t)
     (err,) = read(tmp_path, "errors.jsonl")
     assert err["order_id"] == cid("SPY") and err["cycle_timestamp"] == "2025-03-03T15:00:00+00:00"
     assert "rejected by the broker after it accepted the order" in err["error"]
@@ -276,7 +280,7 @@ def test_a_rejection_seen_only_at_the_next_cycle_is_recorded_there(tmp_path, ser
 
 def test_insufficient_buying_power_is_recorded_with_the_brokers_words(tmp_path, server, monkeypatch):
     server.cash = 50_000.0
-    bot = make_bot(tmp_path, server, monkeypatch, cash_buffer=0.0)
+    bot = alpaca_bot(tmp_path, server, monkeypatch, cash_buffer=0.0)
     server.fail_next("POST", "/v2/orders", 403, {"code": 40310000, "message": "insufficient buying power"})
     out = run_cycle(bot, SLOT)
     (err,) = read(tmp_path, "errors.jsonl")
@@ -286,22 +290,23 @@ def test_insufficient_buying_power_is_recorded_with_the_brokers_words(tmp_path, 
 
 
 def test_insufficient_qty_available_on_a_sell(tmp_path, server, monkeypatch):
-    bot = make_bot(tmp_path, server, monkeypatch)
+    bot = alpaca_bot(tmp_path, server, monkeypatch)
     run_cycle(bot, SLOT)
     held = server.positions["TLT"][0]
     server.change_position("TLT", held / 2)  # sold by hand...
-    bot.state.sleeves[MODEL]["TLT"] = held  # ...and our books did not notice yet
-    bot.reconcile_policy = "adopt"
+    book = bot.deps.journal.sleeves()[MODEL].get("TLT", 0.0)
+    bot.deps.journal.adjust_sleeve(MODEL, "TLT", held - book)  # ...and our books did not notice yet
+    assert bot.policy.reconcile == "adopt"
     from bot.core.domain import OrderRequest, Side
     order = OrderRequest("manual-sell-1", "TLT", Side.SELL, held, 90.0, MODEL)
     from bot.core.errors import OrderRejected
     with pytest.raises(OrderRejected, match=r"insufficient qty available for order .*\(HTTP 403\)"):
-        bot.broker.submit_order(order)
+        bot.deps.broker.submit_order(order)
     assert server.post_count("manual-sell-1") == 1
 
 
 def test_a_duplicate_client_order_id_is_looked_up_not_sent_again(tmp_path, server, monkeypatch):
-    bot = make_bot(tmp_path, server, monkeypatch)
+    bot = alpaca_bot(tmp_path, server, monkeypatch)
     server.add_open_order(cid("SPY"), "SPY", "buy", 1.0)  # a POST of ours that got through earlier
     out = run_cycle(bot, SLOT)
     spy = [o for o in read(tmp_path, "orders.jsonl") if o["symbol"] == "SPY"]
@@ -324,7 +329,7 @@ def assert_no_secret(tmp_path: Path) -> None:
 ])
 def test_a_failed_post_is_looked_up_and_recorded_not_placed(tmp_path, server, monkeypatch,
                                                             status, body, words):
-    bot = make_bot(tmp_path, server, monkeypatch)
+    bot = alpaca_bot(tmp_path, server, monkeypatch)
     server.fail_next("POST", "/v2/orders", status, body)
     out = run_cycle(bot, SLOT)
     (err,) = read(tmp_path, "errors.jsonl")
@@ -335,28 +340,28 @@ def test_a_failed_post_is_looked_up_and_recorded_not_placed(tmp_path, server, mo
 
 def test_5xx_on_every_read_fails_the_cycle_cleanly_and_the_next_one_runs(tmp_path, server, monkeypatch):
     from bot.app.runner import guarded_cycle
-    bot = make_bot(tmp_path, server, monkeypatch)
+    bot = alpaca_bot(tmp_path, server, monkeypatch)
     server.fail_next("GET", "/v2/account", 503, {"code": 50300000, "message": "service unavailable"},
                      count=10)
     assert guarded_cycle(bot, SLOT) is None
     (err,) = read(tmp_path, "errors.jsonl")
     assert err["event_type"] == "cycle_error" and "503" in err["error"]
     server._faults.clear()
-    bot.clock.t = utc(2025, 3, 3, 15, 15)
-    assert guarded_cycle(bot, bot.clock.t) is not None
+    bot.deps.clock.t = utc(2025, 3, 3, 15, 15)
+    assert guarded_cycle(bot, bot.deps.clock.t) is not None
     assert_no_secret(tmp_path)
 
 
 def test_an_order_open_at_the_deadline_fills_into_the_next_cycle(tmp_path, server, monkeypatch):
     server.fill_mode = "never"
-    bot = make_bot(tmp_path, server, monkeypatch, fill_timeout=3)
+    bot = alpaca_bot(tmp_path, server, monkeypatch, fill_timeout=3)
     out = run_cycle(bot, SLOT)
     assert out.orders == 3 and out.fills == 0
     opened = [e for e in read(tmp_path, "events.jsonl") if e["event_type"] == "order_open_at_deadline"]
     assert len(opened) == 3
     server.fill_order(cid("SPY"))  # fills while the bot waits for its next slot
-    bot.clock.t = utc(2025, 3, 3, 15, 15)
-    run_cycle(bot, bot.clock.t)
+    bot.deps.clock.t = utc(2025, 3, 3, 15, 15)
+    run_cycle(bot, bot.deps.clock.t)
     spy = [t for t in read(tmp_path, "trades.jsonl") if t["order_id"] == cid("SPY")]
     assert len(spy) == 1 and spy[0]["cycle_timestamp"] == "2025-03-03T15:00:00+00:00"
     canceled = {e["order_id"] for e in read(tmp_path, "events.jsonl") if e["event_type"] == "order_canceled"}
@@ -365,19 +370,19 @@ def test_an_order_open_at_the_deadline_fills_into_the_next_cycle(tmp_path, serve
 
 
 def test_a_position_changed_behind_our_back_is_reconciled(tmp_path, server, monkeypatch):
-    bot = make_bot(tmp_path, server, monkeypatch)
+    bot = alpaca_bot(tmp_path, server, monkeypatch)
     run_cycle(bot, SLOT)
     server.prices["XLK"] = 200.0
     server.change_position("XLK", 5.0, 200.0)
-    bot.clock.t = utc(2025, 3, 3, 15, 15)
-    run_cycle(bot, bot.clock.t)
+    bot.deps.clock.t = utc(2025, 3, 3, 15, 15)
+    run_cycle(bot, bot.deps.clock.t)
     (rec,) = [e for e in read(tmp_path, "events.jsonl") if e["event_type"] == "reconciliation"]
     assert rec["positions"] == {"XLK": {"trail": 0.0, "broker": 5.0}}
 
 
 def test_a_restart_in_the_middle_of_a_rebalance_sends_nothing_twice(tmp_path, server, monkeypatch):
-    bot = make_bot(tmp_path, server, monkeypatch)
-    real_submit, calls = bot.broker.submit_order, []
+    bot = alpaca_bot(tmp_path, server, monkeypatch)
+    real_submit, calls = bot.deps.broker.submit_order, []
 
     def dies_after_second_post(order):
         calls.append(order.client_order_id)
@@ -386,11 +391,11 @@ def test_a_restart_in_the_middle_of_a_rebalance_sends_nothing_twice(tmp_path, se
             raise KeyboardInterrupt("killed right after the POST")
         return ack
 
-    bot.broker.submit_order = dies_after_second_post
+    bot.deps.broker.submit_order = dies_after_second_post
     with pytest.raises(KeyboardInterrupt):
         run_cycle(bot, SLOT)
-    bot.state.close()
-    again = make_bot(tmp_path, server, monkeypatch)
+    bot.deps.journal.close()
+    again = alpaca_bot(tmp_path, server, monkeypatch)
     run_cycle(again, SLOT)  # the restart takes the same slot
     orders = read(tmp_path, "orders.jsonl")
     assert sorted(o["order_id"] for o in orders) == sorted(cid(s) for s in PRICES)
@@ -403,8 +408,8 @@ def test_a_closed_market_skips_the_cycle_and_says_so(tmp_path, server, monkeypat
     from bot.app.runner import manual_slot
     from bot.core.scheduling import SlotPlanner, parse_schedule
     server.market_open = False
-    bot = make_bot(tmp_path, server, monkeypatch)
-    assert manual_slot(bot, SlotPlanner(parse_schedule("every 15 minutes"), True, bot.calendar)) is None
+    bot = alpaca_bot(tmp_path, server, monkeypatch)
+    assert manual_slot(bot, SlotPlanner(parse_schedule("every 15 minutes"), True, bot.deps.calendar)) is None
     (ev,) = read(tmp_path, "events.jsonl")
     assert ev["event_type"] == "cycle_skipped" and ev["reason"] == "market_closed"
     assert ev["next_slot"] == "2025-03-03T15:15:00+00:00"
@@ -501,7 +506,7 @@ def test_run_waits_for_a_broker_down_at_start_up_with_backoff(tmp_path, server, 
     """Three 502s, then the broker answers: each attempt is a broker_unavailable error with the
     wait before the next (5 s, doubling), through the injected wait; then start-up goes on."""
     from bot.app.runner import check_broker_at_start
-    bot = make_bot(tmp_path, server, monkeypatch, read_retries=0)
+    bot = alpaca_bot(tmp_path, server, monkeypatch, read_retries=0)
     server.fail_next("GET", "/v2/account", 502, BAD_GATEWAY, count=3)
     waits: list[float] = []
 
@@ -523,7 +528,7 @@ def test_run_waits_for_a_broker_down_at_start_up_with_backoff(tmp_path, server, 
 def test_the_wait_for_the_broker_is_capped_and_ends_when_a_stop_is_asked(tmp_path, server,
                                                                          monkeypatch):
     from bot.app.runner import check_broker_at_start
-    bot = make_bot(tmp_path, server, monkeypatch, read_retries=0)
+    bot = alpaca_bot(tmp_path, server, monkeypatch, read_retries=0)
     server.fail_next("GET", "/v2/account", 503, {"code": 50310000, "message": "unavailable"},
                      count=100)
     waits: list[float] = []
