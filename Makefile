@@ -37,8 +37,14 @@ run: $(STAMP)
 test: $(DEV_STAMP)
 	$(BIN)/python -m pytest
 
-lint: $(DEV_STAMP)  # ruff (lint, import order) over the repository, mypy over bot, audit, models
-	$(BIN)/ruff check .; ruff_status=$$?; $(BIN)/mypy && exit $$ruff_status  # both run, either fails it
+# ruff (lint, import order) over the repository, mypy over bot, audit, models, and the import
+# contracts of pyproject.toml ([tool.importlinter]); all three run, any one fails it
+lint: $(DEV_STAMP)
+	@status=0; \
+	$(BIN)/ruff check . || status=1; \
+	$(BIN)/mypy || status=1; \
+	$(BIN)/lint-imports --no-cache --no-logo || status=1; \
+	exit $$status
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_simulate.py

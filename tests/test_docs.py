@@ -53,8 +53,11 @@ def test_ci_runs_the_checks_before_the_tests_and_a_fresh_clone_has_them():
     assert ci.index("make lint") < ci.index("make test")
     lint = (ROOT / "Makefile").read_text().split("\nlint:", 1)[1].split("\n\n", 1)[0]
     assert "$(DEV_STAMP)" in lint and "$(BIN)/ruff check" in lint and "$(BIN)/mypy" in lint
-    dev = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]["dev"]
-    assert {re.split(r"[=<>]", pin, maxsplit=1)[0] for pin in dev} >= {"ruff", "mypy"}
+    assert "$(BIN)/lint-imports" in lint  # the import contracts of pyproject.toml
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    dev = pyproject["project"]["optional-dependencies"]["dev"]
+    assert {re.split(r"[=<>]", pin, maxsplit=1)[0] for pin in dev} >= {"ruff", "mypy", "import-linter"}
+    assert pyproject["tool"]["importlinter"]["contracts"], "no import contract to check"
     assert "make lint" in (ROOT / "README.md").read_text()
 
 
