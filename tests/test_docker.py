@@ -466,7 +466,7 @@ def test_env_example_says_alpaca_paper_works():
     assert "not available" not in env_example()
 
 
-def test_a_single_quoted_dollar_reaches_the_bot_as_written(tmp_path, monkeypatch):
+def test_a_single_quoted_dollar_reaches_the_bot_as_written(tmp_path, no_bot_env):
     """Compose expands `$` in unquoted and double-quoted values of an env_file (`ab$cd` reaches
     the container as `ab`); single-quoted values are literal there. .env.example shows the single
     quotes: the bot on the host must read them as the same literal value."""
@@ -474,9 +474,6 @@ def test_a_single_quoted_dollar_reaches_the_bot_as_written(tmp_path, monkeypatch
     assert m, ".env.example shows how to write a value that holds a `$`"
     line, setting, literal = m.groups()
     assert "single quotes" in env_example() and "single quotes" in readme_docker()
-    for k in list(os.environ):
-        if k.startswith("BOT_"):
-            monkeypatch.delenv(k)
     env = tmp_path / ".env"
     env.write_text(line + "\n")
     value = getattr(Settings(_env_file=env), setting.removeprefix("BOT_").lower())

@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import os
 import re
 import shlex
 import subprocess
@@ -21,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from audit.files import iter_lines
+from tests.trails import clean_env
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "audit-trail.md"
@@ -44,7 +44,7 @@ def _blocks(lang: str, heading: str) -> list[str]:
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
     base = tmp_path_factory.mktemp("e2e")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BOT_")}
+    env = clean_env()
     env.update(BOT_DATA_DIR=str(base / "data"),
                BOT_MODELS="SectorRotationModel_v1=0.6,EqualWeightModel_v1=0.4",
                BOT_COMMISSION="1")
@@ -156,7 +156,7 @@ def _console_commands(block: str) -> list[list[str]]:
 
 
 def _run_command(argv: list[str], base: Path) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BOT_")}
+    env = clean_env()
     proc = subprocess.run(argv, cwd=base, env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, f"{argv}: {proc.stderr}"
     return proc

@@ -328,8 +328,6 @@ def run_start_and_stop(tmp_path: Path, monkeypatch) -> Path:
     from bot.core.clock import SystemClock
     from bot.settings import load_settings
     from bot.wiring import INBOX_DIR
-    for name in [k for k in os.environ if k.startswith("BOT_")]:
-        monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(SystemClock, "now", lambda self: utc(2025, 3, 3, 15, 0, 0) + timedelta(
         microseconds=250))
@@ -1203,7 +1201,7 @@ EXPECTED: dict[tuple[str, str, int], tuple[str, bytes, bytes]] = {
 
 
 @pytest.mark.parametrize("scenario", sorted(SCENARIOS))
-def test_the_writer_writes_the_golden_lines(scenario, tmp_path, monkeypatch):
+def test_the_writer_writes_the_golden_lines(scenario, tmp_path, monkeypatch, no_bot_env):
     got = written(SCENARIOS[scenario](tmp_path, monkeypatch), tmp_path)
     expected: dict[str, list[tuple[str, bytes, bytes]]] = {}
     for (name, kind, _n), entry in sorted(EXPECTED.items()):

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import gzip
-import os
 import subprocess
 import sys
 from datetime import timezone
@@ -14,7 +13,7 @@ import pytest
 import audit
 from audit.files import iter_lines
 from audit.records import STREAMS
-from tests.trails import ROOT
+from tests.trails import ROOT, clean_env
 
 GUIDE_ORDERS = ["timestamp", "event_type", "order_id", "symbol", "side", "quantity", "price",
                 "order_type", "status", "nav", "model"]
@@ -128,7 +127,7 @@ def test_unreadable_line_is_skipped_with_a_warning(sim_trail, tmp_path):
 
 def test_importing_audit_does_not_import_pandas():
     code = "import sys, audit; assert callable(audit.load); assert 'pandas' not in sys.modules"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BOT_")}
+    env = clean_env()
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True,
                           text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr

@@ -428,17 +428,9 @@ def test_kill9_during_the_real_rotation_then_audit_verify_is_valid(tmp_path, poi
 
 
 # -- BOT_LOG_ARCHIVE_DIR ----------------------------------------------------------------------
-@pytest.fixture
-def clean_env(monkeypatch, tmp_path):
-    for k in list(os.environ):
-        if k.startswith("BOT_"):
-            monkeypatch.delenv(k)
-    monkeypatch.chdir(tmp_path)  # no stray .env
-
-
 @pytest.mark.parametrize("value,words", [("./logs", "is BOT_LOG_DIR"), ("logs/", "is BOT_LOG_DIR"),
                                          ("a-file", "is not a directory")])
-def test_a_bad_archive_directory_is_refused_at_load(clean_env, tmp_path, monkeypatch, value, words):
+def test_a_bad_archive_directory_is_refused_at_load(no_bot_env, tmp_path, monkeypatch, value, words):
     from bot.core.errors import ConfigError
     from bot.settings import load_settings
     (tmp_path / "a-file").write_text("x")
@@ -450,7 +442,7 @@ def test_a_bad_archive_directory_is_refused_at_load(clean_env, tmp_path, monkeyp
     assert not (tmp_path / "logs").exists()  # nothing created
 
 
-def test_the_archive_setting_reaches_the_live_trail(clean_env, tmp_path, monkeypatch):
+def test_the_archive_setting_reaches_the_live_trail(no_bot_env, tmp_path, monkeypatch):
     from bot.settings import load_settings
     from bot.wiring import build_bot
     monkeypatch.setenv("BOT_LOG_ARCHIVE_DIR", str(tmp_path / "archive"))

@@ -12,7 +12,7 @@ import pytest
 
 from audit.trail import AuditTrail
 from tests.fakes import FakeClock, utc
-from tests.trails import ROOT
+from tests.trails import ROOT, clean_env
 
 KEY = b"test-audit-key-0123456789"
 SLOT = "2025-03-03T15:00:00+00:00"
@@ -95,11 +95,10 @@ def test_a_50mb_line_is_damage_without_being_read_into_memory(tmp_path, last):
 def test_a_cycle_starts_on_a_2gb_sparse_orders_file_within_1_gib(tmp_path):
     """`truncate -s 2G logs/orders.jsonl` after a cycle: the next `tradebot cycle` runs under a
     1 GiB address-space limit, records the damage at the line after the bot's and goes on."""
-    import os
     import resource
 
     def env() -> dict[str, str]:
-        e = {k: v for k, v in os.environ.items() if not k.startswith("BOT_")}
+        e = clean_env()
         e.update(BOT_LOG_DIR=str(tmp_path / "logs"), BOT_DATA_DIR=str(tmp_path / "data"))
         return e
 

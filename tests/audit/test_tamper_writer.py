@@ -15,6 +15,7 @@ from audit.records import OrderFailed
 from audit.trail import AuditTrail
 from audit.writer import AuditKeyMismatch
 from tests.fakes import FakeClock, at, utc
+from tests.trails import clean_env
 
 KEY = b"test-audit-key-0123456789"
 
@@ -342,10 +343,9 @@ def test_the_last_anchor_line_at_close_covers_the_stop(tmp_path):
 
 # -- the same cases through `tradebot` itself ---------------------------------------------------
 def _tradebot(base: Path, *args: str, **extra: str):
-    import os
     import subprocess
     import sys
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BOT_")}
+    env = clean_env()
     env.update(BOT_LOG_DIR=str(base / "logs"), BOT_DATA_DIR=str(base / "data"), **extra)
     proc = subprocess.run([sys.executable, "-m", "bot", *args], cwd=base, env=env,
                           capture_output=True, text=True, timeout=120)
@@ -390,11 +390,10 @@ def test_a_trail_restored_from_a_backup_goes_on_with_its_chain(tmp_path):
 
 
 def test_a_cycle_with_another_key_stops_with_one_line_and_exit_2(tmp_path):
-    import os
     import subprocess
     import sys
     _tradebot(tmp_path, "cycle", BOT_AUDIT_KEY="the-first-key-0123456789")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BOT_")}
+    env = clean_env()
     env.update(BOT_LOG_DIR=str(tmp_path / "logs"), BOT_DATA_DIR=str(tmp_path / "data"),
                BOT_AUDIT_KEY="another-key-0123456789abc")
     proc = subprocess.run([sys.executable, "-m", "bot", "cycle"], cwd=tmp_path, env=env,

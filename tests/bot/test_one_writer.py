@@ -13,10 +13,11 @@ import pytest
 
 from bot.app.locking import LOG_LOCK_FILE, LogDirLock
 from bot.core.errors import LockHeld
+from tests.trails import clean_env
 
 
 def env_for(tmp_path: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BOT_")}
+    env = clean_env()
     env.update(BOT_LOG_DIR=str(tmp_path / "logs"), BOT_DATA_DIR=str(tmp_path / "data"))
     env.update(extra)
     return env

@@ -18,6 +18,7 @@ from audit.writer import AuditWriteFailed, PlantedLink
 from bot.app.locking import DataDirLock
 from bot.watch.heartbeat import write_atomically
 from tests.fakes import FakeClock, utc
+from tests.trails import clean_env
 
 KEY = b"test-audit-key-0123456789"
 VICTIM_BYTES = b'{"precious": true}\nsomeone else\'s last line, without its newline'
@@ -37,7 +38,7 @@ def assert_untouched(v: Path) -> None:
 
 
 def tradebot(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BOT_")}
+    env = clean_env()
     env.update(BOT_LOG_DIR=str(tmp_path / "logs"), BOT_DATA_DIR=str(tmp_path / "data"),
                BOT_AUDIT_KEY=KEY.decode())
     return subprocess.run([sys.executable, "-m", "bot", *args], cwd=tmp_path, env=env,

@@ -19,7 +19,7 @@ from bot.core.errors import ConfigError
 from bot.settings import Settings
 from bot.wiring import LOCK_FILE
 from tests.fakes import FakeClock, utc
-from tests.trails import simulate_trail
+from tests.trails import clean_env, simulate_trail
 
 NOW = datetime(2025, 3, 3, 15, 7, 9, tzinfo=timezone.utc)
 KEY = b"0123456789abcdef-the-secret-audit-key"
@@ -194,10 +194,9 @@ def test_a_log_directory_in_the_data_directory_is_refused_so_the_key_never_lands
         tmp_path, logs):
     """With BOT_LOG_DIR inside BOT_DATA_DIR the generated key sat beside the logs and `backup`
     stored logs/audit.key while saying the key was left out: the setting is refused (exit 2)."""
-    import os
     import subprocess
     import sys
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BOT_")}
+    env = clean_env()
     env.update(BOT_LOG_DIR=logs, BOT_DATA_DIR="data")
     for command in (["cycle"], ["backup", "--out", str(tmp_path / "b.tar.gz")]):
         proc = subprocess.run([sys.executable, "-m", "bot", *command], cwd=tmp_path, env=env,

@@ -12,12 +12,13 @@ import time
 from pathlib import Path
 
 from bot.app.console import Console
+from tests.trails import clean_env
 
 F_SETPIPE_SZ = 1031
 
 
 def env_for(tmp_path: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BOT_")}
+    env = clean_env()
     env.update(BOT_LOG_DIR=str(tmp_path / "logs"), BOT_DATA_DIR=str(tmp_path / "data"),
                BOT_SCHEDULE="every 1 second")
     env.update(extra)

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import stat
 import subprocess
@@ -12,9 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.trails import clean_env
+
 
 def env_for(tmp_path: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BOT_")}
+    env = clean_env()
     env.update(BOT_LOG_DIR=str(tmp_path / "logs"), BOT_DATA_DIR=str(tmp_path / "data"))
     env.update(extra)
     return env
@@ -188,11 +189,8 @@ BAD_DOTENV = [(b"BOT_SHEDULE=every 10 seconds\n", "did you mean BOT_SCHEDULE"),
 
 
 @pytest.fixture
-def empty_dir(monkeypatch, tmp_path):
-    for k in list(os.environ):
-        if k.startswith("BOT_"):
-            monkeypatch.delenv(k)
-    monkeypatch.chdir(tmp_path)
+def empty_dir(no_bot_env, tmp_path):
+    """The working directory: empty, no .env, no BOT_ setting."""
     return tmp_path
 
 

@@ -20,10 +20,13 @@ from bot.settings import load_settings
 from bot.wiring import build_bot
 from tests.alpaca_server import FakeAlpaca
 from tests.fakes import FakeClock, utc
+from tests.trails import clean_env
 
 PRICES = {"SPY": 500.0, "QQQ": 400.0, "TLT": 90.0}
 SLOT = utc(2025, 3, 3, 15, 0)  # a Monday, in session
 MODEL = "EqualWeightModel_v1"
+
+pytestmark = pytest.mark.usefixtures("no_bot_env")
 
 
 @pytest.fixture
@@ -35,9 +38,6 @@ def server():
 
 def make_bot(tmp_path, server, monkeypatch, **overrides):
     monkeypatch.chdir(tmp_path)
-    for k in list(os.environ):
-        if k.startswith("BOT_"):
-            monkeypatch.delenv(k)
     settings = load_settings(**{
         "broker": "alpaca", "alpaca_api_key": server.api_key, "alpaca_secret_key": server.secret_key,
         "alpaca_trading_url": server.url, "alpaca_data_url": server.url,
@@ -412,7 +412,7 @@ def test_a_closed_market_skips_the_cycle_and_says_so(tmp_path, server, monkeypat
 
 # -- start-up with bad keys, and secrets -----------------------------------------------------
 def test_bad_keys_stop_start_up_with_one_clear_line_and_no_secret_anywhere(tmp_path, server):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BOT_")}
+    env = clean_env()
     env.update(BOT_BROKER="alpaca", BOT_ALPACA_API_KEY="PKWRONGCANARY9",
                BOT_ALPACA_SECRET_KEY="SKWRONGCANARY9", BOT_ALPACA_TRADING_URL=server.url,
                BOT_ALPACA_DATA_URL=server.url, BOT_LOG_DIR=str(tmp_path / "logs"),
@@ -429,7 +429,7 @@ def test_bad_keys_stop_start_up_with_one_clear_line_and_no_secret_anywhere(tmp_p
 
 
 def test_config_shows_the_alpaca_settings_without_secrets(tmp_path, server):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BOT_")}
+    env = clean_env()
     env.update(BOT_BROKER="alpaca", BOT_ALPACA_API_KEY="PKCANARY", BOT_ALPACA_SECRET_KEY="SKCANARY")
     proc = subprocess.run([sys.executable, "-m", "bot", "config"], cwd=tmp_path, env=env,
                           capture_output=True, text=True)
@@ -441,7 +441,7 @@ def test_config_shows_the_alpaca_settings_without_secrets(tmp_path, server):
 @pytest.mark.skipif(not (os.environ.get("ALPACA_LIVE_API_KEY") and os.environ.get("ALPACA_LIVE_SECRET_KEY")),
                     reason="set ALPACA_LIVE_API_KEY and ALPACA_LIVE_SECRET_KEY (paper keys) to run")
 def test_one_cycle_against_real_alpaca_paper(tmp_path):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BOT_")}
+    env = clean_env()
     env.update(BOT_BROKER="alpaca", BOT_ALPACA_API_KEY=os.environ["ALPACA_LIVE_API_KEY"],
                BOT_ALPACA_SECRET_KEY=os.environ["ALPACA_LIVE_SECRET_KEY"],
                BOT_LOG_DIR=str(tmp_path / "logs"), BOT_DATA_DIR=str(tmp_path / "data"),
@@ -455,7 +455,7 @@ def test_one_cycle_against_real_alpaca_paper(tmp_path):
 
 def cli_env(tmp_path: Path, server: FakeAlpaca, **extra: str) -> dict[str, str]:
     """The environment of a `python -m bot` subprocess trading on the local server."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BOT_")}
+    env = clean_env()
     env.update(BOT_BROKER="alpaca", BOT_ALPACA_API_KEY=server.api_key,
                BOT_ALPACA_SECRET_KEY=server.secret_key, BOT_ALPACA_TRADING_URL=server.url,
                BOT_ALPACA_DATA_URL=server.url, BOT_LOG_DIR=str(tmp_path / "logs"),
