@@ -26,7 +26,7 @@ import pytest
 
 from bot.settings import Settings
 from tests.bot.app.test_health import shared_tmp, unprivileged  # noqa: F401 - fixtures
-from tests.test_end_to_end import check_format
+from tests.guide import check_format
 
 yaml = pytest.importorskip("yaml", reason="PyPI pyyaml (dev extra) reads the compose files")
 

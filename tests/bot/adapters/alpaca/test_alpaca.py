@@ -93,7 +93,7 @@ def test_check_sdk_names_what_is_missing():
 
 # -- a normal run ----------------------------------------------------------------------------
 def test_cycles_on_alpaca_pass_the_guides_checks(tmp_path, server, monkeypatch):
-    from tests import test_end_to_end as guide
+    from tests import guide
 
     bot = make_bot(tmp_path, server, monkeypatch)
     out = run_cycle(bot, SLOT)
@@ -598,5 +598,5 @@ def test_cycle_exits_1_on_a_broker_down_at_start_up_and_records_the_error(tmp_pa
     assert error["event_type"] == "broker_unavailable" and error["attempt"] == 1
     assert error["retry_in_seconds"] is None
     assert read(tmp_path, "events.jsonl")[-1]["event_type"] == "bot_stopped"
-    from tests import test_end_to_end as guide
+    from tests import guide
     guide.check_format(tmp_path, allow_empty=("orders.jsonl", "trades.jsonl", "performance.jsonl"))
