@@ -1,4 +1,5 @@
-"""Fixtures shared by the tests of the trail tools (query, replay, report)."""
+"""Fixtures shared by every test: a simulated trail, the environment without BOT_ settings, a user
+that file modes apply to (tests/unprivileged.py), and the check of every record written."""
 from __future__ import annotations
 
 import os
@@ -6,6 +7,7 @@ import os
 import pytest
 
 from tests.trails import TWO_MODELS, is_bot_setting, simulate_trail
+from tests.unprivileged import shared_tmp, unprivileged  # noqa: F401 - fixtures for every test
 
 
 @pytest.fixture(scope="session")

@@ -25,7 +25,6 @@ from pathlib import Path
 import pytest
 
 from bot.settings import Settings
-from tests.bot.app.test_health import shared_tmp, unprivileged  # noqa: F401 - fixtures
 from tests.guide import check_format
 
 yaml = pytest.importorskip("yaml", reason="PyPI pyyaml (dev extra) reads the compose files")
@@ -760,8 +759,8 @@ else:
 """
 
 
-def test_a_secret_the_container_user_cannot_read_is_a_setting_error_with_the_fix(unprivileged,  # noqa: F811 - fixture
-                                                                              shared_tmp):  # noqa: F811 - fixture
+def test_a_secret_the_container_user_cannot_read_is_a_setting_error_with_the_fix(unprivileged,
+                                                                              shared_tmp):
     """docker-compose.secret.yml bind-mounts the host's secrets/audit.key as it is: made by
     another user (root, in a clone owned by root) with mode 0600, the container's user cannot
     read it. Settings refuse it with one line naming the file, the user, its owner and the
