@@ -17,52 +17,14 @@ from hypothesis import strategies as st
 
 from audit.anchor import Anchor, format_anchor_line
 from audit.chain import sign
-from audit.records import ManualCycle, OrderSubmitted, TradeExecuted, encode
+from audit.records import encode
 from audit.trail import AuditTrail
 from audit.verify import format_report, verify
 from bot.cli.main import main
-from tests.audit.anchored import fill_anchor, written_line
-from tests.fakes import FakeClock, at, utc
-
-KEY = b"test-audit-key-0123456789-tamper"
-SLOT = "2025-03-03T15:00:00+00:00"
+from tests.audit.anchored import KEY, fill_anchor, make_trail, trade, write_cycles, written_line
+from tests.fakes import FakeClock, utc
 
 pytestmark = pytest.mark.usefixtures("no_bot_env")
-
-
-def order(i: int) -> OrderSubmitted:
-    return OrderSubmitted(order_id=f"tb-{i}", symbol="SPY", side="buy", quantity=1.0 + i,
-                          price=500.0, order_type="market", status="accepted", nav=100000.0,
-                          model="M", broker_order_id="b", cycle_timestamp=at(SLOT))
-
-
-def trade(i: int) -> TradeExecuted:
-    return TradeExecuted(order_id=f"tb-{i}", symbol="SPY", side="buy", quantity=1.0 + i,
-                         price=500.0, value=500.0 * (1 + i), new_position=1.0 + i, nav=100000.0,
-                         model="M", fill_id=f"f-{i}", cycle_timestamp=at(SLOT))
-
-
-def write_cycles(t: AuditTrail, clock: FakeClock, cycles: int, start: int = 0) -> None:
-    for c in range(start, start + cycles):
-        clock.advance(60)
-        t.record(order(c))
-        t.record(trade(c))
-        t.record(ManualCycle(message=f"cycle {c}", cycle_timestamp=at(SLOT)))
-        t.checkpoint()
-
-
-def make_trail(base: Path, *, cycles: int = 3, rotations: int = 0, anchor: bool = True) -> tuple[Path, Path]:
-    """A closed live trail in base/logs with its anchor in base/data."""
-    logs, data = base / "logs", base / "data"
-    data.mkdir(parents=True, exist_ok=True)
-    clock = FakeClock(utc(2025, 3, 3, 15))
-    t = AuditTrail(logs, clock, durable=True, key=KEY, data_dir=data if anchor else None)
-    for r in range(rotations):
-        write_cycles(t, clock, cycles, start=r * cycles)
-        t.rotate()
-    write_cycles(t, clock, cycles, start=rotations * cycles)
-    t.close()
-    return logs, data
 
 
 def the_anchor(data: Path) -> Anchor:
