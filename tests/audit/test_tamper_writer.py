@@ -11,29 +11,11 @@ import pytest
 
 from audit.anchor import Anchor, key_id, parse_anchor_lines
 from audit.chain import read_chain
-from audit.records import OrderFailed
 from audit.trail import AuditTrail
 from audit.writer import AuditKeyMismatch
-from tests.fakes import FakeClock, at, utc
+from tests.audit.writer_trail import KEY, make, write
+from tests.fakes import FakeClock, utc
 from tests.trails import clean_env
-
-KEY = b"test-audit-key-0123456789"
-
-
-def make(tmp: Path, **kw) -> AuditTrail:
-    return AuditTrail(tmp / "logs", FakeClock(utc(2025, 3, 3, 15)), durable=kw.pop("durable", True),
-                      key=kw.pop("key", KEY), data_dir=tmp / "data", **kw)
-
-
-def err(i: int) -> OrderFailed:
-    return OrderFailed(symbol="SPY", side="buy", quantity=1.0 + i, error=f"refused {i}",
-                       order_data={"n": i}, model="M", order_id=f"tb-{i}",
-                       cycle_timestamp=at("2025-03-03T15:00:00+00:00"))
-
-
-def write(t: AuditTrail, n: int, start: int = 0) -> None:
-    for i in range(start, start + n):
-        t.record(err(i))
 
 
 def crash(t: AuditTrail) -> None:
@@ -173,7 +155,7 @@ def test_a_crash_mid_cycle_with_kill_9_gives_no_false_alarm(tmp_path):
     script = f"""
 import os, sys
 sys.path.insert(0, {str(Path(__file__).resolve().parents[2])!r})
-from tests.audit.test_tamper_writer import make, write
+from tests.audit.writer_trail import make, write
 from pathlib import Path
 t = make(Path({str(tmp_path)!r}))
 write(t, 3)
