@@ -1,11 +1,8 @@
 """Webhook alerts, received by a local HTTP server on 127.0.0.1 (no network)."""
 from __future__ import annotations
 
-import json
 import socket
-import threading
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -13,48 +10,8 @@ from bot.app.runner import guarded_cycle
 from bot.core.observers import CycleReport
 from bot.watch.alerts import WebhookAlerts
 from tests.bot.core.test_cycle import SLOT, make_bot
+from tests.bot.watch.endpoints import TOKEN, Hook
 from tests.fakes import FakeClock, fill_disk, utc
-
-TOKEN = "T0KEN-s3cret-abc123"
-
-
-class Hook:
-    """A webhook receiver: records each POST, answers `status` (or never, when `hang`)."""
-
-    def __init__(self, status: int = 200, hang: bool = False) -> None:
-        self.status, self.hang = status, hang
-        self.posts: list[tuple[str, dict, dict]] = []  # (path, headers, body)
-        self.release = threading.Event()
-        hook = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                hook.posts.append((self.path, dict(self.headers), json.loads(body)))
-                if hook.hang:
-                    hook.release.wait(10)
-                    return
-                self.send_response(hook.status)
-                self.send_header("Content-Length", "2")
-                self.end_headers()
-                self.wfile.write(b"ok")
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
-        self.thread.start()
-        self.url = f"http://127.0.0.1:{self.server.server_port}/hooks/{TOKEN}"
-
-    def events(self) -> list[str]:
-        return [body["event"] for _, _, body in self.posts]
-
-    def stop(self) -> None:
-        self.release.set()
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ from datetime import timedelta
 
 import orjson
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from bot.app.runner import guarded_cycle
 from bot.core.errors import ConfigError
@@ -16,6 +15,7 @@ from bot.settings import Settings
 from bot.watch.prometheus import Metrics
 from bot.wiring import build_bot
 from tests.bot.core.test_cycle import SLOT, make_bot
+from tests.bot.watch.endpoints import scrape, value
 from tests.fakes import FakeClock, fill_disk, utc
 
 pytestmark = pytest.mark.usefixtures("no_bot_env")
@@ -26,18 +26,6 @@ def metrics():
     m = Metrics()
     yield m
     m.close()
-
-
-def scrape(port: int) -> dict[tuple[str, tuple], float]:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
-        assert response.status == 200
-        text = response.read().decode()
-    return {(s.name, tuple(sorted(s.labels.items()))): s.value
-            for family in text_string_to_metric_families(text) for s in family.samples}
-
-
-def value(samples, name: str, **labels) -> float:
-    return samples[(name, tuple(sorted(labels.items())))]
 
 
 def lines(log_dir, name):

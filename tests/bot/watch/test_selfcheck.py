@@ -13,8 +13,7 @@ from bot.app.runner import guarded_cycle
 from bot.settings import Settings
 from bot.watch.selfcheck import SelfVerify, verify_trail
 from bot.wiring import build_bot
-from tests.bot.watch.test_alerts import Hook
-from tests.bot.watch.test_prometheus import scrape, value
+from tests.bot.watch.endpoints import Hook, scrape, value
 from tests.fakes import FakeClock, utc
 
 pytestmark = pytest.mark.usefixtures("no_bot_env")
