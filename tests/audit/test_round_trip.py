@@ -229,7 +229,7 @@ def test_a_types_declaration_order_is_its_field_order_in_a_simulated_trail(sim_t
 
 
 def test_a_types_declaration_order_is_its_field_order_in_the_golden_lines():
-    from tests.audit.test_golden_lines import EXPECTED
+    from tests.audit.golden_lines import EXPECTED
     seen, wrong = set(), []
     for key, (stream, line, _text) in sorted(EXPECTED.items()):
         cls, problem = out_of_order(stream, line.replace(b"<PID>", b"4242"))

@@ -139,7 +139,7 @@ def test_every_line_of_a_simulated_trail_is_valid(sim_trail):
 
 def golden_lines() -> list[tuple[str, str, bytes]]:
     """(scenario and kind, stream, line) of every golden line; a pid (`<PID>`) is a number again."""
-    from tests.audit.test_golden_lines import EXPECTED
+    from tests.audit.golden_lines import EXPECTED
     return [(f"{scenario}:{kind}:{n}", stream, line.replace(b"<PID>", b"4242"))
             for (scenario, kind, n), (stream, line, _text) in sorted(EXPECTED.items())]
 
