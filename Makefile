@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
 BENCH_STAMP := $(VENV)/.installed-bench
 
-.PHONY: run test lint bench bench-query bench-check bench-all clean
+.PHONY: run test test-fast lint bench bench-query bench-check bench-all clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,10 @@ run: $(STAMP)
 
 test: $(DEV_STAMP)
 	$(BIN)/python -m pytest
+
+# the suite less the tests marked slow (crash, browser, container, and those over ~0.4 s): under a minute
+test-fast: $(DEV_STAMP)
+	$(BIN)/python -m pytest -m "not slow"
 
 # ruff (lint, import order) over the repository, mypy over bot, audit, models, and the import
 # contracts of pyproject.toml ([tool.importlinter]); all three run, any one fails it

@@ -667,6 +667,7 @@ def _stray_files(uid: int, since: float) -> list[str]:
     return found
 
 
+@pytest.mark.slow
 def test_the_container_runs_a_cycle_with_nothing_configured(container):
     """`docker compose up` with no .env: the image's `tradebot run` as the container user, with
     compose's environment, writing only to /app/logs and /app/data; then the HEALTHCHECK."""
@@ -710,6 +711,7 @@ def _check_fingerprint_fits(logs: Path) -> None:
     assert len(heads) >= 4 and len(set(heads)) == len(heads)
 
 
+@pytest.mark.slow
 def test_a_root_owned_log_directory_stops_the_container_with_the_fix(container):
     """A clone owned by root (the usual case on a server) mounts a logs/ that the container's user
     cannot write: one line naming the directory, the user, the owner and the chown that fixes it,
@@ -734,6 +736,7 @@ def test_a_root_owned_log_directory_stops_the_container_with_the_fix(container):
     assert shown.replace("1000", str(uid)).replace("/app/logs", str(logs)) == proc.stderr.strip()
 
 
+@pytest.mark.slow
 def test_a_log_directory_of_another_user_suggests_running_as_that_user(container):
     if container.uid is None:
         pytest.skip("making a directory owned by another user needs root")
@@ -759,6 +762,7 @@ else:
 """
 
 
+@pytest.mark.slow
 def test_a_secret_the_container_user_cannot_read_is_a_setting_error_with_the_fix(unprivileged,
                                                                               shared_tmp):
     """docker-compose.secret.yml bind-mounts the host's secrets/audit.key as it is: made by
@@ -784,11 +788,13 @@ def test_a_secret_the_container_user_cannot_read_is_a_setting_error_with_the_fix
     assert not (shared_tmp / "logs").exists()
 
 
+@pytest.mark.slow
 def test_the_healthcheck_fails_in_a_container_that_never_ran_a_cycle(container):
     proc = container.exec((COMPOSE,), _healthcheck_argv(), timeout=60)
     assert proc.returncode == 1 and "heartbeat" in proc.stdout + proc.stderr
 
 
+@pytest.mark.slow
 def test_env_file_switches_to_alpaca_but_not_the_mounted_directories(container):
     env_file = ("BOT_BROKER=alpaca\nBOT_ALPACA_API_KEY=PKTEST\nBOT_ALPACA_SECRET_KEY=not-a-real-secret\n"
                 "# a host path: the container must keep its mounts\nBOT_LOG_DIR=/home/me/trail\n")
@@ -801,6 +807,7 @@ def test_env_file_switches_to_alpaca_but_not_the_mounted_directories(container):
     assert "not-a-real-secret" not in proc.stdout
 
 
+@pytest.mark.slow
 def test_with_the_secret_override_the_key_comes_from_the_secret(container):
     key = Path(container.host("/run/secrets/audit_key"))
     key.write_text("k" * 64 + "\n")

@@ -23,6 +23,8 @@ from tests.guide import (
 )
 from tests.trails import clean_env
 
+pytestmark = pytest.mark.slow  # a two-year simulation in a subprocess, then every recipe of the guide
+
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):

@@ -36,6 +36,7 @@ def _read_until(fd: int, needle: bytes, seconds: float) -> bytes:
     return out
 
 
+@pytest.mark.slow
 def test_ctrl_c_in_a_terminal_stops_make_run_with_exit_0(tmp_path):
     import pty
     env = {k: v for k, v in clean_env().items() if not k.startswith("MAKE")}

@@ -98,6 +98,7 @@ def test_a_failing_write_is_an_error_not_a_half_line(tmp_path, monkeypatch):
     assert (tmp_path / "errors.jsonl").read_bytes() == b""
 
 
+@pytest.mark.slow
 def test_a_full_disk_halts_run_with_one_line(tmp_path):
     env = clean_env()
     env.update(BOT_LOG_DIR=str(tmp_path / "logs"), BOT_DATA_DIR=str(tmp_path / "data"),
@@ -261,6 +262,7 @@ def test_an_edited_chain_record_is_caught(tmp_path):
     assert report.exit_code == 1
 
 
+@pytest.mark.slow
 def test_verify_cli_exit_codes(tmp_path):
     t = trail(tmp_path / "logs")
     write(t, 3)
@@ -282,6 +284,7 @@ def test_verify_cli_exit_codes(tmp_path):
     assert run(str(tmp_path / "nowhere"), BOT_AUDIT_KEY=KEY.decode()).returncode == 2
 
 
+@pytest.mark.slow
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.binary(max_size=400), st.binary(max_size=400), st.integers(0, 3))
 def test_verify_never_crashes_on_garbage(tmp_path_factory, log_bytes, chain_bytes, mode):

@@ -397,6 +397,7 @@ def test_an_empty_segment_rotated_on_request_is_not_rotated_again(tmp_path):
 
 
 # -- the real `tradebot run`, killed with SIGKILL at the points ----------------------
+@pytest.mark.slow
 @pytest.mark.parametrize("point", ["after-move:production.log.3.gz:1",    # pruned, not recorded (main)
                                    "before-move:production.log.3.gz:1",   # recorded, not pruned
                                    "before-move:production.log:4"],       # sealed, shifted, not renamed

@@ -58,6 +58,7 @@ def test_the_strategies_cover_every_record_type():
     assert len(RECORD_TYPES) == sum(len(kinds) for kinds in RECORD_KINDS.values())
 
 
+@pytest.mark.slow
 @TYPES
 @ROUND_TRIP
 @given(data=st.data())
@@ -83,6 +84,7 @@ def test_a_record_decodes_from_its_own_line(cls, data):
 
 
 # ---------------------------------------------------------------- lines this version did not write
+@pytest.mark.slow
 @TYPES
 @EXAMPLES
 @given(data=st.data())
@@ -95,6 +97,7 @@ def test_fields_after_the_declared_ones_are_accepted(cls, data):
     assert decode(cls.stream, line) == record
 
 
+@pytest.mark.slow
 @TYPES
 @EXAMPLES
 @given(data=st.data())
@@ -113,6 +116,7 @@ NOT_TIMES = ["yesterday", "", "2026-02-30T14:30:00+00:00", "2026-02-30", "14:30"
              True, [], {}]
 
 
+@pytest.mark.slow
 @TYPES
 @EXAMPLES
 @given(data=st.data())

@@ -151,6 +151,7 @@ def test_every_golden_line_is_valid():
     assert not wrong, "\n".join(wrong)
 
 
+@pytest.mark.slow
 @TYPES
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())

@@ -308,6 +308,7 @@ def test_a_sealed_segment_with_lines_after_a_damage_seal_keeps_being_reported(tm
     assert code == 1 and "recorded as damage" in out, out
 
 
+@pytest.mark.slow
 def test_a_bot_writing_while_verify_runs_is_never_a_false_alarm(tmp_path, env, capsys):
     """The writer notes a line as written before it appends it, and a head as signed after its
     chain record: verify reads the signed heads before the chains and the written head after the
@@ -362,6 +363,7 @@ def test_a_segment_archived_by_retention_is_checked_in_the_archive_directory(tmp
     assert code == 1 and "MISSING" in out and "not found in" in out, out
 
 
+@pytest.mark.slow
 def test_unsigned_lines_the_bot_was_writing_lost_in_a_power_failure_are_not_tampering(tmp_path, env, capsys):
     """The WRITTEN head says two more lines were being written; none reached the file (the
     writer records write_lost at its next start): nothing signed is missing."""
@@ -375,6 +377,7 @@ def test_unsigned_lines_the_bot_was_writing_lost_in_a_power_failure_are_not_tamp
     assert code == 0 and "lost" in out and "lines 4 to 5 were being written" in out, out
 
 
+@pytest.mark.slow
 def test_unsigned_lines_cut_from_the_middle_of_what_the_bot_wrote_are_caught(tmp_path, env, capsys):
     """Three lines written after the last checkpoint, the last two cut: the one left is not
     where the bot's WRITTEN head says the file ends (the writer calls it damage too)."""
@@ -398,6 +401,7 @@ def test_a_deleted_log_directory_with_an_anchor_is_altered_not_a_bad_argument(tm
     assert code == 2 and "is not a directory" in out, out
 
 
+@pytest.mark.slow
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.binary(max_size=300), st.binary(max_size=300), st.sampled_from(["chain", "written", "signed", "trail"]))
 def test_anchored_verify_never_crashes_on_garbage(tmp_path_factory, garbage, more, where):

@@ -335,6 +335,7 @@ def _tradebot(base: Path, *args: str, **extra: str):
     return proc
 
 
+@pytest.mark.slow
 def test_a_forged_trade_appended_while_stopped_is_never_signed_by_the_next_cycle(tmp_path):
     _tradebot(tmp_path, "cycle")
     trades = tmp_path / "logs" / "trades.jsonl"
@@ -353,6 +354,7 @@ def test_a_forged_trade_appended_while_stopped_is_never_signed_by_the_next_cycle
     assert "tradebot-anchor " in proc.stdout  # the console keeps each cycle's signed heads
 
 
+@pytest.mark.slow
 def test_a_trail_restored_from_a_backup_goes_on_with_its_chain(tmp_path):
     import tarfile
     a, b = tmp_path / "a", tmp_path / "b"
@@ -371,6 +373,7 @@ def test_a_trail_restored_from_a_backup_goes_on_with_its_chain(tmp_path):
         assert all(r["type"] == "checkpoint" and r["segment"] == 0 for r in recs), name
 
 
+@pytest.mark.slow
 def test_a_cycle_with_another_key_stops_with_one_line_and_exit_2(tmp_path):
     import subprocess
     import sys

@@ -43,6 +43,7 @@ def test_a_lock_file_planted_as_a_link_is_not_followed(tmp_path):
     assert victim.read_text() == "precious\n"
 
 
+@pytest.mark.slow
 def test_two_runners_with_their_own_data_but_one_log_directory_the_second_is_refused(tmp_path):
     first = subprocess.Popen([sys.executable, "-m", "bot", "run"], cwd=tmp_path,
                              env=env_for(tmp_path, BOT_SCHEDULE="every 10 seconds"),
@@ -74,6 +75,7 @@ def test_two_runners_with_their_own_data_but_one_log_directory_the_second_is_ref
     assert not (tmp_path / "data2" / "state.sqlite").exists()
 
 
+@pytest.mark.slow
 def test_a_backup_leaves_the_log_directory_lock_out(tmp_path):
     import tarfile
     run = dict(cwd=tmp_path, env=env_for(tmp_path), capture_output=True, text=True, timeout=60)

@@ -53,6 +53,7 @@ def assert_refused(proc: subprocess.CompletedProcess, link: Path) -> None:
 
 # -- at start-up ------------------------------------------------------------------------------------
 
+@pytest.mark.slow
 @pytest.mark.parametrize("planted", ["logs/orders.jsonl", "logs/production.log",
                                      "logs/trades.jsonl.chain", "data/tradebot.lock"])
 def test_a_link_in_a_fresh_directory_stops_start_up_before_anything_is_written(tmp_path, planted):
@@ -80,6 +81,7 @@ def _anchor_dir(base: Path) -> Path:
     return d
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("planted", [
     "logs/orders.jsonl", "logs/production.log", "logs/trades.jsonl.chain", "logs/events.jsonl",
     "logs/orders.jsonl.1", "data/tradebot.lock", "data/state.sqlite", "data/paper_account.sqlite",
@@ -112,6 +114,7 @@ def test_a_linked_anchors_directory_stops_start_up(first_cycle, tmp_path):
     assert {p: p.read_bytes() for p in elsewhere.rglob("*") if p.is_file()} == kept
 
 
+@pytest.mark.slow
 def test_simulate_refuses_a_link_in_its_output_directory(tmp_path):
     v = victim(tmp_path)
     out = tmp_path / "out"

@@ -80,6 +80,7 @@ def members(path: Path) -> dict[str, bytes]:
         return {m.name: tar.extractfile(m).read() for m in tar.getmembers() if m.isfile()}
 
 
+@pytest.mark.slow
 def test_the_archive_holds_every_log_file_and_the_data_but_not_the_key_or_lock(setup):
     base, s = setup
     assert (s.data_dir / "state.sqlite-wal").stat().st_size > 0  # the rows are in the WAL
@@ -189,6 +190,7 @@ def test_an_out_in_a_directory_that_does_not_exist_is_refused(setup, out):
     assert not (tmp / "no").exists()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("logs", ["data", "data/logs"])
 def test_a_log_directory_in_the_data_directory_is_refused_so_the_key_never_lands_in_a_backup(
         tmp_path, logs):

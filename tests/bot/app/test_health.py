@@ -242,6 +242,7 @@ def health_as(user: User, base: Path) -> dict:
     return json.loads(proc.stdout)
 
 
+@pytest.mark.slow
 def test_healthy_as_the_unprivileged_user(unprivileged, shared_tmp):
     base = make_dirs(shared_tmp)
     beat(base)
@@ -342,6 +343,7 @@ def test_check_writable_refuses_a_file(tmp_path):
 
 # -- the real command -------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_run_one_cycle_then_health_says_stopped(tmp_path):
     env = clean_env(BOT_LOG_DIR=str(tmp_path / "logs"), BOT_DATA_DIR=str(tmp_path / "data"),
                     BOT_SCHEDULE="every 15 minutes", BOT_MARKET_HOURS="always")
@@ -437,6 +439,7 @@ def test_a_new_start_clears_an_earlier_halt(tmp_path):
     assert "halted" not in orjson.loads(path.read_bytes())
 
 
+@pytest.mark.slow
 def test_a_running_bot_is_healthy_and_stopped_after_sigterm(tmp_path):
     import signal
     import time

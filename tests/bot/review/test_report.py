@@ -306,6 +306,7 @@ def _parse(argv):
     return p.parse_args(argv)
 
 
+@pytest.mark.slow
 def test_cli_writes_both_files_and_prints_one_line(sim_trail, tmp_path, capsys):
     out = tmp_path / "r.html"
     assert report_main(_parse(["report", "--logs-dir", str(sim_trail), "-o", str(out),
@@ -366,6 +367,7 @@ def test_cli_refuses_a_target_that_is_not_a_regular_file(sim_trail, tmp_path, ca
     assert not (tmp_path / "r.html").exists()
 
 
+@pytest.mark.slow
 def test_report_and_simulate_give_the_same_figures(tmp_path, no_bot_env):
     from bot.app.simulate import format_summary, simulate
     from bot.review.report import collect, headline
@@ -461,6 +463,7 @@ def run_chromium(chromium: str, page: Path, profile: Path, *args: str) -> str:
     return proc.stdout
 
 
+@pytest.mark.slow
 def test_the_nav_chart_renders_in_chromium(chromium, report, tmp_path):
     summary, *_ = report
     shot = tmp_path / "shot.png"
@@ -473,6 +476,7 @@ def test_the_nav_chart_renders_in_chromium(chromium, report, tmp_path):
     assert colour_pixels(shot, BENCH_COLOR)[0] > 200  # the benchmark's dashed line
 
 
+@pytest.mark.slow
 def test_the_charts_have_their_size_in_the_dom(chromium, report, tmp_path):
     summary, text, _page = report
     rgb = "rgb(" + ", ".join(str(int(NAV_COLOR[i:i + 2], 16)) for i in (1, 3, 5)) + ")"

@@ -183,6 +183,7 @@ def test_a_closed_port_logs_to_stderr_by_default_and_never_raises(capsys):
     assert TOKEN not in repr(a)
 
 
+@pytest.mark.slow
 def test_a_webhook_that_never_answers_times_out(tmp_path):
     hook = Hook(hang=True)
     a = alerts(hook.url, timeout=0.2)

@@ -37,6 +37,7 @@ def attach(bot, m: Metrics) -> None:
     bot.observers = (*bot.observers, m)
 
 
+@pytest.mark.slow
 def test_scraped_figures_match_the_trail(tmp_path, metrics):
     bot = make_bot(tmp_path, reject={"QQQ": "Insufficient buying power"})
     attach(bot, metrics)
@@ -92,6 +93,7 @@ def test_scraped_figures_match_the_trail(tmp_path, metrics):
     assert value(s, "tradebot_up") == 1
 
 
+@pytest.mark.slow
 def test_a_bot_built_like_the_cli_reports_its_cycles(tmp_path, metrics):
     settings = Settings(_env_file=None, data_dir=tmp_path / "data", log_dir=tmp_path / "logs",
                         models="EqualWeightModel_v1", audit_key="test-audit-key-0123456789")
@@ -114,6 +116,7 @@ def test_a_bot_built_like_the_cli_reports_its_cycles(tmp_path, metrics):
     bot.broker.close()
 
 
+@pytest.mark.slow
 def test_a_failing_write_and_a_halt_show(tmp_path, metrics, monkeypatch):
     bot = make_bot(tmp_path)
     attach(bot, metrics)
@@ -129,6 +132,7 @@ def test_a_failing_write_and_a_halt_show(tmp_path, metrics, monkeypatch):
     assert value(s, "tradebot_orders_total") == 0 == len(lines(tmp_path / "logs", "orders.jsonl"))
 
 
+@pytest.mark.slow
 def test_each_metrics_has_its_own_registry_and_close_stops_serving(tmp_path):
     a, b = Metrics(), Metrics()  # a global registry would refuse the second (duplicate names)
     a.serve("127.0.0.1", 0)
@@ -172,6 +176,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_a_live_bot_with_a_metrics_port_serves_them_and_simulate_never_does(tmp_path):
     port = _free_port()
     settings = Settings(_env_file=None, data_dir=tmp_path / "data", log_dir=tmp_path / "logs",
@@ -194,6 +199,7 @@ def test_a_live_bot_with_a_metrics_port_serves_them_and_simulate_never_does(tmp_
     sim.trail.close()
 
 
+@pytest.mark.slow
 def test_metrics_listen_on_loopback_only_unless_a_host_is_given(tmp_path):
     """The endpoint has no authentication and shows NAV and positions: BOT_METRICS_PORT alone
     serves it on 127.0.0.1, not on every interface."""

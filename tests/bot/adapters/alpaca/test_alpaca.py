@@ -92,6 +92,7 @@ def test_check_sdk_names_what_is_missing():
 
 
 # -- a normal run ----------------------------------------------------------------------------
+@pytest.mark.slow
 def test_cycles_on_alpaca_pass_the_guides_checks(tmp_path, server, monkeypatch):
     from tests import guide
 
@@ -152,6 +153,7 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_each_retried_read_leaves_a_warn_line_and_a_counter(tmp_path, server, monkeypatch):
     """A 502, a 429 and a timeout that each succeed on retry leave a WARN line in production.log
     (what failed, the attempt, the wait; never a key) and count in the metrics by operation."""
@@ -218,6 +220,7 @@ def test_504_after_the_order_was_accepted_adopts_it(tmp_path, server, monkeypatc
     assert server.post_count() == 3 and all(server.post_count(cid(s)) == 1 for s in PRICES)
 
 
+@pytest.mark.slow
 def test_a_timeout_after_the_order_was_placed_adopts_it(tmp_path, server, monkeypatch):
     bot = make_bot(tmp_path, server, monkeypatch)
     server.hang_next("POST", "/v2/orders", 1.5, then_process=True)
@@ -226,6 +229,7 @@ def test_a_timeout_after_the_order_was_placed_adopts_it(tmp_path, server, monkey
     assert server.post_count() == 3
 
 
+@pytest.mark.slow
 def test_a_timeout_before_the_order_was_placed_is_recorded_not_placed(tmp_path, server, monkeypatch):
     bot = make_bot(tmp_path, server, monkeypatch)
     server.hang_next("POST", "/v2/orders", 1.5, then_process=False)
@@ -411,6 +415,7 @@ def test_a_closed_market_skips_the_cycle_and_says_so(tmp_path, server, monkeypat
 
 
 # -- start-up with bad keys, and secrets -----------------------------------------------------
+@pytest.mark.slow
 def test_bad_keys_stop_start_up_with_one_clear_line_and_no_secret_anywhere(tmp_path, server):
     env = clean_env()
     env.update(BOT_BROKER="alpaca", BOT_ALPACA_API_KEY="PKWRONGCANARY9",
@@ -464,6 +469,7 @@ def cli_env(tmp_path: Path, server: FakeAlpaca, **extra: str) -> dict[str, str]:
     return env
 
 
+@pytest.mark.slow
 def test_tradebot_run_on_alpaca_end_to_end(tmp_path, server):
     env = cli_env(tmp_path, server, BOT_FILL_TIMEOUT="5")
     proc = subprocess.run([sys.executable, "-m", "bot", "run", "--max-cycles", "1"], cwd=tmp_path,
@@ -476,6 +482,7 @@ def test_tradebot_run_on_alpaca_end_to_end(tmp_path, server):
     assert_no_secret(tmp_path)
 
 
+@pytest.mark.slow
 def test_a_canary_key_never_leaks_with_debug_logging_on(tmp_path, server):
     """Debug logging on, then failures: a 500 on the order POST, a timeout, a 503 on reads."""
     env = cli_env(tmp_path, server, BOT_FILL_TIMEOUT="2", BOT_LOG_LEVEL="debug",
@@ -560,6 +567,7 @@ def _run_then_sigterm(tmp_path, env, file: str, words: str):
             proc.kill()
 
 
+@pytest.mark.slow
 def test_a_sigterm_stops_run_promptly_while_it_waits_for_the_broker(tmp_path, server):
     server.fail_next("GET", "/v2/account", 502, BAD_GATEWAY, count=1000)
     env = cli_env(tmp_path, server, BOT_READ_RETRIES="0")
@@ -572,6 +580,7 @@ def test_a_sigterm_stops_run_promptly_while_it_waits_for_the_broker(tmp_path, se
     assert_no_secret(tmp_path)
 
 
+@pytest.mark.slow
 def test_a_sigterm_during_the_read_retries_at_start_up_does_not_wait_them_out(tmp_path, server):
     """A broker that never answers: each read waits BOT_HTTP_TIMEOUT (2 s) and 3 retries follow.
     A SIGTERM after the first timeout stops the bot once the read in flight ends, not after the
@@ -587,6 +596,7 @@ def test_a_sigterm_during_the_read_retries_at_start_up_does_not_wait_them_out(tm
     assert read(tmp_path, "events.jsonl")[-1]["reason"] == "SIGTERM received"
 
 
+@pytest.mark.slow
 def test_cycle_exits_1_on_a_broker_down_at_start_up_and_records_the_error(tmp_path, server):
     server.fail_next("GET", "/v2/account", 502, BAD_GATEWAY, count=1000)
     env = cli_env(tmp_path, server, BOT_READ_RETRIES="0")
