@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
 BENCH_STAMP := $(VENV)/.installed-bench
 
-.PHONY: run test lint bench bench-query bench-check bench-all clean
+.PHONY: run test test-fast lint bench bench-query bench-check bench-all clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,8 +37,18 @@ run: $(STAMP)
 test: $(DEV_STAMP)
 	$(BIN)/python -m pytest
 
-lint: $(DEV_STAMP)  # ruff (lint, import order) over the repository, mypy over bot, audit, models
-	$(BIN)/ruff check .; ruff_status=$$?; $(BIN)/mypy && exit $$ruff_status  # both run, either fails it
+# the suite less the tests marked slow (crash, browser, container, and those over ~0.4 s): under a minute
+test-fast: $(DEV_STAMP)
+	$(BIN)/python -m pytest -m "not slow"
+
+# ruff (lint, import order) over the repository, mypy over bot, audit, models, and the import
+# contracts of pyproject.toml ([tool.importlinter]); all three run, any one fails it
+lint: $(DEV_STAMP)
+	@status=0; \
+	$(BIN)/ruff check . || status=1; \
+	$(BIN)/mypy || status=1; \
+	$(BIN)/lint-imports --no-cache --no-logo || status=1; \
+	exit $$status
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_simulate.py

@@ -1,11 +1,13 @@
-"""Fixtures shared by the tests of the trail tools (query, replay, report)."""
+"""Fixtures shared by every test: a simulated trail, the environment without BOT_ settings, a user
+that file modes apply to (tests/unprivileged.py), and the check of every record written."""
 from __future__ import annotations
 
 import os
 
 import pytest
 
-from tests.trails import TWO_MODELS, simulate_trail
+from tests.trails import TWO_MODELS, is_bot_setting, simulate_trail
+from tests.unprivileged import shared_tmp, unprivileged  # noqa: F401 - fixtures for every test
 
 
 @pytest.fixture(scope="session")
@@ -16,11 +18,12 @@ def sim_trail(tmp_path_factory):
 
 @pytest.fixture
 def no_bot_env(monkeypatch, tmp_path):
-    """No BOT_ setting of the developer's environment, and a scratch working directory (so no
-    .env is read): modules that need it say `pytestmark = pytest.mark.usefixtures("no_bot_env")`."""
-    for k in list(os.environ):
-        if k.startswith("BOT_"):
-            monkeypatch.delenv(k)
+    """No BOT_ setting of the developer's environment, and the test's tmp_path as the working
+    directory (so no .env is read): the one way a test gets settings of its own making. Modules
+    that need it throughout say `pytestmark = pytest.mark.usefixtures("no_bot_env")`; a subprocess
+    gets the same from `tests.trails.clean_env()`."""
+    for name in [name for name in os.environ if is_bot_setting(name)]:
+        monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path)
 
 

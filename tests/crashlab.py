@@ -46,6 +46,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from tests.trails import clean_env
+
 LAB_SETTINGS = {
     "BOT_SCHEDULE": "every 1 second",
     "BOT_MARKET_HOURS": "always",
@@ -77,7 +79,7 @@ def account_db(tmp: Path) -> Path:
 
 def env_for(tmp: Path, **overrides: str) -> dict[str, str]:
     """A clean environment (no inherited BOT_*) for a lab in `tmp`; `overrides` are BOT_* too."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BOT_")}
+    env = clean_env()
     env.update(LAB_SETTINGS)
     env["BOT_LOG_DIR"] = str(log_dir(tmp))
     env["BOT_DATA_DIR"] = str(data_dir(tmp))

@@ -30,6 +30,7 @@ def _records(tmp: Path, name: str) -> list[dict]:
 
 # -- random kills ------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_kill9_at_random_moments_then_restart_keeps_the_trail_whole(tmp_path):
     """The brief's loop: 2 cycles, then 5 times a seeded random 0-1.5 s sleep, kill -9, restart
     (alternating capital splits, so restarts trade) and a completed cycle; SIGTERM at the end.
@@ -55,6 +56,7 @@ def test_kill9_at_random_moments_then_restart_keeps_the_trail_whole(tmp_path):
     assert s["broker_fills"] > 0 and s["trade_lines"] == s["broker_fills"]
 
 
+@pytest.mark.slow
 def test_sigterm_mid_cycle_finishes_the_cycle_and_exits_0_with_bot_stopped(tmp_path):
     proc = lab.start(tmp_path)
     try:
@@ -75,6 +77,7 @@ def test_sigterm_mid_cycle_finishes_the_cycle_and_exits_0_with_bot_stopped(tmp_p
     assert lab.check_trail(tmp_path) == []
 
 
+@pytest.mark.slow
 def test_sigterm_while_the_scheduler_waits_exits_0(tmp_path):
     """The same SIGTERM, delivered at the one moment the random one above only sometimes hits:
     while the scheduler's `threading.Event.wait` holds the event's lock (a few bytecodes per
@@ -122,6 +125,7 @@ def _crash_then_restart(tmp: Path, point: str, env: dict[str, str], *, new_slot:
     assert lab.count_cycles(tmp) == cycles + 1  # the next cycle carried on
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("point", list(CRASH_POINTS.values()), ids=list(CRASH_POINTS))
 def test_kill9_at_a_precise_point_then_restart_in_a_later_slot(tmp_path, point):
     _crash_then_restart(tmp_path, point, lab.env_for(tmp_path), new_slot=True)
@@ -137,6 +141,7 @@ def _wait_clear_of_midnight(margin: float = 20.0) -> None:
         time.sleep(left + 1)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("point", ["record:model_decision:1", "record:cycle_complete:1"],
                          ids=["mid-cycle", "after cycle_complete"])
 def test_restart_within_the_same_slot_records_the_slot_once(tmp_path, point):
@@ -148,6 +153,7 @@ def test_restart_within_the_same_slot_records_the_slot_once(tmp_path, point):
     assert lab.check_trail(tmp_path) == []
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("policy", ["adopt", "halt"])
 def test_kill9_after_a_fill_is_recovered_not_reconciled(tmp_path, policy):
     """The broker filled an order; the process died before its lines were written. That is a
@@ -158,6 +164,7 @@ def test_kill9_after_a_fill_is_recovered_not_reconciled(tmp_path, policy):
     assert lab.check_trail(tmp_path, strict=True) == []
 
 
+@pytest.mark.slow
 def test_kill9_after_a_rejection_keeps_its_order_error(tmp_path):
     """No cash buffer and 50 bps slippage: the first cycle's last buy is refused (Insufficient
     buying power). Killed after the broker stored the refusal, before the order_error line: the
@@ -168,6 +175,7 @@ def test_kill9_after_a_rejection_keeps_its_order_error(tmp_path):
     assert lab.check_trail(tmp_path) == []
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("compress, point", [("false", "after-move:orders.jsonl:1"),
                                              ("true", "before-move:orders.jsonl:1")],
                          ids=["plain", "gzip"])
@@ -182,6 +190,7 @@ def test_kill9_in_the_middle_of_a_rotation(tmp_path, compress, point):
     assert lab.check_trail(tmp_path) == []
 
 
+@pytest.mark.slow
 def test_a_torn_trade_line_left_by_a_kill_is_repaired_and_written_whole(tmp_path):
     """A kill inside the write of a trade line can leave part of it (the kernel may stop a write
     between pages on SIGKILL). The restart must move the torn part aside and write the line."""
@@ -315,6 +324,7 @@ DAMAGE: dict[str, tuple[Callable[[Path], None], str, bool]] = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("damage, invariant, strict", list(DAMAGE.values()), ids=list(DAMAGE))
 def test_the_checker_catches_a_damaged_trail(good_trail, tmp_path, damage, invariant, strict):
     copy = tmp_path / "lab"

@@ -25,8 +25,7 @@ from pathlib import Path
 import pytest
 
 from bot.settings import Settings
-from tests.bot.app.test_health import shared_tmp, unprivileged  # noqa: F401 - fixtures
-from tests.test_end_to_end import check_format
+from tests.guide import check_format
 
 yaml = pytest.importorskip("yaml", reason="PyPI pyyaml (dev extra) reads the compose files")
 
@@ -466,7 +465,7 @@ def test_env_example_says_alpaca_paper_works():
     assert "not available" not in env_example()
 
 
-def test_a_single_quoted_dollar_reaches_the_bot_as_written(tmp_path, monkeypatch):
+def test_a_single_quoted_dollar_reaches_the_bot_as_written(tmp_path, no_bot_env):
     """Compose expands `$` in unquoted and double-quoted values of an env_file (`ab$cd` reaches
     the container as `ab`); single-quoted values are literal there. .env.example shows the single
     quotes: the bot on the host must read them as the same literal value."""
@@ -474,9 +473,6 @@ def test_a_single_quoted_dollar_reaches_the_bot_as_written(tmp_path, monkeypatch
     assert m, ".env.example shows how to write a value that holds a `$`"
     line, setting, literal = m.groups()
     assert "single quotes" in env_example() and "single quotes" in readme_docker()
-    for k in list(os.environ):
-        if k.startswith("BOT_"):
-            monkeypatch.delenv(k)
     env = tmp_path / ".env"
     env.write_text(line + "\n")
     value = getattr(Settings(_env_file=env), setting.removeprefix("BOT_").lower())
@@ -671,6 +667,7 @@ def _stray_files(uid: int, since: float) -> list[str]:
     return found
 
 
+@pytest.mark.slow
 def test_the_container_runs_a_cycle_with_nothing_configured(container):
     """`docker compose up` with no .env: the image's `tradebot run` as the container user, with
     compose's environment, writing only to /app/logs and /app/data; then the HEALTHCHECK."""
@@ -714,6 +711,7 @@ def _check_fingerprint_fits(logs: Path) -> None:
     assert len(heads) >= 4 and len(set(heads)) == len(heads)
 
 
+@pytest.mark.slow
 def test_a_root_owned_log_directory_stops_the_container_with_the_fix(container):
     """A clone owned by root (the usual case on a server) mounts a logs/ that the container's user
     cannot write: one line naming the directory, the user, the owner and the chown that fixes it,
@@ -738,6 +736,7 @@ def test_a_root_owned_log_directory_stops_the_container_with_the_fix(container):
     assert shown.replace("1000", str(uid)).replace("/app/logs", str(logs)) == proc.stderr.strip()
 
 
+@pytest.mark.slow
 def test_a_log_directory_of_another_user_suggests_running_as_that_user(container):
     if container.uid is None:
         pytest.skip("making a directory owned by another user needs root")
@@ -763,8 +762,9 @@ else:
 """
 
 
-def test_a_secret_the_container_user_cannot_read_is_a_setting_error_with_the_fix(unprivileged,  # noqa: F811 - fixture
-                                                                              shared_tmp):  # noqa: F811 - fixture
+@pytest.mark.slow
+def test_a_secret_the_container_user_cannot_read_is_a_setting_error_with_the_fix(unprivileged,
+                                                                              shared_tmp):
     """docker-compose.secret.yml bind-mounts the host's secrets/audit.key as it is: made by
     another user (root, in a clone owned by root) with mode 0600, the container's user cannot
     read it. Settings refuse it with one line naming the file, the user, its owner and the
@@ -788,11 +788,13 @@ def test_a_secret_the_container_user_cannot_read_is_a_setting_error_with_the_fix
     assert not (shared_tmp / "logs").exists()
 
 
+@pytest.mark.slow
 def test_the_healthcheck_fails_in_a_container_that_never_ran_a_cycle(container):
     proc = container.exec((COMPOSE,), _healthcheck_argv(), timeout=60)
     assert proc.returncode == 1 and "heartbeat" in proc.stdout + proc.stderr
 
 
+@pytest.mark.slow
 def test_env_file_switches_to_alpaca_but_not_the_mounted_directories(container):
     env_file = ("BOT_BROKER=alpaca\nBOT_ALPACA_API_KEY=PKTEST\nBOT_ALPACA_SECRET_KEY=not-a-real-secret\n"
                 "# a host path: the container must keep its mounts\nBOT_LOG_DIR=/home/me/trail\n")
@@ -805,6 +807,7 @@ def test_env_file_switches_to_alpaca_but_not_the_mounted_directories(container):
     assert "not-a-real-secret" not in proc.stdout
 
 
+@pytest.mark.slow
 def test_with_the_secret_override_the_key_comes_from_the_secret(container):
     key = Path(container.host("/run/secrets/audit_key"))
     key.write_text("k" * 64 + "\n")

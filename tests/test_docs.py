@@ -53,9 +53,32 @@ def test_ci_runs_the_checks_before_the_tests_and_a_fresh_clone_has_them():
     assert ci.index("make lint") < ci.index("make test")
     lint = (ROOT / "Makefile").read_text().split("\nlint:", 1)[1].split("\n\n", 1)[0]
     assert "$(DEV_STAMP)" in lint and "$(BIN)/ruff check" in lint and "$(BIN)/mypy" in lint
-    dev = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]["dev"]
-    assert {re.split(r"[=<>]", pin, maxsplit=1)[0] for pin in dev} >= {"ruff", "mypy"}
+    assert "$(BIN)/lint-imports" in lint  # the import contracts of pyproject.toml
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    dev = pyproject["project"]["optional-dependencies"]["dev"]
+    assert {re.split(r"[=<>]", pin, maxsplit=1)[0] for pin in dev} >= {"ruff", "mypy", "import-linter"}
+    assert pyproject["tool"]["importlinter"]["contracts"], "no import contract to check"
     assert "make lint" in (ROOT / "README.md").read_text()
+
+
+def test_every_make_target_the_readme_names_is_in_the_makefile():
+    readme = (ROOT / "README.md").read_text()
+    named = set(re.findall(r"^make ([a-z][\w-]*)", readme, re.M)) | set(re.findall(r"`make ([a-z][\w-]*)", readme))
+    makefile = (ROOT / "Makefile").read_text()
+    targets = set(re.findall(r"^([a-z][\w-]*):", makefile, re.M))
+    assert {"run", "test", "test-fast", "lint"} <= named, named
+    assert named <= targets, f"named in the README, not in the Makefile: {sorted(named - targets)}"
+
+
+def test_make_test_runs_everything_and_make_test_fast_leaves_out_the_slow_tests():
+    makefile = (ROOT / "Makefile").read_text()
+    recipe = {name: body.strip() for name, body in re.findall(r"^([a-z][\w-]*):[^\n]*\n((?:\t[^\n]*\n)+)",
+                                                               makefile, re.M)}
+    assert recipe["test"] == "$(BIN)/python -m pytest"
+    assert recipe["test-fast"] == '$(BIN)/python -m pytest -m "not slow"'
+    pytest_options = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["pytest"]["ini_options"]
+    assert any(m.startswith("slow:") for m in pytest_options["markers"])
+    assert "--strict-markers" in pytest_options["addopts"]  # a misspelt @pytest.mark.slow fails
 
 
 def test_the_readme_links_the_trail_reference():
@@ -185,6 +208,7 @@ def _cycle(base: Path, **settings: str) -> None:
     assert proc.returncode == 0, proc.stderr
 
 
+@pytest.mark.slow
 def test_live_start_up_kill_switch_repair_and_rotation_records_match_the_doc(tmp_path):
     _cycle(tmp_path, BOT_MODELS="EqualWeightModel_v1")
     logs = tmp_path / "logs"

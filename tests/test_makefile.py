@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.trails import clean_env
+
 ROOT = Path(__file__).resolve().parent.parent
 
 BIN = Path(sys.executable).parent
@@ -34,9 +36,10 @@ def _read_until(fd: int, needle: bytes, seconds: float) -> bytes:
     return out
 
 
+@pytest.mark.slow
 def test_ctrl_c_in_a_terminal_stops_make_run_with_exit_0(tmp_path):
     import pty
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("BOT_", "MAKE"))}
+    env = {k: v for k, v in clean_env().items() if not k.startswith("MAKE")}
     env.update(BOT_LOG_DIR=str(tmp_path / "logs"), BOT_DATA_DIR=str(tmp_path / "data"),
                BOT_SCHEDULE="every 10 seconds")
     # the venv running these tests stands in for .venv; -o: never (re)install it here

@@ -12,9 +12,16 @@ TWO_MODELS = {"BOT_MODELS": "SectorRotationModel_v1=0.6,EqualWeightModel_v1=0.4"
               "BOT_COMMISSION": "1"}
 
 
+def is_bot_setting(name: str) -> bool:
+    """A variable the bot reads as a setting: the developer's own must not reach a test (the
+    `no_bot_env` fixture of tests/conftest.py removes them; `clean_env` leaves them out)."""
+    return name.startswith("BOT_")
+
+
 def clean_env(**settings: str) -> dict[str, str]:
-    """The environment without any BOT_ setting of the developer's, plus `settings`."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BOT_")}
+    """The environment for a subprocess: this one without any BOT_ setting of the developer's,
+    plus `settings`."""
+    env = {k: v for k, v in os.environ.items() if not is_bot_setting(k)}
     env.update(settings)
     return env
 

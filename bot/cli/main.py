@@ -27,7 +27,7 @@ from bot.core.errors import EXIT_CONFIG, EXIT_HALTED, EXIT_LOCKED, ConfigError, 
 from bot.review.performance import CAGR_HELP
 
 if TYPE_CHECKING:  # pragma: no cover
-    from bot.core.cycle import CyclePlan
+    from bot.app.dry_run import DryRun
     from bot.settings import Settings
 
 _START_EXITS = ("exit codes: 0 done; 1 halted or stopped (the trail could not be written, the "
@@ -276,11 +276,12 @@ def _dry_run(s: Settings) -> int:
     from audit.timestamps import format_slot  # any audit module loads the record types (30 ms)
     from bot.app.dry_run import dry_run  # the wiring, adapters, models
     result = dry_run(s, SystemClock())
-    _print_plan(result.planned, format_slot(result.slot))
+    _print_plan(result, format_slot(result.slot))
     return 0
 
 
-def _print_plan(planned: CyclePlan, slot_text: str) -> None:
+def _print_plan(result: DryRun, slot_text: str) -> None:
+    planned = result.planned
     print(f"dry run for slot {slot_text} (nothing is sent or recorded)")
     print(f"account: nav {planned.account.nav:,.2f}  cash {planned.account.cash:,.2f}  "
           f"positions {dict(planned.account.positions)}")

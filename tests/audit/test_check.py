@@ -34,6 +34,7 @@ def _read(path: Path) -> bytes:
     return gzip.decompress(path.read_bytes()) if path.name.endswith(".gz") else path.read_bytes()
 
 
+@pytest.mark.slow
 def test_a_simulated_trail_passes(sim_trail, capsys):
     assert (sim_trail / "errors.jsonl").stat().st_size == 0  # an empty stream is fine
     code, out = run(capsys, sim_trail)

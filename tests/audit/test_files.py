@@ -4,6 +4,8 @@ from __future__ import annotations
 import resource
 from pathlib import Path
 
+import pytest
+
 from audit import files
 from audit.files import Line, iter_chunks, iter_lines_of
 from audit.records import TradeExecuted, UnknownRecord
@@ -43,6 +45,7 @@ def test_small_reads_give_the_same_lines(tmp_path, monkeypatch):
     assert got == want and [w.line for w in longs] == too_long and 400 in too_long
 
 
+@pytest.mark.slow
 def test_a_2gb_sparse_file_is_read_in_bounded_memory(tmp_path, capsys):
     path = tmp_path / "orders.jsonl"
     with open(path, "wb") as f:
@@ -62,6 +65,7 @@ def _limited(mib: int):
     return limit
 
 
+@pytest.mark.slow
 def test_verify_and_the_readers_finish_on_a_2gb_sparse_file_within_1_gib(sim_trail, tmp_path):
     """A 2 GiB file of zeros appended to orders.jsonl: each command completes under a 1 GiB
     address-space limit (it used to need the whole file in memory), names the line, and

@@ -20,6 +20,7 @@ from audit.trail import AuditTrail
 from audit.verify import EXPIRED, INVALID, MISSING, UNSEALED, VALID, verify
 from audit.writer import AuditWriteFailed
 from tests.fakes import FakeClock, at, fill_disk, utc
+from tests.trails import clean_env
 
 KEY = b"test-audit-key-0123456789"
 
@@ -97,8 +98,9 @@ def test_a_failing_write_is_an_error_not_a_half_line(tmp_path, monkeypatch):
     assert (tmp_path / "errors.jsonl").read_bytes() == b""
 
 
+@pytest.mark.slow
 def test_a_full_disk_halts_run_with_one_line(tmp_path):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BOT_")}
+    env = clean_env()
     env.update(BOT_LOG_DIR=str(tmp_path / "logs"), BOT_DATA_DIR=str(tmp_path / "data"),
                BOT_AUDIT_KEY="test-audit-key-0123456789")
     env["PYTHONPATH"] = str(Path(__file__).resolve().parents[2])
@@ -260,11 +262,12 @@ def test_an_edited_chain_record_is_caught(tmp_path):
     assert report.exit_code == 1
 
 
+@pytest.mark.slow
 def test_verify_cli_exit_codes(tmp_path):
     t = trail(tmp_path / "logs")
     write(t, 3)
     t.close()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BOT_")}
+    env = clean_env()
     env.update(BOT_DATA_DIR=str(tmp_path / "data"))
 
     def run(*args, **extra):
@@ -281,6 +284,7 @@ def test_verify_cli_exit_codes(tmp_path):
     assert run(str(tmp_path / "nowhere"), BOT_AUDIT_KEY=KEY.decode()).returncode == 2
 
 
+@pytest.mark.slow
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.binary(max_size=400), st.binary(max_size=400), st.integers(0, 3))
 def test_verify_never_crashes_on_garbage(tmp_path_factory, log_bytes, chain_bytes, mode):
@@ -298,13 +302,9 @@ def test_verify_never_crashes_on_garbage(tmp_path_factory, log_bytes, chain_byte
     assert report.exit_code in (0, 1, 2)
 
 
-def test_a_new_key_is_generated_once_outside_the_logs(tmp_path, monkeypatch):
+def test_a_new_key_is_generated_once_outside_the_logs(tmp_path, no_bot_env):
     from bot.app.audit_key import load_key
     from bot.settings import load_settings
-    monkeypatch.chdir(tmp_path)
-    for k in list(os.environ):
-        if k.startswith("BOT_"):
-            monkeypatch.delenv(k)
     s = load_settings(data_dir=tmp_path / "data", log_dir=tmp_path / "logs")
     key, origin = load_key(s, create=True)
     assert origin.startswith("generated") and stat.S_IMODE((tmp_path / "data" / "audit.key").stat().st_mode) == 0o600

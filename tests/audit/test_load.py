@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import gzip
-import os
 import subprocess
 import sys
 from datetime import timezone
@@ -15,7 +14,7 @@ import pytest
 import audit
 from audit.files import iter_lines
 from audit.records import STREAMS
-from tests.trails import ROOT
+from tests.trails import ROOT, clean_env
 
 GUIDE_ORDERS = ["timestamp", "event_type", "order_id", "symbol", "side", "quantity", "price",
                 "order_type", "status", "nav", "model"]
@@ -117,11 +116,10 @@ def test_logs_dir_defaults_to_bot_log_dir_then_logs(sim_trail, tmp_path, monkeyp
     assert len(audit.load("trades")) == len(audit.load("trades", sim_trail))
 
 
-def test_a_log_dir_set_in_dotenv_is_found_by_load_and_by_tradebot_logs(sim_trail, tmp_path, monkeypatch):
+def test_a_log_dir_set_in_dotenv_is_found_by_load_and_by_tradebot_logs(sim_trail, tmp_path, monkeypatch,
+                                                                       no_bot_env):
     """BOT_LOG_DIR in .env alone (not in the environment): audit.load() reads it through the
     bot's resolver, as `tradebot logs` and `python -m bot.cli.logs` do through the settings."""
-    for name in [k for k in os.environ if k.startswith("BOT_")]:
-        monkeypatch.delenv(name)
     work = tmp_path / "work"
     work.mkdir()
     (work / ".env").write_text(f"BOT_LOG_DIR={sim_trail}\n")
@@ -129,7 +127,7 @@ def test_a_log_dir_set_in_dotenv_is_found_by_load_and_by_tradebot_logs(sim_trail
     assert audit.default_log_dir() == sim_trail
     orders = audit.load("orders")
     assert len(orders) == len(audit.load("orders", sim_trail)) > 0
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BOT_")}
+    env = clean_env()
     for command in (["-m", "bot", "logs"], ["-m", "bot.cli.logs"]):
         proc = subprocess.run([sys.executable, *command, "orders", "--format", "json"], cwd=work,
                               env=env, capture_output=True, text=True)
@@ -172,7 +170,7 @@ def test_unreadable_line_is_skipped_with_a_warning(sim_trail, tmp_path):
 
 def test_importing_audit_does_not_import_pandas():
     code = "import sys, audit; assert callable(audit.load); assert 'pandas' not in sys.modules"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BOT_")}
+    env = clean_env()
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True,
                           text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr

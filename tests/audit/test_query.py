@@ -52,6 +52,7 @@ def test_numbers_beyond_the_doubles_print_as_jq_prints_them():
         f"[\n  {jq_number(big)},\n  {jq_number(123456789012345678901234567890)}\n]\n").encode()
 
 
+@pytest.mark.slow
 @settings(max_examples=25, deadline=None)
 @given(st.lists(st.one_of(st.floats(allow_nan=False, allow_infinity=False),
                           st.integers(-10 ** 20, 10 ** 20).map(float),

@@ -397,6 +397,7 @@ def test_an_empty_segment_rotated_on_request_is_not_rotated_again(tmp_path):
 
 
 # -- the real `tradebot run`, killed with SIGKILL at the points ----------------------
+@pytest.mark.slow
 @pytest.mark.parametrize("point", ["after-move:production.log.3.gz:1",    # pruned, not recorded (main)
                                    "before-move:production.log.3.gz:1",   # recorded, not pruned
                                    "before-move:production.log:4"],       # sealed, shifted, not renamed
@@ -428,17 +429,9 @@ def test_kill9_during_the_real_rotation_then_audit_verify_is_valid(tmp_path, poi
 
 
 # -- BOT_LOG_ARCHIVE_DIR ----------------------------------------------------------------------
-@pytest.fixture
-def clean_env(monkeypatch, tmp_path):
-    for k in list(os.environ):
-        if k.startswith("BOT_"):
-            monkeypatch.delenv(k)
-    monkeypatch.chdir(tmp_path)  # no stray .env
-
-
 @pytest.mark.parametrize("value,words", [("./logs", "is BOT_LOG_DIR"), ("logs/", "is BOT_LOG_DIR"),
                                          ("a-file", "is not a directory")])
-def test_a_bad_archive_directory_is_refused_at_load(clean_env, tmp_path, monkeypatch, value, words):
+def test_a_bad_archive_directory_is_refused_at_load(no_bot_env, tmp_path, monkeypatch, value, words):
     from bot.core.errors import ConfigError
     from bot.settings import load_settings
     (tmp_path / "a-file").write_text("x")
@@ -450,7 +443,7 @@ def test_a_bad_archive_directory_is_refused_at_load(clean_env, tmp_path, monkeyp
     assert not (tmp_path / "logs").exists()  # nothing created
 
 
-def test_the_archive_setting_reaches_the_live_trail(clean_env, tmp_path, monkeypatch):
+def test_the_archive_setting_reaches_the_live_trail(no_bot_env, tmp_path, monkeypatch):
     from bot.settings import load_settings
     from bot.wiring import build_bot
     monkeypatch.setenv("BOT_LOG_ARCHIVE_DIR", str(tmp_path / "archive"))

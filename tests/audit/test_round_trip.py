@@ -58,6 +58,7 @@ def test_the_strategies_cover_every_record_type():
     assert len(RECORD_TYPES) == sum(len(kinds) for kinds in RECORD_KINDS.values())
 
 
+@pytest.mark.slow
 @TYPES
 @ROUND_TRIP
 @given(data=st.data())
@@ -83,6 +84,7 @@ def test_a_record_decodes_from_its_own_line(cls, data):
 
 
 # ---------------------------------------------------------------- lines this version did not write
+@pytest.mark.slow
 @TYPES
 @EXAMPLES
 @given(data=st.data())
@@ -95,6 +97,7 @@ def test_fields_after_the_declared_ones_are_accepted(cls, data):
     assert decode(cls.stream, line) == record
 
 
+@pytest.mark.slow
 @TYPES
 @EXAMPLES
 @given(data=st.data())
@@ -113,6 +116,7 @@ NOT_TIMES = ["yesterday", "", "2026-02-30T14:30:00+00:00", "2026-02-30", "14:30"
              True, [], {}]
 
 
+@pytest.mark.slow
 @TYPES
 @EXAMPLES
 @given(data=st.data())
@@ -229,7 +233,7 @@ def test_a_types_declaration_order_is_its_field_order_in_a_simulated_trail(sim_t
 
 
 def test_a_types_declaration_order_is_its_field_order_in_the_golden_lines():
-    from tests.audit.test_golden_lines import EXPECTED
+    from tests.audit.golden_lines import EXPECTED
     seen, wrong = set(), []
     for key, (stream, line, _text) in sorted(EXPECTED.items()):
         cls, problem = out_of_order(stream, line.replace(b"<PID>", b"4242"))

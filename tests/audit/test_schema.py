@@ -139,7 +139,7 @@ def test_every_line_of_a_simulated_trail_is_valid(sim_trail):
 
 def golden_lines() -> list[tuple[str, str, bytes]]:
     """(scenario and kind, stream, line) of every golden line; a pid (`<PID>`) is a number again."""
-    from tests.audit.test_golden_lines import EXPECTED
+    from tests.audit.golden_lines import EXPECTED
     return [(f"{scenario}:{kind}:{n}", stream, line.replace(b"<PID>", b"4242"))
             for (scenario, kind, n), (stream, line, _text) in sorted(EXPECTED.items())]
 
@@ -151,6 +151,7 @@ def test_every_golden_line_is_valid():
     assert not wrong, "\n".join(wrong)
 
 
+@pytest.mark.slow
 @TYPES
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())

@@ -12,7 +12,7 @@ import pytest
 
 from audit.trail import AuditTrail
 from tests.fakes import FakeClock, utc
-from tests.trails import ROOT
+from tests.trails import ROOT, clean_env
 
 KEY = b"test-audit-key-0123456789"
 SLOT = "2025-03-03T15:00:00+00:00"
@@ -59,6 +59,7 @@ def _events(logs: Path) -> list[dict]:
     return [orjson.loads(x) for x in (logs / "events.jsonl").read_bytes().splitlines()]
 
 
+@pytest.mark.slow
 def test_a_2gb_sparse_orders_file_is_set_aside_as_damage_within_1_gib(tmp_path):
     logs, data = _trail(tmp_path)
     with open(logs / "orders.jsonl", "wb") as f:
@@ -73,6 +74,7 @@ def test_a_2gb_sparse_orders_file_is_set_aside_as_damage_within_1_gib(tmp_path):
     assert _events(logs)[-1]["message"] == "after the start-up"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("last", [True, False])
 def test_a_50mb_line_is_damage_without_being_read_into_memory(tmp_path, last):
     logs, data = _trail(tmp_path)
@@ -92,14 +94,14 @@ def test_a_50mb_line_is_damage_without_being_read_into_memory(tmp_path, last):
         assert f.read(len(signed)) == signed
 
 
+@pytest.mark.slow
 def test_a_cycle_starts_on_a_2gb_sparse_orders_file_within_1_gib(tmp_path):
     """`truncate -s 2G logs/orders.jsonl` after a cycle: the next `tradebot cycle` runs under a
     1 GiB address-space limit, records the damage at the line after the bot's and goes on."""
-    import os
     import resource
 
     def env() -> dict[str, str]:
-        e = {k: v for k, v in os.environ.items() if not k.startswith("BOT_")}
+        e = clean_env()
         e.update(BOT_LOG_DIR=str(tmp_path / "logs"), BOT_DATA_DIR=str(tmp_path / "data"))
         return e
 
@@ -144,6 +146,7 @@ def test_an_over_long_torn_chain_tail_is_still_moved_aside_in_blocks(tmp_path, m
 
 
 
+@pytest.mark.slow
 def test_the_trail_id_is_found_past_a_2gb_line_planted_in_a_chain_within_1_gib(tmp_path):
     """Start-up looks for the chain's trail record line by line: a 2 GiB line before it is
     skipped in blocks, not read into memory."""

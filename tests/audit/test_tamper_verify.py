@@ -17,52 +17,14 @@ from hypothesis import strategies as st
 
 from audit.anchor import Anchor, format_anchor_line
 from audit.chain import sign
-from audit.records import ManualCycle, OrderSubmitted, TradeExecuted, encode
+from audit.records import encode
 from audit.trail import AuditTrail
 from audit.verify import format_report, verify
 from bot.cli.main import main
-from tests.audit.anchored import fill_anchor, written_line
-from tests.fakes import FakeClock, at, utc
-
-KEY = b"test-audit-key-0123456789-tamper"
-SLOT = "2025-03-03T15:00:00+00:00"
+from tests.audit.anchored import KEY, fill_anchor, make_trail, trade, write_cycles, written_line
+from tests.fakes import FakeClock, utc
 
 pytestmark = pytest.mark.usefixtures("no_bot_env")
-
-
-def order(i: int) -> OrderSubmitted:
-    return OrderSubmitted(order_id=f"tb-{i}", symbol="SPY", side="buy", quantity=1.0 + i,
-                          price=500.0, order_type="market", status="accepted", nav=100000.0,
-                          model="M", broker_order_id="b", cycle_timestamp=at(SLOT))
-
-
-def trade(i: int) -> TradeExecuted:
-    return TradeExecuted(order_id=f"tb-{i}", symbol="SPY", side="buy", quantity=1.0 + i,
-                         price=500.0, value=500.0 * (1 + i), new_position=1.0 + i, nav=100000.0,
-                         model="M", fill_id=f"f-{i}", cycle_timestamp=at(SLOT))
-
-
-def write_cycles(t: AuditTrail, clock: FakeClock, cycles: int, start: int = 0) -> None:
-    for c in range(start, start + cycles):
-        clock.advance(60)
-        t.record(order(c))
-        t.record(trade(c))
-        t.record(ManualCycle(message=f"cycle {c}", cycle_timestamp=at(SLOT)))
-        t.checkpoint()
-
-
-def make_trail(base: Path, *, cycles: int = 3, rotations: int = 0, anchor: bool = True) -> tuple[Path, Path]:
-    """A closed live trail in base/logs with its anchor in base/data."""
-    logs, data = base / "logs", base / "data"
-    data.mkdir(parents=True, exist_ok=True)
-    clock = FakeClock(utc(2025, 3, 3, 15))
-    t = AuditTrail(logs, clock, durable=True, key=KEY, data_dir=data if anchor else None)
-    for r in range(rotations):
-        write_cycles(t, clock, cycles, start=r * cycles)
-        t.rotate()
-    write_cycles(t, clock, cycles, start=rotations * cycles)
-    t.close()
-    return logs, data
 
 
 def the_anchor(data: Path) -> Anchor:
@@ -346,6 +308,7 @@ def test_a_sealed_segment_with_lines_after_a_damage_seal_keeps_being_reported(tm
     assert code == 1 and "recorded as damage" in out, out
 
 
+@pytest.mark.slow
 def test_a_bot_writing_while_verify_runs_is_never_a_false_alarm(tmp_path, env, capsys):
     """The writer notes a line as written before it appends it, and a head as signed after its
     chain record: verify reads the signed heads before the chains and the written head after the
@@ -400,6 +363,7 @@ def test_a_segment_archived_by_retention_is_checked_in_the_archive_directory(tmp
     assert code == 1 and "MISSING" in out and "not found in" in out, out
 
 
+@pytest.mark.slow
 def test_unsigned_lines_the_bot_was_writing_lost_in_a_power_failure_are_not_tampering(tmp_path, env, capsys):
     """The WRITTEN head says two more lines were being written; none reached the file (the
     writer records write_lost at its next start): nothing signed is missing."""
@@ -413,6 +377,7 @@ def test_unsigned_lines_the_bot_was_writing_lost_in_a_power_failure_are_not_tamp
     assert code == 0 and "lost" in out and "lines 4 to 5 were being written" in out, out
 
 
+@pytest.mark.slow
 def test_unsigned_lines_cut_from_the_middle_of_what_the_bot_wrote_are_caught(tmp_path, env, capsys):
     """Three lines written after the last checkpoint, the last two cut: the one left is not
     where the bot's WRITTEN head says the file ends (the writer calls it damage too)."""
@@ -436,6 +401,7 @@ def test_a_deleted_log_directory_with_an_anchor_is_altered_not_a_bad_argument(tm
     assert code == 2 and "is not a directory" in out, out
 
 
+@pytest.mark.slow
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.binary(max_size=300), st.binary(max_size=300), st.sampled_from(["chain", "written", "signed", "trail"]))
 def test_anchored_verify_never_crashes_on_garbage(tmp_path_factory, garbage, more, where):

@@ -11,28 +11,11 @@ import pytest
 
 from audit.anchor import Anchor, key_id, parse_anchor_lines
 from audit.chain import read_chain
-from audit.records import OrderFailed
 from audit.trail import AuditTrail
 from audit.writer import AuditKeyMismatch
-from tests.fakes import FakeClock, at, utc
-
-KEY = b"test-audit-key-0123456789"
-
-
-def make(tmp: Path, **kw) -> AuditTrail:
-    return AuditTrail(tmp / "logs", FakeClock(utc(2025, 3, 3, 15)), durable=kw.pop("durable", True),
-                      key=kw.pop("key", KEY), data_dir=tmp / "data", **kw)
-
-
-def err(i: int) -> OrderFailed:
-    return OrderFailed(symbol="SPY", side="buy", quantity=1.0 + i, error=f"refused {i}",
-                       order_data={"n": i}, model="M", order_id=f"tb-{i}",
-                       cycle_timestamp=at("2025-03-03T15:00:00+00:00"))
-
-
-def write(t: AuditTrail, n: int, start: int = 0) -> None:
-    for i in range(start, start + n):
-        t.record(err(i))
+from tests.audit.writer_trail import KEY, make, write
+from tests.fakes import FakeClock, utc
+from tests.trails import clean_env
 
 
 def crash(t: AuditTrail) -> None:
@@ -172,7 +155,7 @@ def test_a_crash_mid_cycle_with_kill_9_gives_no_false_alarm(tmp_path):
     script = f"""
 import os, sys
 sys.path.insert(0, {str(Path(__file__).resolve().parents[2])!r})
-from tests.audit.test_tamper_writer import make, write
+from tests.audit.writer_trail import make, write
 from pathlib import Path
 t = make(Path({str(tmp_path)!r}))
 write(t, 3)
@@ -342,10 +325,9 @@ def test_the_last_anchor_line_at_close_covers_the_stop(tmp_path):
 
 # -- the same cases through `tradebot` itself ---------------------------------------------------
 def _tradebot(base: Path, *args: str, **extra: str):
-    import os
     import subprocess
     import sys
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BOT_")}
+    env = clean_env()
     env.update(BOT_LOG_DIR=str(base / "logs"), BOT_DATA_DIR=str(base / "data"), **extra)
     proc = subprocess.run([sys.executable, "-m", "bot", *args], cwd=base, env=env,
                           capture_output=True, text=True, timeout=120)
@@ -353,6 +335,7 @@ def _tradebot(base: Path, *args: str, **extra: str):
     return proc
 
 
+@pytest.mark.slow
 def test_a_forged_trade_appended_while_stopped_is_never_signed_by_the_next_cycle(tmp_path):
     _tradebot(tmp_path, "cycle")
     trades = tmp_path / "logs" / "trades.jsonl"
@@ -371,6 +354,7 @@ def test_a_forged_trade_appended_while_stopped_is_never_signed_by_the_next_cycle
     assert "tradebot-anchor " in proc.stdout  # the console keeps each cycle's signed heads
 
 
+@pytest.mark.slow
 def test_a_trail_restored_from_a_backup_goes_on_with_its_chain(tmp_path):
     import tarfile
     a, b = tmp_path / "a", tmp_path / "b"
@@ -389,12 +373,12 @@ def test_a_trail_restored_from_a_backup_goes_on_with_its_chain(tmp_path):
         assert all(r["type"] == "checkpoint" and r["segment"] == 0 for r in recs), name
 
 
+@pytest.mark.slow
 def test_a_cycle_with_another_key_stops_with_one_line_and_exit_2(tmp_path):
-    import os
     import subprocess
     import sys
     _tradebot(tmp_path, "cycle", BOT_AUDIT_KEY="the-first-key-0123456789")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BOT_")}
+    env = clean_env()
     env.update(BOT_LOG_DIR=str(tmp_path / "logs"), BOT_DATA_DIR=str(tmp_path / "data"),
                BOT_AUDIT_KEY="another-key-0123456789abc")
     proc = subprocess.run([sys.executable, "-m", "bot", "cycle"], cwd=tmp_path, env=env,

@@ -1,7 +1,6 @@
 """BOT_ANCHOR_CONSOLE, BOT_ANCHOR_FILE, BOT_ANCHOR_URL: settings and the background poster."""
 from __future__ import annotations
 
-import os
 import threading
 
 import pytest
@@ -10,13 +9,7 @@ from bot.core.errors import ConfigError
 from bot.settings import load_settings
 from bot.watch.anchor_post import AnchorPoster, AnchorPostFailed
 
-
-@pytest.fixture(autouse=True)
-def clean_env(monkeypatch, tmp_path):
-    for k in list(os.environ):
-        if k.startswith("BOT_"):
-            monkeypatch.delenv(k)
-    monkeypatch.chdir(tmp_path)
+pytestmark = pytest.mark.usefixtures("no_bot_env")
 
 
 def test_anchor_defaults_console_on_file_and_url_off():

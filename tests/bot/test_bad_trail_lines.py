@@ -55,6 +55,7 @@ CASES = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("stream,change", CASES)
 def test_a_bad_line_is_named_and_no_command_crashes(sim_trail, tmp_path, stream, change):
     logs, order_id, line = _damage(sim_trail, tmp_path, stream, change)

@@ -14,10 +14,11 @@ import pytest
 from bot.app.locking import LogDirLock
 from bot.core.errors import LockHeld
 from bot.core.layout import LOG_LOCK_FILE
+from tests.trails import clean_env
 
 
 def env_for(tmp_path: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BOT_")}
+    env = clean_env()
     env.update(BOT_LOG_DIR=str(tmp_path / "logs"), BOT_DATA_DIR=str(tmp_path / "data"))
     env.update(extra)
     return env
@@ -43,6 +44,7 @@ def test_a_lock_file_planted_as_a_link_is_not_followed(tmp_path):
     assert victim.read_text() == "precious\n"
 
 
+@pytest.mark.slow
 def test_two_runners_with_their_own_data_but_one_log_directory_the_second_is_refused(tmp_path):
     first = subprocess.Popen([sys.executable, "-m", "bot", "run"], cwd=tmp_path,
                              env=env_for(tmp_path, BOT_SCHEDULE="every 10 seconds"),
@@ -74,6 +76,7 @@ def test_two_runners_with_their_own_data_but_one_log_directory_the_second_is_ref
     assert not (tmp_path / "data2" / "state.sqlite").exists()
 
 
+@pytest.mark.slow
 def test_a_backup_leaves_the_log_directory_lock_out(tmp_path):
     import tarfile
     run = dict(cwd=tmp_path, env=env_for(tmp_path), capture_output=True, text=True, timeout=60)

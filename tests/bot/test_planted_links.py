@@ -18,6 +18,7 @@ from audit.writer import AuditWriteFailed, PlantedLink
 from bot.app.locking import DataDirLock
 from bot.watch.heartbeat import write_atomically
 from tests.fakes import FakeClock, utc
+from tests.trails import clean_env
 
 KEY = b"test-audit-key-0123456789"
 VICTIM_BYTES = b'{"precious": true}\nsomeone else\'s last line, without its newline'
@@ -37,7 +38,7 @@ def assert_untouched(v: Path) -> None:
 
 
 def tradebot(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BOT_")}
+    env = clean_env()
     env.update(BOT_LOG_DIR=str(tmp_path / "logs"), BOT_DATA_DIR=str(tmp_path / "data"),
                BOT_AUDIT_KEY=KEY.decode())
     return subprocess.run([sys.executable, "-m", "bot", *args], cwd=tmp_path, env=env,
@@ -52,6 +53,7 @@ def assert_refused(proc: subprocess.CompletedProcess, link: Path) -> None:
 
 # -- at start-up ------------------------------------------------------------------------------------
 
+@pytest.mark.slow
 @pytest.mark.parametrize("planted", ["logs/orders.jsonl", "logs/production.log",
                                      "logs/trades.jsonl.chain", "data/tradebot.lock"])
 def test_a_link_in_a_fresh_directory_stops_start_up_before_anything_is_written(tmp_path, planted):
@@ -79,6 +81,7 @@ def _anchor_dir(base: Path) -> Path:
     return d
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("planted", [
     "logs/orders.jsonl", "logs/production.log", "logs/trades.jsonl.chain", "logs/events.jsonl",
     "logs/orders.jsonl.1", "data/tradebot.lock", "data/state.sqlite", "data/paper_account.sqlite",
@@ -111,6 +114,7 @@ def test_a_linked_anchors_directory_stops_start_up(first_cycle, tmp_path):
     assert {p: p.read_bytes() for p in elsewhere.rglob("*") if p.is_file()} == kept
 
 
+@pytest.mark.slow
 def test_simulate_refuses_a_link_in_its_output_directory(tmp_path):
     v = victim(tmp_path)
     out = tmp_path / "out"

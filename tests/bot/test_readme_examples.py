@@ -53,6 +53,7 @@ def _run(cwd: Path, logs: Path, argv: list[str]) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=300)
 
 
+@pytest.mark.slow
 def test_every_debugging_example_runs_and_shows_what_the_readme_shows(readme_trail):
     base, logs = readme_trail
     blocks = _blocks(_section("### Debugging a run"))
@@ -75,6 +76,7 @@ def test_every_debugging_example_runs_and_shows_what_the_readme_shows(readme_tra
     assert ran >= 7 and compared == 2
 
 
+@pytest.mark.slow
 def test_the_query_table_examples_run_on_that_trail(readme_trail):
     base, logs = readme_trail
     table = _section("### Debugging a run").split("| `tradebot logs ...` |", 1)[1].split("\n\n")[0]

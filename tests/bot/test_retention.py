@@ -75,6 +75,7 @@ def pruned_trail(tmp_path_factory) -> Path:
     return run_bot(live_settings(base, log_max_bytes=6000, log_backups=1), 30)
 
 
+@pytest.mark.slow
 def test_the_trail_did_lose_fills_and_snapshots_to_retention(pruned_trail):
     removed = pruned(pruned_trail)
     assert {"trades.jsonl", "orders.jsonl", "performance.jsonl"} <= set(removed.segments)
@@ -102,6 +103,7 @@ def test_replay_starts_from_the_first_retained_snapshot_without_error(pruned_tra
     assert set(last.models) == set()  # per-model books need the removed history
 
 
+@pytest.mark.slow
 def test_the_cli_says_what_was_removed_and_exits_0(pruned_trail):
     proc = subprocess.run([sys.executable, "-m", "bot", "replay", "--logs-dir", str(pruned_trail)],
                           cwd=ROOT, env=clean_env(), capture_output=True, text=True, timeout=120)
@@ -133,6 +135,7 @@ def test_the_report_of_a_pruned_trail_starts_at_the_retained_snapshot(pruned_tra
     assert data.removed and "trades.jsonl" in data.removed.segments
 
 
+@pytest.mark.slow
 def test_the_report_page_says_the_figures_start_after_the_removal(pruned_trail, tmp_path):
     out = tmp_path / "report.html"
     proc = subprocess.run([sys.executable, "-m", "bot", "report", "--logs-dir", str(pruned_trail),

@@ -3,13 +3,7 @@ import pytest
 from bot.core.errors import ConfigError
 from bot.settings import load_settings, parse_model_shares
 
-
-@pytest.fixture(autouse=True)
-def clean_env(monkeypatch, tmp_path):
-    for k in list(__import__("os").environ):
-        if k.startswith("BOT_"):
-            monkeypatch.delenv(k)
-    monkeypatch.chdir(tmp_path)  # no stray .env
+pytestmark = pytest.mark.usefixtures("no_bot_env")
 
 
 def test_defaults():

@@ -18,7 +18,7 @@ from bot.core.errors import ConfigError
 from bot.core.layout import KEY_FILE, LOCK_FILE
 from bot.settings import Settings
 from tests.fakes import FakeClock, utc
-from tests.trails import simulate_trail
+from tests.trails import clean_env, simulate_trail
 
 NOW = datetime(2025, 3, 3, 15, 7, 9, tzinfo=timezone.utc)
 KEY = b"0123456789abcdef-the-secret-audit-key"
@@ -79,6 +79,7 @@ def members(path: Path) -> dict[str, bytes]:
         return {m.name: tar.extractfile(m).read() for m in tar.getmembers() if m.isfile()}
 
 
+@pytest.mark.slow
 def test_the_archive_holds_every_log_file_and_the_data_but_not_the_key_or_lock(setup):
     base, s = setup
     assert (s.data_dir / "state.sqlite-wal").stat().st_size > 0  # the rows are in the WAL
@@ -188,15 +189,15 @@ def test_an_out_in_a_directory_that_does_not_exist_is_refused(setup, out):
     assert not (tmp / "no").exists()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("logs", ["data", "data/logs"])
 def test_a_log_directory_in_the_data_directory_is_refused_so_the_key_never_lands_in_a_backup(
         tmp_path, logs):
     """With BOT_LOG_DIR inside BOT_DATA_DIR the generated key sat beside the logs and `backup`
     stored logs/audit.key while saying the key was left out: the setting is refused (exit 2)."""
-    import os
     import subprocess
     import sys
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BOT_")}
+    env = clean_env()
     env.update(BOT_LOG_DIR=logs, BOT_DATA_DIR="data")
     for command in (["cycle"], ["backup", "--out", str(tmp_path / "b.tar.gz")]):
         proc = subprocess.run([sys.executable, "-m", "bot", *command], cwd=tmp_path, env=env,

@@ -11,13 +11,16 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from bot.app.console import Console
+from tests.trails import clean_env
 
 F_SETPIPE_SZ = 1031
 
 
 def env_for(tmp_path: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BOT_")}
+    env = clean_env()
     env.update(BOT_LOG_DIR=str(tmp_path / "logs"), BOT_DATA_DIR=str(tmp_path / "data"),
                BOT_SCHEDULE="every 1 second")
     env.update(extra)
@@ -93,6 +96,7 @@ def test_a_console_read_to_the_end_gets_every_line():
         assert f.read().splitlines() == [f"line {i}" for i in range(100)]
 
 
+@pytest.mark.slow
 def test_run_with_a_stdout_nobody_reads_keeps_trading_and_stops_on_sigterm(tmp_path):
     r, w = full_pipe()
     bot = subprocess.Popen([sys.executable, "-m", "bot", "run"], cwd=tmp_path, env=env_for(tmp_path),
@@ -113,6 +117,7 @@ def test_run_with_a_stdout_nobody_reads_keeps_trading_and_stops_on_sigterm(tmp_p
     assert events[-1]["event_type"] == "bot_stopped" and "SIGTERM" in events[-1]["reason"]
 
 
+@pytest.mark.slow
 def test_run_piped_into_head_keeps_trading(tmp_path):
     bot = subprocess.Popen(f"{sys.executable} -m bot run --max-cycles 4 | head -1", shell=True,
                            cwd=tmp_path, env=env_for(tmp_path), stdout=subprocess.PIPE,

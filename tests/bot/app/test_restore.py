@@ -14,7 +14,7 @@ from bot.app.locking import DataDirLock
 from bot.cli.main import main
 from bot.core.layout import LOCK_FILE
 from bot.settings import Settings
-from tests.audit.test_tamper_verify import KEY, make_trail
+from tests.audit.anchored import KEY, make_trail
 
 NOW = datetime(2025, 3, 3, 15, 7, 9, tzinfo=timezone.utc)
 

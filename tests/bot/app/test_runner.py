@@ -282,6 +282,7 @@ def test_a_restart_with_the_trail_ahead_of_the_clock_runs_the_real_time_slot_not
     assert r.next_slot == utc(2025, 3, 5, 15, 15)  # the completed 15:00 is skipped
 
 
+@pytest.mark.slow
 def test_the_completed_slots_kept_are_bounded_and_the_older_count_as_completed(tmp_path, monkeypatch):
     from datetime import timedelta
 

@@ -28,6 +28,7 @@ def write_csvs(directory: Path, start: date, end: date) -> None:
         (directory / f"{sym}.csv").write_text("\n".join(rows) + "\n")
 
 
+@pytest.mark.slow
 def test_simulate_from_csv_records_bad_data_and_goes_on(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     csv_dir = tmp_path / "bars"
@@ -157,6 +158,7 @@ def _unusable_dirs(tmp_path: Path) -> dict[str, Path]:
     return {"missing": tmp_path / "nonexistent", "empty": empty, "no usable symbol": other}
 
 
+@pytest.mark.slow
 def test_a_csv_dir_without_usable_data_is_exit_2_before_anything_is_written(tmp_path):
     for what, directory in _unusable_dirs(tmp_path).items():
         for how in (("--csv-dir", str(directory)), ()):
@@ -170,6 +172,7 @@ def test_a_csv_dir_without_usable_data_is_exit_2_before_anything_is_written(tmp_
             assert not out.exists() and not (tmp_path / "data").exists(), what
 
 
+@pytest.mark.slow
 def test_a_run_mostly_before_the_data_says_so_and_why_spy_has_no_row(tmp_path):
     proc = _tradebot(tmp_path, "simulate", "--start", "1990-01-01", "--end", "1999-01-01",
                      "--out", str(tmp_path / "logs"))

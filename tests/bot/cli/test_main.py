@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import stat
 import subprocess
@@ -12,9 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.trails import clean_env
+
 
 def env_for(tmp_path: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BOT_")}
+    env = clean_env()
     env.update(BOT_LOG_DIR=str(tmp_path / "logs"), BOT_DATA_DIR=str(tmp_path / "data"))
     env.update(extra)
     return env
@@ -30,12 +31,14 @@ def lines(path: Path) -> list[dict]:
     return [json.loads(x) for x in path.read_text().splitlines()] if path.exists() else []
 
 
+@pytest.mark.slow
 def test_every_command_has_help(tmp_path):
     for cmd in ([], ["run"], ["cycle"], ["simulate"], ["config"]):
         proc = tradebot(tmp_path, *cmd, "--help")
         assert proc.returncode == 0 and "usage: tradebot" in proc.stdout
 
 
+@pytest.mark.slow
 def test_config_hides_secrets(tmp_path):
     proc = tradebot(tmp_path, "config", BOT_ALPACA_SECRET_KEY="CANARY-SECRET-42", BOT_SEED="9")
     assert proc.returncode == 0
@@ -43,6 +46,7 @@ def test_config_hides_secrets(tmp_path):
     assert "CANARY" not in proc.stdout + proc.stderr
 
 
+@pytest.mark.slow
 def test_a_bad_setting_stops_before_anything_with_one_line(tmp_path):
     proc = tradebot(tmp_path, "run", BOT_SLIPPAGE_BPS="lots")
     assert proc.returncode == 2
@@ -51,6 +55,7 @@ def test_a_bad_setting_stops_before_anything_with_one_line(tmp_path):
     assert not (tmp_path / "data").exists() and not (tmp_path / "logs").exists()
 
 
+@pytest.mark.slow
 def test_run_one_cycle_then_restart_in_the_same_slot(tmp_path):
     proc = tradebot(tmp_path, "run", "--max-cycles", "1")
     assert proc.returncode == 0, proc.stderr
@@ -97,6 +102,7 @@ def _runner_after_its_first_cycle(tmp_path: Path) -> subprocess.Popen:
     return bot
 
 
+@pytest.mark.slow
 def test_a_second_runner_is_refused_and_sigterm_stops_the_first_cleanly(tmp_path):
     first = _runner_after_its_first_cycle(tmp_path)
     try:
@@ -115,6 +121,7 @@ def test_a_second_runner_is_refused_and_sigterm_stops_the_first_cleanly(tmp_path
     assert "SIGTERM" in (tmp_path / "logs" / "production.log").read_text()
 
 
+@pytest.mark.slow
 def test_a_lock_left_by_a_killed_process_does_not_block(tmp_path):
     first = subprocess.Popen([sys.executable, "-m", "bot", "run"], cwd=tmp_path,
                              env=env_for(tmp_path), stdout=subprocess.DEVNULL,
@@ -129,6 +136,7 @@ def test_a_lock_left_by_a_killed_process_does_not_block(tmp_path):
     assert proc.returncode == 0, proc.stderr
 
 
+@pytest.mark.slow
 def test_simulate_validates_dates(tmp_path):
     proc = tradebot(tmp_path, "simulate", "--start", "2024-02-01", "--end", "2024-01-01")
     assert proc.returncode == 2 and "before --start" in proc.stderr
@@ -136,6 +144,7 @@ def test_simulate_validates_dates(tmp_path):
     assert proc.returncode == 2 and "not a date" in proc.stderr
 
 
+@pytest.mark.slow
 def test_dry_run_reads_the_real_account_and_the_kill_switch(tmp_path):
     assert tradebot(tmp_path, "run", "--max-cycles", "1").returncode == 0
     before = (tmp_path / "logs" / "orders.jsonl").read_bytes()
@@ -153,6 +162,7 @@ def test_version_comes_from_the_package_metadata(tmp_path):
     assert proc.returncode == 0 and proc.stdout.strip() == f"tradebot {version('tradebot')}"
 
 
+@pytest.mark.slow
 def test_the_version_is_recorded_at_start(tmp_path):
     from importlib.metadata import version
     assert tradebot(tmp_path, "run", "--max-cycles", "1").returncode == 0
@@ -161,6 +171,7 @@ def test_the_version_is_recorded_at_start(tmp_path):
     assert list(started[0])[-2:] == ["version", "run_id"]  # new fields go after the existing ones
 
 
+@pytest.mark.slow
 def test_each_start_of_run_has_a_run_id_of_its_own(tmp_path):
     for _ in range(2):
         assert tradebot(tmp_path, "cycle").returncode == 0
@@ -188,11 +199,8 @@ BAD_DOTENV = [(b"BOT_SHEDULE=every 10 seconds\n", "did you mean BOT_SCHEDULE"),
 
 
 @pytest.fixture
-def empty_dir(monkeypatch, tmp_path):
-    for k in list(os.environ):
-        if k.startswith("BOT_"):
-            monkeypatch.delenv(k)
-    monkeypatch.chdir(tmp_path)
+def empty_dir(no_bot_env, tmp_path):
+    """The working directory: empty, no .env, no BOT_ setting."""
     return tmp_path
 
 
@@ -252,6 +260,7 @@ def test_simulate_arguments_out_of_range_create_nothing(empty_dir, capsys, args,
     assert _created(empty_dir) == []
 
 
+@pytest.mark.slow
 def test_simulate_says_where_the_audit_key_it_generated_went(tmp_path):
     args = ("simulate", "--start", "2024-01-02", "--end", "2024-01-10", "--out", "sim")
     proc = tradebot(tmp_path, *args)
@@ -270,6 +279,7 @@ def test_config_shows_absolute_paths(tmp_path):
     assert f"BOT_DATA_DIR={tmp_path.resolve() / 'data'}\n" in proc.stdout
 
 
+@pytest.mark.slow
 def test_the_console_gets_a_short_start_summary_and_production_log_everything(tmp_path):
     proc = tradebot(tmp_path, "run", "--max-cycles", "1", BOT_LOG_DIR="logs", BOT_DATA_DIR="data")
     assert proc.returncode == 0, proc.stderr
@@ -290,6 +300,7 @@ def test_the_console_gets_a_short_start_summary_and_production_log_everything(tm
     assert f"an audit key was generated in {key};" in warning
 
 
+@pytest.mark.slow
 def test_sigint_finishes_and_exits_0_with_the_stop_in_the_heartbeat(tmp_path):
     bot = _runner_after_its_first_cycle(tmp_path)
     try:
@@ -322,6 +333,7 @@ def test_a_metrics_port_in_use_stops_before_anything_is_created(empty_dir, monke
     assert _created(empty_dir) == []
 
 
+@pytest.mark.slow
 def test_a_second_runner_with_metrics_is_told_about_the_first_not_the_port(tmp_path):
     import socket
     with socket.socket() as s:
@@ -398,6 +410,7 @@ def test_an_argument_error_shows_the_subcommand_usage(tmp_path, args):
     assert "unrecognized arguments" in proc.stderr.splitlines()[-1]
 
 
+@pytest.mark.slow
 def test_dry_run_names_the_real_kill_switch_file_not_its_scratch_copy(tmp_path):
     """The dry run plans on a scratch copy of the data directory; deleting a file there resumes
     nothing, so the message must name the operator's own KILL_SWITCH, as an absolute path."""

@@ -361,6 +361,7 @@ def scenarios(draw: st.DrawFn) -> tuple[list[Sleeve], float, float, dict[str, fl
     return sleeves, nav, cash, prices, limits
 
 
+@pytest.mark.slow
 @settings(max_examples=400, deadline=None)
 @given(scenarios())
 def test_plan_invariants(case: tuple[list[Sleeve], float, float, dict[str, float], RiskLimits]) -> None:
@@ -429,6 +430,7 @@ keys = st.tuples(
 )
 
 
+@pytest.mark.slow
 @settings(max_examples=500, deadline=None)
 @given(keys, keys)
 def test_client_order_id_deterministic_unique_and_safe(a: tuple, b: tuple) -> None:

@@ -47,6 +47,7 @@ def damaged(sim_trail, tmp_path):
     return copy_trail(sim_trail, tmp_path / "logs")
 
 
+@pytest.mark.slow
 def test_a_simulated_trail_is_consistent_and_replay_exits_0(sim_trail):
     result = check(sim_trail)
     assert result.findings == []
@@ -57,6 +58,7 @@ def test_a_simulated_trail_is_consistent_and_replay_exits_0(sim_trail):
     assert "SectorRotationModel_v1" in proc.stdout and "EqualWeightModel_v1" in proc.stdout
 
 
+@pytest.mark.slow
 def test_a_dropped_fill_is_found(damaged):
     lost = _drop(damaged / "trades.jsonl", 4)
     errors = _errors(damaged)
@@ -184,6 +186,7 @@ def test_a_run_of_consecutive_gaps_is_one_finding(tmp_path):
         "performance.jsonl (BOT_SCHEDULE='every 15 minutes', BOT_MARKET_HOURS='always')"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("bad", ["garbage", "2024-02-30", "2024-02-30T10:00"])
 def test_a_bad_cycle_is_the_usage_and_one_line_exit_2(sim_trail, bad):
     proc = _replay(sim_trail, "--cycle", bad)
@@ -210,6 +213,7 @@ def test_replay_steps_say_why_nav_differs_and_never_print_negative_zero(sim_trai
     assert "marked at its fill price" in proc.stdout and "trades.jsonl's nav" in proc.stdout
 
 
+@pytest.mark.slow
 def test_replay_tsv_is_csv_with_tabs(sim_trail):
     csv_out = _replay(sim_trail, "--format", "csv").stdout.splitlines()
     tsv_out = _replay(sim_trail, "--format", "tsv").stdout.splitlines()

@@ -1,59 +1,16 @@
 """Webhook alerts, received by a local HTTP server on 127.0.0.1 (no network)."""
 from __future__ import annotations
 
-import json
 import socket
-import threading
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from bot.app.runner import guarded_cycle
 from bot.core.observers import CycleReport
 from bot.watch.alerts import WebhookAlerts
+from tests.bot.watch.endpoints import TOKEN, Hook
 from tests.fakes import SLOT, FakeClock, fill_disk, make_bot, utc
-
-TOKEN = "T0KEN-s3cret-abc123"
-
-
-class Hook:
-    """A webhook receiver: records each POST, answers `status` (or never, when `hang`)."""
-
-    def __init__(self, status: int = 200, hang: bool = False) -> None:
-        self.status, self.hang = status, hang
-        self.posts: list[tuple[str, dict, dict]] = []  # (path, headers, body)
-        self.release = threading.Event()
-        hook = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                hook.posts.append((self.path, dict(self.headers), json.loads(body)))
-                if hook.hang:
-                    hook.release.wait(10)
-                    return
-                self.send_response(hook.status)
-                self.send_header("Content-Length", "2")
-                self.end_headers()
-                self.wfile.write(b"ok")
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
-        self.thread.start()
-        self.url = f"http://127.0.0.1:{self.server.server_port}/hooks/{TOKEN}"
-
-    def events(self) -> list[str]:
-        return [body["event"] for _, _, body in self.posts]
-
-    def stop(self) -> None:
-        self.release.set()
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture
@@ -225,6 +182,7 @@ def test_a_closed_port_logs_to_stderr_by_default_and_never_raises(capsys):
     assert TOKEN not in repr(a)
 
 
+@pytest.mark.slow
 def test_a_webhook_that_never_answers_times_out(tmp_path):
     hook = Hook(hang=True)
     a = alerts(hook.url, timeout=0.2)

@@ -8,13 +8,13 @@ from datetime import timedelta
 
 import orjson
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from bot.app.runner import guarded_cycle
 from bot.core.errors import ConfigError
 from bot.settings import Settings
 from bot.watch.prometheus import Metrics
 from bot.wiring import build_bot
+from tests.bot.watch.endpoints import scrape, value
 from tests.fakes import SLOT, FakeClock, fill_disk, make_bot, utc
 
 pytestmark = pytest.mark.usefixtures("no_bot_env")
@@ -27,18 +27,6 @@ def metrics():
     m.close()
 
 
-def scrape(port: int) -> dict[tuple[str, tuple], float]:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
-        assert response.status == 200
-        text = response.read().decode()
-    return {(s.name, tuple(sorted(s.labels.items()))): s.value
-            for family in text_string_to_metric_families(text) for s in family.samples}
-
-
-def value(samples, name: str, **labels) -> float:
-    return samples[(name, tuple(sorted(labels.items())))]
-
-
 def lines(log_dir, name):
     return [orjson.loads(x) for x in (log_dir / name).read_bytes().splitlines()]
 
@@ -48,6 +36,7 @@ def attach(bot, m: Metrics) -> None:
     bot.observers = (*bot.observers, m)
 
 
+@pytest.mark.slow
 def test_scraped_figures_match_the_trail(tmp_path, metrics):
     bot = make_bot(tmp_path, reject={"QQQ": "Insufficient buying power"})
     attach(bot, metrics)
@@ -103,6 +92,7 @@ def test_scraped_figures_match_the_trail(tmp_path, metrics):
     assert value(s, "tradebot_up") == 1
 
 
+@pytest.mark.slow
 def test_a_bot_built_like_the_cli_reports_its_cycles(tmp_path, metrics):
     settings = Settings(_env_file=None, data_dir=tmp_path / "data", log_dir=tmp_path / "logs",
                         models="EqualWeightModel_v1", audit_key="test-audit-key-0123456789")
@@ -125,6 +115,7 @@ def test_a_bot_built_like_the_cli_reports_its_cycles(tmp_path, metrics):
     bot.deps.broker.close()
 
 
+@pytest.mark.slow
 def test_a_failing_write_and_a_halt_show(tmp_path, metrics, monkeypatch):
     bot = make_bot(tmp_path)
     attach(bot, metrics)
@@ -140,6 +131,7 @@ def test_a_failing_write_and_a_halt_show(tmp_path, metrics, monkeypatch):
     assert value(s, "tradebot_orders_total") == 0 == len(lines(tmp_path / "logs", "orders.jsonl"))
 
 
+@pytest.mark.slow
 def test_each_metrics_has_its_own_registry_and_close_stops_serving(tmp_path):
     a, b = Metrics(), Metrics()  # a global registry would refuse the second (duplicate names)
     a.serve("127.0.0.1", 0)
@@ -183,6 +175,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_a_live_bot_with_a_metrics_port_serves_them_and_simulate_never_does(tmp_path):
     port = _free_port()
     settings = Settings(_env_file=None, data_dir=tmp_path / "data", log_dir=tmp_path / "logs",
@@ -205,6 +198,7 @@ def test_a_live_bot_with_a_metrics_port_serves_them_and_simulate_never_does(tmp_
     sim.deps.trail.close()
 
 
+@pytest.mark.slow
 def test_metrics_listen_on_loopback_only_unless_a_host_is_given(tmp_path):
     """The endpoint has no authentication and shows NAV and positions: BOT_METRICS_PORT alone
     serves it on 127.0.0.1, not on every interface."""

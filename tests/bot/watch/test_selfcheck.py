@@ -13,8 +13,7 @@ from bot.app.runner import guarded_cycle
 from bot.settings import Settings
 from bot.watch.selfcheck import SelfVerify, verify_trail
 from bot.wiring import build_bot
-from tests.bot.watch.test_alerts import Hook
-from tests.bot.watch.test_prometheus import scrape, value
+from tests.bot.watch.endpoints import Hook, scrape, value
 from tests.fakes import FakeClock, utc
 
 pytestmark = pytest.mark.usefixtures("no_bot_env")
@@ -73,6 +72,7 @@ def tamper_first_trade(tmp_path) -> None:
     path.write_bytes(bytes(data))
 
 
+@pytest.mark.slow
 def test_a_trail_tampered_while_the_bot_runs_sets_the_gauge_to_0_and_alerts_once(tmp_path, hook):
     port = free_port()
     bot = live_bot(tmp_path, metrics_port=port, alert_webhook_url=hook.url,
@@ -107,6 +107,7 @@ def test_a_trail_tampered_while_the_bot_runs_sets_the_gauge_to_0_and_alerts_once
     assert len(said) == 1 and " WARN " in said[0]
 
 
+@pytest.mark.slow
 def test_a_sound_trail_verifies_with_unsealed_lines_and_raises_nothing(tmp_path, hook):
     port = free_port()
     bot = live_bot(tmp_path, metrics_port=port, alert_webhook_url=hook.url,

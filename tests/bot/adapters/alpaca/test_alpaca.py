@@ -20,10 +20,13 @@ from bot.settings import load_settings
 from bot.wiring import build_bot
 from tests.alpaca_server import FakeAlpaca
 from tests.fakes import FakeClock, utc
+from tests.trails import clean_env
 
 PRICES = {"SPY": 500.0, "QQQ": 400.0, "TLT": 90.0}
 SLOT = utc(2025, 3, 3, 15, 0)  # a Monday, in session
 MODEL = "EqualWeightModel_v1"
+
+pytestmark = pytest.mark.usefixtures("no_bot_env")
 
 
 @pytest.fixture
@@ -39,9 +42,6 @@ def alpaca_bot(tmp_path, server, monkeypatch, **overrides):
     SDK clients, the read retries told to the trail and the metrics, the durable state store.
     (Bots of fakes come from tests/fakes.make_bot.)"""
     monkeypatch.chdir(tmp_path)
-    for k in list(os.environ):
-        if k.startswith("BOT_"):
-            monkeypatch.delenv(k)
     settings = load_settings(**{
         "broker": "alpaca", "alpaca_api_key": server.api_key, "alpaca_secret_key": server.secret_key,
         "alpaca_trading_url": server.url, "alpaca_data_url": server.url,
@@ -96,8 +96,9 @@ def test_check_sdk_names_what_is_missing():
 
 
 # -- a normal run ----------------------------------------------------------------------------
+@pytest.mark.slow
 def test_cycles_on_alpaca_pass_the_guides_checks(tmp_path, server, monkeypatch):
-    from tests import test_end_to_end as guide
+    from tests import guide
 
     bot = alpaca_bot(tmp_path, server, monkeypatch)
     out = run_cycle(bot, SLOT)
@@ -156,6 +157,7 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_each_retried_read_leaves_a_warn_line_and_a_counter(tmp_path, server, monkeypatch):
     """A 502, a 429 and a timeout that each succeed on retry leave a WARN line in production.log
     (what failed, the attempt, the wait; never a key) and count in the metrics by operation."""
@@ -222,6 +224,7 @@ def test_504_after_the_order_was_accepted_adopts_it(tmp_path, server, monkeypatc
     assert server.post_count() == 3 and all(server.post_count(cid(s)) == 1 for s in PRICES)
 
 
+@pytest.mark.slow
 def test_a_timeout_after_the_order_was_placed_adopts_it(tmp_path, server, monkeypatch):
     bot = alpaca_bot(tmp_path, server, monkeypatch)
     server.hang_next("POST", "/v2/orders", 1.5, then_process=True)
@@ -230,6 +233,7 @@ def test_a_timeout_after_the_order_was_placed_adopts_it(tmp_path, server, monkey
     assert server.post_count() == 3
 
 
+@pytest.mark.slow
 def test_a_timeout_before_the_order_was_placed_is_recorded_not_placed(tmp_path, server, monkeypatch):
     bot = alpaca_bot(tmp_path, server, monkeypatch)
     server.hang_next("POST", "/v2/orders", 1.5, then_process=False)
@@ -416,8 +420,9 @@ def test_a_closed_market_skips_the_cycle_and_says_so(tmp_path, server, monkeypat
 
 
 # -- start-up with bad keys, and secrets -----------------------------------------------------
+@pytest.mark.slow
 def test_bad_keys_stop_start_up_with_one_clear_line_and_no_secret_anywhere(tmp_path, server):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BOT_")}
+    env = clean_env()
     env.update(BOT_BROKER="alpaca", BOT_ALPACA_API_KEY="PKWRONGCANARY9",
                BOT_ALPACA_SECRET_KEY="SKWRONGCANARY9", BOT_ALPACA_TRADING_URL=server.url,
                BOT_ALPACA_DATA_URL=server.url, BOT_LOG_DIR=str(tmp_path / "logs"),
@@ -434,7 +439,7 @@ def test_bad_keys_stop_start_up_with_one_clear_line_and_no_secret_anywhere(tmp_p
 
 
 def test_config_shows_the_alpaca_settings_without_secrets(tmp_path, server):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BOT_")}
+    env = clean_env()
     env.update(BOT_BROKER="alpaca", BOT_ALPACA_API_KEY="PKCANARY", BOT_ALPACA_SECRET_KEY="SKCANARY")
     proc = subprocess.run([sys.executable, "-m", "bot", "config"], cwd=tmp_path, env=env,
                           capture_output=True, text=True)
@@ -446,7 +451,7 @@ def test_config_shows_the_alpaca_settings_without_secrets(tmp_path, server):
 @pytest.mark.skipif(not (os.environ.get("ALPACA_LIVE_API_KEY") and os.environ.get("ALPACA_LIVE_SECRET_KEY")),
                     reason="set ALPACA_LIVE_API_KEY and ALPACA_LIVE_SECRET_KEY (paper keys) to run")
 def test_one_cycle_against_real_alpaca_paper(tmp_path):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BOT_")}
+    env = clean_env()
     env.update(BOT_BROKER="alpaca", BOT_ALPACA_API_KEY=os.environ["ALPACA_LIVE_API_KEY"],
                BOT_ALPACA_SECRET_KEY=os.environ["ALPACA_LIVE_SECRET_KEY"],
                BOT_LOG_DIR=str(tmp_path / "logs"), BOT_DATA_DIR=str(tmp_path / "data"),
@@ -460,7 +465,7 @@ def test_one_cycle_against_real_alpaca_paper(tmp_path):
 
 def cli_env(tmp_path: Path, server: FakeAlpaca, **extra: str) -> dict[str, str]:
     """The environment of a `python -m bot` subprocess trading on the local server."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BOT_")}
+    env = clean_env()
     env.update(BOT_BROKER="alpaca", BOT_ALPACA_API_KEY=server.api_key,
                BOT_ALPACA_SECRET_KEY=server.secret_key, BOT_ALPACA_TRADING_URL=server.url,
                BOT_ALPACA_DATA_URL=server.url, BOT_LOG_DIR=str(tmp_path / "logs"),
@@ -469,6 +474,7 @@ def cli_env(tmp_path: Path, server: FakeAlpaca, **extra: str) -> dict[str, str]:
     return env
 
 
+@pytest.mark.slow
 def test_tradebot_run_on_alpaca_end_to_end(tmp_path, server):
     env = cli_env(tmp_path, server, BOT_FILL_TIMEOUT="5")
     proc = subprocess.run([sys.executable, "-m", "bot", "run", "--max-cycles", "1"], cwd=tmp_path,
@@ -481,6 +487,7 @@ def test_tradebot_run_on_alpaca_end_to_end(tmp_path, server):
     assert_no_secret(tmp_path)
 
 
+@pytest.mark.slow
 def test_a_canary_key_never_leaks_with_debug_logging_on(tmp_path, server):
     """Debug logging on, then failures: a 500 on the order POST, a timeout, a 503 on reads."""
     env = cli_env(tmp_path, server, BOT_FILL_TIMEOUT="2", BOT_LOG_LEVEL="debug",
@@ -565,6 +572,7 @@ def _run_then_sigterm(tmp_path, env, file: str, words: str):
             proc.kill()
 
 
+@pytest.mark.slow
 def test_a_sigterm_stops_run_promptly_while_it_waits_for_the_broker(tmp_path, server):
     server.fail_next("GET", "/v2/account", 502, BAD_GATEWAY, count=1000)
     env = cli_env(tmp_path, server, BOT_READ_RETRIES="0")
@@ -577,6 +585,7 @@ def test_a_sigterm_stops_run_promptly_while_it_waits_for_the_broker(tmp_path, se
     assert_no_secret(tmp_path)
 
 
+@pytest.mark.slow
 def test_a_sigterm_during_the_read_retries_at_start_up_does_not_wait_them_out(tmp_path, server):
     """A broker that never answers: each read waits BOT_HTTP_TIMEOUT (2 s) and 3 retries follow.
     A SIGTERM after the first timeout stops the bot once the read in flight ends, not after the
@@ -592,6 +601,7 @@ def test_a_sigterm_during_the_read_retries_at_start_up_does_not_wait_them_out(tm
     assert read(tmp_path, "events.jsonl")[-1]["reason"] == "SIGTERM received"
 
 
+@pytest.mark.slow
 def test_cycle_exits_1_on_a_broker_down_at_start_up_and_records_the_error(tmp_path, server):
     server.fail_next("GET", "/v2/account", 502, BAD_GATEWAY, count=1000)
     env = cli_env(tmp_path, server, BOT_READ_RETRIES="0")
@@ -603,5 +613,5 @@ def test_cycle_exits_1_on_a_broker_down_at_start_up_and_records_the_error(tmp_pa
     assert error["event_type"] == "broker_unavailable" and error["attempt"] == 1
     assert error["retry_in_seconds"] is None
     assert read(tmp_path, "events.jsonl")[-1]["event_type"] == "bot_stopped"
-    from tests import test_end_to_end as guide
+    from tests import guide
     guide.check_format(tmp_path, allow_empty=("orders.jsonl", "trades.jsonl", "performance.jsonl"))
