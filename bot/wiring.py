@@ -15,7 +15,7 @@ from audit.writer import AuditKeyMismatch, PlantedLink, UnsafeDirectory
 from bot.adapters import inbox
 from bot.adapters.sim_broker import SimBrokerConfig, SimulatedBroker
 from bot.adapters.state_store import StateStore
-from bot.app.audit_key import is_generated, load_key
+from bot.audit_key import is_generated, load_key
 from bot.core import calendar as nyse
 from bot.core.clock import Clock
 from bot.core.cycle import Bot, CycleDeps, CyclePolicy, KillSwitch, ModelShare, no_notes

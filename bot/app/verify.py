@@ -31,7 +31,7 @@ def run_verify(settings: Settings, logs: Path, data_dir: Path, *, no_anchor: boo
     """Verify the trail in `logs` against its anchor in `data_dir`; print the report."""
     from audit.anchor import Anchor
     from audit.verify import find_anchor, format_report, verify
-    from bot.app.audit_key import load_key
+    from bot.audit_key import load_key
 
     if not logs.is_dir() and (no_anchor or Anchor.find(data_dir, log_dir=logs) is None):
         raise ConfigError(f"{logs} is not a directory: give the log directory to verify")

@@ -303,7 +303,7 @@ def test_verify_never_crashes_on_garbage(tmp_path_factory, log_bytes, chain_byte
 
 
 def test_a_new_key_is_generated_once_outside_the_logs(tmp_path, no_bot_env):
-    from bot.app.audit_key import load_key
+    from bot.audit_key import load_key
     from bot.settings import load_settings
     s = load_settings(data_dir=tmp_path / "data", log_dir=tmp_path / "logs")
     key, origin = load_key(s, create=True)
