@@ -151,7 +151,7 @@ class Metrics:
     def stopped(self, reason: str) -> None:
         """A clean stop is not an alert (`close` follows)."""
 
-    # --- broker reads (bot/alpaca_edge.Reader, wired in bootstrap) ---------------------------
+    # --- broker reads (bot/adapters/alpaca/edge.Reader, wired in bot/wiring.py) ---------------
     def broker_read_retried(self, operation: str) -> None:
         self.read_retries.labels(operation=operation).inc()
 

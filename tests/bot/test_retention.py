@@ -45,7 +45,7 @@ MONDAY_AFTER_THE_OPEN = utc(2025, 3, 3, 15, 0)
 
 def run_bot(settings: Settings, cycles: int, start=MONDAY_AFTER_THE_OPEN) -> Path:
     """`tradebot run --max-cycles N` in this process on a fake clock: the start-up records
-    (`bot_started`, `account_checked`) and N scheduled cycles of the real bootstrap."""
+    (`bot_started`, `account_checked`) and N scheduled cycles of the real wiring."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     clock = FakeClock(start)
     bot = build_bot(settings, clock, live=True)

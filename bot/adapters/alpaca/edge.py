@@ -7,7 +7,7 @@ neither. `harden` therefore sets three private attributes of `RESTClient` on eac
 `requests.Session` that puts a timeout on every request. `check_sdk` fails loudly if a new SDK
 renames them. Reads are retried here (tenacity: exponential backoff with jitter, bounded); order
 POSTs never are. Each retry is told to the reader's listeners (a WARN line in production.log and
-a metrics counter, wired in bootstrap). Error messages carry the broker's words and never a key.
+a metrics counter, wired in bot/wiring.py). Error messages carry the broker's words and never a key.
 """
 from __future__ import annotations
 
