@@ -21,7 +21,7 @@ from bot.core.clock import Clock
 from bot.core.cycle import Bot, CycleDeps, CyclePolicy, KillSwitch, ModelShare, no_notes
 from bot.core.domain import OrderType
 from bot.core.errors import ConfigError
-from bot.core.layout import ACCOUNT_DB, INBOX_DIR, KILL_SWITCH_FILE, STATE_DB, heartbeat_path
+from bot.core.layout import ACCOUNT_DB, KILL_SWITCH_FILE, STATE_DB, heartbeat_path, inbox_path
 from bot.core.observers import CycleObserver
 from bot.core.planning import RiskLimits
 from bot.core.ports import MarketCalendar, MarketData
@@ -32,7 +32,7 @@ from models.registry import build_model
 def post_note(data_dir: Path, kind: str, message: str, details: dict) -> None:
     """Leave a note in the data directory's inbox for the bot running there: the way a process
     that may not write the trail (one writer per file) gets a record into events.jsonl."""
-    inbox.post(data_dir / INBOX_DIR, kind, message, details)
+    inbox.post(inbox_path(data_dir), kind, message, details)
 
 
 def build_market(settings: Settings, csv_dir: Path | None = None) -> MarketData:
@@ -160,7 +160,7 @@ def build_bot(settings: Settings, clock: Clock, *, live: bool, log_dir: Path | N
     policy = CyclePolicy(build_limits(settings), kill, reconcile=settings.reconcile,
                          fill_timeout=settings.fill_timeout)
     return Bot(deps, policy, observers=observers,
-               take_notes=partial(inbox.drain, data_dir / INBOX_DIR) if live else no_notes)
+               take_notes=partial(inbox.drain, inbox_path(data_dir)) if live else no_notes)
 
 
 def read_retry_listeners(trail: AuditTrail, observers: tuple) -> list:

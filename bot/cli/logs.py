@@ -403,9 +403,11 @@ def logs_main(args: argparse.Namespace, default_log_dir: Path) -> int:
         warn.close()
 
 
-def _configured_log_dir() -> Path:
-    """BOT_LOG_DIR as the settings read it (environment, then .env), else ./logs; the settings
-    module is imported only when --logs-dir is not given (it costs 0.2 s)."""
+def trail_dir(args: argparse.Namespace) -> Path:
+    """--logs-dir, else BOT_LOG_DIR as the settings read it (environment, then .env), else ./logs;
+    the settings module is imported only when --logs-dir is not given (it costs 0.2 s)."""
+    if getattr(args, "logs_dir", None):
+        return args.logs_dir
     from bot.settings import trail_log_dir
     return trail_log_dir()
 
@@ -419,7 +421,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         argv.insert(0, "logs")
     args = p.parse_args(argv)
     try:
-        return logs_main(args, args.logs_dir or _configured_log_dir())
+        return logs_main(args, trail_dir(args))
     except ConfigError as exc:
         print(f"{_PROG}: {exc}", file=sys.stderr)
         return 2

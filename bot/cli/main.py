@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence, TextIO
 
 from bot import tradebot_version
-from bot.cli.logs import add_logs_parser, logs_main
+from bot.cli.logs import add_logs_parser, logs_main, trail_dir
 from bot.cli.replay import add_replay_parser, replay_main
 from bot.cli.report import add_report_parser, report_main
 from bot.core.clock import SystemClock
@@ -313,7 +313,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
 def cmd_audit_check(args: argparse.Namespace) -> int:
     from audit.check import check_trail  # any audit module loads the record types (30 ms)
-    logs = _trail_dir(args)
+    logs = trail_dir(args)
     if not logs.is_dir():
         raise ConfigError(f"{logs} is not a directory: give the log directory with --logs-dir DIR "
                           "or BOT_LOG_DIR")
@@ -344,24 +344,16 @@ def cmd_restore(args: argparse.Namespace) -> int:
     return restore_main(args, _settings())
 
 
-def _trail_dir(args: argparse.Namespace) -> Path:
-    """--logs-dir, else BOT_LOG_DIR (settings are loaded only then: they cost 0.2 s)."""
-    if getattr(args, "logs_dir", None):
-        return args.logs_dir
-    from bot.settings import trail_log_dir  # pydantic, only when --logs-dir is not given
-    return trail_log_dir()
-
-
 def cmd_logs(args: argparse.Namespace) -> int:
-    return logs_main(args, _trail_dir(args))
+    return logs_main(args, trail_dir(args))
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    return replay_main(args, _trail_dir(args), _settings)
+    return replay_main(args, trail_dir(args), _settings)
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    return report_main(args, _trail_dir(args))
+    return report_main(args, trail_dir(args))
 
 
 _COMMANDS = {"run": cmd_run, "cycle": cmd_cycle, "simulate": cmd_simulate, "config": cmd_config,

@@ -505,6 +505,12 @@ def _settle_open_orders(deps: CycleDeps, slot: datetime | None) -> Followed:
     return done
 
 
+def _still_open(journal: OrderJournal, orders: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The (order id, model) pairs whose order the journal still has open (one read of the set)."""
+    open_now = journal.open_orders()
+    return [(cid, model) for cid, model in orders if cid in open_now]
+
+
 def _await_fills(deps: CycleDeps, policy: CyclePolicy, sent: list[tuple[str, str]],
                  slot: datetime) -> Followed:
     """Follow this cycle's orders until each is final or the fill deadline passes; an order still
@@ -512,11 +518,11 @@ def _await_fills(deps: CycleDeps, policy: CyclePolicy, sent: list[tuple[str, str
     journal = deps.journal
     deadline = deps.clock.now().timestamp() + policy.fill_timeout
     n = Followed()
-    waiting = [(cid, model) for cid, model in sent if cid in journal.open_orders()]
+    waiting = _still_open(journal, sent)
     while waiting:
         for cid, model in waiting:
             n += _record_fills(deps, cid, model, slot)
-        waiting = [(cid, model) for cid, model in waiting if cid in journal.open_orders()]
+        waiting = _still_open(journal, waiting)
         if not waiting or deps.clock.now().timestamp() >= deadline:
             break
         deps.sleep(policy.poll_interval)
